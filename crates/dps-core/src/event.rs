@@ -1,0 +1,153 @@
+//! The event log: one event for every committed change.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{DeviceId, EventCursor, GroupId, OperationId};
+use crate::text::{AssetId, SerialNumber, Target};
+use crate::time::Timestamp;
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A group was created.
+    GroupCreated,
+    /// A group's settings changed.
+    GroupEdited,
+    /// A group was deleted.
+    GroupDeleted,
+    /// A device was registered.
+    Registered,
+    /// A device's fields changed.
+    Edited,
+    /// An allocation started; the environment is being asked to onboard the device.
+    AllocationStarted {
+        /// The operation.
+        operation: OperationId,
+        /// The target.
+        target: Target,
+    },
+    /// A device was allocated.
+    Allocated {
+        /// The operation.
+        operation: OperationId,
+        /// The target.
+        target: Target,
+        /// The asset ID the target issued.
+        asset_id: AssetId,
+    },
+    /// An allocation failed; the device is not allocated and records the error.
+    AllocationFailed {
+        /// The operation, when the environment was asked to onboard.
+        operation: Option<OperationId>,
+        /// The error code.
+        code: String,
+        /// The error message.
+        message: String,
+    },
+    /// A reset started; the environment is being asked to offboard the device.
+    ResetStarted {
+        /// The operation.
+        operation: OperationId,
+    },
+    /// A device's allocation was reset.
+    Reset {
+        /// The operation.
+        operation: OperationId,
+        /// Whether the attributes were set back to their defaults.
+        initialized: bool,
+    },
+    /// A hardware replacement started; the environment is being asked for new credentials.
+    ReplaceStarted {
+        /// The operation.
+        operation: OperationId,
+        /// The replaced hardware's serial.
+        old_serial: SerialNumber,
+    },
+    /// A device's hardware was replaced.
+    Replaced {
+        /// The operation.
+        operation: OperationId,
+        /// The replaced hardware's serial.
+        old_serial: SerialNumber,
+    },
+    /// A deletion started; the environment is being asked to offboard the device.
+    DeleteStarted {
+        /// The operation.
+        operation: OperationId,
+    },
+    /// A device was deleted.
+    Deleted,
+    /// The environment rejected a reset, replacement or deletion; the state was rolled back.
+    OperationFailed {
+        /// The operation.
+        operation: OperationId,
+        /// The error code.
+        code: String,
+        /// The error message.
+        message: String,
+    },
+    /// The environment failed transiently; the device stays pending until recovered.
+    OperationDeferred {
+        /// The operation.
+        operation: OperationId,
+        /// The error message.
+        message: String,
+    },
+    /// A recovery took over a pending operation.
+    OperationResumed {
+        /// The operation.
+        operation: OperationId,
+        /// The attempt number, 2 or more.
+        attempt: u32,
+    },
+    /// A device bootstrapped and received its credentials.
+    Bootstrapped,
+}
+
+/// An event about to be committed; the store assigns its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// When it happened.
+    pub at: Timestamp,
+    /// The group concerned.
+    pub group_id: GroupId,
+    /// The device concerned, if any.
+    pub device_id: Option<DeviceId>,
+    /// The device's serial at the time, if a device is concerned.
+    pub serial: Option<SerialNumber>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// A committed event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Its position in the log; pass it to [`Store::events`](crate::Store::events) to read on.
+    pub cursor: EventCursor,
+    /// When it happened.
+    pub at: Timestamp,
+    /// The group concerned.
+    pub group_id: GroupId,
+    /// The device concerned, if any.
+    pub device_id: Option<DeviceId>,
+    /// The device's serial at the time, if a device is concerned.
+    pub serial: Option<SerialNumber>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// The committed form of `new` at `cursor`.
+    pub fn from_new(cursor: EventCursor, new: NewEvent) -> Self {
+        Self {
+            cursor,
+            at: new.at,
+            group_id: new.group_id,
+            device_id: new.device_id,
+            serial: new.serial,
+            kind: new.kind,
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Registration groups.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::attribute::AttributeSchema;
+use crate::error::{Field, Rule, ValidationError};
+use crate::id::{GroupId, Version};
+use crate::secret::Secret;
+use crate::text::{Description, GroupName, Target};
+use crate::time::Timestamp;
+
+/// Whether a group's devices use a public or a private model.
+///
+/// A private-model device may never be allocated to a target other than its first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelType {
+    /// The model may exist in any target.
+    #[default]
+    Public,
+    /// The model belongs to the device's first target only.
+    Private,
+}
+
+/// What resetting a device's allocation does to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReprovisionMethod {
+    /// Reset keeps the device's attributes.
+    #[default]
+    Migrate,
+    /// Reset sets the device's attributes back to the schema defaults.
+    Initialize,
+    /// Reset is refused.
+    Disabled,
+}
+
+macro_rules! keyword_enum {
+    ($ty:ident, $field:expr, $expected:literal, $($variant:ident => $text:literal),+) => {
+        impl $ty {
+            /// The keyword, as written in configuration and on the command line.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($ty::$variant),)+
+                    _ => Err(ValidationError::new($field, Rule::Format { expected: $expected })),
+                }
+            }
+        }
+    };
+}
+
+keyword_enum!(ModelType, Field::ModelType, "public or private", Public => "public", Private => "private");
+keyword_enum!(
+    ReprovisionMethod, Field::Reprovision, "migrate, initialize or disabled",
+    Migrate => "migrate", Initialize => "initialize", Disabled => "disabled"
+);
+
+/// The settings of a new registration group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewGroup {
+    /// The group's name.
+    pub name: GroupName,
+    /// A description.
+    pub description: Option<Description>,
+    /// Where devices without a target of their own are allocated.
+    pub default_target: Option<Target>,
+    /// Public or private model.
+    pub model_type: ModelType,
+    /// What reset does.
+    pub reprovision: ReprovisionMethod,
+    /// Whether a device's first bootstrap allocates it when it is not allocated yet.
+    pub auto_activation: bool,
+    /// The typed custom fields of the group's devices.
+    pub attributes: AttributeSchema,
+}
+
+impl NewGroup {
+    /// A group with this name and default settings: no default target, public model,
+    /// `migrate` on reset, no auto-activation, no attributes.
+    pub fn new(name: GroupName) -> Self {
+        Self {
+            name,
+            description: None,
+            default_target: None,
+            model_type: ModelType::Public,
+            reprovision: ReprovisionMethod::Migrate,
+            auto_activation: false,
+            attributes: AttributeSchema::default(),
+        }
+    }
+}
+
+/// Changes to a group's settings; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupEdit {
+    /// A new name.
+    pub name: Option<GroupName>,
+    /// A new description, or `Some(None)` to clear it.
+    pub description: Option<Option<Description>>,
+    /// A new default target, or `Some(None)` to clear it.
+    pub default_target: Option<Option<Target>>,
+    /// A new model type.
+    pub model_type: Option<ModelType>,
+    /// A new reprovision method.
+    pub reprovision: Option<ReprovisionMethod>,
+    /// Turns auto-activation on or off.
+    pub auto_activation: Option<bool>,
+    /// A new attribute schema. Existing devices keep their values; values are checked against
+    /// the new schema when a device is next edited.
+    pub attributes: Option<AttributeSchema>,
+    /// When set, the edit applies only if the group is still at this version.
+    pub expected_version: Option<Version>,
+}
+
+/// A registration group: a container of devices with shared settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationGroup {
+    id: GroupId,
+    name: GroupName,
+    description: Option<Description>,
+    default_target: Option<Target>,
+    model_type: ModelType,
+    reprovision: ReprovisionMethod,
+    auto_activation: bool,
+    secret: Secret,
+    attributes: AttributeSchema,
+    version: Version,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl RegistrationGroup {
+    /// A new group at version 1.
+    pub fn new(id: GroupId, new: NewGroup, secret: Secret, now: Timestamp) -> Self {
+        Self {
+            id,
+            name: new.name,
+            description: new.description,
+            default_target: new.default_target,
+            model_type: new.model_type,
+            reprovision: new.reprovision,
+            auto_activation: new.auto_activation,
+            secret,
+            attributes: new.attributes,
+            version: Version::INITIAL,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// This group with `edit` applied, at the next version.
+    #[must_use]
+    pub fn edited(&self, edit: GroupEdit, now: Timestamp) -> Self {
+        let mut g = self.clone();
+        if let Some(v) = edit.name {
+            g.name = v;
+        }
+        if let Some(v) = edit.description {
+            g.description = v;
+        }
+        if let Some(v) = edit.default_target {
+            g.default_target = v;
+        }
+        if let Some(v) = edit.model_type {
+            g.model_type = v;
+        }
+        if let Some(v) = edit.reprovision {
+            g.reprovision = v;
+        }
+        if let Some(v) = edit.auto_activation {
+            g.auto_activation = v;
+        }
+        if let Some(v) = edit.attributes {
+            g.attributes = v;
+        }
+        g.version = self.version.next();
+        g.updated_at = now;
+        g
+    }
+
+    /// The group's identifier.
+    pub fn id(&self) -> GroupId {
+        self.id
+    }
+    /// The group's name.
+    pub fn name(&self) -> &GroupName {
+        &self.name
+    }
+    /// The description.
+    pub fn description(&self) -> Option<&Description> {
+        self.description.as_ref()
+    }
+    /// Where devices without a target of their own are allocated.
+    pub fn default_target(&self) -> Option<&Target> {
+        self.default_target.as_ref()
+    }
+    /// Public or private model.
+    pub fn model_type(&self) -> ModelType {
+        self.model_type
+    }
+    /// What reset does.
+    pub fn reprovision(&self) -> ReprovisionMethod {
+        self.reprovision
+    }
+    /// Whether a device's first bootstrap allocates it.
+    pub fn auto_activation(&self) -> bool {
+        self.auto_activation
+    }
+    /// The group secret, from which device bootstrap keys are derived.
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+    /// The attribute schema.
+    pub fn attributes(&self) -> &AttributeSchema {
+        &self.attributes
+    }
+    /// The optimistic-concurrency version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+    /// When the group was created.
+    pub fn created_at(&self) -> Timestamp {
+        self.created_at
+    }
+    /// When the group last changed.
+    pub fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+}

@@ -1,0 +1,116 @@
+//! The domain core of **dps**, a device provisioning library: registration groups of devices
+//! known by serial number, an allocation state machine that hands devices to target
+//! environments/OUs, resets, replaces and deletes them, and the ports that connect it to
+//! storage and to the targets.
+//!
+//! - [`Provisioner`] is the service: group CRUD, device registration, listing, editing, batch
+//!   [`allocate`](Provisioner::allocate) / [`reset`](Provisioner::reset) /
+//!   [`delete`](Provisioner::delete), [`replace`](Provisioner::replace),
+//!   [`recover`](Provisioner::recover) and the [event log](Provisioner::events).
+//! - [`Store`] is where groups, devices and events live (one atomic
+//!   [`commit`](Store::commit) with optimistic versions); [`Environment`] is the platform that
+//!   onboards devices. [`StaticEnvironment`] serves targets from configuration.
+//! - [`RegistrationGroup`], [`Device`] and [`AllocationState`] are the domain types; every
+//!   identifier and bounded text is a validated newtype such as [`SerialNumber`].
+//! - [`Clock`], [`IdGen`] and [`SecretSource`] are injected: this crate does no I/O and never
+//!   reads the clock or a random source on its own.
+//!
+//! # Features
+//!
+//! | feature  | default | what it adds |
+//! |----------|---------|--------------|
+//! | `system` | yes     | [`SystemClock`], [`SystemIds`], [`OsSecrets`], [`Provisioner::new`] and [`Injected::system`] |
+//! | `mock`   | no      | `MockStore` and `MockEnvironment` (mockall) |
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use dps_core::*;
+//! use dps_store_memory::InMemoryStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let target: Target = "prod-eu/acme".parse()?;
+//! let env = StaticEnvironment::new(
+//!     StaticConfig {
+//!         targets: vec![TargetConfig {
+//!             environment: target.environment.clone(),
+//!             ou: target.ou.clone(),
+//!             models: vec!["thermostat".parse()?],
+//!             mqtt_endpoint: None,
+//!             http_endpoint: None,
+//!         }],
+//!     },
+//!     Arc::new(OsSecrets),
+//! );
+//! let dps = Provisioner::new(InMemoryStore::new(), env);
+//!
+//! let mut settings = NewGroup::new("Building 7".parse()?);
+//! settings.default_target = Some(target);
+//! let group = dps.create_group(settings).await?;
+//!
+//! dps.register(group.id(), NewDevice::new("SN-0001".parse()?, "thermostat".parse()?))
+//!     .await?;
+//! let report = dps.allocate(group.id(), &Selection::all()).await?;
+//! assert_eq!(report.succeeded(), 1);
+//!
+//! let device = dps.device_by_serial(group.id(), &"SN-0001".parse()?).await?;
+//! assert_eq!(device.status(), AllocationStatus::Allocated);
+//! println!("asset {}", device.state().allocated().unwrap().asset_id());
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod attribute;
+mod device;
+mod environment;
+mod error;
+mod event;
+mod group;
+mod id;
+mod inject;
+mod provisioner;
+mod secret;
+pub mod state;
+mod static_env;
+mod store;
+mod text;
+mod time;
+
+pub use attribute::{
+    AttributeDef, AttributeSchema, AttributeType, AttributeValue, AttributeValues, MAX_ATTRIBUTES,
+};
+pub use device::{Device, DeviceEdit, LastError, NewDevice, Replacement};
+pub use environment::{
+    Credentials, Endpoints, Environment, EnvironmentError, OnboardRequest, Onboarded,
+};
+pub use error::{Entity, Error, Field, Result, Rule, ValidationError};
+pub use event::{Event, EventKind, NewEvent};
+pub use group::{GroupEdit, ModelType, NewGroup, RegistrationGroup, ReprovisionMethod};
+pub use id::{DeviceId, EventCursor, GroupId, OperationId, Version};
+pub use inject::{
+    Clock, IdGen, ManualClock, SecretSource, SeededSecrets, SequentialIds, uuid_v7,
+};
+#[cfg(feature = "system")]
+pub use inject::{OsSecrets, SystemClock, SystemIds};
+pub use provisioner::{
+    Atomicity, BatchReport, Config, DeviceOutcome, GenerateSpec, Injected, NewSerial, Outcome,
+    Page, Provisioner, RegisterReport, ReplaceRequest, Selection,
+};
+pub use secret::Secret;
+pub use state::{AllocationState, AllocationStatus};
+pub use static_env::{StaticConfig, StaticEnvironment, TargetConfig};
+pub use store::{Change, Changeset, DeviceFilter, DeviceQuery, Store, StoreError};
+pub use text::{
+    AssetId, AttributeId, AttributeName, BatchTag, Description, DeviceName, Endpoint,
+    EnvironmentId, GroupName, Key, ModelId, OuId, SerialNumber, Target, Timezone,
+};
+pub use time::{Date, Timestamp};
+pub use uuid::Uuid;
+
+#[cfg(feature = "mock")]
+pub use environment::MockEnvironment;
+#[cfg(feature = "mock")]
+pub use store::MockStore;

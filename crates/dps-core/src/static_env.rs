@@ -1,0 +1,280 @@
+//! `StaticEnvironment`: targets from configuration, credentials from the secret source.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::environment::{
+    Credentials, Endpoints, Environment, EnvironmentError, OnboardRequest, Onboarded,
+};
+use crate::id::OperationId;
+use crate::inject::SecretSource;
+use crate::secret::{Secret, hex};
+use crate::text::{AssetId, Endpoint, EnvironmentId, Key, ModelId, OuId, SerialNumber, Target};
+
+/// One configured target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// The environment.
+    pub environment: EnvironmentId,
+    /// The organization unit.
+    pub ou: OuId,
+    /// The models that exist in this target.
+    #[serde(default)]
+    pub models: Vec<ModelId>,
+    /// The MQTT broker devices connect to.
+    #[serde(default)]
+    pub mqtt_endpoint: Option<Endpoint>,
+    /// The HTTP API devices connect to.
+    #[serde(default)]
+    pub http_endpoint: Option<Endpoint>,
+}
+
+impl TargetConfig {
+    /// The target this configures.
+    pub fn target(&self) -> Target {
+        Target::new(self.environment.clone(), self.ou.clone())
+    }
+}
+
+/// The configuration of a [`StaticEnvironment`], for example from a TOML or JSON file:
+///
+/// ```toml
+/// [[targets]]
+/// environment = "prod-eu"
+/// ou = "acme"
+/// models = ["thermostat-v2"]
+/// mqtt_endpoint = "mqtts://mqtt.eu.example.com:8883"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticConfig {
+    /// The targets.
+    #[serde(default)]
+    pub targets: Vec<TargetConfig>,
+}
+
+#[derive(Debug, Clone)]
+enum Recorded {
+    Onboarded(Onboarded),
+    Offboarded,
+    Reissued(Credentials),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    operations: HashMap<OperationId, Recorded>,
+    assets: HashMap<AssetId, Asset>,
+}
+
+#[derive(Debug)]
+struct Asset {
+    target: Target,
+    product_key: Key,
+}
+
+/// An [`Environment`] whose targets, models and endpoints come from a [`StaticConfig`] and
+/// whose asset IDs, keys and secrets come from the injected [`SecretSource`].
+///
+/// It keeps the result of every operation in memory, so a repeated call with the same
+/// [`OperationId`] returns the first result: the idempotency the [`Environment`] contract asks
+/// for, within one process.
+pub struct StaticEnvironment {
+    targets: HashMap<Target, TargetConfig>,
+    secrets: Arc<dyn SecretSource>,
+    state: Mutex<State>,
+}
+
+impl fmt::Debug for StaticEnvironment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticEnvironment")
+            .field("targets", &self.targets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StaticEnvironment {
+    /// An environment serving `config`, issuing credentials from `secrets`.
+    pub fn new(config: StaticConfig, secrets: Arc<dyn SecretSource>) -> Self {
+        let targets = config
+            .targets
+            .into_iter()
+            .map(|t| (t.target(), t))
+            .collect();
+        Self {
+            targets,
+            secrets,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The configured targets, sorted.
+    pub fn targets(&self) -> Vec<&TargetConfig> {
+        let mut v: Vec<&TargetConfig> = self.targets.values().collect();
+        v.sort_by(|a, b| a.target().cmp(&b.target()));
+        v
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn target(&self, target: &Target) -> Result<&TargetConfig, EnvironmentError> {
+        self.targets
+            .get(target)
+            .ok_or_else(|| EnvironmentError::rejected(format!("unknown target {target}")))
+    }
+
+    fn token(&self, prefix: &str, bytes: usize) -> String {
+        let mut buf = vec![0u8; bytes];
+        self.secrets.fill(&mut buf);
+        format!("{prefix}{}", hex(&buf))
+    }
+
+    fn key(&self, prefix: &str) -> Key {
+        // Hex digits after an ASCII prefix always form a valid key.
+        Key::new(self.token(prefix, 8)).unwrap_or_else(|_| unreachable!("generated keys are valid"))
+    }
+
+    fn credentials(&self, product_key: Key) -> Credentials {
+        let mut secret = [0u8; 24];
+        self.secrets.fill(&mut secret);
+        Credentials {
+            product_key,
+            device_key: self.key("dk-"),
+            device_secret: Secret::from_bytes_hex(&secret),
+        }
+    }
+}
+
+#[async_trait]
+impl Environment for StaticEnvironment {
+    async fn model_exists(
+        &self,
+        target: &Target,
+        model: &ModelId,
+    ) -> Result<bool, EnvironmentError> {
+        Ok(self.target(target)?.models.contains(model))
+    }
+
+    async fn onboard(
+        &self,
+        op: OperationId,
+        target: &Target,
+        device: &OnboardRequest,
+    ) -> Result<Onboarded, EnvironmentError> {
+        let config = self.target(target)?;
+        if !config.models.contains(&device.model_id) {
+            return Err(EnvironmentError::rejected(format!(
+                "model {} does not exist in {target}",
+                device.model_id
+            )));
+        }
+        let mut state = self.state();
+        match state.operations.get(&op) {
+            Some(Recorded::Onboarded(o)) => return Ok(o.clone()),
+            Some(Recorded::Offboarded | Recorded::Reissued(_)) => {
+                return Err(EnvironmentError::rejected(format!(
+                    "operation {op} was used for another call"
+                )));
+            }
+            None => {}
+        }
+        let asset_id = AssetId::new(self.token("asset-", 8))
+            .unwrap_or_else(|_| unreachable!("generated asset IDs are valid"));
+        let onboarded = Onboarded {
+            asset_id: asset_id.clone(),
+            credentials: self.credentials(self.key("pk-")),
+        };
+        state.assets.insert(
+            asset_id,
+            Asset {
+                target: target.clone(),
+                product_key: onboarded.credentials.product_key.clone(),
+            },
+        );
+        state
+            .operations
+            .insert(op, Recorded::Onboarded(onboarded.clone()));
+        Ok(onboarded)
+    }
+
+    async fn offboard(
+        &self,
+        op: OperationId,
+        target: &Target,
+        asset: &AssetId,
+    ) -> Result<(), EnvironmentError> {
+        self.target(target)?;
+        let mut state = self.state();
+        match state.operations.get(&op) {
+            Some(Recorded::Offboarded) => return Ok(()),
+            Some(Recorded::Onboarded(_) | Recorded::Reissued(_)) => {
+                return Err(EnvironmentError::rejected(format!(
+                    "operation {op} was used for another call"
+                )));
+            }
+            None => {}
+        }
+        state.assets.remove(asset);
+        state.operations.insert(op, Recorded::Offboarded);
+        Ok(())
+    }
+
+    async fn reissue(
+        &self,
+        op: OperationId,
+        target: &Target,
+        asset: &AssetId,
+        _new_serial: &SerialNumber,
+    ) -> Result<Credentials, EnvironmentError> {
+        self.target(target)?;
+        let mut state = self.state();
+        match state.operations.get(&op) {
+            Some(Recorded::Reissued(c)) => return Ok(c.clone()),
+            Some(Recorded::Onboarded(_) | Recorded::Offboarded) => {
+                return Err(EnvironmentError::rejected(format!(
+                    "operation {op} was used for another call"
+                )));
+            }
+            None => {}
+        }
+        let product_key = match state.assets.get(asset) {
+            Some(a) if &a.target != target => {
+                return Err(EnvironmentError::rejected(format!(
+                    "asset {asset} does not belong to {target}"
+                )));
+            }
+            Some(a) => a.product_key.clone(),
+            // An asset from before a restart: the product key is issued anew.
+            None => self.key("pk-"),
+        };
+        let credentials = self.credentials(product_key);
+        state.assets.insert(
+            asset.clone(),
+            Asset {
+                target: target.clone(),
+                product_key: credentials.product_key.clone(),
+            },
+        );
+        state
+            .operations
+            .insert(op, Recorded::Reissued(credentials.clone()));
+        Ok(credentials)
+    }
+
+    async fn endpoints(&self, target: &Target) -> Result<Endpoints, EnvironmentError> {
+        let config = self.target(target)?;
+        Ok(Endpoints {
+            mqtt: config.mqtt_endpoint.clone(),
+            http: config.http_endpoint.clone(),
+        })
+    }
+}

@@ -1,0 +1,446 @@
+//! The `Store` port: where groups, devices and events live.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::device::Device;
+use crate::error::Entity;
+use crate::event::{Event, NewEvent};
+use crate::group::RegistrationGroup;
+use crate::id::{DeviceId, EventCursor, GroupId, Version};
+use crate::state::AllocationStatus;
+use crate::text::{BatchTag, ModelId, SerialNumber, Target};
+
+/// A failed store call, in terms a caller can act on; a backend's native error is mapped to
+/// one of these and kept as the source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An update or delete found a different version than expected.
+    #[error("{entity} {key} was changed concurrently (stale version)")]
+    Conflict {
+        /// The kind of record.
+        entity: Entity,
+        /// The record's key.
+        key: String,
+    },
+    /// An insert or update would give two devices of one group the same serial.
+    #[error("serial {serial} is already registered in group {group}")]
+    DuplicateSerial {
+        /// The group.
+        group: GroupId,
+        /// The serial.
+        serial: SerialNumber,
+    },
+    /// An update or delete named a record that does not exist, or an insert named a group
+    /// that does not exist.
+    #[error("{entity} {key} not found")]
+    NotFound {
+        /// The kind of record.
+        entity: Entity,
+        /// The key.
+        key: String,
+    },
+    /// An insert named a record whose identifier already exists.
+    #[error("{entity} {key} already exists")]
+    AlreadyExists {
+        /// The kind of record.
+        entity: Entity,
+        /// The key.
+        key: String,
+    },
+    /// The backend is unreachable, busy or failed transiently; nothing was written. Retry.
+    #[error("storage unavailable: {message}")]
+    Unavailable {
+        /// What happened.
+        message: String,
+        /// The backend's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The database was written by a newer version of this software and is left untouched.
+    #[error("database schema version {found} is newer than the supported {supported}")]
+    SchemaTooNew {
+        /// The version in the database.
+        found: i64,
+        /// The newest version this code knows.
+        supported: i64,
+    },
+    /// The database is corrupt, or is not a database of this software.
+    #[error("not a usable dps database: {message}")]
+    Corrupt {
+        /// What is wrong.
+        message: String,
+        /// The backend's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// Any other backend failure.
+    #[error("storage error: {message}")]
+    Backend {
+        /// What happened.
+        message: String,
+        /// The backend's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl StoreError {
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Conflict { .. } => "conflict",
+            StoreError::DuplicateSerial { .. } => "already_registered",
+            StoreError::NotFound { .. } => "not_found",
+            StoreError::AlreadyExists { .. } => "already_exists",
+            StoreError::Unavailable { .. } => "storage_unavailable",
+            StoreError::SchemaTooNew { .. } => "storage_schema_too_new",
+            StoreError::Corrupt { .. } => "storage_corrupt",
+            StoreError::Backend { .. } => "storage_error",
+        }
+    }
+
+    /// Whether the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Conflict { .. } | StoreError::Unavailable { .. } => true,
+            StoreError::DuplicateSerial { .. }
+            | StoreError::NotFound { .. }
+            | StoreError::AlreadyExists { .. }
+            | StoreError::SchemaTooNew { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::Backend { .. } => false,
+        }
+    }
+
+    /// A backend failure with a message and a source.
+    pub fn backend(
+        message: impl fmt::Display,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Backend {
+            message: message.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+/// One change in a [`Changeset`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Insert a new group.
+    InsertGroup(RegistrationGroup),
+    /// Replace a group that is at version `expected`.
+    UpdateGroup {
+        /// The version the stored group must have.
+        expected: Version,
+        /// The new group.
+        group: RegistrationGroup,
+    },
+    /// Delete a group that is at version `expected` and has no devices.
+    DeleteGroup {
+        /// The group.
+        id: GroupId,
+        /// The version the stored group must have.
+        expected: Version,
+    },
+    /// Insert a new device into an existing group.
+    InsertDevice(Device),
+    /// Replace a device that is at version `expected`.
+    UpdateDevice {
+        /// The version the stored device must have.
+        expected: Version,
+        /// The new device.
+        device: Device,
+    },
+    /// Delete a device that is at version `expected`.
+    DeleteDevice {
+        /// The device.
+        id: DeviceId,
+        /// The version the stored device must have.
+        expected: Version,
+    },
+}
+
+/// Changes and their events, committed all or nothing by [`Store::commit`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changeset {
+    changes: Vec<Change>,
+    events: Vec<NewEvent>,
+}
+
+impl Changeset {
+    /// An empty changeset.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty changeset with room for `n` changes and events.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            changes: Vec::with_capacity(n),
+            events: Vec::with_capacity(n),
+        }
+    }
+
+    /// Adds a change.
+    pub fn push(&mut self, change: Change) -> &mut Self {
+        self.changes.push(change);
+        self
+    }
+
+    /// Adds an event.
+    pub fn event(&mut self, event: NewEvent) -> &mut Self {
+        self.events.push(event);
+        self
+    }
+
+    /// The changes, in order.
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+
+    /// The events, in order.
+    pub fn events(&self) -> &[NewEvent] {
+        &self.events
+    }
+
+    /// Whether there is nothing to commit.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.events.is_empty()
+    }
+
+    /// The changes and events.
+    pub fn into_parts(self) -> (Vec<Change>, Vec<NewEvent>) {
+        (self.changes, self.events)
+    }
+}
+
+/// Filters on a group's devices; every filter that is set must match. The default matches
+/// every device.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceFilter {
+    /// Only devices with this allocation status.
+    pub status: Option<AllocationStatus>,
+    /// Only devices with this batch tag.
+    pub batch_tag: Option<BatchTag>,
+    /// Only devices of this model.
+    pub model_id: Option<ModelId>,
+    /// Only devices whose own target is this one.
+    pub target: Option<Target>,
+    /// Only devices allocated to this target.
+    pub allocated_to: Option<Target>,
+    /// Only devices whose serial starts with this text.
+    pub serial_prefix: Option<SerialNumber>,
+}
+
+impl DeviceFilter {
+    /// Whether `device` matches every filter that is set.
+    pub fn matches(&self, device: &Device) -> bool {
+        self.status.is_none_or(|s| device.status() == s)
+            && self
+                .batch_tag
+                .as_ref()
+                .is_none_or(|t| device.batch_tag() == Some(t))
+            && self
+                .model_id
+                .as_ref()
+                .is_none_or(|m| device.model_id() == m)
+            && self
+                .target
+                .as_ref()
+                .is_none_or(|t| device.target() == Some(t))
+            && self
+                .allocated_to
+                .as_ref()
+                .is_none_or(|t| device.state().allocated().map(|a| a.target()) == Some(t))
+            && self
+                .serial_prefix
+                .as_ref()
+                .is_none_or(|p| device.serial().as_str().starts_with(p.as_str()))
+    }
+
+    /// Whether no filter is set.
+    pub fn is_empty(&self) -> bool {
+        self == &DeviceFilter::default()
+    }
+}
+
+/// Which devices to read: a group and a filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceQuery {
+    /// The group.
+    pub group: GroupId,
+    /// The filters.
+    pub filter: DeviceFilter,
+}
+
+impl DeviceQuery {
+    /// Every device of `group`.
+    pub fn group(group: GroupId) -> Self {
+        Self {
+            group,
+            filter: DeviceFilter::default(),
+        }
+    }
+
+    /// The devices of `group` that match `filter`.
+    pub fn new(group: GroupId, filter: DeviceFilter) -> Self {
+        Self { group, filter }
+    }
+
+    /// Whether `device` is in the group and matches the filter.
+    pub fn matches(&self, device: &Device) -> bool {
+        device.group_id() == self.group && self.filter.matches(device)
+    }
+}
+
+/// Where groups, devices and the event log live.
+///
+/// Reads are plain queries; the one write is [`Store::commit`]. Backends: `InMemoryStore`
+/// (`dps-store-memory`), `SqliteStore` (`dps-store-sqlite`), `PgStore` (`dps-store-postgres`).
+///
+/// # Contract
+///
+/// The `dps-testkit` conformance suite checks each point; every backend runs it, directly and
+/// through `Arc<dyn Store>`.
+///
+/// 1. **Atomic commit.** [`commit`](Store::commit) applies every change and appends every
+///    event of the changeset, or none of them. A failed commit leaves the store as it was.
+/// 2. **Optimistic versions.** `UpdateGroup`, `UpdateDevice`, `DeleteGroup` and `DeleteDevice`
+///    apply only if the stored record is at the `expected` version; otherwise the commit fails
+///    with [`StoreError::Conflict`] (or [`StoreError::NotFound`] when the record is gone).
+///    The store persists records as given; the caller sets the new version.
+/// 3. **Unique serials per group.** No two devices of one group share a serial; an insert or
+///    update that would break this fails with [`StoreError::DuplicateSerial`]. The same
+///    serial in two groups is fine.
+/// 4. **Referential integrity.** `InsertDevice` into a missing group fails with
+///    [`StoreError::NotFound`]; `DeleteGroup` of a group that still has devices fails with
+///    [`StoreError::Conflict`]; inserting an existing identifier fails with
+///    [`StoreError::AlreadyExists`].
+/// 5. **Keyset paging.** [`devices`](Store::devices) returns the devices matching the query
+///    with serial greater than `after`, in ascending byte order of serial, at most `limit`.
+///    Following the last serial of each page visits every device that existed throughout,
+///    exactly once, however many devices are inserted or deleted meanwhile.
+///    [`groups`](Store::groups) and [`pending_devices`](Store::pending_devices) page the
+///    same way by identifier.
+/// 6. **Gap-free event log.** Events get strictly increasing cursors in commit order.
+///    [`events`](Store::events) returns events with cursor greater than `after`, ascending. A
+///    reader that follows the last cursor it saw never misses a committed event: no event may
+///    become visible with a cursor at or below one that a reader has already been given.
+/// 7. **Concurrency.** Commits behave as if executed one at a time; of two commits
+///    that update one record from the same version, exactly one succeeds and the other gets
+///    [`StoreError::Conflict`].
+/// 8. Transient backend failures are [`StoreError::Unavailable`] and leave nothing written.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// The group with this identifier.
+    async fn group(&self, id: GroupId) -> Result<Option<RegistrationGroup>, StoreError>;
+
+    /// Groups with identifier greater than `after`, ascending, at most `limit`.
+    async fn groups(
+        &self,
+        after: Option<GroupId>,
+        limit: usize,
+    ) -> Result<Vec<RegistrationGroup>, StoreError>;
+
+    /// The device with this identifier.
+    async fn device(&self, id: DeviceId) -> Result<Option<Device>, StoreError>;
+
+    /// The device of `group` with this serial.
+    async fn device_by_serial(
+        &self,
+        group: GroupId,
+        serial: &SerialNumber,
+    ) -> Result<Option<Device>, StoreError>;
+
+    /// The devices of `group` with these serials, in any order; unknown serials are left out.
+    async fn devices_by_serials(
+        &self,
+        group: GroupId,
+        serials: &[SerialNumber],
+    ) -> Result<Vec<Device>, StoreError>;
+
+    /// Devices matching `query` with serial greater than `after`, ascending, at most `limit`.
+    async fn devices(
+        &self,
+        query: &DeviceQuery,
+        after: Option<SerialNumber>,
+        limit: usize,
+    ) -> Result<Vec<Device>, StoreError>;
+
+    /// How many devices match `query`.
+    async fn count_devices(&self, query: &DeviceQuery) -> Result<u64, StoreError>;
+
+    /// Pending devices of every group with identifier greater than `after`, ascending, at
+    /// most `limit`.
+    async fn pending_devices(
+        &self,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> Result<Vec<Device>, StoreError>;
+
+    /// Events with cursor greater than `after`, ascending, at most `limit`.
+    async fn events(&self, after: EventCursor, limit: usize) -> Result<Vec<Event>, StoreError>;
+
+    /// Applies the changeset atomically; see the contract.
+    async fn commit(&self, changeset: Changeset) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
+    async fn group(&self, id: GroupId) -> Result<Option<RegistrationGroup>, StoreError> {
+        (**self).group(id).await
+    }
+    async fn groups(
+        &self,
+        after: Option<GroupId>,
+        limit: usize,
+    ) -> Result<Vec<RegistrationGroup>, StoreError> {
+        (**self).groups(after, limit).await
+    }
+    async fn device(&self, id: DeviceId) -> Result<Option<Device>, StoreError> {
+        (**self).device(id).await
+    }
+    async fn device_by_serial(
+        &self,
+        group: GroupId,
+        serial: &SerialNumber,
+    ) -> Result<Option<Device>, StoreError> {
+        (**self).device_by_serial(group, serial).await
+    }
+    async fn devices_by_serials(
+        &self,
+        group: GroupId,
+        serials: &[SerialNumber],
+    ) -> Result<Vec<Device>, StoreError> {
+        (**self).devices_by_serials(group, serials).await
+    }
+    async fn devices(
+        &self,
+        query: &DeviceQuery,
+        after: Option<SerialNumber>,
+        limit: usize,
+    ) -> Result<Vec<Device>, StoreError> {
+        (**self).devices(query, after, limit).await
+    }
+    async fn count_devices(&self, query: &DeviceQuery) -> Result<u64, StoreError> {
+        (**self).count_devices(query).await
+    }
+    async fn pending_devices(
+        &self,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> Result<Vec<Device>, StoreError> {
+        (**self).pending_devices(after, limit).await
+    }
+    async fn events(&self, after: EventCursor, limit: usize) -> Result<Vec<Event>, StoreError> {
+        (**self).events(after, limit).await
+    }
+    async fn commit(&self, changeset: Changeset) -> Result<(), StoreError> {
+        (**self).commit(changeset).await
+    }
+}

@@ -1,0 +1,2 @@
+//! Test kit.
+#![deny(missing_docs)]
