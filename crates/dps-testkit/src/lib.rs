@@ -1,2 +1,26 @@
-//! Test kit.
+//! Test support for **dps**: the [`Store`](dps_core::Store) conformance suite that every
+//! backend runs, [`FakeEnvironment`] with fault injection and call recording, and
+//! deterministic [`Fixtures`].
+//!
+//! A backend's test file needs one line per store flavour:
+//!
+//! ```ignore
+//! async fn fresh() -> MyStore { MyStore::open_temporary().await.unwrap() }
+//! dps_testkit::store_conformance_tests!(fresh);
+//! ```
+//!
+//! which generates one test per contract point, once on the store and once through
+//! `Arc<dyn Store>`.
 #![deny(missing_docs)]
+
+pub mod conformance;
+mod fake_env;
+mod fixtures;
+
+pub use fake_env::{Call, CallKind, FakeEnvironment, Fault};
+pub use fixtures::{EPOCH, Fixtures};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use dps_core::Store;
+}
