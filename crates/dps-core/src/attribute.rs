@@ -145,7 +145,10 @@ impl AttributeDef {
                 let n = s.chars().count();
                 if n > *max_len as usize {
                     Err(self.invalid(format!("is {n} characters, at most {max_len} allowed")))
-                } else if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+                } else if s
+                    .chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+                {
                     Err(self.invalid("contains a control character".to_owned()))
                 } else {
                     Ok(())
@@ -155,11 +158,7 @@ impl AttributeDef {
                 if items.iter().any(|i| i == s) {
                     Ok(())
                 } else {
-                    Err(self.invalid(format!(
-                        "{} is not one of {}",
-                        quote(s),
-                        items.join(", ")
-                    )))
+                    Err(self.invalid(format!("{} is not one of {}", quote(s), items.join(", "))))
                 }
             }
             (

@@ -273,23 +273,20 @@ impl Device {
     /// [`Error::InvalidState`], [`Error::OperationInProgress`], [`Error::NoTarget`] or
     /// [`Error::PrivateModelTarget`].
     pub fn allocation_target(&self, group: &RegistrationGroup) -> Result<Target> {
-        self.state
-            .check_allocatable()
-            .map_err(|e| self.refuse(e))?;
+        self.state.check_allocatable().map_err(|e| self.refuse(e))?;
         let Some(target) = self.resolve_target(group) else {
             return Err(Error::NoTarget {
                 serial: self.serial.clone(),
             });
         };
-        if group.model_type() == ModelType::Private {
-            if let Some(first) = &self.first_target {
-                if first != target {
-                    return Err(Error::PrivateModelTarget {
-                        serial: self.serial.clone(),
-                        first: first.to_string(),
-                    });
-                }
-            }
+        if group.model_type() == ModelType::Private
+            && let Some(first) = &self.first_target
+            && first != target
+        {
+            return Err(Error::PrivateModelTarget {
+                serial: self.serial.clone(),
+                first: first.to_string(),
+            });
         }
         Ok(target.clone())
     }
@@ -323,9 +320,7 @@ impl Device {
     ///
     /// A transition error unless the device is not allocated.
     pub fn allocation_failed(&self, error: &Error, now: Timestamp) -> Result<Self> {
-        self.state
-            .check_allocatable()
-            .map_err(|e| self.refuse(e))?;
+        self.state.check_allocatable().map_err(|e| self.refuse(e))?;
         let mut d = self.next(now);
         d.last_error = Some(LastError::from_error(error, now));
         Ok(d)
@@ -426,9 +421,7 @@ impl Device {
         now: Timestamp,
     ) -> Result<Option<Self>> {
         let pending = self.pending_or_refuse()?;
-        let completion = pending
-            .complete(outcome, now)
-            .map_err(|e| self.refuse(e))?;
+        let completion = pending.complete(outcome, now).map_err(|e| self.refuse(e))?;
         let state = match completion {
             Completion::Deleted => return Ok(None),
             Completion::State(state) => state,

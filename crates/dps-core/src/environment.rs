@@ -103,8 +103,11 @@ impl EnvironmentError {
 #[async_trait]
 pub trait Environment: Send + Sync + fmt::Debug + 'static {
     /// Whether `model` exists in `target`. Allocation requires it.
-    async fn model_exists(&self, target: &Target, model: &ModelId)
-    -> Result<bool, EnvironmentError>;
+    async fn model_exists(
+        &self,
+        target: &Target,
+        model: &ModelId,
+    ) -> Result<bool, EnvironmentError>;
 
     /// Creates the device's asset in `target` and issues its credentials.
     async fn onboard(

@@ -90,9 +90,7 @@ pub use error::{Entity, Error, Field, Result, Rule, ValidationError};
 pub use event::{Event, EventKind, NewEvent};
 pub use group::{GroupEdit, ModelType, NewGroup, RegistrationGroup, ReprovisionMethod};
 pub use id::{DeviceId, EventCursor, GroupId, OperationId, Version};
-pub use inject::{
-    Clock, IdGen, ManualClock, SecretSource, SeededSecrets, SequentialIds, uuid_v7,
-};
+pub use inject::{Clock, IdGen, ManualClock, SecretSource, SeededSecrets, SequentialIds, uuid_v7};
 #[cfg(feature = "system")]
 pub use inject::{OsSecrets, SystemClock, SystemIds};
 pub use provisioner::{

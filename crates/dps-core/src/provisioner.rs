@@ -367,13 +367,13 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// [`Error::NotFound`], [`Error::Conflict`] for a stale expected version, store errors.
     pub async fn edit_group(&self, id: GroupId, edit: GroupEdit) -> Result<RegistrationGroup> {
         let group = self.group(id).await?;
-        if let Some(v) = edit.expected_version {
-            if v != group.version() {
-                return Err(Error::Conflict {
-                    entity: Entity::Group,
-                    key: id.to_string(),
-                });
-            }
+        if let Some(v) = edit.expected_version
+            && v != group.version()
+        {
+            return Err(Error::Conflict {
+                entity: Entity::Group,
+                key: id.to_string(),
+            });
         }
         let now = self.now();
         let edited = group.edited(edit, now);
@@ -485,7 +485,8 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         drop(seen);
         // Existing serials.
         for chunk in accepted.chunks(self.config.page_size.max(1)) {
-            let serials: Vec<SerialNumber> = chunk.iter().map(|(_, d)| d.serial().clone()).collect();
+            let serials: Vec<SerialNumber> =
+                chunk.iter().map(|(_, d)| d.serial().clone()).collect();
             let existing = self.store.devices_by_serials(group.id(), &serials).await?;
             if existing.is_empty() {
                 continue;
@@ -822,10 +823,8 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             Selection::Serials(serials) => {
                 for chunk in serials.chunks(self.config.page_size) {
                     let found = self.store.devices_by_serials(group.id(), chunk).await?;
-                    let mut by_serial: HashMap<SerialNumber, Device> = found
-                        .into_iter()
-                        .map(|d| (d.serial().clone(), d))
-                        .collect();
+                    let mut by_serial: HashMap<SerialNumber, Device> =
+                        found.into_iter().map(|d| (d.serial().clone(), d)).collect();
                     let work: Vec<(SerialNumber, Option<Device>)> = chunk
                         .iter()
                         .map(|s| (s.clone(), by_serial.remove(s)))
@@ -923,8 +922,13 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         let now = self.now();
         let op = self.new_op();
         let pending = device.begin_reset(group, op, now, self.lease_from(now))?;
-        self.commit_update(&device, &pending, EventKind::ResetStarted { operation: op }, now)
-            .await?;
+        self.commit_update(
+            &device,
+            &pending,
+            EventKind::ResetStarted { operation: op },
+            now,
+        )
+        .await?;
         self.drive(group, pending).await
     }
 

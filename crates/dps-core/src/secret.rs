@@ -43,7 +43,10 @@ impl Secret {
             ));
         }
         if value.len() > 256 {
-            return Err(ValidationError::new(Field::Secret, Rule::TooLong { max: 256 }));
+            return Err(ValidationError::new(
+                Field::Secret,
+                Rule::TooLong { max: 256 },
+            ));
         }
         Ok(Self(value))
     }

@@ -393,6 +393,7 @@ pub enum EnvOutcome {
 }
 
 /// Where a settled operation leaves the device.
+#[allow(clippy::large_enum_variant, reason = "a short-lived return value")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
     /// The device's new state.
@@ -402,6 +403,7 @@ pub enum Completion {
 }
 
 /// What deleting a device takes.
+#[allow(clippy::large_enum_variant, reason = "a short-lived return value")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeleteStep {
     /// Not allocated: delete at once.
@@ -665,7 +667,11 @@ mod tests {
         let p = AllocationState::default()
             .begin_allocate(op(1), target(), t(0), t(10))
             .unwrap();
-        match p.pending().unwrap().complete(EnvOutcome::Onboarded(onboarded("a1")), t(1)) {
+        match p
+            .pending()
+            .unwrap()
+            .complete(EnvOutcome::Onboarded(onboarded("a1")), t(1))
+        {
             Ok(Completion::State(s)) => s,
             other => panic!("unexpected {other:?}"),
         }
@@ -698,7 +704,11 @@ mod tests {
             description: None,
         };
         assert!(na.begin_replace(op(1), intent, t(0), t(1)).is_err());
-        assert!(allocated().begin_allocate(op(1), target(), t(0), t(1)).is_err());
+        assert!(
+            allocated()
+                .begin_allocate(op(1), target(), t(0), t(1))
+                .is_err()
+        );
 
         let p = na.begin_allocate(op(7), target(), t(0), t(1)).unwrap();
         let e = p.begin_delete(op(8), t(0), t(1)).unwrap_err();

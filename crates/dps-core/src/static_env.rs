@@ -115,7 +115,7 @@ impl StaticEnvironment {
     /// The configured targets, sorted.
     pub fn targets(&self) -> Vec<&TargetConfig> {
         let mut v: Vec<&TargetConfig> = self.targets.values().collect();
-        v.sort_by(|a, b| a.target().cmp(&b.target()));
+        v.sort_by_key(|a| a.target());
         v
     }
 

@@ -101,7 +101,11 @@ async fn allocate_asks_model_exists_then_onboards_with_the_pending_operation() {
     let report = dps.allocate(group, &Selection::all()).await.unwrap();
     assert!(report.all_succeeded());
     let op = seen.lock().unwrap().expect("onboard was called");
-    assert_eq!(started_ops(&dps).await, vec![op], "onboard got the committed operation id");
+    assert_eq!(
+        started_ops(&dps).await,
+        vec![op],
+        "onboard got the committed operation id"
+    );
     let d = dps.device_by_serial(group, &sn("A")).await.unwrap();
     assert_eq!(d.status(), AllocationStatus::Allocated);
 }
@@ -109,7 +113,9 @@ async fn allocate_asks_model_exists_then_onboards_with_the_pending_operation() {
 #[tokio::test]
 async fn a_missing_model_never_calls_onboard() {
     let mut env = MockEnvironment::new();
-    env.expect_model_exists().times(1).returning(|_, _| Ok(false));
+    env.expect_model_exists()
+        .times(1)
+        .returning(|_, _| Ok(false));
     env.expect_onboard().never();
     let (dps, group) = setup(env).await;
     let report = dps.allocate(group, &Selection::all()).await.unwrap();
@@ -123,7 +129,9 @@ async fn a_missing_model_never_calls_onboard() {
 async fn reset_calls_offboard_with_the_asset() {
     let mut env = MockEnvironment::new();
     env.expect_model_exists().returning(|_, _| Ok(true));
-    env.expect_onboard().times(1).returning(|_, _, _| Ok(onboarded(1)));
+    env.expect_onboard()
+        .times(1)
+        .returning(|_, _, _| Ok(onboarded(1)));
     let seen = Arc::new(Mutex::new(None));
     let seen_in = Arc::clone(&seen);
     env.expect_offboard()
@@ -145,7 +153,9 @@ async fn reset_calls_offboard_with_the_asset() {
 async fn replace_calls_reissue_and_keeps_the_asset() {
     let mut env = MockEnvironment::new();
     env.expect_model_exists().returning(|_, _| Ok(true));
-    env.expect_onboard().times(1).returning(|_, _, _| Ok(onboarded(1)));
+    env.expect_onboard()
+        .times(1)
+        .returning(|_, _, _| Ok(onboarded(1)));
     env.expect_reissue()
         .withf(|_, t, a, s| t == &target() && a.as_str() == "asset-1" && s.as_str() == "B")
         .times(1)

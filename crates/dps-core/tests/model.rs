@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use common::*;
 use dps_core::{
-    AllocationStatus, DeviceEdit, DeviceQuery, Error, EventCursor, NewDevice, NewSerial,
-    Outcome, RegistrationGroup, ReplaceRequest, Selection, SerialNumber, Target,
+    AllocationStatus, DeviceEdit, DeviceQuery, Error, EventCursor, NewDevice, NewSerial, Outcome,
+    RegistrationGroup, ReplaceRequest, Selection, SerialNumber, Target,
 };
 use dps_testkit::{CallKind, Fault, Fixtures};
 use proptest::prelude::*;
@@ -145,7 +145,11 @@ impl Harness {
         match op {
             Op::Fault(kind, fault) => {
                 self.w.env.fail_next(*kind, fault.clone());
-                self.model.faults.entry(*kind).or_default().push(fault.clone());
+                self.model
+                    .faults
+                    .entry(*kind)
+                    .or_default()
+                    .push(fault.clone());
             }
             Op::Register(i) => {
                 let s = SERIALS[*i];
@@ -182,9 +186,7 @@ impl Harness {
                     target: Some(target.clone()),
                     ..Default::default()
                 };
-                let r = self
-                    .rt
-                    .block_on(self.w.dps.edit_device(gid, &sn(s), &edit));
+                let r = self.rt.block_on(self.w.dps.edit_device(gid, &sn(s), &edit));
                 match self.model.devices.get_mut(s) {
                     None => prop_assert_eq!(r.err().map(|e| e.code()), Some("not_found")),
                     Some(d) if matches!(d.state, St::Pending(_)) => {
@@ -198,37 +200,37 @@ impl Harness {
             }
             Op::Allocate(i) => {
                 let s = SERIALS[*i];
-                let report = self.rt.block_on(
-                    self.w
-                        .dps
-                        .allocate(gid, &Selection::Serials(vec![sn(s)])),
-                );
+                let report = self
+                    .rt
+                    .block_on(self.w.dps.allocate(gid, &Selection::Serials(vec![sn(s)])));
                 let report = report.map_err(|e| TestCaseError::fail(e.to_string()))?;
                 let got = code(&report.outcomes[0].result);
                 let expected = match self.model.devices.get(s).map(|d| d.state.clone()) {
                     None => Some("not_found"),
                     Some(St::Pending(_)) => Some("operation_in_progress"),
                     Some(St::Allocated) => Some("invalid_state"),
-                    Some(St::NotAllocated) => {
-                        match self.model.env_call(CallKind::ModelExists) {
-                            Some(c) => Some(c),
-                            None => {
-                                let fault = self.model.next_fault(CallKind::Onboard);
-                                let d = self.model.devices.get_mut(s).unwrap_or_else(|| unreachable!());
-                                match fault {
-                                    None => {
-                                        d.state = St::Allocated;
-                                        None
-                                    }
-                                    Some(Fault::Rejected) => Some("environment_rejected"),
-                                    Some(_) => {
-                                        d.state = St::Pending(Pend::Allocate);
-                                        Some("environment_unavailable")
-                                    }
+                    Some(St::NotAllocated) => match self.model.env_call(CallKind::ModelExists) {
+                        Some(c) => Some(c),
+                        None => {
+                            let fault = self.model.next_fault(CallKind::Onboard);
+                            let d = self
+                                .model
+                                .devices
+                                .get_mut(s)
+                                .unwrap_or_else(|| unreachable!());
+                            match fault {
+                                None => {
+                                    d.state = St::Allocated;
+                                    None
+                                }
+                                Some(Fault::Rejected) => Some("environment_rejected"),
+                                Some(_) => {
+                                    d.state = St::Pending(Pend::Allocate);
+                                    Some("environment_unavailable")
                                 }
                             }
                         }
-                    }
+                    },
                 };
                 prop_assert_eq!(got, expected, "allocate {}", s);
                 if got.is_none() {
@@ -248,7 +250,11 @@ impl Harness {
                     Some(St::NotAllocated) => Some("invalid_state"),
                     Some(St::Allocated) => {
                         let fault = self.model.next_fault(CallKind::Offboard);
-                        let d = self.model.devices.get_mut(s).unwrap_or_else(|| unreachable!());
+                        let d = self
+                            .model
+                            .devices
+                            .get_mut(s)
+                            .unwrap_or_else(|| unreachable!());
                         match fault {
                             None => {
                                 d.state = St::NotAllocated;
@@ -287,7 +293,11 @@ impl Harness {
                         match fault {
                             Some(Fault::Rejected) => Some("environment_rejected"),
                             other => {
-                                let mut d = self.model.devices.remove(s).unwrap_or_else(|| unreachable!());
+                                let mut d = self
+                                    .model
+                                    .devices
+                                    .remove(s)
+                                    .unwrap_or_else(|| unreachable!());
                                 let code = if other.is_none() {
                                     d.state = St::Allocated;
                                     None
@@ -355,7 +365,11 @@ impl Harness {
                     .collect();
                 prop_assert_eq!(report.outcomes.len(), pending.len());
                 for s in pending {
-                    let d = self.model.devices.get_mut(&s).unwrap_or_else(|| unreachable!());
+                    let d = self
+                        .model
+                        .devices
+                        .get_mut(&s)
+                        .unwrap_or_else(|| unreachable!());
                     match d.state {
                         St::Pending(Pend::Allocate) => d.state = St::Allocated,
                         St::Pending(Pend::Reset) => d.state = St::NotAllocated,
@@ -369,15 +383,13 @@ impl Harness {
                         St::NotAllocated | St::Allocated => {}
                     }
                 }
-                let still = self.rt.block_on(
-                    self.w.dps.count(&DeviceQuery::new(
-                        gid,
-                        dps_core::DeviceFilter {
-                            status: Some(AllocationStatus::Pending),
-                            ..Default::default()
-                        },
-                    )),
-                );
+                let still = self.rt.block_on(self.w.dps.count(&DeviceQuery::new(
+                    gid,
+                    dps_core::DeviceFilter {
+                        status: Some(AllocationStatus::Pending),
+                        ..Default::default()
+                    },
+                )));
                 prop_assert_eq!(still.ok(), Some(0), "no device stays pending after recover");
                 let allocated: Vec<String> = self
                     .model
@@ -397,7 +409,9 @@ impl Harness {
     /// After an allocation completes: remember its target and asset; a reallocation to
     /// another target has a new asset ID.
     fn check_allocation(&mut self, serial: &str) -> Result<(), TestCaseError> {
-        let d = self.device(serial).ok_or_else(|| TestCaseError::fail("device vanished"))?;
+        let d = self
+            .device(serial)
+            .ok_or_else(|| TestCaseError::fail("device vanished"))?;
         let alloc = d
             .state()
             .allocated()
@@ -416,14 +430,18 @@ impl Harness {
         if unchanged {
             // The same allocation as before (edits since do not move it).
             let (prev_target, _, _) = m.last_alloc.as_ref().unwrap_or_else(|| unreachable!());
-            prop_assert_eq!(prev_target, alloc.target(), "same asset only in the same target");
+            prop_assert_eq!(
+                prev_target,
+                alloc.target(),
+                "same asset only in the same target"
+            );
         } else {
             // A new allocation: to the target that resolves now.
             prop_assert_eq!(alloc.target(), &expected_target);
-            if let Some((prev_target, _, prev_secret)) = &m.last_alloc {
-                if prev_target != alloc.target() {
-                    prop_assert_ne!(prev_secret, &secret, "reallocation gives a new secret");
-                }
+            if let Some((prev_target, _, prev_secret)) = &m.last_alloc
+                && prev_target != alloc.target()
+            {
+                prop_assert_ne!(prev_secret, &secret, "reallocation gives a new secret");
             }
         }
         m.last_alloc = Some((alloc.target().clone(), alloc.asset_id().to_string(), secret));
@@ -441,7 +459,11 @@ impl Harness {
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let serials: Vec<String> = page.items.iter().map(|d| d.serial().to_string()).collect();
         let model_serials: Vec<String> = self.model.devices.keys().cloned().collect();
-        prop_assert_eq!(&serials, &model_serials, "the store holds exactly the model's devices");
+        prop_assert_eq!(
+            &serials,
+            &model_serials,
+            "the store holds exactly the model's devices"
+        );
         // Serials are unique (the listing is strictly ordered).
         prop_assert!(serials.windows(2).all(|w| w[0] < w[1]));
         let events = self
@@ -489,7 +511,10 @@ fn check_replacement(
     );
     prop_assert_eq!(a.asset_id(), b.asset_id(), "replace keeps the asset ID");
     prop_assert_ne!(&a.credentials().device_key, &b.credentials().device_key);
-    prop_assert_ne!(&a.credentials().device_secret, &b.credentials().device_secret);
+    prop_assert_ne!(
+        &a.credentials().device_secret,
+        &b.credentials().device_secret
+    );
     prop_assert_eq!(before.id(), after.id());
     Ok(())
 }

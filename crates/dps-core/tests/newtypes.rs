@@ -26,7 +26,11 @@ const NAMES: &[(&str, Field, Check)] = &[
     ("group name", Field::GroupName, check::<GroupName>),
     ("device name", Field::DeviceName, check::<DeviceName>),
     ("batch tag", Field::BatchTag, check::<BatchTag>),
-    ("attribute name", Field::AttributeName, check::<AttributeName>),
+    (
+        "attribute name",
+        Field::AttributeName,
+        check::<AttributeName>,
+    ),
 ];
 
 fn rule(r: Result<(), ValidationError>) -> Option<Rule> {
@@ -76,8 +80,14 @@ fn names_take_1_to_64_printable_characters() {
         assert_eq!(rule(f("")), Some(Rule::Empty), "{name}: empty");
         assert!(f("a").is_ok(), "{name}: one character");
         assert!(f(&"a".repeat(64)).is_ok(), "{name}: 64 characters");
-        assert!(f(&"é".repeat(64)).is_ok(), "{name}: 64 non-ASCII characters");
-        assert!(f("Hall 7, floor 3 / 東").is_ok(), "{name}: spaces and symbols inside");
+        assert!(
+            f(&"é".repeat(64)).is_ok(),
+            "{name}: 64 non-ASCII characters"
+        );
+        assert!(
+            f("Hall 7, floor 3 / 東").is_ok(),
+            "{name}: spaces and symbols inside"
+        );
         let e = f(&"é".repeat(65)).unwrap_err();
         assert_eq!(e.rule, Rule::TooLong { max: 64 }, "{name}: 65 characters");
         assert_eq!(e.field, *field);
@@ -121,7 +131,10 @@ fn attribute_ids_start_with_a_letter() {
     assert_eq!(AttributeId::new("").unwrap_err().rule, Rule::Empty);
     assert!(AttributeId::new("a").is_ok());
     assert!(AttributeId::new("a".repeat(64)).is_ok());
-    assert_eq!(AttributeId::new("a".repeat(65)).unwrap_err().code(), "too_long");
+    assert_eq!(
+        AttributeId::new("a".repeat(65)).unwrap_err().code(),
+        "too_long"
+    );
     for bad in ["1a", "_a", "a-b", "a.b", "a b", "é", "a:b"] {
         let e = AttributeId::new(bad).unwrap_err();
         assert_eq!(e.field, Field::AttributeId, "{bad}");
@@ -142,14 +155,41 @@ fn timezones_are_utc_offsets_from_minus_12_to_plus_14() {
         ("", Rule::Empty),
         (" +01:00", Rule::SurroundingWhitespace),
         ("+01:00 ", Rule::SurroundingWhitespace),
-        ("-12:01", Rule::OutOfRange { range: "between -12:00 and +14:00" }),
-        ("+14:01", Rule::OutOfRange { range: "between -12:00 and +14:00" }),
-        ("+05:60", Rule::OutOfRange { range: "between -12:00 and +14:00" }),
+        (
+            "-12:01",
+            Rule::OutOfRange {
+                range: "between -12:00 and +14:00",
+            },
+        ),
+        (
+            "+14:01",
+            Rule::OutOfRange {
+                range: "between -12:00 and +14:00",
+            },
+        ),
+        (
+            "+05:60",
+            Rule::OutOfRange {
+                range: "between -12:00 and +14:00",
+            },
+        ),
     ];
     for (input, expected) in cases {
-        assert_eq!(Timezone::new(input).unwrap_err().rule, expected, "{input:?}");
+        assert_eq!(
+            Timezone::new(input).unwrap_err().rule,
+            expected,
+            "{input:?}"
+        );
     }
-    for bad in ["+5:30", "05:30", "+0530", "UTC", "+05:3a", "+０5:30", "+05:30:00"] {
+    for bad in [
+        "+5:30",
+        "05:30",
+        "+0530",
+        "UTC",
+        "+05:3a",
+        "+０5:30",
+        "+05:30:00",
+    ] {
         let e = Timezone::new(bad).unwrap_err();
         assert_eq!(e.code(), "invalid_timezone", "{bad:?}");
         assert!(matches!(e.rule, Rule::Format { .. }), "{bad:?}: {e}");
@@ -159,9 +199,15 @@ fn timezones_are_utc_offsets_from_minus_12_to_plus_14() {
 #[test]
 fn issued_values_and_targets_are_checked_too() {
     assert!(AssetId::new("a".repeat(128)).is_ok());
-    assert_eq!(AssetId::new("a".repeat(129)).unwrap_err().code(), "too_long");
+    assert_eq!(
+        AssetId::new("a".repeat(129)).unwrap_err().code(),
+        "too_long"
+    );
     assert_eq!(Key::new("").unwrap_err().code(), "invalid_key");
-    assert_eq!(Secret::new("has space").unwrap_err().code(), "invalid_secret");
+    assert_eq!(
+        Secret::new("has space").unwrap_err().code(),
+        "invalid_secret"
+    );
     assert_eq!(Endpoint::new("").unwrap_err().code(), "invalid_endpoint");
     assert_eq!(
         "prod".parse::<Target>().unwrap_err().code(),
@@ -193,7 +239,10 @@ fn errors_name_the_field_and_the_rule() {
         "invalid serial: contains '/'; allowed are ASCII letters, digits and - _ . :"
     );
     let e = BatchTag::new("x".repeat(65)).unwrap_err();
-    assert_eq!(e.to_string(), "invalid batch_tag: must be at most 64 characters");
+    assert_eq!(
+        e.to_string(),
+        "invalid batch_tag: must be at most 64 characters"
+    );
 }
 
 proptest! {

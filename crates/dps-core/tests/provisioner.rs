@@ -7,9 +7,8 @@ use std::time::Duration;
 use common::*;
 use dps_core::{
     AllocationStatus, Atomicity, AttributeDef, AttributeSchema, AttributeType, AttributeValue,
-    DeviceEdit, DeviceFilter, DeviceQuery, Error, EventCursor, EventKind, GenerateSpec,
-    ModelType, NewDevice, NewSerial, Outcome, ReplaceRequest, ReprovisionMethod, Selection,
-    Store,
+    DeviceEdit, DeviceFilter, DeviceQuery, Error, EventCursor, EventKind, GenerateSpec, ModelType,
+    NewDevice, NewSerial, Outcome, ReplaceRequest, ReprovisionMethod, Selection, Store,
 };
 use dps_testkit::{CallKind, Fault, Fixtures};
 
@@ -71,7 +70,10 @@ async fn the_device_target_wins_over_the_group_default() {
         target: Some(Some(Fixtures::other_target())),
         ..Default::default()
     };
-    w.dps.edit_device(group.id(), &sn("A"), &edit).await.unwrap();
+    w.dps
+        .edit_device(group.id(), &sn("A"), &edit)
+        .await
+        .unwrap();
     w.dps.allocate(group.id(), &serials(&["A"])).await.unwrap();
     let a = w.dps.device_by_serial(group.id(), &sn("A")).await.unwrap();
     assert_eq!(
@@ -128,11 +130,11 @@ async fn a_rejected_onboard_leaves_the_device_not_allocated_with_its_error() {
 }
 
 #[tokio::test]
-async fn a_transient_failure_stays_pending_until_recover_completes_it_with_the_same_operation()
-{
+async fn a_transient_failure_stays_pending_until_recover_completes_it_with_the_same_operation() {
     let w = world();
     let group = group_with(&w, group_settings(), &["A"]).await;
-    w.env.fail_next(CallKind::Onboard, Fault::TransientAfterApply);
+    w.env
+        .fail_next(CallKind::Onboard, Fault::TransientAfterApply);
     let report = w.dps.allocate(group.id(), &Selection::all()).await.unwrap();
     assert_eq!(
         report.outcomes[0].result.as_ref().unwrap_err().code(),
@@ -153,7 +155,10 @@ async fn a_transient_failure_stays_pending_until_recover_completes_it_with_the_s
     assert_eq!(recovered.succeeded(), 1);
     let onboards = w.env.calls_of(CallKind::Onboard);
     assert_eq!(onboards.len(), 2);
-    assert!(onboards.iter().all(|c| c.op == Some(op)), "same operation id");
+    assert!(
+        onboards.iter().all(|c| c.op == Some(op)),
+        "same operation id"
+    );
     let a = w.dps.device_by_serial(group.id(), &sn("A")).await.unwrap();
     assert_eq!(a.status(), AllocationStatus::Allocated);
     assert_eq!(w.env.assets().len(), 1, "no orphaned asset");
@@ -248,7 +253,10 @@ async fn a_private_model_device_is_only_reallocated_to_its_first_target() {
         target: Some(Some(Fixtures::other_target())),
         ..Default::default()
     };
-    w.dps.edit_device(group.id(), &sn("A"), &edit).await.unwrap();
+    w.dps
+        .edit_device(group.id(), &sn("A"), &edit)
+        .await
+        .unwrap();
     let r = w.dps.allocate(group.id(), &Selection::all()).await.unwrap();
     assert_eq!(
         r.outcomes[0].result.as_ref().unwrap_err().code(),
@@ -258,7 +266,10 @@ async fn a_private_model_device_is_only_reallocated_to_its_first_target() {
         target: Some(None),
         ..Default::default()
     };
-    w.dps.edit_device(group.id(), &sn("A"), &edit).await.unwrap();
+    w.dps
+        .edit_device(group.id(), &sn("A"), &edit)
+        .await
+        .unwrap();
     let r = w.dps.allocate(group.id(), &Selection::all()).await.unwrap();
     assert!(r.all_succeeded());
 }
@@ -274,7 +285,10 @@ async fn reallocation_to_another_target_gives_new_identity_and_credentials() {
         target: Some(Some(Fixtures::other_target())),
         ..Default::default()
     };
-    w.dps.edit_device(group.id(), &sn("A"), &edit).await.unwrap();
+    w.dps
+        .edit_device(group.id(), &sn("A"), &edit)
+        .await
+        .unwrap();
     w.dps.allocate(group.id(), &Selection::all()).await.unwrap();
     let second = w.dps.device_by_serial(group.id(), &sn("A")).await.unwrap();
     let (a, b) = (
@@ -291,7 +305,11 @@ async fn replace_keeps_the_asset_and_reissues_key_and_secret() {
     let w = world();
     let group = group_with(&w, group_settings(), &["OLD", "TAKEN"]).await;
     w.dps.allocate(group.id(), &Selection::all()).await.unwrap();
-    let before = w.dps.device_by_serial(group.id(), &sn("OLD")).await.unwrap();
+    let before = w
+        .dps
+        .device_by_serial(group.id(), &sn("OLD"))
+        .await
+        .unwrap();
 
     let taken = w
         .dps
@@ -379,7 +397,11 @@ async fn a_rejected_replacement_restores_the_old_serial() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "environment_rejected");
-    let d = w.dps.device_by_serial(group.id(), &sn("OLD")).await.unwrap();
+    let d = w
+        .dps
+        .device_by_serial(group.id(), &sn("OLD"))
+        .await
+        .unwrap();
     assert_eq!(d.status(), AllocationStatus::Allocated);
     assert!(d.replacements().is_empty());
 }
@@ -563,12 +585,20 @@ async fn listing_pages_by_serial_with_a_cursor() {
     let query = DeviceQuery::group(group.id());
     let first = w.dps.devices(&query, None, 2).await.unwrap();
     assert_eq!(
-        first.items.iter().map(|d| d.serial().as_str()).collect::<Vec<_>>(),
+        first
+            .items
+            .iter()
+            .map(|d| d.serial().as_str())
+            .collect::<Vec<_>>(),
         ["A", "B"]
     );
     let second = w.dps.devices(&query, first.next, 2).await.unwrap();
     assert_eq!(
-        second.items.iter().map(|d| d.serial().as_str()).collect::<Vec<_>>(),
+        second
+            .items
+            .iter()
+            .map(|d| d.serial().as_str())
+            .collect::<Vec<_>>(),
         ["C", "D"]
     );
     let third = w.dps.devices(&query, second.next, 2).await.unwrap();

@@ -28,8 +28,8 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use dps_core::{
-    AllocationStatus, Change, Changeset, Device, DeviceId, DeviceQuery, Entity, Event,
-    EventCursor, GroupId, RegistrationGroup, SerialNumber, Store, StoreError,
+    AllocationStatus, Change, Changeset, Device, DeviceId, DeviceQuery, Entity, Event, EventCursor,
+    GroupId, RegistrationGroup, SerialNumber, Store, StoreError,
 };
 
 /// A [`Store`] in process memory.
@@ -52,7 +52,7 @@ enum Undo {
     RemoveGroup(GroupId),
     RestoreGroup(RegistrationGroup),
     RemoveDevice(DeviceId),
-    RestoreDevice(Device),
+    RestoreDevice(Box<Device>),
 }
 
 impl InMemoryStore {
@@ -203,7 +203,7 @@ impl Inner {
                     });
                 }
                 if let Some(old) = self.take_device(device.id()) {
-                    undo.push(Undo::RestoreDevice(old));
+                    undo.push(Undo::RestoreDevice(Box::new(old)));
                 }
                 self.put_device(device);
             }
@@ -216,7 +216,7 @@ impl Inner {
                 }
                 if let Some(old) = self.take_device(id) {
                     *self.size_mut(old.group_id()) -= 1;
-                    undo.push(Undo::RestoreDevice(old));
+                    undo.push(Undo::RestoreDevice(Box::new(old)));
                 }
             }
         }
@@ -238,6 +238,7 @@ impl Inner {
                     }
                 }
                 Undo::RestoreDevice(d) => {
+                    let d = *d;
                     let existed = self.take_device(d.id()).is_some();
                     if !existed {
                         *self.size_mut(d.group_id()) += 1;
@@ -315,11 +316,7 @@ impl Store for InMemoryStore {
             (Some(a), _) => Bound::Excluded((group, a.into_string())),
             (None, p) => Bound::Included((group, p.unwrap_or("").to_owned())),
         };
-        Ok(inner
-            .matching(query, start)
-            .take(limit)
-            .cloned()
-            .collect())
+        Ok(inner.matching(query, start).take(limit).cloned().collect())
     }
 
     async fn count_devices(&self, query: &DeviceQuery) -> Result<u64, StoreError> {
@@ -352,11 +349,7 @@ impl Store for InMemoryStore {
         let start = usize::try_from(after.get())
             .unwrap_or(usize::MAX)
             .min(inner.events.len());
-        Ok(inner.events[start..]
-            .iter()
-            .take(limit)
-            .cloned()
-            .collect())
+        Ok(inner.events[start..].iter().take(limit).cloned().collect())
     }
 
     async fn commit(&self, changeset: Changeset) -> Result<(), StoreError> {

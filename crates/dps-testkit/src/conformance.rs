@@ -56,8 +56,12 @@ fn renamed(group: &dps_core::RegistrationGroup, d: &Device, name: &str) -> Devic
         name: Some(Some(name.parse().unwrap_or_else(|e| panic!("name: {e}")))),
         ..Default::default()
     };
-    d.edited(group, &edit, Timestamp::from_unix_millis(EPOCH.unix_millis() + 1))
-        .unwrap_or_else(|e| panic!("edit: {e}"))
+    d.edited(
+        group,
+        &edit,
+        Timestamp::from_unix_millis(EPOCH.unix_millis() + 1),
+    )
+    .unwrap_or_else(|e| panic!("edit: {e}"))
 }
 
 /// Contract 1, 2, 4: groups are inserted, read back equal, listed by identifier with keyset
@@ -66,10 +70,19 @@ pub async fn crud_groups<S: Store + ?Sized>(store: Arc<S>) {
     let fx = Fixtures::new();
     let groups: Vec<_> = (0..5).map(|i| fx.group(&format!("group {i}"))).collect();
     for g in &groups {
-        must_commit(&*store, vec![Change::InsertGroup(g.clone())], "insert group").await;
+        must_commit(
+            &*store,
+            vec![Change::InsertGroup(g.clone())],
+            "insert group",
+        )
+        .await;
     }
     let got = store.group(groups[2].id()).await.ok().flatten();
-    assert_eq!(got.as_ref(), Some(&groups[2]), "a group reads back as written");
+    assert_eq!(
+        got.as_ref(),
+        Some(&groups[2]),
+        "a group reads back as written"
+    );
 
     let first = store.groups(None, 2).await.unwrap_or_default();
     let rest = store
@@ -130,7 +143,13 @@ pub async fn crud_groups<S: Store + ?Sized>(store: Arc<S>) {
     );
     let again = commit(&*store, vec![Change::InsertGroup(groups[1].clone())]).await;
     assert!(
-        matches!(again, Err(StoreError::AlreadyExists { entity: Entity::Group, .. })),
+        matches!(
+            again,
+            Err(StoreError::AlreadyExists {
+                entity: Entity::Group,
+                ..
+            })
+        ),
         "inserting an existing group identifier fails, got {again:?}"
     );
 }
@@ -140,7 +159,12 @@ pub async fn crud_groups<S: Store + ?Sized>(store: Arc<S>) {
 pub async fn crud_devices<S: Store + ?Sized>(store: Arc<S>) {
     let fx = Fixtures::new();
     let group = fx.group("g");
-    must_commit(&*store, vec![Change::InsertGroup(group.clone())], "insert group").await;
+    must_commit(
+        &*store,
+        vec![Change::InsertGroup(group.clone())],
+        "insert group",
+    )
+    .await;
     let device = fx.device(&group, "SN-1");
     let (_, allocated) = fx.allocated(&group, &fx.device(&group, "SN-2"));
     must_commit(
@@ -167,7 +191,12 @@ pub async fn crud_devices<S: Store + ?Sized>(store: Arc<S>) {
     );
 
     let edited = renamed(&group, &device, "kitchen");
-    must_commit(&*store, vec![update(&device, edited.clone())], "update device").await;
+    must_commit(
+        &*store,
+        vec![update(&device, edited.clone())],
+        "update device",
+    )
+    .await;
     assert_eq!(
         store.device(device.id()).await.ok().flatten().as_ref(),
         Some(&edited),
@@ -196,7 +225,11 @@ pub async fn crud_devices<S: Store + ?Sized>(store: Arc<S>) {
             .is_none(),
         "a deleted device is gone by serial"
     );
-    let missing = commit(&*store, vec![update(&edited, renamed(&group, &edited, "x"))]).await;
+    let missing = commit(
+        &*store,
+        vec![update(&edited, renamed(&group, &edited, "x"))],
+    )
+    .await;
     assert!(
         matches!(missing, Err(StoreError::NotFound { .. })),
         "updating a deleted device is not found, got {missing:?}"
@@ -212,7 +245,11 @@ pub async fn crud_devices<S: Store + ?Sized>(store: Arc<S>) {
         )
         .await
         .unwrap_or_default();
-    assert_eq!(found, vec![allocated], "devices_by_serials skips unknown serials");
+    assert_eq!(
+        found,
+        vec![allocated],
+        "devices_by_serials skips unknown serials"
+    );
 }
 
 /// Contract 3: a serial is unique within its group, on insert and on update; the same serial
@@ -222,7 +259,10 @@ pub async fn serial_unique_per_group<S: Store + ?Sized>(store: Arc<S>) {
     let (g1, g2) = (fx.group("one"), fx.group("two"));
     must_commit(
         &*store,
-        vec![Change::InsertGroup(g1.clone()), Change::InsertGroup(g2.clone())],
+        vec![
+            Change::InsertGroup(g1.clone()),
+            Change::InsertGroup(g2.clone()),
+        ],
         "insert groups",
     )
     .await;
@@ -242,7 +282,12 @@ pub async fn serial_unique_per_group<S: Store + ?Sized>(store: Arc<S>) {
 
     // Renaming a serial (a replacement) onto a taken one is refused too.
     let (_, allocated) = fx.allocated(&g1, &fx.device(&g1, "SN-B"));
-    must_commit(&*store, vec![Change::InsertDevice(allocated.clone())], "insert").await;
+    must_commit(
+        &*store,
+        vec![Change::InsertDevice(allocated.clone())],
+        "insert",
+    )
+    .await;
     let pending = allocated
         .begin_replace(
             "SN-A".parse().unwrap_or_else(|e| panic!("{e}")),
@@ -294,7 +339,10 @@ pub async fn version_conflicts<S: Store + ?Sized>(store: Arc<S>) {
     let d = fx.device(&group, "SN-1");
     must_commit(
         &*store,
-        vec![Change::InsertGroup(group.clone()), Change::InsertDevice(d.clone())],
+        vec![
+            Change::InsertGroup(group.clone()),
+            Change::InsertDevice(d.clone()),
+        ],
         "insert",
     )
     .await;
@@ -332,11 +380,17 @@ pub async fn atomic_changesets<S: Store + ?Sized>(store: Arc<S>) {
     let taken = fx.device(&group, "SN-TAKEN");
     must_commit(
         &*store,
-        vec![Change::InsertGroup(group.clone()), Change::InsertDevice(taken.clone())],
+        vec![
+            Change::InsertGroup(group.clone()),
+            Change::InsertDevice(taken.clone()),
+        ],
         "insert",
     )
     .await;
-    let before = store.events(EventCursor::START, 1000).await.unwrap_or_default();
+    let before = store
+        .events(EventCursor::START, 1000)
+        .await
+        .unwrap_or_default();
 
     let fresh = fx.device(&group, "SN-NEW");
     let edited = renamed(&group, &taken, "changed");
@@ -361,10 +415,19 @@ pub async fn atomic_changesets<S: Store + ?Sized>(store: Arc<S>) {
         Some(&taken),
         "the update before the failing change was not written"
     );
-    let after = store.events(EventCursor::START, 1000).await.unwrap_or_default();
-    assert_eq!(before, after, "no event of the failed changeset was written");
+    let after = store
+        .events(EventCursor::START, 1000)
+        .await
+        .unwrap_or_default();
     assert_eq!(
-        store.count_devices(&DeviceQuery::group(group.id())).await.ok(),
+        before, after,
+        "no event of the failed changeset was written"
+    );
+    assert_eq!(
+        store
+            .count_devices(&DeviceQuery::group(group.id()))
+            .await
+            .ok(),
         Some(1),
         "the count did not change"
     );
@@ -377,12 +440,21 @@ pub async fn referential_integrity<S: Store + ?Sized>(store: Arc<S>) {
     let orphan = fx.device(&group, "SN-1");
     let r = commit(&*store, vec![Change::InsertDevice(orphan.clone())]).await;
     assert!(
-        matches!(r, Err(StoreError::NotFound { entity: Entity::Group, .. })),
+        matches!(
+            r,
+            Err(StoreError::NotFound {
+                entity: Entity::Group,
+                ..
+            })
+        ),
         "a device needs its group, got {r:?}"
     );
     must_commit(
         &*store,
-        vec![Change::InsertGroup(group.clone()), Change::InsertDevice(orphan.clone())],
+        vec![
+            Change::InsertGroup(group.clone()),
+            Change::InsertDevice(orphan.clone()),
+        ],
         "insert",
     )
     .await;
@@ -430,7 +502,12 @@ pub async fn keyset_paging_under_inserts<S: Store + ?Sized>(store: Arc<S>) {
     const N: usize = 10_500;
     let fx = Fixtures::new();
     let group = fx.group("g");
-    must_commit(&*store, vec![Change::InsertGroup(group.clone())], "insert group").await;
+    must_commit(
+        &*store,
+        vec![Change::InsertGroup(group.clone())],
+        "insert group",
+    )
+    .await;
     let mut expected = BTreeSet::new();
     for chunk in (0..N).collect::<Vec<_>>().chunks(2000) {
         let mut changes = Vec::with_capacity(chunk.len());
@@ -495,13 +572,19 @@ pub async fn filters<S: Store + ?Sized>(store: Arc<S>) {
     let other = fx.group("other");
     must_commit(
         &*store,
-        vec![Change::InsertGroup(group.clone()), Change::InsertGroup(other.clone())],
+        vec![
+            Change::InsertGroup(group.clone()),
+            Change::InsertGroup(other.clone()),
+        ],
         "insert groups",
     )
     .await;
     let mut all = Vec::new();
     for i in 0..60 {
-        let mut d = fx.device(&group, &format!("{}-{i:03}", if i % 2 == 0 { "AB" } else { "CD" }));
+        let mut d = fx.device(
+            &group,
+            &format!("{}-{i:03}", if i % 2 == 0 { "AB" } else { "CD" }),
+        );
         let mut edit = dps_core::DeviceEdit::default();
         if i % 3 == 0 {
             edit.batch_tag = Some(Some("b2".parse().unwrap_or_else(|e| panic!("{e}"))));
@@ -513,7 +596,9 @@ pub async fn filters<S: Store + ?Sized>(store: Arc<S>) {
             edit.target = Some(Some(Fixtures::other_target()));
         }
         if !edit.is_empty() {
-            d = d.edited(&group, &edit, EPOCH).unwrap_or_else(|e| panic!("{e}"));
+            d = d
+                .edited(&group, &edit, EPOCH)
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         let d = match i % 6 {
             0 => fx.allocated(&group, &d).1,
@@ -605,7 +690,11 @@ pub async fn filters<S: Store + ?Sized>(store: Arc<S>) {
         }
         assert_eq!(got, expected, "devices() for {filter:?}");
         let count = store.count_devices(&query).await.ok();
-        assert_eq!(count, Some(expected.len() as u64), "count_devices() for {filter:?}");
+        assert_eq!(
+            count,
+            Some(expected.len() as u64),
+            "count_devices() for {filter:?}"
+        );
     }
 }
 
@@ -614,7 +703,10 @@ pub async fn filters<S: Store + ?Sized>(store: Arc<S>) {
 pub async fn pending_listing<S: Store + ?Sized>(store: Arc<S>) {
     let fx = Fixtures::new();
     let (g1, g2) = (fx.group("one"), fx.group("two"));
-    let mut changes = vec![Change::InsertGroup(g1.clone()), Change::InsertGroup(g2.clone())];
+    let mut changes = vec![
+        Change::InsertGroup(g1.clone()),
+        Change::InsertGroup(g2.clone()),
+    ];
     let mut expected = Vec::new();
     for i in 0..25 {
         let g = if i % 2 == 0 { &g1 } else { &g2 };
@@ -675,7 +767,10 @@ pub async fn events_ordered<S: Store + ?Sized>(store: Arc<S>) {
     let mut all = Vec::new();
     let mut cursor = EventCursor::START;
     loop {
-        let page = store.events(cursor, 4).await.unwrap_or_else(|e| panic!("{e}"));
+        let page = store
+            .events(cursor, 4)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         if page.is_empty() {
             break;
         }
@@ -706,7 +801,12 @@ pub async fn events_gap_free_under_concurrency<S: Store + ?Sized>(store: Arc<S>)
     const PER_WRITER: usize = 150;
     let fx = Fixtures::new();
     let group = fx.group("g");
-    must_commit(&*store, vec![Change::InsertGroup(group.clone())], "insert group").await;
+    must_commit(
+        &*store,
+        vec![Change::InsertGroup(group.clone())],
+        "insert group",
+    )
+    .await;
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
         let store = Arc::clone(&store);
@@ -731,7 +831,10 @@ pub async fn events_gap_free_under_concurrency<S: Store + ?Sized>(store: Arc<S>)
         done = tasks.iter().all(|t| t.is_finished());
         // Read until caught up; after the writers finished, one more full pass.
         loop {
-            let page = store.events(cursor, 64).await.unwrap_or_else(|e| panic!("{e}"));
+            let page = store
+                .events(cursor, 64)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
             if page.is_empty() {
                 break;
             }
@@ -761,7 +864,10 @@ pub async fn concurrent_writers_one_device<S: Store + ?Sized>(store: Arc<S>) {
     let d = fx.device(&group, "SN-1");
     must_commit(
         &*store,
-        vec![Change::InsertGroup(group.clone()), Change::InsertDevice(d.clone())],
+        vec![
+            Change::InsertGroup(group.clone()),
+            Change::InsertDevice(d.clone()),
+        ],
         "insert",
     )
     .await;
@@ -797,7 +903,10 @@ pub async fn concurrent_writers_one_device<S: Store + ?Sized>(store: Arc<S>) {
         winners.first(),
         "the winner's write is stored"
     );
-    let events = store.events(EventCursor::START, 100).await.unwrap_or_default();
+    let events = store
+        .events(EventCursor::START, 100)
+        .await
+        .unwrap_or_default();
     assert_eq!(events.len(), 1, "only the winner's event was appended");
 }
 
@@ -823,9 +932,15 @@ pub const ALL: &[&str] = &[
 /// The argument is an async function (or closure) that returns a fresh, empty store; it is
 /// resolved from inside the generated modules, which `use super::*`.
 ///
-/// ```ignore
-/// async fn fresh() -> InMemoryStore { InMemoryStore::new() }
+/// ```
+/// use dps_store_memory::InMemoryStore;
+///
+/// async fn fresh() -> InMemoryStore {
+///     InMemoryStore::new()
+/// }
+///
 /// dps_testkit::store_conformance_tests!(fresh);
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! store_conformance_tests {

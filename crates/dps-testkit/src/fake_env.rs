@@ -236,9 +236,9 @@ impl Environment for FakeEnvironment {
                 let done = match s.done.get(&op) {
                     Some(Done::Onboarded(o)) => Ok(o.clone()),
                     Some(_) => Err(EnvironmentError::rejected("operation reused")),
-                    None if !s.models.contains_key(target) => {
-                        Err(EnvironmentError::rejected(format!("unknown target {target}")))
-                    }
+                    None if !s.models.contains_key(target) => Err(EnvironmentError::rejected(
+                        format!("unknown target {target}"),
+                    )),
                     None => {
                         let credentials = Self::issue(&mut s);
                         let asset_id = AssetId::new(format!("asset-{}", s.counter))
@@ -356,7 +356,9 @@ impl Environment for FakeEnvironment {
                 mqtt: Endpoint::new(format!("mqtts://{}.example:8883", target.environment)).ok(),
                 http: Endpoint::new(format!("https://{}.example", target.environment)).ok(),
             }),
-            None => Err(EnvironmentError::rejected(format!("unknown target {target}"))),
+            None => Err(EnvironmentError::rejected(format!(
+                "unknown target {target}"
+            ))),
         };
         s.calls.push(Call {
             kind: CallKind::Endpoints,

@@ -1,10 +1,9 @@
 //! Deterministic groups, devices and states for tests.
 
 use dps_core::{
-    AssetId, AttributeDef, AttributeSchema, AttributeType, AttributeValue, BatchTag,
-    Credentials, Device, DeviceId, EventKind, GroupId, IdGen, Key, NewDevice, NewEvent, NewGroup,
-    OperationId, RegistrationGroup, Secret, SequentialIds, Target, Timestamp,
-    state::EnvOutcome,
+    AssetId, AttributeDef, AttributeSchema, AttributeType, AttributeValue, BatchTag, Credentials,
+    Device, DeviceId, EventKind, GroupId, IdGen, Key, NewDevice, NewEvent, NewGroup, OperationId,
+    RegistrationGroup, Secret, SequentialIds, Target, Timestamp, state::EnvOutcome,
 };
 use dps_core::{Onboarded, SerialNumber};
 

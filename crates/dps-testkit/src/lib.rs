@@ -4,9 +4,15 @@
 //!
 //! A backend's test file needs one line per store flavour:
 //!
-//! ```ignore
-//! async fn fresh() -> MyStore { MyStore::open_temporary().await.unwrap() }
+//! ```
+//! use dps_store_memory::InMemoryStore;
+//!
+//! async fn fresh() -> InMemoryStore {
+//!     InMemoryStore::new()
+//! }
+//!
 //! dps_testkit::store_conformance_tests!(fresh);
+//! # fn main() {}
 //! ```
 //!
 //! which generates one test per contract point, once on the store and once through

@@ -1,0 +1,104 @@
+//! Shared set-up for the dps benchmarks: the `ratios` binary and the criterion benches.
+#![deny(missing_docs)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dps_core::{
+    Atomicity, Config, Injected, NewDevice, NewGroup, OsSecrets, Provisioner, Selection,
+    StaticConfig, StaticEnvironment, SystemClock, SystemIds, Target, TargetConfig,
+};
+use dps_store_memory::InMemoryStore;
+
+/// A provisioner over the in-memory store and a static environment with one target.
+pub type MemoryDps = Provisioner<InMemoryStore, StaticEnvironment>;
+
+/// A single-threaded Tokio runtime.
+///
+/// # Panics
+///
+/// When the runtime cannot be built.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build a Tokio runtime: {e}"))
+}
+
+/// The target every benchmark allocates to.
+///
+/// # Panics
+///
+/// Never: the literal is valid.
+pub fn target() -> Target {
+    "bench/acme"
+        .parse()
+        .unwrap_or_else(|e| panic!("bench target: {e}"))
+}
+
+/// A provisioner whose group holds `n` registered, unallocated devices; returns the group.
+///
+/// # Panics
+///
+/// When set-up fails, which is a bug in the benchmark.
+pub async fn memory_group(n: usize) -> (MemoryDps, dps_core::GroupId) {
+    let t = target();
+    let env = StaticEnvironment::new(
+        StaticConfig {
+            targets: vec![TargetConfig {
+                environment: t.environment.clone(),
+                ou: t.ou.clone(),
+                models: vec!["m1".parse().unwrap_or_else(|e| panic!("{e}"))],
+                mqtt_endpoint: None,
+                http_endpoint: None,
+            }],
+        },
+        Arc::new(OsSecrets),
+    );
+    let injected = Injected {
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(SystemIds),
+        secrets: Arc::new(OsSecrets),
+    };
+    let dps = Provisioner::with_parts(InMemoryStore::new(), env, injected, Config::default());
+    let mut settings = NewGroup::new("bench".parse().unwrap_or_else(|e| panic!("{e}")));
+    settings.default_target = Some(t);
+    let group = dps
+        .create_group(settings)
+        .await
+        .unwrap_or_else(|e| panic!("create group: {e}"));
+    let model: dps_core::ModelId = "m1".parse().unwrap_or_else(|e| panic!("{e}"));
+    let devices = (0..n)
+        .map(|i| {
+            let serial = format!("SN-{i:08}")
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}"));
+            NewDevice::new(serial, model.clone())
+        })
+        .collect();
+    let report = dps
+        .register_many(group.id(), devices, Atomicity::AllOrNothing)
+        .await
+        .unwrap_or_else(|e| panic!("register: {e}"));
+    assert_eq!(report.registered(), n, "set-up registered every device");
+    (dps, group.id())
+}
+
+/// Batch-allocates every device of a fresh group of `n` devices; returns the time the
+/// allocation took (set-up excluded).
+///
+/// # Panics
+///
+/// When an allocation fails, which is a bug.
+pub fn time_allocate(rt: &tokio::runtime::Runtime, n: usize) -> Duration {
+    rt.block_on(async {
+        let (dps, group) = memory_group(n).await;
+        let start = Instant::now();
+        let report = dps
+            .allocate(group, &Selection::all())
+            .await
+            .unwrap_or_else(|e| panic!("allocate: {e}"));
+        let elapsed = start.elapsed();
+        assert_eq!(report.succeeded(), n, "every device was allocated");
+        elapsed
+    })
+}
