@@ -10,6 +10,29 @@ use dps_core::{
 };
 use dps_store_memory::InMemoryStore;
 
+pub mod csv;
+pub mod qr;
+pub mod sqlite;
+
+/// One scenario's measurement: our rate and the baseline's, in items per second.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    /// Our rate.
+    pub ours: f64,
+    /// The baseline's rate.
+    pub baseline: f64,
+}
+
+/// Items per second.
+pub fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+/// The shortest of `runs` timings: the least disturbed by the rest of the machine.
+pub fn best(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    (0..runs).map(|_| f()).min().unwrap_or_default()
+}
+
 /// A provisioner over the in-memory store and a static environment with one target.
 pub type MemoryDps = Provisioner<InMemoryStore, StaticEnvironment>;
 

@@ -9,29 +9,12 @@
 //! select scenarios by name.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::time::Duration;
-
-use dps_benches::{runtime, time_allocate};
-
-/// A measured scenario.
-struct Measured {
-    ours: f64,
-    baseline: f64,
-}
+use dps_benches::{Measured, best, rate, runtime, time_allocate};
 
 struct Scenario {
     name: &'static str,
     goal: f64,
     run: fn(bool) -> Option<Measured>,
-}
-
-fn rate(n: usize, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64().max(1e-9)
-}
-
-/// The best of `runs` timings: the least disturbed by the rest of the machine.
-fn best(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    (0..runs).map(|_| f()).min().unwrap_or_default()
 }
 
 /// Per-device allocation rate at 100k devices over the rate at 10k: the cost of a batch
@@ -48,11 +31,38 @@ fn allocate_scaling(quick: bool) -> Option<Measured> {
     Some(Measured { ours, baseline })
 }
 
-const SCENARIOS: &[Scenario] = &[Scenario {
-    name: "allocate_scaling",
-    goal: 0.9,
-    run: allocate_scaling,
-}];
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "allocate_scaling",
+        goal: 0.9,
+        run: allocate_scaling,
+    },
+    Scenario {
+        name: "csv_parse",
+        goal: 0.35,
+        run: dps_benches::csv::csv_parse,
+    },
+    Scenario {
+        name: "qr_zip",
+        goal: 3.0,
+        run: dps_benches::qr::qr_zip,
+    },
+    Scenario {
+        name: "qr_zip_parallel",
+        goal: 1.6,
+        run: dps_benches::qr::qr_zip_parallel,
+    },
+    Scenario {
+        name: "sqlite_import",
+        goal: 0.4,
+        run: dps_benches::sqlite::sqlite_import,
+    },
+    Scenario {
+        name: "sqlite_lookup",
+        goal: 0.3,
+        run: dps_benches::sqlite::sqlite_lookup,
+    },
+];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,0 +1,2 @@
+//! dps-csv.
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! dps-qr.
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! dps-store-sqlite.
+#![deny(missing_docs)]
