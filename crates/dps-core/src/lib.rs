@@ -70,6 +70,7 @@ mod error;
 mod event;
 mod group;
 mod id;
+mod import;
 mod inject;
 mod provisioner;
 mod secret;
@@ -89,6 +90,7 @@ pub use environment::{
 pub use error::{Entity, Error, Field, Result, Rule, ValidationError};
 pub use event::{Event, EventKind, NewEvent};
 pub use group::{GroupEdit, ModelType, NewGroup, RegistrationGroup, ReprovisionMethod};
+pub use import::{ImportAction, ImportApplied, ImportFields, ImportMode, ImportPlan, ImportRecord};
 pub use id::{DeviceId, EventCursor, GroupId, OperationId, Version};
 pub use inject::{Clock, IdGen, ManualClock, SecretSource, SeededSecrets, SequentialIds, uuid_v7};
 #[cfg(feature = "system")]

@@ -295,8 +295,15 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         &self.config
     }
 
-    fn now(&self) -> Timestamp {
+    /// The injected clock's current instant (for the other service modules of this crate).
+    pub(crate) fn now(&self) -> Timestamp {
         self.injected.clock.now()
+    }
+
+    /// A fresh device identifier from the injected generator (for the other service modules
+    /// of this crate).
+    pub(crate) fn new_device_id(&self) -> DeviceId {
+        DeviceId::from_uuid(self.injected.ids.new_uuid())
     }
 
     fn new_op(&self) -> OperationId {
@@ -1107,7 +1114,8 @@ fn group_event(group: &RegistrationGroup, kind: EventKind, now: Timestamp) -> Ne
     }
 }
 
-fn device_event(device: &Device, kind: EventKind, now: Timestamp) -> NewEvent {
+/// The event of one device change (shared with the other service modules of this crate).
+pub(crate) fn device_event(device: &Device, kind: EventKind, now: Timestamp) -> NewEvent {
     NewEvent {
         at: now,
         group_id: device.group_id(),

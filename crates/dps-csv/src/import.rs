@@ -1,0 +1,494 @@
+//! Importing a device file through the [`Provisioner`].
+
+use std::io::Read;
+
+use dps_core::{
+    Atomicity, Environment, Error, GroupId, ImportAction, ImportMode, ImportPlan, ImportRecord,
+    Provisioner, RegistrationGroup, SerialNumber, Store, Version,
+};
+
+use crate::columns::Column;
+use crate::error::{ImportError, RowError};
+use crate::limits::Limits;
+use crate::rows::DeviceReader;
+
+/// How an import runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportOptions {
+    /// Create only (existing serials are refused as `already_registered`), or upsert.
+    /// Default: create.
+    pub mode: ImportMode,
+    /// Plan only: every row's outcome is reported and nothing is written. Default: off.
+    pub dry_run: bool,
+    /// Best effort (good rows land, bad rows are reported) or all-or-nothing (one bad row and
+    /// nothing lands). Default: best effort.
+    pub atomicity: Atomicity,
+    /// The limits enforced while reading. Default: the console's ([`Limits::default`]).
+    pub limits: Limits,
+    /// How many rows are planned and committed together. Default: 10 000.
+    pub chunk_size: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            mode: ImportMode::Create,
+            dry_run: false,
+            atomicity: Atomicity::BestEffort,
+            limits: Limits::default(),
+            chunk_size: 10_000,
+        }
+    }
+}
+
+impl ImportOptions {
+    /// These options in upsert mode.
+    #[must_use]
+    pub fn upsert(mut self) -> Self {
+        self.mode = ImportMode::Upsert;
+        self
+    }
+
+    /// These options with another mode.
+    #[must_use]
+    pub fn with_mode(mut self, mode: ImportMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// These options as a dry run.
+    #[must_use]
+    pub fn dry_run(mut self) -> Self {
+        self.dry_run = true;
+        self
+    }
+
+    /// These options, all-or-nothing.
+    #[must_use]
+    pub fn all_or_nothing(mut self) -> Self {
+        self.atomicity = Atomicity::AllOrNothing;
+        self
+    }
+
+    /// These options with other limits.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// These options with another chunk size (at least 1).
+    #[must_use]
+    pub fn with_chunk_size(mut self, n: usize) -> Self {
+        self.chunk_size = n.max(1);
+        self
+    }
+}
+
+/// What happened to one row (or, in a dry run or a refused all-or-nothing import, what would
+/// have happened).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowOutcome {
+    /// The line the row starts on.
+    pub line: u64,
+    /// The row's serial, when it has a valid one.
+    pub serial: Option<SerialNumber>,
+    /// The action, or why the row was refused.
+    pub result: Result<ImportAction, RowError>,
+}
+
+/// Counts of an import's rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Rows read (blank rows are not counted).
+    pub rows: u64,
+    /// Rows that create a device.
+    pub created: u64,
+    /// Rows that update a device.
+    pub updated: u64,
+    /// Rows that match their device already.
+    pub unchanged: u64,
+    /// Rows refused.
+    pub failed: u64,
+    /// Whether the changes were written: false for a dry run and for an all-or-nothing import
+    /// with a refused row, where the counts say what would have happened.
+    pub committed: bool,
+}
+
+impl ImportSummary {
+    fn count(&mut self, outcome: &RowOutcome) {
+        self.rows += 1;
+        match outcome.result {
+            Ok(ImportAction::Create) => self.created += 1,
+            Ok(ImportAction::Update) => self.updated += 1,
+            Ok(ImportAction::Unchanged) => self.unchanged += 1,
+            Err(_) => self.failed += 1,
+        }
+    }
+}
+
+/// The outcome of [`import`]: the counts and one outcome per row, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// The counts.
+    pub summary: ImportSummary,
+    /// One outcome per row, in file order.
+    pub rows: Vec<RowOutcome>,
+}
+
+impl ImportReport {
+    /// The refused rows' errors, in file order.
+    pub fn errors(&self) -> impl Iterator<Item = &RowError> {
+        self.rows.iter().filter_map(|r| r.result.as_ref().err())
+    }
+}
+
+/// Imports a device file into a group and returns every row's outcome.
+///
+/// The file is read from `reader` as a stream (synchronously: wrap a slow source so that it
+/// does not block the runtime for long) within `options.limits`, rows are validated
+/// ([`DeviceReader`]), then planned and committed through
+/// [`Provisioner::plan_import`] and [`Provisioner::apply_import`] in chunks of
+/// `options.chunk_size` rows. All-or-nothing imports hold the whole plan and commit it once.
+///
+/// This keeps one [`RowOutcome`] per row; for files of hundreds of thousands of rows use
+/// [`import_with`], which hands each outcome to a callback instead.
+///
+/// ```
+/// use std::sync::Arc;
+/// use dps_core::*;
+/// use dps_csv::{ImportOptions, import};
+/// use dps_store_memory::InMemoryStore;
+/// use dps_testkit::FakeEnvironment;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dps = Provisioner::new(InMemoryStore::new(), FakeEnvironment::new());
+/// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
+/// let file = "Device Serial No.,Model ID\nSN-1,thermostat\nSN 2,thermostat\n";
+/// let report = import(&dps, group.id(), file.as_bytes(), &ImportOptions::default()).await?;
+/// assert_eq!((report.summary.created, report.summary.failed), (1, 1));
+/// assert_eq!(report.errors().next().unwrap().code, "invalid_serial");
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// [`ImportError::File`] when the file is unusable (header, limits, I/O),
+/// [`ImportError::Core`] when the group does not exist or the store fails; in both cases
+/// nothing was written. [`ImportError::Interrupted`] when such an error stops a best-effort
+/// import after earlier chunks were written.
+pub async fn import<S, E, R>(
+    dps: &Provisioner<S, E>,
+    group: GroupId,
+    reader: R,
+    options: &ImportOptions,
+) -> Result<ImportReport, ImportError>
+where
+    S: Store,
+    E: Environment,
+    R: Read,
+{
+    let mut rows = Vec::new();
+    match import_with(dps, group, reader, options, |o| rows.push(o)).await {
+        Ok(summary) => Ok(ImportReport { summary, rows }),
+        Err(ImportError::Interrupted { cause, mut report }) => {
+            report.rows = rows;
+            Err(ImportError::Interrupted { cause, report })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Imports a device file into a group like [`import`], handing each row's outcome to
+/// `on_row` in file order instead of keeping it; returns the counts. Memory stays flat
+/// however long the file is (one chunk of rows, plus 24 bytes per row to find duplicate
+/// serials), except that an all-or-nothing import holds its whole plan until it commits.
+///
+/// # Errors
+///
+/// As [`import`]; an [`ImportError::Interrupted`] carries the counts, not the rows (they went
+/// to `on_row`).
+pub async fn import_with<S, E, R, F>(
+    dps: &Provisioner<S, E>,
+    group: GroupId,
+    reader: R,
+    options: &ImportOptions,
+    on_row: F,
+) -> Result<ImportSummary, ImportError>
+where
+    S: Store,
+    E: Environment,
+    R: Read,
+    F: FnMut(RowOutcome),
+{
+    let group = dps.group(group).await?;
+    let rows = DeviceReader::new(reader, group.attributes(), options.limits)?;
+    let mut run = Run {
+        dps,
+        options,
+        names: Names::new(&rows),
+        fields: rows.fields(),
+        group,
+        summary: ImportSummary::default(),
+        on_row,
+        written: false,
+        held: Vec::new(),
+        plan: None,
+    };
+    match run.read_all(rows).await {
+        Ok(()) => Ok(run.summary),
+        Err(cause) if run.written => Err(ImportError::Interrupted {
+            cause: Box::new(cause),
+            report: Box::new(ImportReport {
+                summary: run.summary,
+                rows: Vec::new(),
+            }),
+        }),
+        Err(cause) => Err(cause),
+    }
+}
+
+/// Column headers of the file, for row errors found while planning.
+struct Names {
+    serial: String,
+    version: Option<String>,
+    attributes: Vec<(String, String)>,
+}
+
+impl Names {
+    fn new<R: Read>(rows: &DeviceReader<R>) -> Self {
+        Self {
+            serial: rows.column_name(Column::Serial),
+            version: rows
+                .has_version()
+                .then(|| rows.column_name(Column::Version)),
+            attributes: rows
+                .fields()
+                .attributes
+                .iter()
+                .map(|id| (id.to_string(), rows.attribute_column_name(id.as_str())))
+                .collect(),
+        }
+    }
+
+    fn attribute(&self, id: &str) -> String {
+        self.attributes
+            .iter()
+            .find(|(a, _)| a == id)
+            .map_or_else(|| id.to_owned(), |(_, n)| n.clone())
+    }
+
+    fn row_error(
+        &self,
+        line: u64,
+        serial: &SerialNumber,
+        version: Option<Version>,
+        e: &Error,
+    ) -> RowError {
+        match e {
+            Error::AlreadyRegistered { .. } => RowError::new(
+                line,
+                Some(self.serial.clone()),
+                serial.as_str(),
+                "already_registered",
+                format!("serial {serial} is already registered in the group"),
+            ),
+            Error::Conflict { .. } => match version {
+                Some(v) => RowError::new(
+                    line,
+                    self.version.clone(),
+                    &v.to_string(),
+                    "version_conflict",
+                    format!(
+                        "device {serial} is no longer at version {v}; export it again and reapply the change"
+                    ),
+                ),
+                None => RowError::new(
+                    line,
+                    None,
+                    serial.as_str(),
+                    "version_conflict",
+                    format!("device {serial} was changed concurrently; import the row again"),
+                ),
+            },
+            Error::MissingRequired { attribute } | Error::InvalidAttribute { attribute, .. } => {
+                RowError::new(
+                    line,
+                    Some(self.attribute(attribute)),
+                    "",
+                    e.code(),
+                    e.to_string(),
+                )
+            }
+            other => RowError::new(line, None, serial.as_str(), other.code(), other.to_string()),
+        }
+    }
+}
+
+/// A row read but not yet planned.
+enum Entry {
+    Refused(RowError),
+    Record {
+        line: u64,
+        serial: SerialNumber,
+        version: Option<Version>,
+    },
+}
+
+struct Run<'a, S, E, F> {
+    dps: &'a Provisioner<S, E>,
+    options: &'a ImportOptions,
+    names: Names,
+    fields: dps_core::ImportFields,
+    group: RegistrationGroup,
+    summary: ImportSummary,
+    on_row: F,
+    /// Whether a best-effort chunk was committed.
+    written: bool,
+    /// All-or-nothing: outcomes held until the end.
+    held: Vec<RowOutcome>,
+    /// All-or-nothing: the plan so far.
+    plan: Option<ImportPlan>,
+}
+
+impl<S: Store, E: Environment, F: FnMut(RowOutcome)> Run<'_, S, E, F> {
+    fn holds(&self) -> bool {
+        self.options.atomicity == Atomicity::AllOrNothing && !self.options.dry_run
+    }
+
+    async fn read_all<R: Read>(&mut self, mut rows: DeviceReader<R>) -> Result<(), ImportError> {
+        let chunk = self.options.chunk_size.max(1);
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut records: Vec<ImportRecord> = Vec::new();
+        while let Some(row) = rows.next_row()? {
+            match row {
+                Ok(row) => {
+                    entries.push(Entry::Record {
+                        line: row.line,
+                        serial: row.device.serial.clone(),
+                        version: row.version,
+                    });
+                    records.push(row.into_record());
+                }
+                Err(e) => entries.push(Entry::Refused(e)),
+            }
+            if records.len() >= chunk {
+                self.chunk(std::mem::take(&mut entries), std::mem::take(&mut records))
+                    .await?;
+            }
+        }
+        if !entries.is_empty() {
+            self.chunk(entries, records).await?;
+        }
+        self.finish().await
+    }
+
+    /// Plans (and in best effort applies) one chunk, then reports or holds its outcomes.
+    async fn chunk(
+        &mut self,
+        entries: Vec<Entry>,
+        records: Vec<ImportRecord>,
+    ) -> Result<(), ImportError> {
+        let plan = self
+            .dps
+            .plan_import(&self.group, records, self.options.mode, &self.fields)
+            .await?;
+        let outcomes = if self.options.dry_run || self.holds() {
+            let outcomes = self.outcomes(entries, plan.outcomes());
+            if self.holds() {
+                match &mut self.plan {
+                    Some(total) => total.append(plan)?,
+                    None => self.plan = Some(plan),
+                }
+            }
+            outcomes
+        } else {
+            let applied = self
+                .dps
+                .apply_import(plan, Atomicity::BestEffort)
+                .await?;
+            self.written = true;
+            self.outcomes(entries, &applied.outcomes)
+        };
+        for outcome in outcomes {
+            if self.holds() {
+                self.held.push(outcome);
+            } else {
+                self.emit(outcome);
+            }
+        }
+        Ok(())
+    }
+
+    /// Pairs the rows of a chunk with the planned or applied outcomes of its records.
+    fn outcomes(
+        &self,
+        entries: Vec<Entry>,
+        planned: &[dps_core::Result<ImportAction>],
+    ) -> Vec<RowOutcome> {
+        let mut planned = planned.iter();
+        entries
+            .into_iter()
+            .map(|entry| match entry {
+                Entry::Refused(e) => RowOutcome {
+                    line: e.line,
+                    serial: None,
+                    result: Err(e),
+                },
+                Entry::Record {
+                    line,
+                    serial,
+                    version,
+                } => {
+                    let result = match planned.next() {
+                        Some(Ok(action)) => Ok(*action),
+                        Some(Err(e)) => Err(self.names.row_error(line, &serial, version, e)),
+                        // A plan has one outcome per record; this arm is never taken.
+                        None => Err(RowError::new(
+                            line,
+                            None,
+                            serial.as_str(),
+                            "import_incomplete",
+                            "the row has no planned outcome",
+                        )),
+                    };
+                    RowOutcome {
+                        line,
+                        serial: Some(serial),
+                        result,
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn emit(&mut self, outcome: RowOutcome) {
+        self.summary.count(&outcome);
+        (self.on_row)(outcome);
+    }
+
+    /// All-or-nothing: commits the whole plan when no row was refused; then reports.
+    async fn finish(&mut self) -> Result<(), ImportError> {
+        if !self.holds() {
+            self.summary.committed = !self.options.dry_run;
+            return Ok(());
+        }
+        let clean = self.held.iter().all(|o| o.result.is_ok());
+        let mut committed = clean;
+        if clean && let Some(plan) = self.plan.take() {
+            committed = self
+                .dps
+                .apply_import(plan, Atomicity::AllOrNothing)
+                .await?
+                .committed;
+        }
+        self.summary.committed = committed;
+        for outcome in std::mem::take(&mut self.held) {
+            self.emit(outcome);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,371 @@
+//! A bounded CSV record reader.
+//!
+//! It follows RFC 4180 as spreadsheets write it: fields separated by one delimiter byte,
+//! records ended by LF, CRLF or CR, quoted fields with doubled quotes and embedded line breaks.
+//! Like the `csv` crate it is lenient where spreadsheets are sloppy: a quote inside an
+//! unquoted field is literal, and text after a closing quote is appended to the field. Blank
+//! lines are skipped.
+//!
+//! Unlike a general reader it enforces the [`Limits`] while it reads: the file size on every
+//! read from the source, the size of a field on every byte appended to it, and the number of
+//! fields kept per record. Memory is one input buffer plus one record.
+
+use std::io::{self, Read};
+
+use crate::error::{CsvError, Position};
+use crate::limits::{Limit, Limits};
+
+const BUF_SIZE: usize = 64 * 1024;
+
+/// One field of the current record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FieldSpan {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) quoted: bool,
+}
+
+/// Facts about the record just read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordInfo {
+    /// The line the record starts on.
+    pub(crate) line: u64,
+    /// The byte offset the record starts at.
+    pub(crate) byte: u64,
+    /// How many fields the record has, including those beyond the kept ones.
+    pub(crate) fields: usize,
+    /// Whether a field beyond the kept ones had content.
+    pub(crate) extra_content: bool,
+    /// Whether the record ends inside a quoted field (at the end of the file).
+    pub(crate) unterminated: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    StartField,
+    Unquoted,
+    Quoted,
+    AfterQuote,
+}
+
+/// Reads records from a byte source within [`Limits`].
+#[derive(Debug)]
+pub(crate) struct RecordReader<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+    eof: bool,
+    /// Bytes taken from the source so far.
+    consumed: u64,
+    /// Offset in the file of `buf[0]`.
+    offset: u64,
+    line: u64,
+    delimiter: u8,
+    limits: Limits,
+    /// How many fields a record keeps; further ones are counted only.
+    max_fields: usize,
+    /// Data records read so far (the caller counts them).
+    pub(crate) records: u64,
+    /// The current record's field bytes.
+    pub(crate) data: Vec<u8>,
+    /// The current record's fields.
+    pub(crate) fields: Vec<FieldSpan>,
+}
+
+impl<R: Read> RecordReader<R> {
+    /// A reader that strips a UTF-8 byte order mark and detects the delimiter (`;` when the
+    /// header line has more semicolons than commas outside quotes, else `,`).
+    pub(crate) fn new(inner: R, limits: Limits, max_fields: usize) -> Result<Self, CsvError> {
+        let mut r = Self {
+            inner,
+            buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+            eof: false,
+            consumed: 0,
+            offset: 0,
+            line: 1,
+            delimiter: b',',
+            limits,
+            max_fields,
+            records: 0,
+            data: Vec::new(),
+            fields: Vec::new(),
+        };
+        // Buffer the first line (or as much of it as fits) to look at the BOM and delimiters.
+        while !r.eof && r.len < r.buf.len() && !has_line_end(&r.buf[..r.len]) {
+            r.read_more()?;
+        }
+        let head = &r.buf[..r.len];
+        if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            r.pos = 3;
+        } else if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+            return Err(CsvError::InvalidEncoding {
+                reason: "the file is UTF-16; save it as CSV UTF-8",
+            });
+        }
+        r.delimiter = detect_delimiter(&r.buf[r.pos..r.len]);
+        Ok(r)
+    }
+
+    /// The delimiter in use.
+    pub(crate) fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
+    /// From now on keep at most `n` fields per record.
+    pub(crate) fn set_max_fields(&mut self, n: usize) {
+        self.max_fields = n;
+    }
+
+    /// The current position.
+    pub(crate) fn position(&self) -> Position {
+        Position {
+            line: self.line,
+            byte: self.offset + self.pos as u64,
+            record: self.records,
+        }
+    }
+
+    /// Bytes taken from the source so far.
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Appends bytes from the source to the buffer; returns whether any came.
+    fn read_more(&mut self) -> Result<bool, CsvError> {
+        if self.eof {
+            return Ok(false);
+        }
+        // Ask for at most one byte past the size limit, so that a large file is never read
+        // further than needed to see that it is too large.
+        let allowed = self
+            .limits
+            .max_bytes
+            .saturating_sub(self.consumed)
+            .saturating_add(1);
+        let room = self.buf.len() - self.len;
+        let want = room.min(usize::try_from(allowed).unwrap_or(usize::MAX));
+        let n = loop {
+            match self.inner.read(&mut self.buf[self.len..self.len + want]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(CsvError::Io(e)),
+            }
+        };
+        if n == 0 {
+            self.eof = true;
+            return Ok(false);
+        }
+        self.len += n;
+        self.consumed += n as u64;
+        if self.consumed > self.limits.max_bytes {
+            return Err(CsvError::LimitExceeded {
+                limit: Limit::Bytes,
+                max: self.limits.max_bytes,
+                position: Position {
+                    line: self.line,
+                    byte: self.limits.max_bytes,
+                    record: self.records,
+                },
+            });
+        }
+        Ok(true)
+    }
+
+    /// Makes `pos < len` unless the source is exhausted; returns whether a byte is available.
+    fn refill(&mut self) -> Result<bool, CsvError> {
+        if self.pos < self.len {
+            return Ok(true);
+        }
+        self.offset += self.len as u64;
+        self.pos = 0;
+        self.len = 0;
+        self.read_more()
+    }
+
+    fn field_too_large(&self) -> CsvError {
+        CsvError::LimitExceeded {
+            limit: Limit::FieldBytes,
+            max: self.limits.max_field_bytes as u64,
+            position: self.position(),
+        }
+    }
+
+    /// Ends the current field, which started at `start` in `data`.
+    fn end_field(&mut self, start: usize, quoted: bool, info: &mut RecordInfo) {
+        info.fields += 1;
+        if self.fields.len() < self.max_fields {
+            self.fields.push(FieldSpan {
+                start,
+                end: self.data.len(),
+                quoted,
+            });
+        } else {
+            if quoted || self.data[start..].iter().any(|b| !b.is_ascii_whitespace()) {
+                info.extra_content = true;
+            }
+            self.data.truncate(start);
+        }
+    }
+
+    /// Reads the next record into `data` and `fields`; `None` at the end of the file.
+    pub(crate) fn read_record(&mut self) -> Result<Option<RecordInfo>, CsvError> {
+        self.data.clear();
+        self.fields.clear();
+        // Skip line ends left by the previous record and blank lines.
+        loop {
+            if !self.refill()? {
+                return Ok(None);
+            }
+            match self.buf[self.pos] {
+                b'\n' => {
+                    self.line += 1;
+                    self.pos += 1;
+                }
+                b'\r' => self.pos += 1,
+                _ => break,
+            }
+        }
+        let mut info = RecordInfo {
+            line: self.line,
+            byte: self.offset + self.pos as u64,
+            fields: 0,
+            extra_content: false,
+            unterminated: false,
+        };
+        let max_field = self.limits.max_field_bytes;
+        let delimiter = self.delimiter;
+        let mut state = State::StartField;
+        let mut start = 0usize;
+        let mut quoted = false;
+        loop {
+            if !self.refill()? {
+                info.unterminated = state == State::Quoted;
+                self.end_field(start, quoted, &mut info);
+                return Ok(Some(info));
+            }
+            match state {
+                State::StartField => {
+                    start = self.data.len();
+                    if self.buf[self.pos] == b'"' {
+                        quoted = true;
+                        self.pos += 1;
+                        state = State::Quoted;
+                    } else {
+                        quoted = false;
+                        state = State::Unquoted;
+                    }
+                }
+                State::Unquoted => {
+                    let chunk = &self.buf[self.pos..self.len];
+                    let run = chunk
+                        .iter()
+                        .position(|&b| b == delimiter || b == b'\n' || b == b'\r')
+                        .unwrap_or(chunk.len());
+                    self.data.extend_from_slice(&chunk[..run]);
+                    self.pos += run;
+                    if self.data.len() - start > max_field {
+                        return Err(self.field_too_large());
+                    }
+                    if self.pos == self.len {
+                        continue;
+                    }
+                    let b = self.buf[self.pos];
+                    self.end_field(start, quoted, &mut info);
+                    if b == delimiter {
+                        self.pos += 1;
+                        state = State::StartField;
+                    } else {
+                        // The line end is consumed by the next call.
+                        return Ok(Some(info));
+                    }
+                }
+                State::Quoted => {
+                    let chunk = &self.buf[self.pos..self.len];
+                    let run = chunk
+                        .iter()
+                        .position(|&b| b == b'"')
+                        .unwrap_or(chunk.len());
+                    let text = &chunk[..run];
+                    self.line += text.iter().filter(|&&b| b == b'\n').count() as u64;
+                    self.data.extend_from_slice(text);
+                    self.pos += run;
+                    if self.data.len() - start > max_field {
+                        return Err(self.field_too_large());
+                    }
+                    if self.pos < self.len {
+                        self.pos += 1;
+                        state = State::AfterQuote;
+                    }
+                }
+                State::AfterQuote => {
+                    let b = self.buf[self.pos];
+                    if b == b'"' {
+                        self.data.push(b'"');
+                        self.pos += 1;
+                        if self.data.len() - start > max_field {
+                            return Err(self.field_too_large());
+                        }
+                        state = State::Quoted;
+                    } else if b == delimiter {
+                        self.end_field(start, quoted, &mut info);
+                        self.pos += 1;
+                        state = State::StartField;
+                    } else if b == b'\n' || b == b'\r' {
+                        self.end_field(start, quoted, &mut info);
+                        return Ok(Some(info));
+                    } else {
+                        // Text after a closing quote belongs to the field.
+                        state = State::Unquoted;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The bytes of field `i` of the current record.
+    pub(crate) fn field(&self, span: FieldSpan) -> &[u8] {
+        &self.data[span.start..span.end]
+    }
+}
+
+/// Whether `bytes` hold a line end outside quotes.
+fn has_line_end(bytes: &[u8]) -> bool {
+    let line = first_line(bytes);
+    line.as_ptr_range().end < bytes.as_ptr_range().end
+}
+
+/// The bytes of the first non-blank line, up to its line end outside quotes.
+fn first_line(bytes: &[u8]) -> &[u8] {
+    let skip = bytes
+        .iter()
+        .position(|&b| b != b'\n' && b != b'\r')
+        .unwrap_or(bytes.len());
+    let bytes = &bytes[skip..];
+    let mut in_quotes = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => in_quotes = !in_quotes,
+            b'\n' | b'\r' if !in_quotes => return &bytes[..i],
+            _ => {}
+        }
+    }
+    bytes
+}
+
+/// `;` when the first line has more semicolons than commas outside quotes, else `,`.
+fn detect_delimiter(bytes: &[u8]) -> u8 {
+    let mut in_quotes = false;
+    let (mut commas, mut semicolons) = (0usize, 0usize);
+    for &b in first_line(bytes) {
+        match b {
+            b'"' => in_quotes = !in_quotes,
+            b',' if !in_quotes => commas += 1,
+            b';' if !in_quotes => semicolons += 1,
+            _ => {}
+        }
+    }
+    if semicolons > commas { b';' } else { b',' }
+}

@@ -1,0 +1,459 @@
+//! Rows of a device file: records validated into new devices or row errors.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::io::Read;
+
+use dps_core::{
+    AttributeSchema, AttributeValues, BatchTag, Description, DeviceName, EnvironmentId,
+    ImportFields, ImportRecord, ModelId, NewDevice, OuId, SerialNumber, Target, Timezone,
+    ValidationError, Version,
+};
+
+use crate::columns::{Column, Header, Slot};
+use crate::error::{CsvError, Position, RowError};
+use crate::formula;
+use crate::limits::{Limit, Limits};
+use crate::read::{FieldSpan, RecordReader};
+
+/// The most columns a header may have.
+pub const MAX_COLUMNS: usize = 1024;
+
+/// A row that passed validation: a device to import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The line the row starts on, counting from 1.
+    pub line: u64,
+    /// The device's fields; attributes hold only the values the row gives (defaults are
+    /// filled in when the device is registered).
+    pub device: NewDevice,
+    /// The `Version` cell, when the file has that column and the cell is not empty.
+    pub version: Option<Version>,
+}
+
+impl Row {
+    /// The row as a record for [`Provisioner::plan_import`](dps_core::Provisioner::plan_import).
+    pub fn into_record(self) -> ImportRecord {
+        ImportRecord {
+            device: self.device,
+            expected_version: self.version,
+        }
+    }
+}
+
+/// Reads a device file row by row: each row becomes a validated [`Row`] or a [`RowError`].
+///
+/// The header is read and mapped when the reader is created (a missing required column, an
+/// unknown or repeated column is a [`CsvError`]); every later call reads one record. A
+/// [`CsvError`] (a limit, an I/O failure) ends the file: the iterator yields it once and then
+/// nothing.
+///
+/// Cells are read like this: an unquoted cell is trimmed; the [formula guard](crate::formula)
+/// is stripped; an empty cell is an absent value, except that a quoted empty cell (`""`) is an
+/// empty text for a description or a string attribute. Rows whose cells are all blank are
+/// skipped. A serial that appeared in an earlier row is refused as `duplicate_in_file`.
+///
+/// ```
+/// use dps_core::AttributeSchema;
+/// use dps_csv::{DeviceReader, Limits};
+///
+/// let file = "\u{feff}serial_number;MODEL;Timezone\nSN-1;m1;+01:00\nSN 2;m1;\n";
+/// let mut rows = DeviceReader::new(file.as_bytes(), &AttributeSchema::default(), Limits::default())?;
+/// let first = rows.next().unwrap()?.unwrap();
+/// assert_eq!(first.device.serial, "SN-1");
+/// let second = rows.next().unwrap()?.unwrap_err();
+/// assert_eq!((second.line, second.code), (3, "invalid_serial"));
+/// assert!(rows.next().is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct DeviceReader<R> {
+    reader: RecordReader<R>,
+    header: Header,
+    schema: AttributeSchema,
+    limits: Limits,
+    seen: HashMap<u128, u64>,
+    hashers: (RandomState, RandomState),
+    done: bool,
+}
+
+/// One cell's text, or why it has none.
+enum Cell<'a> {
+    Absent,
+    Text(&'a str),
+}
+
+impl<R: Read> DeviceReader<R> {
+    /// Reads and maps the header of `reader` for a group with `schema`.
+    ///
+    /// # Errors
+    ///
+    /// A [`CsvError`] when the file is empty, not UTF-8, crosses a limit in its header, lacks
+    /// a required column (the serial, the model ID, `OU` when `Environment` is given and the
+    /// other way round, or a required attribute without a default), or has an unknown or
+    /// repeated column.
+    pub fn new(reader: R, schema: &AttributeSchema, limits: Limits) -> Result<Self, CsvError> {
+        let mut reader = RecordReader::new(reader, limits, MAX_COLUMNS + 1)?;
+        let Some(info) = reader.read_record()? else {
+            return Err(CsvError::Empty);
+        };
+        if info.fields > MAX_COLUMNS {
+            return Err(CsvError::LimitExceeded {
+                limit: Limit::Columns,
+                max: MAX_COLUMNS as u64,
+                position: reader.position(),
+            });
+        }
+        let mut names = Vec::with_capacity(reader.fields.len());
+        for span in &reader.fields {
+            let text = std::str::from_utf8(reader.field(*span)).map_err(|_| {
+                CsvError::InvalidEncoding {
+                    reason: "a header is not valid UTF-8",
+                }
+            })?;
+            names.push(if span.quoted { text } else { text.trim() }.to_owned());
+        }
+        let header = Header::new(names, schema)?;
+        reader.set_max_fields(header.slots.len() + 1);
+        Ok(Self {
+            reader,
+            header,
+            schema: schema.clone(),
+            limits,
+            seen: HashMap::new(),
+            hashers: (RandomState::new(), RandomState::new()),
+            done: false,
+        })
+    }
+
+    /// The headers as written in the file, trimmed.
+    pub fn headers(&self) -> &[String] {
+        &self.header.names
+    }
+
+    /// The delimiter detected from the header line (`,` or `;`).
+    pub fn delimiter(&self) -> u8 {
+        self.reader.delimiter()
+    }
+
+    /// Which editable fields the file carries; an upsert leaves the others as they are.
+    pub fn fields(&self) -> ImportFields {
+        self.header.fields(&self.schema)
+    }
+
+    /// Whether the file has a `Version` column.
+    pub fn has_version(&self) -> bool {
+        self.header.index_of(Column::Version).is_some()
+    }
+
+    /// The column header of `column` in this file (the template's name when it is absent).
+    pub fn column_name(&self, column: Column) -> String {
+        self.header.name_of(column)
+    }
+
+    /// The column header of the attribute `id` in this file (its identifier when absent).
+    pub fn attribute_column_name(&self, id: &str) -> String {
+        match self
+            .schema
+            .attributes()
+            .iter()
+            .position(|d| d.id.as_str() == id)
+        {
+            Some(i) => self.header.attribute_name(&self.schema, i),
+            None => id.to_owned(),
+        }
+    }
+
+    /// Bytes read from the source so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.bytes_read()
+    }
+
+    /// Reads the next row: `Ok(None)` at the end of the file, `Ok(Some(Err(_)))` for a
+    /// refused row.
+    ///
+    /// # Errors
+    ///
+    /// A [`CsvError`] for a crossed limit or a failed read; the file ends there.
+    pub fn next_row(&mut self) -> Result<Option<Result<Row, RowError>>, CsvError> {
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            let info = match self.reader.read_record() {
+                Ok(Some(info)) => info,
+                Ok(None) => {
+                    self.done = true;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            };
+            let fields = &self.reader.fields;
+            let blank = !info.extra_content
+                && fields.iter().all(|f| {
+                    !f.quoted
+                        && self
+                            .reader
+                            .field(*f)
+                            .iter()
+                            .all(|b| b.is_ascii_whitespace())
+                });
+            if blank {
+                continue;
+            }
+            self.reader.records += 1;
+            if self.reader.records > self.limits.max_records {
+                self.done = true;
+                return Err(CsvError::LimitExceeded {
+                    limit: Limit::Records,
+                    max: self.limits.max_records,
+                    position: Position {
+                        line: info.line,
+                        byte: info.byte,
+                        record: self.limits.max_records,
+                    },
+                });
+            }
+            return Ok(Some(self.row(info)));
+        }
+    }
+
+    fn row(&mut self, info: crate::read::RecordInfo) -> Result<Row, RowError> {
+        let line = info.line;
+        let expected = self.header.slots.len();
+        let fields = &self.reader.fields;
+        if info.unterminated {
+            let last = fields.len().saturating_sub(1);
+            return Err(RowError::new(
+                line,
+                self.header.names.get(last).cloned(),
+                &String::from_utf8_lossy(fields.last().map_or(&[][..], |f| self.reader.field(*f))),
+                "unterminated_quote",
+                "a quoted cell is not closed before the end of the file",
+            ));
+        }
+        let extra_blank = fields.len() >= expected
+            && !info.extra_content
+            && fields[expected..]
+                .iter()
+                .all(|f| !f.quoted && self.reader.field(*f).iter().all(u8::is_ascii_whitespace));
+        if info.fields < expected || (info.fields > expected && !extra_blank) {
+            return Err(RowError::new(
+                line,
+                None,
+                "",
+                "wrong_field_count",
+                format!("the row has {} cells, the header has {expected}", info.fields),
+            ));
+        }
+        let serial_index = self.header.index_of(Column::Serial).unwrap_or(0);
+        let serial = self.serial(line, serial_index)?;
+        let fp = fingerprint(&self.hashers, serial.as_str());
+        if let Some(first) = self.seen.get(&fp) {
+            return Err(RowError::new(
+                line,
+                Some(self.header.names[serial_index].clone()),
+                serial.as_str(),
+                "duplicate_in_file",
+                format!("serial {serial} already appears on line {first}"),
+            ));
+        }
+        self.seen.insert(fp, line);
+        let mut name = None;
+        let mut timezone = None;
+        let mut batch_tag = None;
+        let mut description = None;
+        let mut attributes = AttributeValues::new();
+        let mut model = None;
+        let mut environment = None;
+        let mut ou = None;
+        let mut version = None;
+        for (i, slot) in self.header.slots.iter().enumerate() {
+            let span = fields[i];
+            let column = match *slot {
+                Slot::Ignored => continue,
+                Slot::Field(c) if c == Column::Serial => continue,
+                Slot::Field(c) if c.is_read_only() && c != Column::Version => continue,
+                Slot::Field(c) => c,
+                Slot::Attribute(a) => {
+                    self.attribute(line, i, a, span, &mut attributes)?;
+                    continue;
+                }
+            };
+            let allow_empty = column == Column::Description;
+            let Cell::Text(text) = self.cell(line, i, span, allow_empty)? else {
+                continue;
+            };
+            let err = |e: ValidationError| self.invalid(line, i, text, e.code(), e.to_string());
+            match column {
+                Column::DeviceName => name = Some(DeviceName::new(text).map_err(err)?),
+                Column::ModelId => model = Some(ModelId::new(text).map_err(err)?),
+                Column::Timezone => timezone = Some(Timezone::new(text).map_err(err)?),
+                Column::BatchTag => batch_tag = Some(BatchTag::new(text).map_err(err)?),
+                Column::Description => description = Some(Description::new(text).map_err(err)?),
+                Column::Environment => environment = Some(EnvironmentId::new(text).map_err(err)?),
+                Column::Ou => ou = Some(OuId::new(text).map_err(err)?),
+                Column::Version => {
+                    let n = text.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        self.invalid(
+                            line,
+                            i,
+                            text,
+                            "invalid_version",
+                            "the version must be a positive whole number",
+                        )
+                    })?;
+                    version = Some(Version::new(n));
+                }
+                Column::Serial
+                | Column::AllocationStatus
+                | Column::AllocatedEnvironment
+                | Column::AllocatedOu
+                | Column::AssetId
+                | Column::ProductKey
+                | Column::DeviceKey
+                | Column::DeviceSecret
+                | Column::LastAllocationError
+                | Column::CreatedAt
+                | Column::UpdatedAt => {}
+            }
+        }
+        let model_id = model.ok_or_else(|| self.missing(line, Column::ModelId))?;
+        let target = match (environment, ou) {
+            (Some(e), Some(o)) => Some(Target::new(e, o)),
+            (None, None) => None,
+            (Some(_), None) => return Err(self.missing(line, Column::Ou)),
+            (None, Some(_)) => return Err(self.missing(line, Column::Environment)),
+        };
+        for (def, index) in self.schema.attributes().iter().zip(&self.header.attributes) {
+            if def.required && def.default.is_none() && !attributes.contains_key(&def.id) {
+                return Err(RowError::new(
+                    line,
+                    Some(index.map_or_else(|| def.id.to_string(), |i| self.header.names[i].clone())),
+                    "",
+                    "missing_required",
+                    format!("attribute {} is required", def.id),
+                ));
+            }
+        }
+        Ok(Row {
+            line,
+            device: NewDevice {
+                serial,
+                model_id,
+                name,
+                timezone,
+                batch_tag,
+                description,
+                target,
+                attributes,
+            },
+            version,
+        })
+    }
+
+    fn serial(&self, line: u64, index: usize) -> Result<SerialNumber, RowError> {
+        let span = self.reader.fields[index];
+        match self.cell(line, index, span, false)? {
+            Cell::Absent => Err(self.missing(line, Column::Serial)),
+            Cell::Text(text) => SerialNumber::new(text)
+                .map_err(|e| self.invalid(line, index, text, e.code(), e.to_string())),
+        }
+    }
+
+    fn attribute(
+        &self,
+        line: u64,
+        index: usize,
+        attribute: usize,
+        span: FieldSpan,
+        values: &mut AttributeValues,
+    ) -> Result<(), RowError> {
+        let Some(def) = self.schema.attributes().get(attribute) else {
+            return Ok(());
+        };
+        let allow_empty = matches!(def.ty, dps_core::AttributeType::String { .. });
+        if let Cell::Text(text) = self.cell(line, index, span, allow_empty)? {
+            let value = def
+                .parse_value(text)
+                .map_err(|e| self.invalid(line, index, text, e.code(), e.to_string()))?;
+            values.insert(def.id.clone(), value);
+        }
+        Ok(())
+    }
+
+    /// The text of a cell: decoded, trimmed when unquoted, unguarded; empty means absent
+    /// unless it was quoted and `allow_empty`.
+    fn cell(
+        &self,
+        line: u64,
+        index: usize,
+        span: FieldSpan,
+        allow_empty: bool,
+    ) -> Result<Cell<'_>, RowError> {
+        let bytes = self.reader.field(span);
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            self.invalid(
+                line,
+                index,
+                &String::from_utf8_lossy(bytes),
+                "invalid_utf8",
+                format!("the cell is not valid UTF-8 (byte {})", e.valid_up_to() + 1),
+            )
+        })?;
+        let text = if span.quoted { text } else { text.trim() };
+        let text = formula::unguard(text);
+        if text.is_empty() && !(span.quoted && allow_empty) {
+            Ok(Cell::Absent)
+        } else {
+            Ok(Cell::Text(text))
+        }
+    }
+
+    fn invalid(
+        &self,
+        line: u64,
+        index: usize,
+        value: &str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> RowError {
+        RowError::new(
+            line,
+            self.header.names.get(index).cloned(),
+            value,
+            code,
+            message,
+        )
+    }
+
+    fn missing(&self, line: u64, column: Column) -> RowError {
+        RowError::new(
+            line,
+            Some(self.header.name_of(column)),
+            "",
+            "missing_required",
+            format!("{} is required", column.header()),
+        )
+    }
+}
+
+impl<R: Read> Iterator for DeviceReader<R> {
+    type Item = Result<Result<Row, RowError>, CsvError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_row().transpose()
+    }
+}
+
+/// A 128-bit fingerprint of a serial from two independently keyed hashers: the reader keeps
+/// these instead of the serials, so that duplicate detection costs 24 bytes per row.
+fn fingerprint(hashers: &(RandomState, RandomState), serial: &str) -> u128 {
+    let a = hashers.0.hash_one(serial);
+    let b = hashers.1.hash_one(serial);
+    (u128::from(a) << 64) | u128::from(b)
+}
