@@ -930,7 +930,9 @@ pub const ALL: &[&str] = &[
 /// the store type itself and in a module `dyn_store` through `Arc<dyn Store>`.
 ///
 /// The argument is an async function (or closure) that returns a fresh, empty store; it is
-/// resolved from inside the generated modules, which `use super::*`.
+/// resolved from inside the generated modules, which `use super::*`. For a backend that needs
+/// a server, write `maybe fresh` with a `fresh` that returns `Option<Store>`: `None` makes
+/// each test print that it was skipped (say why in `fresh`) and pass.
 ///
 /// ```
 /// use dps_store_memory::InMemoryStore;
@@ -951,6 +953,44 @@ macro_rules! store_conformance_tests {
             pending_listing, events_ordered, events_gap_free_under_concurrency,
             concurrent_writers_one_device
         );
+    };
+    (maybe $make:expr) => {
+        $crate::store_conformance_tests!(@each_maybe $make;
+            crud_groups, crud_devices, serial_unique_per_group, version_conflicts,
+            atomic_changesets, referential_integrity, keyset_paging_under_inserts, filters,
+            pending_listing, events_ordered, events_gap_free_under_concurrency,
+            concurrent_writers_one_device
+        );
+    };
+    (@each_maybe $make:expr; $($name:ident),+ $(,)?) => {
+        mod direct {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    $crate::conformance::run(async {
+                        let Some(store) = ($make)().await else { return };
+                        $crate::conformance::$name(::std::sync::Arc::new(store)).await;
+                    });
+                }
+            )+
+        }
+        mod dyn_store {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    $crate::conformance::run(async {
+                        let Some(store) = ($make)().await else { return };
+                        let store: ::std::sync::Arc<dyn $crate::__private::Store> =
+                            ::std::sync::Arc::new(store);
+                        $crate::conformance::$name(store).await;
+                    });
+                }
+            )+
+        }
     };
     (@each $make:expr; $($name:ident),+ $(,)?) => {
         mod direct {

@@ -22,9 +22,11 @@
 pub mod conformance;
 mod fake_env;
 mod fixtures;
+mod guarded;
 
 pub use fake_env::{Call, CallKind, FakeEnvironment, Fault};
 pub use fixtures::{EPOCH, Fixtures};
+pub use guarded::Guarded;
 
 #[doc(hidden)]
 pub mod __private {

@@ -1,0 +1,86 @@
+//! A store that keeps something alive (a temporary directory, a test schema) as long as itself.
+
+use async_trait::async_trait;
+use dps_core::{
+    Changeset, Device, DeviceId, DeviceQuery, Event, EventCursor, GroupId, RegistrationGroup,
+    SerialNumber, Store, StoreError,
+};
+
+/// A store together with a guard that must live exactly as long as the store, such as the
+/// temporary directory of a test database or a value that drops a test schema. Every [`Store`]
+/// call goes to the inner store.
+#[derive(Debug)]
+pub struct Guarded<S, G> {
+    store: S,
+    _guard: G,
+}
+
+impl<S, G> Guarded<S, G> {
+    /// `store`, keeping `guard` alive beside it.
+    pub fn new(store: S, guard: G) -> Self {
+        Self {
+            store,
+            _guard: guard,
+        }
+    }
+
+    /// The inner store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}
+
+#[async_trait]
+impl<S: Store, G: Send + Sync + std::fmt::Debug + 'static> Store for Guarded<S, G> {
+    async fn group(&self, id: GroupId) -> Result<Option<RegistrationGroup>, StoreError> {
+        self.store.group(id).await
+    }
+    async fn groups(
+        &self,
+        after: Option<GroupId>,
+        limit: usize,
+    ) -> Result<Vec<RegistrationGroup>, StoreError> {
+        self.store.groups(after, limit).await
+    }
+    async fn device(&self, id: DeviceId) -> Result<Option<Device>, StoreError> {
+        self.store.device(id).await
+    }
+    async fn device_by_serial(
+        &self,
+        group: GroupId,
+        serial: &SerialNumber,
+    ) -> Result<Option<Device>, StoreError> {
+        self.store.device_by_serial(group, serial).await
+    }
+    async fn devices_by_serials(
+        &self,
+        group: GroupId,
+        serials: &[SerialNumber],
+    ) -> Result<Vec<Device>, StoreError> {
+        self.store.devices_by_serials(group, serials).await
+    }
+    async fn devices(
+        &self,
+        query: &DeviceQuery,
+        after: Option<SerialNumber>,
+        limit: usize,
+    ) -> Result<Vec<Device>, StoreError> {
+        self.store.devices(query, after, limit).await
+    }
+    async fn count_devices(&self, query: &DeviceQuery) -> Result<u64, StoreError> {
+        self.store.count_devices(query).await
+    }
+    async fn pending_devices(
+        &self,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> Result<Vec<Device>, StoreError> {
+        self.store.pending_devices(after, limit).await
+    }
+    async fn events(&self, after: EventCursor, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.store.events(after, limit).await
+    }
+    async fn commit(&self, changeset: Changeset) -> Result<(), StoreError> {
+        self.store.commit(changeset).await
+    }
+}
