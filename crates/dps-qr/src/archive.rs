@@ -1,0 +1,693 @@
+//! The streamed ZIP of labels and its rendering pool.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::num::NonZeroUsize;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use dps_core::{Device, DeviceId, SerialNumber};
+use zip::write::{SimpleFileOptions, ZipFileBuilder};
+use zip::{CompressionMethod, DateTime, System, ZipWriter};
+
+use crate::error::{Error, Result};
+use crate::name::FileNames;
+use crate::payload::Payload;
+use crate::render::{RenderOptions, render_png, render_svg};
+
+/// The name of the manifest entry, which is always the last entry of an archive.
+pub const MANIFEST_NAME: &str = "manifest.csv";
+
+/// The manifest's header row.
+pub const MANIFEST_HEADER: &str = "File,Group ID,Device Serial No.,Model ID,Payload";
+
+/// The image format of the labels in an archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ImageFormat {
+    /// PNG, 1-bit grayscale (the default).
+    #[default]
+    Png,
+    /// SVG, with the serial as a caption when [`RenderOptions::caption`] is set.
+    Svg,
+}
+
+impl ImageFormat {
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageFormat::Png => "png",
+            ImageFormat::Svg => "svg",
+        }
+    }
+
+    fn render(self, payload: &Payload, options: &RenderOptions) -> Result<Vec<u8>> {
+        match self {
+            ImageFormat::Png => render_png(payload, options),
+            ImageFormat::Svg => render_svg(payload, options).map(String::into_bytes),
+        }
+    }
+}
+
+/// How a label archive is made.
+///
+/// ```
+/// use dps_qr::{ArchiveOptions, ImageFormat, RenderOptions};
+/// let options = ArchiveOptions::default()
+///     .with_format(ImageFormat::Svg)
+///     .with_render(RenderOptions::default().with_caption(true))
+///     .with_threads(2);
+/// assert_eq!(options.threads, 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ArchiveOptions {
+    /// How each label is drawn.
+    pub render: RenderOptions,
+    /// The image format. Default: PNG.
+    pub format: ImageFormat,
+    /// How many threads render labels: 0 (the default) for one per available core, 1 to
+    /// render on the calling thread only.
+    pub threads: usize,
+}
+
+impl ArchiveOptions {
+    /// These options with other rendering options.
+    #[must_use]
+    pub fn with_render(mut self, render: RenderOptions) -> Self {
+        self.render = render;
+        self
+    }
+
+    /// These options with another image format.
+    #[must_use]
+    pub fn with_format(mut self, format: ImageFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// These options with another number of rendering threads (0: one per core).
+    #[must_use]
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// The number of rendering threads these options give on this machine.
+    pub fn effective_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+            n => n,
+        }
+    }
+}
+
+/// What became of one device's label.
+#[derive(Debug)]
+pub struct LabelOutcome {
+    /// The serial the device was selected by.
+    pub serial: SerialNumber,
+    /// The device, when it exists and was given.
+    pub device_id: Option<DeviceId>,
+    /// The archive entry's name, or why there is no entry.
+    pub result: Result<String>,
+}
+
+/// The outcome of an export: one entry per label asked for, in the order asked.
+#[derive(Debug, Default)]
+pub struct LabelReport {
+    /// The outcomes.
+    pub outcomes: Vec<LabelOutcome>,
+}
+
+impl LabelReport {
+    /// How many labels are in the archive.
+    pub fn succeeded(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.result.is_ok()).count()
+    }
+
+    /// How many labels could not be made.
+    pub fn failed(&self) -> usize {
+        self.outcomes.len() - self.succeeded()
+    }
+
+    /// Whether every label is in the archive.
+    pub fn all_succeeded(&self) -> bool {
+        self.outcomes.iter().all(|o| o.result.is_ok())
+    }
+}
+
+/// A ZIP archive of QR labels, written as a stream.
+///
+/// Each label pushed becomes one stored (not deflated) entry, named by
+/// [`FileNames`] after the serial, in push order; [`LabelArchive::finish`] adds
+/// `manifest.csv` (see [`MANIFEST_HEADER`]) and the ZIP directory. Labels are rendered on a
+/// small pool of threads ([`ArchiveOptions::threads`]) while the calling thread writes the
+/// finished ones in order; at most a few labels per thread are in flight, so memory does not
+/// grow with the number of labels beyond the directory and manifest (about 200 bytes a
+/// label). Entries carry a fixed timestamp (1980-01-01 00:00) and fixed permissions, so the
+/// same labels with the same options always give the same bytes.
+///
+/// A label that cannot be rendered (see [`Error::PayloadTooLong`]) gets an error in the
+/// [`LabelReport`] and no entry; the archive stays valid. An error returned by a method
+/// itself (the writer failed) leaves an unusable archive.
+///
+/// The writer gets many small writes, buffered here; it needs no `Seek`, and each entry's
+/// local header carries its size and CRC (no data descriptors), so streaming readers work.
+///
+/// ```
+/// use dps_qr::{ArchiveOptions, LabelArchive, Payload};
+///
+/// let group = "0190a4c6-7b1e-7cc2-9d4e-2f61a8b3c5d7".parse()?;
+/// let mut zip = Vec::new();
+/// let mut archive = LabelArchive::new(&mut zip, ArchiveOptions::default())?;
+/// for serial in ["SN-0001", "SN-0002"] {
+///     archive.push(Payload::new(group, serial.parse()?, "thermostat".parse()?))?;
+/// }
+/// let report = archive.finish()?;
+/// assert_eq!(report.succeeded(), 2);
+/// assert_eq!(report.outcomes[0].result.as_deref().ok(), Some("SN-0001.png"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct LabelArchive<W: Write> {
+    /// `None` once finished.
+    zip: Option<ZipWriter<Sink<W>>>,
+    /// Set when the archive is dropped unfinished: the ZIP writer then finishes into nothing,
+    /// so that the output stays an incomplete archive that readers reject.
+    abandoned: Arc<AtomicBool>,
+    names: FileNames,
+    manifest: Vec<u8>,
+    render: Arc<RenderOptions>,
+    format: ImageFormat,
+    pool: Option<Pool>,
+    /// The sequence number of the next label pushed.
+    next_seq: u64,
+    /// The sequence number of the next label to write.
+    next_write: u64,
+    /// Labels done but waiting for an earlier one.
+    ready: BTreeMap<u64, Done>,
+    /// Labels sent to the pool and not yet received back.
+    in_flight: usize,
+    max_in_flight: usize,
+    report: LabelReport,
+    broken: bool,
+}
+
+impl<W: Write> LabelArchive<W> {
+    /// Starts an archive on `writer`, with `options.threads` rendering threads.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for rendering options out of range.
+    pub fn new(writer: W, options: ArchiveOptions) -> Result<Self> {
+        options.render.validate()?;
+        let threads = options.effective_threads();
+        let render = Arc::new(options.render);
+        let pool = if threads > 1 {
+            Pool::start(threads, &render, options.format)
+        } else {
+            None
+        };
+        let workers = pool.as_ref().map_or(1, |p| p.workers.len());
+        let mut names = FileNames::new();
+        names.reserve(MANIFEST_NAME);
+        let mut manifest = Vec::with_capacity(4096);
+        manifest.extend_from_slice(MANIFEST_HEADER.as_bytes());
+        manifest.extend_from_slice(b"\r\n");
+        let abandoned = Arc::new(AtomicBool::new(false));
+        Ok(Self {
+            zip: Some(ZipWriter::new(Sink::new(writer, Arc::clone(&abandoned)))),
+            abandoned,
+            names,
+            manifest,
+            render,
+            format: options.format,
+            pool,
+            next_seq: 0,
+            next_write: 0,
+            ready: BTreeMap::new(),
+            in_flight: 0,
+            max_in_flight: workers * 4,
+            report: LabelReport::default(),
+            broken: false,
+        })
+    }
+
+    /// Adds the label of `payload`. Its entry is written once it and every label pushed
+    /// before it are rendered; this call waits when the pool is busy.
+    ///
+    /// # Errors
+    ///
+    /// Writing failed ([`Error::Io`], [`Error::Archive`]); a label that cannot be rendered is
+    /// not an error here but an outcome in the report.
+    pub fn push(&mut self, payload: Payload) -> Result<()> {
+        self.push_label(payload, None)
+    }
+
+    /// Adds the label of `device` (see [`LabelArchive::push`]); its outcome names the device.
+    ///
+    /// # Errors
+    ///
+    /// As [`LabelArchive::push`].
+    pub fn push_device(&mut self, device: &Device) -> Result<()> {
+        self.push_label(Payload::of(device), Some(device.id()))
+    }
+
+    /// Records, in order, a label that cannot be made (such as a serial that was asked for
+    /// but does not exist), without an entry.
+    ///
+    /// # Errors
+    ///
+    /// As [`LabelArchive::push`].
+    pub fn push_failure(
+        &mut self,
+        serial: SerialNumber,
+        device_id: Option<DeviceId>,
+        error: Error,
+    ) -> Result<()> {
+        self.check_usable()?;
+        let seq = self.take_seq();
+        self.ready.insert(
+            seq,
+            Done {
+                seq,
+                label: Label::Failed {
+                    serial,
+                    device_id,
+                    error,
+                },
+            },
+        );
+        self.write_ready()
+    }
+
+    /// Waits for every label, writes the rest of the entries, the manifest and the ZIP
+    /// directory, and flushes the writer.
+    ///
+    /// # Errors
+    ///
+    /// Writing failed ([`Error::Io`], [`Error::Archive`]).
+    pub fn finish(mut self) -> Result<LabelReport> {
+        self.check_usable()?;
+        while self.in_flight > 0 {
+            self.receive_one()?;
+            self.write_ready()?;
+        }
+        self.write_ready()?;
+        if let Some(pool) = self.pool.take() {
+            pool.stop();
+        }
+        let manifest = std::mem::take(&mut self.manifest);
+        self.write_entry(MANIFEST_NAME, &manifest)?;
+        let Some(zip) = self.zip.take() else {
+            return Err(closed());
+        };
+        let mut sink = zip.finish().map_err(Error::archive)?;
+        sink.flush()?;
+        Ok(std::mem::take(&mut self.report))
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.broken || self.zip.is_none() {
+            return Err(closed());
+        }
+        Ok(())
+    }
+
+    fn take_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
+    fn push_label(&mut self, payload: Payload, device_id: Option<DeviceId>) -> Result<()> {
+        self.check_usable()?;
+        let seq = self.take_seq();
+        let job = Job {
+            seq,
+            payload,
+            device_id,
+        };
+        let Some(pool) = &self.pool else {
+            let done = job.run(&self.render, self.format);
+            self.ready.insert(seq, done);
+            return self.write_ready();
+        };
+        let sent = pool.send(job);
+        match sent {
+            Ok(()) => self.in_flight += 1,
+            Err(job) => {
+                // The pool is gone (it cannot be while we hold it); render here.
+                let done = job.run(&self.render, self.format);
+                self.ready.insert(seq, done);
+            }
+        }
+        while self.in_flight >= self.max_in_flight {
+            self.receive_one()?;
+        }
+        while let Some(done) = self.pool.as_ref().and_then(Pool::try_receive) {
+            self.in_flight -= 1;
+            self.ready.insert(done.seq, done);
+        }
+        self.write_ready()
+    }
+
+    fn receive_one(&mut self) -> Result<()> {
+        let done = self.pool.as_ref().and_then(Pool::receive);
+        let Some(done) = done else {
+            self.broken = true;
+            return Err(Error::Render {
+                message: "the label rendering threads stopped".to_owned(),
+            });
+        };
+        self.in_flight -= 1;
+        self.ready.insert(done.seq, done);
+        Ok(())
+    }
+
+    fn write_ready(&mut self) -> Result<()> {
+        while let Some(done) = self.ready.remove(&self.next_write) {
+            self.next_write += 1;
+            let outcome = match done.label {
+                Label::Failed {
+                    serial,
+                    device_id,
+                    error,
+                } => LabelOutcome {
+                    serial,
+                    device_id,
+                    result: Err(error),
+                },
+                Label::Rendered {
+                    payload,
+                    device_id,
+                    image: Err(error),
+                } => LabelOutcome {
+                    serial: payload.serial().clone(),
+                    device_id,
+                    result: Err(error),
+                },
+                Label::Rendered {
+                    payload,
+                    device_id,
+                    image: Ok(image),
+                } => {
+                    let name = self
+                        .names
+                        .assign(payload.serial().as_str(), self.format.extension());
+                    self.write_entry(&name, &image)?;
+                    push_manifest_row(&mut self.manifest, &name, &payload);
+                    LabelOutcome {
+                        serial: payload.serial().clone(),
+                        device_id,
+                        result: Ok(name),
+                    }
+                }
+            };
+            self.report.outcomes.push(outcome);
+        }
+        Ok(())
+    }
+
+    fn write_entry(&mut self, name: &str, data: &[u8]) -> Result<()> {
+        let entry = prepared(name, data).map_err(Error::archive)?;
+        let zip = self.zip.as_mut().ok_or_else(closed)?;
+        let written = zip.add_prepared_file(entry).map_err(Error::archive);
+        if written.is_err() {
+            self.broken = true;
+        }
+        written
+    }
+}
+
+impl<W: Write> Drop for LabelArchive<W> {
+    fn drop(&mut self) {
+        if self.zip.is_some() {
+            self.abandoned.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn closed() -> Error {
+    Error::Io(io::Error::other(
+        "the label archive failed earlier or is finished and cannot be written further",
+    ))
+}
+
+/// Writes the labels of `payloads` as a ZIP archive to `writer` (see [`LabelArchive`]).
+///
+/// # Errors
+///
+/// As [`LabelArchive::new`], [`LabelArchive::push`] and [`LabelArchive::finish`].
+pub fn write_zip<W: Write>(
+    payloads: impl IntoIterator<Item = Payload>,
+    writer: W,
+    options: ArchiveOptions,
+) -> Result<LabelReport> {
+    let mut archive = LabelArchive::new(writer, options)?;
+    for payload in payloads {
+        archive.push(payload)?;
+    }
+    archive.finish()
+}
+
+/// A stored entry with fixed metadata, so that archives are reproducible.
+fn prepared(name: &str, data: &[u8]) -> zip::result::ZipResult<zip::write::PreparedZipFile> {
+    let options = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Stored)
+        .system(System::Unix)
+        .last_modified_time(DateTime::DEFAULT)
+        .unix_permissions(0o644);
+    let mut builder = ZipFileBuilder::new(name, options)?;
+    builder.write_all(data)?;
+    builder.finish()
+}
+
+fn push_manifest_row(out: &mut Vec<u8>, file: &str, payload: &Payload) {
+    push_cell(out, file);
+    out.push(b',');
+    push_cell(out, &payload.group().to_string());
+    out.push(b',');
+    push_cell(out, payload.serial().as_str());
+    out.push(b',');
+    push_cell(out, payload.model().as_str());
+    out.push(b',');
+    push_cell(out, &payload.render());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes a CSV cell; a value that a spreadsheet would run as a formula gets a leading `'`.
+fn push_cell(out: &mut Vec<u8>, value: &str) {
+    let neutralise = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let quote = neutralise || value.contains([',', '"', '\r', '\n']);
+    if quote {
+        out.push(b'"');
+    }
+    if neutralise {
+        out.push(b'\'');
+    }
+    for b in value.bytes() {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    if quote {
+        out.push(b'"');
+    }
+}
+
+/// A label on its way through the pool.
+#[derive(Debug)]
+struct Job {
+    seq: u64,
+    payload: Payload,
+    device_id: Option<DeviceId>,
+}
+
+impl Job {
+    fn run(self, options: &RenderOptions, format: ImageFormat) -> Done {
+        // The encoder is not ours: a panic in it fails this label, not the export.
+        let image = catch_unwind(AssertUnwindSafe(|| format.render(&self.payload, options)))
+            .unwrap_or_else(|_| {
+                Err(Error::Render {
+                    message: "the QR encoder failed on this payload".to_owned(),
+                })
+            });
+        Done {
+            seq: self.seq,
+            label: Label::Rendered {
+                payload: self.payload,
+                device_id: self.device_id,
+                image,
+            },
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Done {
+    seq: u64,
+    label: Label,
+}
+
+#[derive(Debug)]
+enum Label {
+    Rendered {
+        payload: Payload,
+        device_id: Option<DeviceId>,
+        image: Result<Vec<u8>>,
+    },
+    Failed {
+        serial: SerialNumber,
+        device_id: Option<DeviceId>,
+        error: Error,
+    },
+}
+
+/// Rendering threads: they take jobs from one queue and send results back on another.
+#[derive(Debug)]
+struct Pool {
+    jobs: Option<Sender<Job>>,
+    done: Receiver<Done>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Starts up to `threads` workers; `None` when not even one could be started.
+    fn start(threads: usize, options: &Arc<RenderOptions>, format: ImageFormat) -> Option<Self> {
+        let (job_tx, job_rx) = mpsc::channel::<Job>();
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let mut workers = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let jobs = Arc::clone(&job_rx);
+            let done = done_tx.clone();
+            let options = Arc::clone(options);
+            let spawned = std::thread::Builder::new()
+                .name(format!("dps-qr-render-{i}"))
+                .spawn(move || work(&jobs, &done, &options, format));
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                Err(_) => break,
+            }
+        }
+        if workers.is_empty() {
+            return None;
+        }
+        Some(Self {
+            jobs: Some(job_tx),
+            done: done_rx,
+            workers,
+        })
+    }
+
+    fn send(&self, job: Job) -> std::result::Result<(), Job> {
+        match &self.jobs {
+            Some(tx) => tx.send(job).map_err(|e| e.0),
+            None => Err(job),
+        }
+    }
+
+    fn receive(&self) -> Option<Done> {
+        self.done.recv().ok()
+    }
+
+    fn try_receive(&self) -> Option<Done> {
+        self.done.try_recv().ok()
+    }
+
+    fn stop(mut self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        // Closing the queue ends every worker once it is empty.
+        self.jobs = None;
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+fn work(
+    jobs: &Mutex<Receiver<Job>>,
+    done: &Sender<Done>,
+    options: &RenderOptions,
+    format: ImageFormat,
+) {
+    loop {
+        let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(job) = job else { return };
+        if done.send(job.run(options, format)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The archive's output: buffered, counting, and seekable only to where it already is, which
+/// is all the ZIP writer asks for when every entry's size is known before it is written.
+struct Sink<W: Write> {
+    inner: BufWriter<W>,
+    position: u64,
+    abandoned: Arc<AtomicBool>,
+}
+
+impl<W: Write> std::fmt::Debug for Sink<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("position", &self.position)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Write> Sink<W> {
+    fn new(inner: W, abandoned: Arc<AtomicBool>) -> Self {
+        Self {
+            inner: BufWriter::with_capacity(64 * 1024, inner),
+            position: 0,
+            abandoned,
+        }
+    }
+}
+
+impl<W: Write> Write for Sink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return Ok(buf.len());
+        }
+        let n = self.inner.write(buf)?;
+        self.position += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Seek for Sink<W> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let target = match pos {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::Current(d) | SeekFrom::End(d) => self.position.checked_add_signed(d),
+        };
+        if target == Some(self.position) {
+            Ok(self.position)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the label archive is written as a stream and cannot seek",
+            ))
+        }
+    }
+}
