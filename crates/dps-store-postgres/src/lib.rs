@@ -39,6 +39,13 @@
 //! one. The cost is that commits with events serialise for the short tail of their
 //! transaction.
 //!
+//! # Connections
+//!
+//! A `deadpool` pool of `tokio-postgres` connections; a connection is verified when it is
+//! taken from the pool, so one the server dropped is never handed out again. A connection
+//! dropped during a commit rolls the transaction back on the server, and the call returns the
+//! retryable [`StoreError::Unavailable`].
+//!
 //! # Several instances
 //!
 //! `Provisioner::recover` claims a pending device with a versioned update and a lease before it
@@ -430,7 +437,7 @@ impl PgStore {
             config,
             NoTls,
             ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+                recycling_method: RecyclingMethod::Verified,
             },
         );
         let pool = Pool::builder(manager)
