@@ -520,6 +520,45 @@ impl Device {
         Ok(d)
     }
 
+    /// This device with the name and timezone that it reported when bootstrapping, at the
+    /// next version; `None` when that changes nothing.
+    ///
+    /// The report counts only at the device's first contact (it is not allocated yet, or its
+    /// allocation has not bootstrapped yet), and only fills fields that are empty: what an
+    /// operator set stays.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OperationInProgress`] when the device is pending.
+    pub fn first_contact(
+        &self,
+        name: Option<&DeviceName>,
+        timezone: Option<Timezone>,
+        now: Timestamp,
+    ) -> Result<Option<Self>> {
+        self.state
+            .check_settled(Operation::Bootstrap)
+            .map_err(|e| self.refuse(e))?;
+        let first = match &self.state {
+            AllocationState::NotAllocated(_) => true,
+            AllocationState::Allocated(a) => a.bootstrapped_at().is_none(),
+            AllocationState::Pending(_) => false,
+        };
+        let fill_name = name.filter(|_| first && self.name.is_none());
+        let fill_timezone = timezone.filter(|_| first && self.timezone.is_none());
+        if fill_name.is_none() && fill_timezone.is_none() {
+            return Ok(None);
+        }
+        let mut d = self.next(now);
+        if let Some(n) = fill_name {
+            d.name = Some(n.clone());
+        }
+        if let Some(tz) = fill_timezone {
+            d.timezone = Some(tz);
+        }
+        Ok(Some(d))
+    }
+
     fn pending_or_refuse(&self) -> Result<&crate::state::Pending> {
         self.state.check_pending().map_err(|e| self.refuse(e))
     }

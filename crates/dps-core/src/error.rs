@@ -368,6 +368,29 @@ pub enum Error {
     /// The storage backend failed.
     #[error(transparent)]
     Store(StoreError),
+
+    /// A bootstrap request was not authenticated: its group or serial is unknown, its
+    /// signature is wrong, or its timestamp is outside the window. The error is the same for
+    /// every reason, so that a caller cannot probe which groups and serials exist; the event
+    /// log records the real one ([`EventKind::BootstrapRefused`](crate::EventKind::BootstrapRefused)).
+    #[error("unauthorized")]
+    Unauthorized,
+
+    /// The device bootstrapped, but it is not allocated and its group does not allocate on
+    /// bootstrap (auto-activation is off).
+    #[error("device {serial} is not allocated")]
+    NotAllocated {
+        /// The device's serial number.
+        serial: SerialNumber,
+    },
+
+    /// The device bootstrapped while an operation on it is in progress (or while concurrent
+    /// changes kept winning); bootstrapping again later returns its credentials.
+    #[error("device {serial} is busy, try again later")]
+    TryAgain {
+        /// The device's serial number.
+        serial: SerialNumber,
+    },
 }
 
 impl Error {
@@ -392,6 +415,9 @@ impl Error {
             Error::EnvironmentRejected { .. } => "environment_rejected",
             Error::LimitExceeded { .. } => "limit_exceeded",
             Error::Store(e) => e.code(),
+            Error::Unauthorized => "unauthorized",
+            Error::NotAllocated { .. } => "not_allocated",
+            Error::TryAgain { .. } => "try_again",
         }
     }
 
@@ -400,7 +426,8 @@ impl Error {
         match self {
             Error::Conflict { .. }
             | Error::OperationInProgress { .. }
-            | Error::EnvironmentUnavailable { .. } => true,
+            | Error::EnvironmentUnavailable { .. }
+            | Error::TryAgain { .. } => true,
             Error::Store(e) => e.is_retryable(),
             Error::Validation(_)
             | Error::MissingRequired { .. }
@@ -415,7 +442,9 @@ impl Error {
             | Error::ReprovisionDisabled { .. }
             | Error::GroupNotEmpty { .. }
             | Error::EnvironmentRejected { .. }
-            | Error::LimitExceeded { .. } => false,
+            | Error::LimitExceeded { .. }
+            | Error::Unauthorized
+            | Error::NotAllocated { .. } => false,
         }
     }
 

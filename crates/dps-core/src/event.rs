@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bootstrap::BootstrapRefusal;
 use crate::id::{DeviceId, EventCursor, GroupId, OperationId};
 use crate::text::{AssetId, SerialNumber, Target};
 use crate::time::Timestamp;
@@ -104,6 +105,20 @@ pub enum EventKind {
     },
     /// A device bootstrapped and received its credentials.
     Bootstrapped,
+    /// A bootstrap request was refused as unauthorized. The device was told only
+    /// `unauthorized`; the event keeps the real reason. The event's group is the one the
+    /// request named (even when no such group exists) and its serial the one the request
+    /// named; it has no device, because a refusal changes no record.
+    BootstrapRefused {
+        /// Why the request was refused.
+        reason: BootstrapRefusal,
+    },
+    /// A group's secret was replaced by a new one.
+    GroupSecretRotated {
+        /// Whether the replaced secret keeps verifying bootstrap requests for the grace
+        /// period ([`BootstrapConfig::secret_grace`](crate::BootstrapConfig::secret_grace)).
+        previous_kept: bool,
+    },
 }
 
 /// An event about to be committed; the store assigns its sequence number.

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -141,6 +142,10 @@ pub struct RegistrationGroup {
     reprovision: ReprovisionMethod,
     auto_activation: bool,
     secret: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_secret: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret_rotated_at: Option<Timestamp>,
     attributes: AttributeSchema,
     version: Version,
     created_at: Timestamp,
@@ -159,6 +164,8 @@ impl RegistrationGroup {
             reprovision: new.reprovision,
             auto_activation: new.auto_activation,
             secret,
+            previous_secret: None,
+            secret_rotated_at: None,
             attributes: new.attributes,
             version: Version::INITIAL,
             created_at: now,
@@ -196,6 +203,24 @@ impl RegistrationGroup {
         g
     }
 
+    /// This group with `secret` as its new group secret, at the next version.
+    ///
+    /// With `keep_previous`, the replaced secret becomes the
+    /// [previous secret](RegistrationGroup::previous_secret_at), which keeps verifying
+    /// bootstrap requests for a grace period after `now`; without it, the replaced secret
+    /// stops verifying at once. Only one previous secret is kept: rotating again drops the
+    /// one before.
+    #[must_use]
+    pub fn with_rotated_secret(&self, secret: Secret, keep_previous: bool, now: Timestamp) -> Self {
+        let mut g = self.clone();
+        g.previous_secret = keep_previous.then(|| self.secret.clone());
+        g.secret = secret;
+        g.secret_rotated_at = Some(now);
+        g.version = self.version.next();
+        g.updated_at = now;
+        g
+    }
+
     /// The group's identifier.
     pub fn id(&self) -> GroupId {
         self.id
@@ -227,6 +252,23 @@ impl RegistrationGroup {
     /// The group secret, from which device bootstrap keys are derived.
     pub fn secret(&self) -> &Secret {
         &self.secret
+    }
+    /// The secret that the last rotation replaced, if it was kept; see
+    /// [`RegistrationGroup::previous_secret_at`] for whether it still verifies.
+    pub fn previous_secret(&self) -> Option<&Secret> {
+        self.previous_secret.as_ref()
+    }
+    /// When the group secret was last rotated, if ever.
+    pub fn secret_rotated_at(&self) -> Option<Timestamp> {
+        self.secret_rotated_at
+    }
+    /// The previous group secret if it still verifies at `now`: it was kept at the last
+    /// rotation and less than `grace` has passed since.
+    pub fn previous_secret_at(&self, now: Timestamp, grace: Duration) -> Option<&Secret> {
+        let rotated_at = self.secret_rotated_at?;
+        (now < rotated_at.saturating_add(grace))
+            .then_some(self.previous_secret.as_ref())
+            .flatten()
     }
     /// The attribute schema.
     pub fn attributes(&self) -> &AttributeSchema {

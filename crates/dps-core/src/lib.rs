@@ -64,6 +64,7 @@
 #![deny(missing_docs)]
 
 mod attribute;
+mod bootstrap;
 mod device;
 mod environment;
 mod error;
@@ -83,6 +84,10 @@ mod time;
 pub use attribute::{
     AttributeDef, AttributeSchema, AttributeType, AttributeValue, AttributeValues, MAX_ATTRIBUTES,
 };
+pub use bootstrap::{
+    BootstrapAnswer, BootstrapClaims, BootstrapConfig, BootstrapRefusal, BootstrapRequest,
+    DeviceBootstrapKey, SecretRotation,
+};
 pub use device::{Device, DeviceEdit, LastError, NewDevice, Replacement};
 pub use environment::{
     Credentials, Endpoints, Environment, EnvironmentError, OnboardRequest, Onboarded,
@@ -90,8 +95,8 @@ pub use environment::{
 pub use error::{Entity, Error, Field, Result, Rule, ValidationError};
 pub use event::{Event, EventKind, NewEvent};
 pub use group::{GroupEdit, ModelType, NewGroup, RegistrationGroup, ReprovisionMethod};
-pub use import::{ImportAction, ImportApplied, ImportFields, ImportMode, ImportPlan, ImportRecord};
 pub use id::{DeviceId, EventCursor, GroupId, OperationId, Version};
+pub use import::{ImportAction, ImportApplied, ImportFields, ImportMode, ImportPlan, ImportRecord};
 pub use inject::{Clock, IdGen, ManualClock, SecretSource, SeededSecrets, SequentialIds, uuid_v7};
 #[cfg(feature = "system")]
 pub use inject::{OsSecrets, SystemClock, SystemIds};

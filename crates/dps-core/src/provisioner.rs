@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 
+use crate::bootstrap::BootstrapConfig;
 use crate::device::{Device, DeviceEdit, NewDevice};
 use crate::environment::Environment;
 use crate::error::{Entity, Error, Result};
@@ -55,6 +56,8 @@ pub struct Config {
     pub page_size: usize,
     /// How many new devices one commit of [`Provisioner::register_many`] holds. Default: 10 000.
     pub chunk_size: usize,
+    /// How [`Provisioner::bootstrap`] verifies requests.
+    pub bootstrap: BootstrapConfig,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             concurrency: 16,
             page_size: 1000,
             chunk_size: 10_000,
+            bootstrap: BootstrapConfig::default(),
         }
     }
 }
@@ -94,6 +98,13 @@ impl Config {
     #[must_use]
     pub fn with_chunk_size(mut self, n: usize) -> Self {
         self.chunk_size = n.max(1);
+        self
+    }
+
+    /// This configuration with other bootstrap settings.
+    #[must_use]
+    pub fn with_bootstrap(mut self, bootstrap: BootstrapConfig) -> Self {
+        self.bootstrap = bootstrap;
         self
     }
 }
@@ -310,6 +321,13 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         OperationId::from_uuid(self.injected.ids.new_uuid())
     }
 
+    /// A fresh group secret from the injected secret source: 32 random bytes as 64 hex digits.
+    pub(crate) fn new_group_secret(&self) -> Secret {
+        let mut bytes = [0u8; 32];
+        self.injected.secrets.fill(&mut bytes);
+        Secret::from_bytes_hex(&bytes)
+    }
+
     fn lease_from(&self, now: Timestamp) -> Timestamp {
         now.saturating_add(self.config.lease)
     }
@@ -323,12 +341,10 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// Store errors.
     pub async fn create_group(&self, new: NewGroup) -> Result<RegistrationGroup> {
         let now = self.now();
-        let mut bytes = [0u8; 32];
-        self.injected.secrets.fill(&mut bytes);
         let group = RegistrationGroup::new(
             GroupId::from_uuid(self.injected.ids.new_uuid()),
             new,
-            Secret::from_bytes_hex(&bytes),
+            self.new_group_secret(),
             now,
         );
         let mut cs = Changeset::with_capacity(1);
@@ -897,7 +913,12 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         report.outcomes.extend(results);
     }
 
-    async fn allocate_one(&self, group: &RegistrationGroup, device: Device) -> Result<Outcome> {
+    /// Allocates one device (shared with [`Provisioner::bootstrap`]'s auto-activation).
+    pub(crate) async fn allocate_one(
+        &self,
+        group: &RegistrationGroup,
+        device: Device,
+    ) -> Result<Outcome> {
         let target = device.allocation_target(group)?;
         if !self.env.model_exists(&target, device.model_id()).await? {
             let err = Error::ModelMissing {
@@ -1061,7 +1082,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         }
     }
 
-    async fn commit_update(
+    pub(crate) async fn commit_update(
         &self,
         old: &Device,
         new: &Device,
@@ -1104,7 +1125,7 @@ fn insert_changeset<'a>(devices: impl Iterator<Item = &'a Device>, now: Timestam
     cs
 }
 
-fn group_event(group: &RegistrationGroup, kind: EventKind, now: Timestamp) -> NewEvent {
+pub(crate) fn group_event(group: &RegistrationGroup, kind: EventKind, now: Timestamp) -> NewEvent {
     NewEvent {
         at: now,
         group_id: group.id(),
