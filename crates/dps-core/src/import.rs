@@ -153,8 +153,11 @@ impl Planned {
     fn changeset(&self, now: Timestamp, cs: &mut Changeset) {
         match self {
             Planned::Insert(d) => {
-                cs.push(Change::InsertDevice(d.clone()))
-                    .event(device_event(d, EventKind::Registered, now));
+                cs.push(Change::InsertDevice(d.clone())).event(device_event(
+                    d,
+                    EventKind::Registered,
+                    now,
+                ));
             }
             Planned::Update { expected, device } => {
                 cs.push(Change::UpdateDevice {
@@ -270,7 +273,11 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         for chunk in records.chunks(page) {
             let serials: Vec<SerialNumber> =
                 chunk.iter().map(|r| r.device.serial.clone()).collect();
-            for d in self.store().devices_by_serials(group.id(), &serials).await? {
+            for d in self
+                .store()
+                .devices_by_serials(group.id(), &serials)
+                .await?
+            {
                 existing.insert(d.serial().clone(), d);
             }
         }

@@ -161,7 +161,12 @@ impl Column {
             Column::BatchTag => &["batch", "tag", "batch_no", "batch_id"],
             Column::Description => &["desc", "device_description"],
             Column::Environment => &["env", "environment_id", "target_environment"],
-            Column::Ou => &["ou_id", "org_unit", "organization_unit", "organisation_unit"],
+            Column::Ou => &[
+                "ou_id",
+                "org_unit",
+                "organization_unit",
+                "organisation_unit",
+            ],
             Column::AllocationStatus => &["status"],
             Column::AllocatedEnvironment | Column::AllocatedOu => &[],
             Column::AssetId => &["asset"],

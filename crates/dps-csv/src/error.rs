@@ -139,7 +139,9 @@ pub struct RowError {
 }
 
 fn column_suffix(column: Option<&str>) -> String {
-    column.map(|c| format!(", column {c:?}")).unwrap_or_default()
+    column
+        .map(|c| format!(", column {c:?}"))
+        .unwrap_or_default()
 }
 
 impl RowError {

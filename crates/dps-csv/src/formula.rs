@@ -25,10 +25,7 @@ fn is_trigger(b: u8) -> bool {
 
 /// Whether a cell with this text is guarded on export.
 pub fn needs_guard(value: &str) -> bool {
-    value
-        .bytes()
-        .find(|&b| b != b'\'')
-        .is_some_and(is_trigger)
+    value.bytes().find(|&b| b != b'\'').is_some_and(is_trigger)
 }
 
 /// The text an export writes for `value`: `'` + `value` when a spreadsheet could run it.

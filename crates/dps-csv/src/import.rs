@@ -406,10 +406,7 @@ impl<S: Store, E: Environment, F: FnMut(RowOutcome)> Run<'_, S, E, F> {
             }
             outcomes
         } else {
-            let applied = self
-                .dps
-                .apply_import(plan, Atomicity::BestEffort)
-                .await?;
+            let applied = self.dps.apply_import(plan, Atomicity::BestEffort).await?;
             self.written = true;
             self.outcomes(entries, &applied.outcomes)
         };

@@ -284,10 +284,7 @@ impl<R: Read> RecordReader<R> {
                 }
                 State::Quoted => {
                     let chunk = &self.buf[self.pos..self.len];
-                    let run = chunk
-                        .iter()
-                        .position(|&b| b == b'"')
-                        .unwrap_or(chunk.len());
+                    let run = chunk.iter().position(|&b| b == b'"').unwrap_or(chunk.len());
                     let text = &chunk[..run];
                     self.line += text.iter().filter(|&&b| b == b'\n').count() as u64;
                     self.data.extend_from_slice(text);

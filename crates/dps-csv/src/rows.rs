@@ -247,7 +247,10 @@ impl<R: Read> DeviceReader<R> {
                 None,
                 "",
                 "wrong_field_count",
-                format!("the row has {} cells, the header has {expected}", info.fields),
+                format!(
+                    "the row has {} cells, the header has {expected}",
+                    info.fields
+                ),
             ));
         }
         let serial_index = self.header.index_of(Column::Serial).unwrap_or(0);
@@ -333,7 +336,9 @@ impl<R: Read> DeviceReader<R> {
             if def.required && def.default.is_none() && !attributes.contains_key(&def.id) {
                 return Err(RowError::new(
                     line,
-                    Some(index.map_or_else(|| def.id.to_string(), |i| self.header.names[i].clone())),
+                    Some(
+                        index.map_or_else(|| def.id.to_string(), |i| self.header.names[i].clone()),
+                    ),
                     "",
                     "missing_required",
                     format!("attribute {} is required", def.id),

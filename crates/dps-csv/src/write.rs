@@ -107,6 +107,8 @@ impl<W: Write> CellWriter<W> {
 
     /// Flushes and returns the underlying writer.
     pub(crate) fn finish(self) -> io::Result<W> {
-        self.inner.into_inner().map_err(io::IntoInnerError::into_error)
+        self.inner
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)
     }
 }
