@@ -11,6 +11,7 @@ use dps_core::{
 use dps_store_memory::InMemoryStore;
 
 pub mod csv;
+pub mod postgres;
 pub mod qr;
 pub mod sqlite;
 
@@ -36,13 +37,14 @@ pub fn best(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
 /// A provisioner over the in-memory store and a static environment with one target.
 pub type MemoryDps = Provisioner<InMemoryStore, StaticEnvironment>;
 
-/// A single-threaded Tokio runtime.
+/// A single-threaded Tokio runtime with I/O and timers.
 ///
 /// # Panics
 ///
 /// When the runtime cannot be built.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("cannot build a Tokio runtime: {e}"))
 }

@@ -62,6 +62,11 @@ const SCENARIOS: &[Scenario] = &[
         goal: 0.3,
         run: dps_benches::sqlite::sqlite_lookup,
     },
+    Scenario {
+        name: "postgres_import",
+        goal: 0.5,
+        run: dps_benches::postgres::postgres_import,
+    },
 ];
 
 fn main() {
@@ -81,7 +86,7 @@ fn main() {
                 m.ours / m.baseline,
                 s.goal
             ),
-            None => println!("{} skipped", s.name),
+            None => println!("{} skipped (see stderr)", s.name),
         }
     }
 }
