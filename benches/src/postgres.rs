@@ -1,4 +1,5 @@
 //! The `postgres_import` scenario of the `ratios` binary.
+#![allow(clippy::print_stderr)]
 
 use std::time::{Duration, Instant};
 

@@ -50,7 +50,7 @@ struct Inner {
 
 enum Undo {
     RemoveGroup(GroupId),
-    RestoreGroup(RegistrationGroup),
+    RestoreGroup(Box<RegistrationGroup>),
     RemoveDevice(DeviceId),
     RestoreDevice(Box<Device>),
 }
@@ -152,7 +152,7 @@ impl Inner {
                     return Err(conflict(Entity::Group, group.id()));
                 }
                 let old = old.clone();
-                undo.push(Undo::RestoreGroup(old));
+                undo.push(Undo::RestoreGroup(Box::new(old)));
                 self.groups.insert(group.id(), group);
             }
             Change::DeleteGroup { id, expected } => {
@@ -164,7 +164,7 @@ impl Inner {
                     return Err(conflict(Entity::Group, id));
                 }
                 if let Some(old) = self.groups.remove(&id) {
-                    undo.push(Undo::RestoreGroup(old));
+                    undo.push(Undo::RestoreGroup(Box::new(old)));
                 }
             }
             Change::InsertDevice(device) => {
@@ -230,7 +230,7 @@ impl Inner {
                     self.groups.remove(&id);
                 }
                 Undo::RestoreGroup(g) => {
-                    self.groups.insert(g.id(), g);
+                    self.groups.insert(g.id(), *g);
                 }
                 Undo::RemoveDevice(id) => {
                     if let Some(d) = self.take_device(id) {

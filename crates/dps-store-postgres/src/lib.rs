@@ -13,6 +13,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---------|--------------|
+//! | `tls`   | TLS with rustls: [`PgStore::connect`] trusts the webpki root certificates, [`PgStore::connect_with_tls`] takes your own `rustls::ClientConfig`; the URL's `sslmode` (`disable`, `prefer`, `require`) decides whether TLS is used |
+//!
+//! Without `tls`, connections are plain and a URL with `sslmode=require` is refused.
+//!
 //! # What the store relies on
 //!
 //! If you run it on a Postgres-compatible distributed database, check that it supports these:
@@ -73,10 +81,12 @@ use dps_core::{
     GroupId, NewEvent, RegistrationGroup, SerialNumber, Store, StoreError, Uuid,
 };
 use futures_util::pin_mut;
+use tokio_postgres::CopyInSink;
+#[cfg(not(feature = "tls"))]
+use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{CopyInSink, NoTls};
 
 /// New devices in one changeset from which on they are written with one binary COPY.
 pub const COPY_THRESHOLD: usize = 32;
@@ -237,6 +247,12 @@ impl Sql {
             ),
             devices_table: format!("\"{s}\".dps_devices"),
         }
+    }
+}
+
+fn manager_config() -> ManagerConfig {
+    ManagerConfig {
+        recycling_method: RecyclingMethod::Verified,
     }
 }
 
@@ -428,18 +444,58 @@ impl PgStore {
     /// [`StoreError::SchemaTooNew`] for a schema of a newer version, [`StoreError::Backend`]
     /// for a malformed URL.
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self, StoreError> {
+        #[cfg(feature = "tls")]
+        {
+            let roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StoreError::backend("configure TLS", e))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            Self::connect_with_tls(url, options, config).await
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let config = Self::config(url, &options)?;
+            Self::with_manager(
+                Manager::from_config(config, NoTls, manager_config()),
+                options,
+            )
+            .await
+        }
+    }
+
+    /// Connects like [`PgStore::connect`], with TLS configured by `tls` (your root
+    /// certificates, client certificates).
+    ///
+    /// # Errors
+    ///
+    /// As [`PgStore::connect`].
+    #[cfg(feature = "tls")]
+    pub async fn connect_with_tls(
+        url: &str,
+        options: PgOptions,
+        tls: rustls::ClientConfig,
+    ) -> Result<Self, StoreError> {
+        let config = Self::config(url, &options)?;
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+        Self::with_manager(Manager::from_config(config, tls, manager_config()), options).await
+    }
+
+    fn config(url: &str, options: &PgOptions) -> Result<tokio_postgres::Config, StoreError> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Backend {
             message: "invalid PostgreSQL connection string".to_owned(),
             source: Some(Box::new(e)),
         })?;
         config.application_name(&options.application_name);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Verified,
-            },
-        );
+        Ok(config)
+    }
+
+    async fn with_manager(manager: Manager, options: PgOptions) -> Result<Self, StoreError> {
         let pool = Pool::builder(manager)
             .max_size(options.pool_size)
             .build()

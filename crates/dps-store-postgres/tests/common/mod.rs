@@ -1,5 +1,5 @@
 //! Test databases: one fresh schema per test, dropped afterwards.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
