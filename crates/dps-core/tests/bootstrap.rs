@@ -1221,10 +1221,7 @@ struct GenericWorld<E> {
     clock: Arc<ManualClock>,
 }
 
-fn world_with<E: Environment>(env: E, config: Config) -> GenericWorld<E>
-where
-    E: HasFake,
-{
+fn world_with<E: Environment + HasFake>(env: E, config: Config) -> GenericWorld<E> {
     let clock = Arc::new(ManualClock::new(EPOCH));
     let injected = Injected {
         clock: clock.clone(),
