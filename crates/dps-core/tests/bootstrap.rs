@@ -1140,6 +1140,20 @@ async fn sign_as_device_signs_with_the_current_group_secret() {
 
 // ----- concurrency -----------------------------------------------------------------------
 
+#[test]
+fn bootstrap_futures_are_send_so_multi_threaded_servers_can_spawn_them() {
+    fn assert_send<T: Send>(_: &T) {}
+    let w = world();
+    let group = Fixtures::new().group("g");
+    let r = request(&group, "A", 0);
+    assert_send(&w.dps.bootstrap(&r));
+    assert_send(
+        &w.dps
+            .rotate_group_secret(group.id(), SecretRotation::Graceful),
+    );
+    assert_send(&w.dps.sign_as_device(r.claims.clone()));
+}
+
 /// A [`FakeEnvironment`] whose calls can be held at a gate, so that a test can interleave two
 /// bootstraps deterministically, without sleeping.
 #[derive(Debug)]
