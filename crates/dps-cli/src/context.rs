@@ -1,0 +1,200 @@
+//! Opening the store and the environment, resolving groups and selections, writing files.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use dps_core::{
+    AllocationStatus, DeviceFilter, GroupId, OsSecrets, Provisioner, RegistrationGroup,
+    Selection, StaticConfig, StaticEnvironment, Store,
+};
+use dps_store_postgres::{PgOptions, PgStore};
+use dps_store_sqlite::{SqliteOptions, SqliteStore};
+
+use crate::cli::{Filters, SelectionArgs, StatusArg};
+use crate::{CliResult, Failure};
+
+/// The provisioner the commands use.
+pub(crate) type Dps = Provisioner<Arc<dyn Store>, Arc<StaticEnvironment>>;
+
+/// Opens the database named by `--db`: a `postgres://` URL or a SQLite file.
+pub(crate) async fn open_store(db: &str) -> CliResult<Arc<dyn Store>> {
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        let store = PgStore::connect(db, PgOptions::default())
+            .await
+            .map_err(|e| Failure::from(e).context("database"))?;
+        Ok(Arc::new(store))
+    } else {
+        let store = SqliteStore::open(db, SqliteOptions::default())
+            .map_err(|e| Failure::from(e).context(&format!("database {db}")))?;
+        Ok(Arc::new(store))
+    }
+}
+
+impl Failure {
+    /// This failure with `what` in front of its message.
+    pub(crate) fn context(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+}
+
+/// Reads the targets file.
+pub(crate) fn load_targets(path: &Path) -> CliResult<StaticConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::invalid(
+            "invalid_targets",
+            format!(
+                "targets file {}: {e} (create one with `dps targets init`)",
+                path.display()
+            ),
+        )
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        let first = e.to_string();
+        let first = first.lines().next().unwrap_or("malformed").to_owned();
+        Failure::invalid(
+            "invalid_targets",
+            format!("targets file {}: {first}", path.display()),
+        )
+    })
+}
+
+/// The provisioner over `store` with the targets of `config`.
+pub(crate) fn provisioner(store: Arc<dyn Store>, config: StaticConfig) -> (Dps, Arc<StaticEnvironment>) {
+    let env = Arc::new(StaticEnvironment::new(config, Arc::new(OsSecrets)));
+    (Provisioner::new(store, Arc::clone(&env)), env)
+}
+
+/// A group by ID or by unique name.
+pub(crate) async fn resolve_group(dps: &Dps, reference: &str) -> CliResult<RegistrationGroup> {
+    if let Ok(id) = reference.parse::<GroupId>() {
+        return Ok(dps.group(id).await?);
+    }
+    let mut found = Vec::new();
+    let mut after = None;
+    loop {
+        let page = dps.groups(after, 500).await?;
+        found.extend(
+            page.items
+                .into_iter()
+                .filter(|g| g.name().as_str() == reference),
+        );
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    match found.len() {
+        0 => Err(Failure::invalid(
+            "not_found",
+            format!("group {reference:?} not found"),
+        )),
+        1 => Ok(found.remove(0)),
+        n => Err(Failure::invalid(
+            "ambiguous_group",
+            format!("{n} groups are named {reference:?}; use the group ID"),
+        )),
+    }
+}
+
+/// The device filter of `--status`, `--batch-tag`, `--model`, `--serial-prefix`.
+pub(crate) fn filter(f: &Filters) -> CliResult<DeviceFilter> {
+    Ok(DeviceFilter {
+        status: f.status.map(|s| match s {
+            StatusArg::NotAllocated => AllocationStatus::NotAllocated,
+            StatusArg::Pending => AllocationStatus::Pending,
+            StatusArg::Allocated => AllocationStatus::Allocated,
+        }),
+        batch_tag: f.batch_tag.as_deref().map(str::parse).transpose()?,
+        model_id: f.model.as_deref().map(str::parse).transpose()?,
+        serial_prefix: f.serial_prefix.as_deref().map(str::parse).transpose()?,
+        ..DeviceFilter::default()
+    })
+}
+
+/// The selection of a batch command; no selection at all is a usage error.
+pub(crate) fn selection(args: &SelectionArgs) -> CliResult<Selection> {
+    if !args.serials.is_empty() {
+        let serials = args
+            .serials
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Selection::Serials(serials));
+    }
+    if args.all {
+        return Ok(Selection::all());
+    }
+    let f = filter(&args.filters)?;
+    if f.is_empty() {
+        return Err(Failure::invalid(
+            "usage",
+            "select devices: give serials, --all, or a filter (--status, --batch-tag, --model, --serial-prefix)",
+        ));
+    }
+    Ok(Selection::Filter(f))
+}
+
+/// A file written under a temporary name and renamed into place when complete, so that a
+/// failure never leaves a partial file behind.
+pub(crate) struct AtomicFile {
+    path: PathBuf,
+    temp: tempfile::NamedTempFile,
+}
+
+impl AtomicFile {
+    /// Starts writing `path`.
+    pub(crate) fn create(path: &Path) -> CliResult<Self> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".dps-");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Like any new file: read-write for all, less the umask.
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let temp = builder
+            .tempfile_in(&dir)
+            .map_err(|e| {
+                Failure::io(
+                    "io_error",
+                    format!("cannot write {}: {e}", path.display()),
+                )
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            temp,
+        })
+    }
+
+    /// A buffered writer into the temporary file.
+    pub(crate) fn writer(&mut self) -> BufWriter<&mut std::fs::File> {
+        BufWriter::new(self.temp.as_file_mut())
+    }
+
+    /// Renames the finished file into place.
+    pub(crate) fn commit(self) -> CliResult<PathBuf> {
+        let path = self.path;
+        self.temp.persist(&path).map_err(|e| {
+            Failure::io("io_error", format!("cannot write {}: {}", path.display(), e.error))
+        })?;
+        Ok(path)
+    }
+}
+
+/// Writes `bytes` to `path` atomically.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> CliResult<PathBuf> {
+    let mut file = AtomicFile::create(path)?;
+    {
+        let mut w = file.writer();
+        w.write_all(bytes)
+            .and_then(|()| w.flush())
+            .map_err(|e| Failure::io("io_error", format!("cannot write {}: {e}", path.display())))?;
+    }
+    file.commit()
+}
