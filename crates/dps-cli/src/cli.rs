@@ -9,7 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "dps", version, about, propagate_version = true)]
 pub(crate) struct Cli {
     /// The database: a SQLite file path, or a postgres:// URL.
-    #[arg(long, global = true, env = "DPS_DATABASE_URL", default_value = "./dps.sqlite")]
+    #[arg(
+        long,
+        global = true,
+        env = "DPS_DATABASE_URL",
+        default_value = "./dps.sqlite"
+    )]
     pub(crate) db: String,
 
     /// The targets file (TOML) of the static environment.
@@ -347,7 +352,11 @@ pub(crate) enum DeviceCommand {
         group: String,
         serial: String,
         /// The new hardware's serial.
-        #[arg(long, required_unless_present = "generate", conflicts_with = "generate")]
+        #[arg(
+            long,
+            required_unless_present = "generate",
+            conflicts_with = "generate"
+        )]
         new_serial: Option<String>,
         /// Generate the new serial.
         #[arg(long)]

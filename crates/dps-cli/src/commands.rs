@@ -19,9 +19,7 @@ use crate::context::{
     AtomicFile, Dps, filter, load_targets, open_store, provisioner, resolve_group, selection,
     write_file,
 };
-use crate::output::{
-    Progress, batch_exit, device_json, group_json, print_batch, target_json,
-};
+use crate::output::{Progress, batch_exit, device_json, group_json, print_batch, target_json};
 use crate::{CliResult, Failure, exit_for};
 
 /// Runs the command; returns the exit code.
@@ -107,7 +105,10 @@ async fn dispatch(dps: &Dps, command: Command, json: bool) -> CliResult<u8> {
                     .iter()
                     .map(|e| serde_json::to_value(e).unwrap_or(serde_json::Value::Null))
                     .collect();
-                println!("{}", json!({"items": items, "next_cursor": next.map(|n| n.to_string())}));
+                println!(
+                    "{}",
+                    json!({"items": items, "next_cursor": next.map(|n| n.to_string())})
+                );
             } else {
                 for e in &events {
                     let kind = serde_json::to_value(&e.kind)
@@ -204,7 +205,11 @@ fn parse_attribute(spec: &str) -> CliResult<AttributeDef> {
         Some("enum") => AttributeType::Enum {
             items: ty_parts.by_ref().map(str::to_owned).collect(),
         },
-        _ => return Err(bad("TYPE is integer, date, string[/MAXLEN] or enum/ITEM/...")),
+        _ => {
+            return Err(bad(
+                "TYPE is integer, date, string[/MAXLEN] or enum/ITEM/...",
+            ));
+        }
     };
     let mut def = AttributeDef::new(id.parse()?, ty);
     if required {
@@ -305,7 +310,10 @@ async fn group(dps: &Dps, command: GroupCommand, json: bool) -> CliResult<u8> {
                 println!("{}", json!({"items": items, "next_cursor": null}));
             } else {
                 for g in &items {
-                    let target = g.default_target().map(|t| t.to_string()).unwrap_or_default();
+                    let target = g
+                        .default_target()
+                        .map(|t| t.to_string())
+                        .unwrap_or_default();
                     println!("{}  {:<32} {target}", g.id(), g.name().as_str());
                 }
             }
@@ -371,7 +379,11 @@ async fn group(dps: &Dps, command: GroupCommand, json: bool) -> CliResult<u8> {
                 doc["group_deleted"] = json!(deleted);
                 println!("{doc}");
             } else if deleted {
-                println!("deleted group {} ({} devices)", g.name(), report.succeeded());
+                println!(
+                    "deleted group {} ({} devices)",
+                    g.name(),
+                    report.succeeded()
+                );
             } else {
                 print_batch(false, "deleting devices", &report);
                 println!("group {} kept: not every device could be deleted", g.name());
@@ -421,7 +433,20 @@ async fn device(dps: &Dps, command: DeviceCommand, json: bool) -> CliResult<u8> 
             all_or_nothing,
             no_limits,
             errors,
-        } => import(dps, &group, &file, mode, dry_run, all_or_nothing, no_limits, errors, json).await,
+        } => {
+            import(
+                dps,
+                &group,
+                &file,
+                mode,
+                dry_run,
+                all_or_nothing,
+                no_limits,
+                errors,
+                json,
+            )
+            .await
+        }
         DeviceCommand::Generate {
             group,
             count,
@@ -491,7 +516,12 @@ async fn device(dps: &Dps, command: DeviceCommand, json: bool) -> CliResult<u8> 
             } else if let Some(map) = v.as_object() {
                 for (k, v) in map {
                     if !v.is_null() {
-                        println!("{k:<16} {}", v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
+                        println!(
+                            "{k:<16} {}",
+                            v.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| v.to_string())
+                        );
                     }
                 }
             }
@@ -514,8 +544,14 @@ async fn device(dps: &Dps, command: DeviceCommand, json: bool) -> CliResult<u8> 
             let mut edit = DeviceEdit {
                 name: name.as_deref().map(|n| n.parse().map(Some)).transpose()?,
                 model_id: model.as_deref().map(str::parse).transpose()?,
-                timezone: timezone.as_deref().map(|t| t.parse().map(Some)).transpose()?,
-                batch_tag: batch_tag.as_deref().map(|t| t.parse().map(Some)).transpose()?,
+                timezone: timezone
+                    .as_deref()
+                    .map(|t| t.parse().map(Some))
+                    .transpose()?,
+                batch_tag: batch_tag
+                    .as_deref()
+                    .map(|t| t.parse().map(Some))
+                    .transpose()?,
                 description: description
                     .as_deref()
                     .map(|t| t.parse().map(Some))
@@ -739,7 +775,11 @@ async fn import(
                    "unchanged": s.unchanged, "rows": rows})
         );
     } else {
-        let verb = if s.committed { "imported" } else { "checked (nothing written)" };
+        let verb = if s.committed {
+            "imported"
+        } else {
+            "checked (nothing written)"
+        };
         println!(
             "{verb}: {} created, {} updated, {} unchanged, {} rejected",
             s.created, s.updated, s.unchanged, rejected
@@ -876,7 +916,12 @@ pub(crate) async fn demo(dir: Option<PathBuf>, json: bool) -> CliResult<u8> {
     let group = dps.create_group(settings).await?;
     say(
         "group",
-        format!("created {} ({}) in {}", group.name(), group.id(), db.display()),
+        format!(
+            "created {} ({}) in {}",
+            group.name(),
+            group.id(),
+            db.display()
+        ),
     );
 
     let csv_path = dir.join("devices.csv");
@@ -890,7 +935,10 @@ pub(crate) async fn demo(dir: Option<PathBuf>, json: bool) -> CliResult<u8> {
         ));
     }
     write_file(&csv_path, csv.as_bytes())?;
-    say("csv", format!("wrote 1000 devices to {}", csv_path.display()));
+    say(
+        "csv",
+        format!("wrote 1000 devices to {}", csv_path.display()),
+    );
 
     let report = dps_csv::import(
         &dps,
@@ -923,15 +971,35 @@ pub(crate) async fn demo(dir: Option<PathBuf>, json: bool) -> CliResult<u8> {
     );
 
     let export_path = dir.join("export.csv");
-    let (path, rows, _) = export_csv(&dps, group.id(), &Selection::all(), &export_path, false, true).await?;
+    let (path, rows, _) = export_csv(
+        &dps,
+        group.id(),
+        &Selection::all(),
+        &export_path,
+        false,
+        true,
+    )
+    .await?;
     say("export", format!("{rows} devices to {}", path.display()));
 
     let qr_path = dir.join("labels.zip");
-    let (path, ok, failed) =
-        export_qr(&dps, group.id(), &Selection::all(), &qr_path, ImageFormatArg::Png, true).await?;
+    let (path, ok, failed) = export_qr(
+        &dps,
+        group.id(),
+        &Selection::all(),
+        &qr_path,
+        ImageFormatArg::Png,
+        true,
+    )
+    .await?;
     say(
         "qr",
-        format!("{} labels to {} ({} failed)", ok.len(), path.display(), failed.len()),
+        format!(
+            "{} labels to {} ({} failed)",
+            ok.len(),
+            path.display(),
+            failed.len()
+        ),
     );
 
     let replaced = dps
@@ -964,13 +1032,19 @@ pub(crate) async fn demo(dir: Option<PathBuf>, json: bool) -> CliResult<u8> {
     let deleted = dps
         .delete(group.id(), &Selection::Serials(vec!["DEMO-00003".parse()?]))
         .await?;
-    say("delete", format!("DEMO-00003: {} deleted", deleted.succeeded()));
+    say(
+        "delete",
+        format!("DEMO-00003: {} deleted", deleted.succeeded()),
+    );
 
     let total = dps.count(&DeviceQuery::group(group.id())).await?;
     let events = dps.events(EventCursor::START, usize::MAX).await?;
     say(
         "done",
-        format!("{total} devices in the group, {} events in the log", events.len()),
+        format!(
+            "{total} devices in the group, {} events in the log",
+            events.len()
+        ),
     );
     if json {
         println!(

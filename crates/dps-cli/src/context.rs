@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dps_core::{
-    AllocationStatus, DeviceFilter, GroupId, OsSecrets, Provisioner, RegistrationGroup,
-    Selection, StaticConfig, StaticEnvironment, Store,
+    AllocationStatus, DeviceFilter, GroupId, OsSecrets, Provisioner, RegistrationGroup, Selection,
+    StaticConfig, StaticEnvironment, Store,
 };
 use dps_store_postgres::{PgOptions, PgStore};
 use dps_store_sqlite::{SqliteOptions, SqliteStore};
@@ -61,7 +61,10 @@ pub(crate) fn load_targets(path: &Path) -> CliResult<StaticConfig> {
 }
 
 /// The provisioner over `store` with the targets of `config`.
-pub(crate) fn provisioner(store: Arc<dyn Store>, config: StaticConfig) -> (Dps, Arc<StaticEnvironment>) {
+pub(crate) fn provisioner(
+    store: Arc<dyn Store>,
+    config: StaticConfig,
+) -> (Dps, Arc<StaticEnvironment>) {
     let env = Arc::new(StaticEnvironment::new(config, Arc::new(OsSecrets)));
     (Provisioner::new(store, Arc::clone(&env)), env)
 }
@@ -158,14 +161,9 @@ impl AtomicFile {
             // Like any new file: read-write for all, less the umask.
             builder.permissions(std::fs::Permissions::from_mode(0o666));
         }
-        let temp = builder
-            .tempfile_in(&dir)
-            .map_err(|e| {
-                Failure::io(
-                    "io_error",
-                    format!("cannot write {}: {e}", path.display()),
-                )
-            })?;
+        let temp = builder.tempfile_in(&dir).map_err(|e| {
+            Failure::io("io_error", format!("cannot write {}: {e}", path.display()))
+        })?;
         Ok(Self {
             path: path.to_path_buf(),
             temp,
@@ -181,7 +179,10 @@ impl AtomicFile {
     pub(crate) fn commit(self) -> CliResult<PathBuf> {
         let path = self.path;
         self.temp.persist(&path).map_err(|e| {
-            Failure::io("io_error", format!("cannot write {}: {}", path.display(), e.error))
+            Failure::io(
+                "io_error",
+                format!("cannot write {}: {}", path.display(), e.error),
+            )
         })?;
         Ok(path)
     }
@@ -192,9 +193,9 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> CliResult<PathBuf> {
     let mut file = AtomicFile::create(path)?;
     {
         let mut w = file.writer();
-        w.write_all(bytes)
-            .and_then(|()| w.flush())
-            .map_err(|e| Failure::io("io_error", format!("cannot write {}: {e}", path.display())))?;
+        w.write_all(bytes).and_then(|()| w.flush()).map_err(|e| {
+            Failure::io("io_error", format!("cannot write {}: {e}", path.display()))
+        })?;
     }
     file.commit()
 }
