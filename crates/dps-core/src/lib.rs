@@ -64,7 +64,7 @@
 #![deny(missing_docs)]
 
 mod attribute;
-mod bootstrap;
+pub mod bootstrap;
 mod device;
 mod environment;
 mod error;
