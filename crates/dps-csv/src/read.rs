@@ -175,6 +175,7 @@ impl<R: Read> RecordReader<R> {
     }
 
     /// Makes `pos < len` unless the source is exhausted; returns whether a byte is available.
+    #[inline]
     fn refill(&mut self) -> Result<bool, CsvError> {
         if self.pos < self.len {
             return Ok(true);
@@ -247,23 +248,20 @@ impl<R: Read> RecordReader<R> {
                 return Ok(Some(info));
             }
             match state {
-                State::StartField => {
-                    start = self.data.len();
-                    if self.buf[self.pos] == b'"' {
-                        quoted = true;
-                        self.pos += 1;
-                        state = State::Quoted;
-                    } else {
+                State::StartField | State::Unquoted => {
+                    if state == State::StartField {
+                        start = self.data.len();
+                        if self.buf[self.pos] == b'"' {
+                            quoted = true;
+                            self.pos += 1;
+                            state = State::Quoted;
+                            continue;
+                        }
                         quoted = false;
                         state = State::Unquoted;
                     }
-                }
-                State::Unquoted => {
                     let chunk = &self.buf[self.pos..self.len];
-                    let run = chunk
-                        .iter()
-                        .position(|&b| b == delimiter || b == b'\n' || b == b'\r')
-                        .unwrap_or(chunk.len());
+                    let run = find_unquoted_end(chunk, delimiter);
                     self.data.extend_from_slice(&chunk[..run]);
                     self.pos += run;
                     if self.data.len() - start > max_field {
@@ -365,4 +363,84 @@ fn detect_delimiter(bytes: &[u8]) -> u8 {
         }
     }
     if semicolons > commas { b';' } else { b',' }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// A mask with the high bit set in (at least) the lowest byte of `v` that is zero.
+#[inline]
+fn zero_bytes(v: u64) -> u64 {
+    v.wrapping_sub(LO) & !v & HI
+}
+
+/// The index of the first delimiter, CR or LF in `hay`, or its length; eight bytes at a time.
+#[inline]
+fn find_unquoted_end(hay: &[u8], delimiter: u8) -> usize {
+    let (d, n, r) = (
+        LO * u64::from(delimiter),
+        LO * u64::from(b'\n'),
+        LO * u64::from(b'\r'),
+    );
+    let mut i = 0;
+    while let Some(word) = hay.get(i..i + 8) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let x = u64::from_le_bytes(bytes);
+        let m = zero_bytes(x ^ d) | zero_bytes(x ^ n) | zero_bytes(x ^ r);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + hay[i..]
+        .iter()
+        .position(|&b| b == delimiter || b == b'\n' || b == b'\r')
+        .unwrap_or(hay.len() - i)
+}
+
+/// The index of the first `needle` in `hay`, or its length; eight bytes at a time.
+#[inline]
+fn find_byte(hay: &[u8], needle: u8) -> usize {
+    let q = LO * u64::from(needle);
+    let mut i = 0;
+    while let Some(word) = hay.get(i..i + 8) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let m = zero_bytes(u64::from_le_bytes(bytes) ^ q);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + hay[i..]
+        .iter()
+        .position(|&b| b == needle)
+        .unwrap_or(hay.len() - i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_scans_find_the_first_match_anywhere() {
+        let mut hay = vec![b'a'; 40];
+        for at in 0..40 {
+            for b in [b',', b'\n', b'\r'] {
+                hay[at] = b;
+                assert_eq!(find_unquoted_end(&hay, b','), at);
+                assert_eq!(find_unquoted_end(&hay[..at], b','), at);
+                hay[at] = b'a';
+            }
+            hay[at] = b'"';
+            assert_eq!(find_byte(&hay, b'"'), at);
+            hay[at] = 0x80 | b',';
+            assert_eq!(find_unquoted_end(&hay, b','), 40, "a byte above 0x80 is no delimiter");
+            hay[at] = b'a';
+        }
+        // A match after a byte that borrows in the subtraction.
+        assert_eq!(find_unquoted_end(b"\x01,aaaaaaaa", b','), 1);
+        assert_eq!(find_unquoted_end(b"\x00\x01;;", b';'), 2);
+    }
 }

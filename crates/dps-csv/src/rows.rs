@@ -1,8 +1,8 @@
 //! Rows of a device file: records validated into new devices or row errors.
 
 use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
+use std::collections::hash_map::{Entry, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::io::Read;
 
 use dps_core::{
@@ -73,16 +73,15 @@ pub struct DeviceReader<R> {
     header: Header,
     schema: AttributeSchema,
     limits: Limits,
-    seen: HashMap<u128, u64>,
-    hashers: (RandomState, RandomState),
+    /// First line of each serial, by keyed fingerprint.
+    seen: HashMap<u64, u64, BuildHasherDefault<Fingerprint>>,
+    hasher: RandomState,
     done: bool,
 }
 
-/// One cell's text, or why it has none.
-enum Cell<'a> {
-    Absent,
-    Text(&'a str),
-}
+/// A cell that is not UTF-8.
+#[derive(Debug, Clone, Copy)]
+struct BadUtf8;
 
 impl<R: Read> DeviceReader<R> {
     /// Reads and maps the header of `reader` for a group with `schema`.
@@ -121,8 +120,8 @@ impl<R: Read> DeviceReader<R> {
             header,
             schema: schema.clone(),
             limits,
-            seen: HashMap::new(),
-            hashers: (RandomState::new(), RandomState::new()),
+            seen: HashMap::default(),
+            hasher: RandomState::new(),
             done: false,
         })
     }
@@ -253,19 +252,25 @@ impl<R: Read> DeviceReader<R> {
                 ),
             ));
         }
+        // One UTF-8 check for the whole record; cells are then slices of it (a cell whose
+        // bounds split a character, or a record that is not UTF-8, is checked on its own).
+        let record = std::str::from_utf8(&self.reader.data).ok();
         let serial_index = self.header.index_of(Column::Serial).unwrap_or(0);
-        let serial = self.serial(line, serial_index)?;
-        let fp = fingerprint(&self.hashers, serial.as_str());
-        if let Some(first) = self.seen.get(&fp) {
-            return Err(RowError::new(
-                line,
-                Some(self.header.names[serial_index].clone()),
-                serial.as_str(),
-                "duplicate_in_file",
-                format!("serial {serial} already appears on line {first}"),
-            ));
+        let serial = self.serial(record, line, serial_index)?;
+        match self.seen.entry(self.hasher.hash_one(serial.as_str())) {
+            Entry::Occupied(first) => {
+                return Err(RowError::new(
+                    line,
+                    Some(self.header.names[serial_index].clone()),
+                    serial.as_str(),
+                    "duplicate_in_file",
+                    format!("serial {serial} already appears on line {}", first.get()),
+                ));
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(line);
+            }
         }
-        self.seen.insert(fp, line);
         let mut name = None;
         let mut timezone = None;
         let mut batch_tag = None;
@@ -283,12 +288,15 @@ impl<R: Read> DeviceReader<R> {
                 Slot::Field(c) if c.is_read_only() && c != Column::Version => continue,
                 Slot::Field(c) => c,
                 Slot::Attribute(a) => {
-                    self.attribute(line, i, a, span, &mut attributes)?;
+                    self.attribute(record, line, i, a, span, &mut attributes)?;
                     continue;
                 }
             };
             let allow_empty = column == Column::Description;
-            let Cell::Text(text) = self.cell(line, i, span, allow_empty)? else {
+            let Some(text) = self
+                .cell(record, span, allow_empty)
+                .map_err(|BadUtf8| self.utf8_error(line, i, span))?
+            else {
                 continue;
             };
             let err = |e: ValidationError| self.invalid(line, i, text, e.code(), e.to_string());
@@ -361,17 +369,26 @@ impl<R: Read> DeviceReader<R> {
         })
     }
 
-    fn serial(&self, line: u64, index: usize) -> Result<SerialNumber, RowError> {
+    fn serial(
+        &self,
+        record: Option<&str>,
+        line: u64,
+        index: usize,
+    ) -> Result<SerialNumber, RowError> {
         let span = self.reader.fields[index];
-        match self.cell(line, index, span, false)? {
-            Cell::Absent => Err(self.missing(line, Column::Serial)),
-            Cell::Text(text) => SerialNumber::new(text)
+        match self
+            .cell(record, span, false)
+            .map_err(|BadUtf8| self.utf8_error(line, index, span))?
+        {
+            None => Err(self.missing(line, Column::Serial)),
+            Some(text) => SerialNumber::new(text)
                 .map_err(|e| self.invalid(line, index, text, e.code(), e.to_string())),
         }
     }
 
     fn attribute(
         &self,
+        record: Option<&str>,
         line: u64,
         index: usize,
         attribute: usize,
@@ -382,7 +399,10 @@ impl<R: Read> DeviceReader<R> {
             return Ok(());
         };
         let allow_empty = matches!(def.ty, dps_core::AttributeType::String { .. });
-        if let Cell::Text(text) = self.cell(line, index, span, allow_empty)? {
+        if let Some(text) = self
+            .cell(record, span, allow_empty)
+            .map_err(|BadUtf8| self.utf8_error(line, index, span))?
+        {
             let value = def
                 .parse_value(text)
                 .map_err(|e| self.invalid(line, index, text, e.code(), e.to_string()))?;
@@ -391,34 +411,43 @@ impl<R: Read> DeviceReader<R> {
         Ok(())
     }
 
-    /// The text of a cell: decoded, trimmed when unquoted, unguarded; empty means absent
-    /// unless it was quoted and `allow_empty`.
-    fn cell(
-        &self,
-        line: u64,
-        index: usize,
+    /// The text of a cell: decoded, trimmed when unquoted, unguarded; `None` (absent) when
+    /// empty, unless it was quoted and `allow_empty`.
+    #[inline]
+    fn cell<'a>(
+        &'a self,
+        record: Option<&'a str>,
         span: FieldSpan,
         allow_empty: bool,
-    ) -> Result<Cell<'_>, RowError> {
-        let bytes = self.reader.field(span);
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            self.invalid(
-                line,
-                index,
-                &String::from_utf8_lossy(bytes),
-                "invalid_utf8",
-                format!("the cell is not valid UTF-8 (byte {})", e.valid_up_to() + 1),
-            )
-        })?;
-        let text = if span.quoted { text } else { text.trim() };
+    ) -> Result<Option<&'a str>, BadUtf8> {
+        let text = match record.and_then(|r| r.get(span.start..span.end)) {
+            Some(text) => text,
+            None => std::str::from_utf8(self.reader.field(span)).map_err(|_| BadUtf8)?,
+        };
+        let text = if span.quoted { text } else { trim(text) };
         let text = formula::unguard(text);
         if text.is_empty() && !(span.quoted && allow_empty) {
-            Ok(Cell::Absent)
+            Ok(None)
         } else {
-            Ok(Cell::Text(text))
+            Ok(Some(text))
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn utf8_error(&self, line: u64, index: usize, span: FieldSpan) -> RowError {
+        let bytes = self.reader.field(span);
+        let at = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+        self.invalid(
+            line,
+            index,
+            &String::from_utf8_lossy(bytes),
+            "invalid_utf8",
+            format!("the cell is not valid UTF-8 (byte {})", at + 1),
+        )
+    }
+
+    #[cold]
     fn invalid(
         &self,
         line: u64,
@@ -455,10 +484,37 @@ impl<R: Read> Iterator for DeviceReader<R> {
     }
 }
 
-/// A 128-bit fingerprint of a serial from two independently keyed hashers: the reader keeps
-/// these instead of the serials, so that duplicate detection costs 24 bytes per row.
-fn fingerprint(hashers: &(RandomState, RandomState), serial: &str) -> u128 {
-    let a = hashers.0.hash_one(serial);
-    let b = hashers.1.hash_one(serial);
-    (u128::from(a) << 64) | u128::from(b)
+/// The hasher of the duplicate index, whose keys are already keyed SipHash values of the
+/// serials: it passes them through.
+///
+/// The index keeps 64-bit fingerprints instead of the serials (16 bytes per row); two
+/// different serials of one file share a fingerprint with a probability of about
+/// n² / 2⁶⁵ (below 10⁻⁷ for a million rows), and the random key keeps anyone from
+/// constructing such a pair.
+#[derive(Debug, Default, Clone, Copy)]
+struct Fingerprint(u64);
+
+impl Hasher for Fingerprint {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Trims white space: ASCII first, Unicode only when a non-ASCII character is at an end.
+fn trim(text: &str) -> &str {
+    let t = text.trim_ascii();
+    match (t.as_bytes().first(), t.as_bytes().last()) {
+        (Some(a), Some(b)) if !a.is_ascii() || !b.is_ascii() => t.trim(),
+        _ => t,
+    }
 }
