@@ -154,6 +154,14 @@ pub(crate) enum GroupCommand {
         #[arg(long)]
         cascade: bool,
     },
+    /// Issue a new group secret; the old one keeps verifying bootstraps for a grace period.
+    RotateSecret {
+        /// A group ID or a unique group name.
+        group: String,
+        /// Stop accepting the old secret at once.
+        #[arg(long)]
+        immediate: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -345,6 +353,18 @@ pub(crate) enum DeviceCommand {
         group: String,
         #[command(flatten)]
         selection: SelectionArgs,
+    },
+    /// Act as the device: derive its bootstrap key, sign a request and bootstrap it.
+    Bootstrap {
+        #[arg(long)]
+        group: String,
+        serial: String,
+        /// The device name to report on first contact.
+        #[arg(long)]
+        name: Option<String>,
+        /// The timezone (±HH:MM) to report on first contact.
+        #[arg(long)]
+        timezone: Option<String>,
     },
     /// Replace a device's hardware: new serial, same asset, new key and secret.
     Replace {

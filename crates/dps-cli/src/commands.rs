@@ -77,6 +77,7 @@ fn device_needs_env(command: &Command) -> bool {
                 | DeviceCommand::Reset { .. }
                 | DeviceCommand::Delete { .. }
                 | DeviceCommand::Replace { .. }
+                | DeviceCommand::Bootstrap { .. }
         ),
         Command::Recover | Command::Group(GroupCommand::Delete { cascade: true, .. }) => true,
         _ => false,
@@ -365,6 +366,29 @@ async fn group(dps: &Dps, command: GroupCommand, json: bool) -> CliResult<u8> {
             };
             let g = dps.edit_group(g.id(), edit).await?;
             print_group(json, &g);
+            Ok(0)
+        }
+        GroupCommand::RotateSecret { group, immediate } => {
+            let g = resolve_group(dps, &group).await?;
+            let rotation = if immediate {
+                dps_core::SecretRotation::Immediate
+            } else {
+                dps_core::SecretRotation::Graceful
+            };
+            let g = dps.rotate_group_secret(g.id(), rotation).await?;
+            if json {
+                println!("{}", group_json(&g));
+            } else {
+                println!(
+                    "rotated the secret of {}{}",
+                    g.name(),
+                    if immediate {
+                        "; the old one no longer verifies"
+                    } else {
+                        ""
+                    }
+                );
+            }
             Ok(0)
         }
         GroupCommand::Delete { group, cascade } => {
@@ -676,6 +700,51 @@ async fn device(dps: &Dps, command: DeviceCommand, json: bool) -> CliResult<u8> 
             };
             print_batch(json, "deleted", &report);
             Ok(batch_exit(&report))
+        }
+        DeviceCommand::Bootstrap {
+            group,
+            serial,
+            name,
+            timezone,
+        } => {
+            use dps_core::Clock;
+            let g = resolve_group(dps, &group).await?;
+            let mut claims = dps_core::BootstrapClaims::new(
+                g.id(),
+                serial.parse()?,
+                dps_core::SystemClock.now().unix_seconds(),
+            );
+            if let Some(n) = name {
+                claims = claims.with_name(n.parse()?);
+            }
+            if let Some(tz) = timezone {
+                claims = claims.with_timezone(tz.parse()?);
+            }
+            let request = dps.sign_as_device(claims).await?;
+            let answer = dps.bootstrap(&request).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_value(&answer).unwrap_or(serde_json::Value::Null)
+                );
+            } else {
+                println!("target        {}", answer.target);
+                if let Some(m) = &answer.endpoints.mqtt {
+                    println!("mqtt          {m}");
+                }
+                if let Some(h) = &answer.endpoints.http {
+                    println!("http          {h}");
+                }
+                println!("asset id      {}", answer.asset_id);
+                println!("product key   {}", answer.credentials.product_key);
+                println!("device key    {}", answer.credentials.device_key);
+                println!(
+                    "device secret {}",
+                    answer.credentials.device_secret.expose()
+                );
+                println!("allocated now {}", answer.allocated_now);
+            }
+            Ok(0)
         }
         DeviceCommand::Replace {
             group,

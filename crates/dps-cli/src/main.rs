@@ -51,6 +51,7 @@ pub(crate) fn exit_for(code: &str) -> u8 {
         || code == "io_error"
         || code == "conflict"
         || code == "operation_in_progress"
+        || code == "try_again"
     {
         3
     } else {

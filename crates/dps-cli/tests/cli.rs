@@ -212,6 +212,29 @@ fn lifecycle(env: &Env) {
     );
     assert!(a1.get("device_secret").is_none());
 
+    // Act as the device: bootstrap answers with the allocation's credentials.
+    let answer = env.ok_json(&[
+        "device",
+        "bootstrap",
+        "--group",
+        "Lab",
+        "A-1",
+        "--name",
+        "ignored",
+    ]);
+    assert_eq!(answer["asset_id"], a1["asset_id"]);
+    assert_eq!(answer["allocated_now"], false);
+    assert!(answer["credentials"]["device_secret"].is_string());
+    env.ok_json(&["group", "rotate-secret", "Lab", "--immediate"]);
+    let again = env.ok_json(&["device", "bootstrap", "--group", "Lab", "A-1"]);
+    assert_eq!(
+        again["credentials"], answer["credentials"],
+        "same answer, no second allocation"
+    );
+    let (code, err) = env.json(&["device", "bootstrap", "--group", "Lab", "NOPE"]);
+    assert_eq!(code, 2);
+    assert_eq!(err["error"]["code"], "unauthorized");
+
     // A partial batch exits 1 with per-device errors.
     let (code, partial) = env.json(&["device", "reset", "--group", "Lab", "A-2", "GHOST"]);
     assert_eq!(code, 1);
