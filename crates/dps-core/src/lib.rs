@@ -12,6 +12,9 @@
 //!   onboards devices. [`StaticEnvironment`] serves targets from configuration.
 //! - [`RegistrationGroup`], [`Device`] and [`AllocationState`] are the domain types; every
 //!   identifier and bounded text is a validated newtype such as [`SerialNumber`].
+//! - [`Provisioner::bootstrap`] is the device-facing call: a device proves it belongs to a
+//!   group with a [`BootstrapRequest`] signed by its [`DeviceBootstrapKey`] and receives its
+//!   endpoints and credentials (see the [`bootstrap`] module and `docs/bootstrap.md`).
 //! - [`Clock`], [`IdGen`] and [`SecretSource`] are injected: this crate does no I/O and never
 //!   reads the clock or a random source on its own.
 //!
