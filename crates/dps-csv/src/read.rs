@@ -67,8 +67,13 @@ pub(crate) struct RecordReader<R> {
     max_fields: usize,
     /// Data records read so far (the caller counts them).
     pub(crate) records: u64,
-    /// The current record's field bytes.
-    pub(crate) data: Vec<u8>,
+    /// The current record's field bytes, when they were copied (see `in_buf`).
+    data: Vec<u8>,
+    /// Whether the current record's fields are spans of `buf` (the record lay in the buffer
+    /// and needed no unescaping) rather than of `data`.
+    in_buf: bool,
+    /// The current record's bytes in `buf`, when `in_buf`.
+    raw: (usize, usize),
     /// The current record's fields.
     pub(crate) fields: Vec<FieldSpan>,
 }
@@ -91,6 +96,8 @@ impl<R: Read> RecordReader<R> {
             max_fields,
             records: 0,
             data: Vec::new(),
+            in_buf: false,
+            raw: (0, 0),
             fields: Vec::new(),
         };
         // Buffer the first line (or as much of it as fits) to look at the BOM and delimiters.
@@ -215,6 +222,7 @@ impl<R: Read> RecordReader<R> {
     pub(crate) fn read_record(&mut self) -> Result<Option<RecordInfo>, CsvError> {
         self.data.clear();
         self.fields.clear();
+        self.in_buf = false;
         // Skip line ends left by the previous record and blank lines.
         loop {
             if !self.refill()? {
@@ -236,6 +244,9 @@ impl<R: Read> RecordReader<R> {
             extra_content: false,
             unterminated: false,
         };
+        if self.record_in_buffer(&mut info)? {
+            return Ok(Some(info));
+        }
         let max_field = self.limits.max_field_bytes;
         let delimiter = self.delimiter;
         let mut state = State::StartField;
@@ -320,9 +331,99 @@ impl<R: Read> RecordReader<R> {
         }
     }
 
-    /// The bytes of field `i` of the current record.
+    /// The bytes of a field of the current record.
+    #[inline]
     pub(crate) fn field(&self, span: FieldSpan) -> &[u8] {
-        &self.data[span.start..span.end]
+        if self.in_buf {
+            &self.buf[span.start..span.end]
+        } else {
+            &self.data[span.start..span.end]
+        }
+    }
+
+    /// Bytes that hold every field of the current record (and, when read in place, the
+    /// delimiters and quotes between them, which are ASCII), with the offset that field
+    /// spans have in them: a span `s` is `bytes[s.start - offset..s.end - offset]`.
+    pub(crate) fn record_bytes(&self) -> (&[u8], usize) {
+        if self.in_buf {
+            (&self.buf[self.raw.0..self.raw.1], self.raw.0)
+        } else {
+            (&self.data, 0)
+        }
+    }
+
+    /// The fast path: reads a record that lies in the buffer in place, without copying. Gives
+    /// up (returning `false` with nothing consumed) when the record reaches the end of the
+    /// buffer, has a doubled quote or text after a closing quote; the general path then
+    /// reads it.
+    fn record_in_buffer(&mut self, info: &mut RecordInfo) -> Result<bool, CsvError> {
+        let start = self.pos;
+        let end = self.len;
+        let delimiter = self.delimiter;
+        let max_field = self.limits.max_field_bytes;
+        let buf = &self.buf[..end];
+        let mut i = start;
+        let mut lines = 0u64;
+        let complete = loop {
+            if i >= end {
+                break false;
+            }
+            let (field_start, field_end, quoted) = if buf[i] == b'"' {
+                let from = i + 1;
+                let close = from + find_byte(&buf[from..], b'"');
+                // The byte after the closing quote must be seen and end the field.
+                match buf.get(close + 1) {
+                    Some(&b) if b == delimiter || b == b'\n' || b == b'\r' => {}
+                    Some(_) | None => break false,
+                }
+                lines += buf[from..close].iter().filter(|&&b| b == b'\n').count() as u64;
+                i = close + 1;
+                (from, close, true)
+            } else {
+                let stop = i + find_unquoted_end(&buf[i..], delimiter);
+                if stop >= end {
+                    break false;
+                }
+                let field = (i, stop, false);
+                i = stop;
+                field
+            };
+            if field_end - field_start > max_field {
+                self.pos = field_start + max_field;
+                self.line += lines;
+                return Err(self.field_too_large());
+            }
+            info.fields += 1;
+            if self.fields.len() < self.max_fields {
+                self.fields.push(FieldSpan {
+                    start: field_start,
+                    end: field_end,
+                    quoted,
+                });
+            } else if quoted
+                || buf[field_start..field_end]
+                    .iter()
+                    .any(|b| !b.is_ascii_whitespace())
+            {
+                info.extra_content = true;
+            }
+            if buf[i] == delimiter {
+                i += 1;
+            } else {
+                break true;
+            }
+        };
+        if !complete {
+            self.fields.clear();
+            info.fields = 0;
+            info.extra_content = false;
+            return Ok(false);
+        }
+        self.in_buf = true;
+        self.raw = (start, i);
+        self.pos = i;
+        self.line += lines;
+        Ok(true)
     }
 }
 
@@ -436,7 +537,11 @@ mod tests {
             hay[at] = b'"';
             assert_eq!(find_byte(&hay, b'"'), at);
             hay[at] = 0x80 | b',';
-            assert_eq!(find_unquoted_end(&hay, b','), 40, "a byte above 0x80 is no delimiter");
+            assert_eq!(
+                find_unquoted_end(&hay, b','),
+                40,
+                "a byte above 0x80 is no delimiter"
+            );
             hay[at] = b'a';
         }
         // A match after a byte that borrows in the subtraction.

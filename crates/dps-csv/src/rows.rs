@@ -254,7 +254,8 @@ impl<R: Read> DeviceReader<R> {
         }
         // One UTF-8 check for the whole record; cells are then slices of it (a cell whose
         // bounds split a character, or a record that is not UTF-8, is checked on its own).
-        let record = std::str::from_utf8(&self.reader.data).ok();
+        let (bytes, offset) = self.reader.record_bytes();
+        let record = std::str::from_utf8(bytes).ok().map(|text| (text, offset));
         let serial_index = self.header.index_of(Column::Serial).unwrap_or(0);
         let serial = self.serial(record, line, serial_index)?;
         match self.seen.entry(self.hasher.hash_one(serial.as_str())) {
@@ -371,7 +372,7 @@ impl<R: Read> DeviceReader<R> {
 
     fn serial(
         &self,
-        record: Option<&str>,
+        record: Option<(&str, usize)>,
         line: u64,
         index: usize,
     ) -> Result<SerialNumber, RowError> {
@@ -388,7 +389,7 @@ impl<R: Read> DeviceReader<R> {
 
     fn attribute(
         &self,
-        record: Option<&str>,
+        record: Option<(&str, usize)>,
         line: u64,
         index: usize,
         attribute: usize,
@@ -416,14 +417,15 @@ impl<R: Read> DeviceReader<R> {
     #[inline]
     fn cell<'a>(
         &'a self,
-        record: Option<&'a str>,
+        record: Option<(&'a str, usize)>,
         span: FieldSpan,
         allow_empty: bool,
     ) -> Result<Option<&'a str>, BadUtf8> {
-        let text = match record.and_then(|r| r.get(span.start..span.end)) {
-            Some(text) => text,
-            None => std::str::from_utf8(self.reader.field(span)).map_err(|_| BadUtf8)?,
-        };
+        let text =
+            match record.and_then(|(r, offset)| r.get(span.start - offset..span.end - offset)) {
+                Some(text) => text,
+                None => std::str::from_utf8(self.reader.field(span)).map_err(|_| BadUtf8)?,
+            };
         let text = if span.quoted { text } else { trim(text) };
         let text = formula::unguard(text);
         if text.is_empty() && !(span.quoted && allow_empty) {
@@ -437,7 +439,9 @@ impl<R: Read> DeviceReader<R> {
     #[inline(never)]
     fn utf8_error(&self, line: u64, index: usize, span: FieldSpan) -> RowError {
         let bytes = self.reader.field(span);
-        let at = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+        let at = std::str::from_utf8(bytes)
+            .err()
+            .map_or(0, |e| e.valid_up_to());
         self.invalid(
             line,
             index,

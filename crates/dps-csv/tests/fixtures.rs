@@ -99,11 +99,14 @@ fn header_aliases_match_in_any_case() {
     assert_eq!(d.timezone, Some(Timezone::new("+01:00").unwrap()));
     assert_eq!(d.batch_tag.as_ref().unwrap(), "b1");
     assert_eq!(d.target.as_ref().unwrap().to_string(), "prod/acme");
-    assert_eq!(
-        d.attributes["floor"],
-        AttributeValue::Integer(3)
-    );
-    for header in ["sn", "Device_SN", "serial number", "SERIAL-NO", "device serial no"] {
+    assert_eq!(d.attributes["floor"], AttributeValue::Integer(3));
+    for header in [
+        "sn",
+        "Device_SN",
+        "serial number",
+        "SERIAL-NO",
+        "device serial no",
+    ] {
         let file = format!("{header},Model ID\nSN-9,m1\n");
         let rows = read(file.as_bytes());
         assert_eq!(ok(&rows).len(), 1, "{header} names the serial column");
@@ -112,27 +115,57 @@ fn header_aliases_match_in_any_case() {
 
 #[test]
 fn a_missing_required_column_is_a_whole_file_error_naming_it() {
-    let err = DeviceReader::new(&b"Device Serial No.,Device Name\nSN-1,x\n"[..], &schema(), Limits::default())
-        .unwrap_err();
-    assert!(matches!(&err, CsvError::MissingColumn { column } if column == "Model ID"), "{err}");
+    let err = DeviceReader::new(
+        &b"Device Serial No.,Device Name\nSN-1,x\n"[..],
+        &schema(),
+        Limits::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, CsvError::MissingColumn { column } if column == "Model ID"),
+        "{err}"
+    );
     assert_eq!(err.code(), "missing_column");
-    let err = DeviceReader::new(&b"Model ID,Environment\nm1,prod\n"[..], &schema(), Limits::default())
-        .unwrap_err();
+    let err = DeviceReader::new(
+        &b"Model ID,Environment\nm1,prod\n"[..],
+        &schema(),
+        Limits::default(),
+    )
+    .unwrap_err();
     assert!(matches!(&err, CsvError::MissingColumn { column } if column == "Device Serial No."));
-    let err = DeviceReader::new(&b"sn,model,Environment\nx,m1,prod\n"[..], &schema(), Limits::default())
-        .unwrap_err();
+    let err = DeviceReader::new(
+        &b"sn,model,Environment\nx,m1,prod\n"[..],
+        &schema(),
+        Limits::default(),
+    )
+    .unwrap_err();
     assert!(matches!(&err, CsvError::MissingColumn { column } if column == "OU"));
 }
 
 #[test]
 fn unknown_and_repeated_columns_are_whole_file_errors() {
-    let err = DeviceReader::new(&b"sn,model,colour\nx,m1,red\n"[..], &schema(), Limits::default())
-        .unwrap_err();
+    let err = DeviceReader::new(
+        &b"sn,model,colour\nx,m1,red\n"[..],
+        &schema(),
+        Limits::default(),
+    )
+    .unwrap_err();
     assert!(matches!(&err, CsvError::UnknownColumn { column, index: 3 } if column == "colour"));
     assert_eq!(err.code(), "unknown_column");
-    let err = DeviceReader::new(&b"sn,model,Serial Number\nx,m1,y\n"[..], &schema(), Limits::default())
-        .unwrap_err();
-    assert!(matches!(err, CsvError::DuplicateColumn { first: 1, second: 3, .. }));
+    let err = DeviceReader::new(
+        &b"sn,model,Serial Number\nx,m1,y\n"[..],
+        &schema(),
+        Limits::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        CsvError::DuplicateColumn {
+            first: 1,
+            second: 3,
+            ..
+        }
+    ));
     assert!(matches!(
         DeviceReader::new(&b""[..], &schema(), Limits::default()),
         Err(CsvError::Empty)
@@ -190,12 +223,19 @@ fn the_1001st_record_crosses_the_default_limit() {
     };
     assert_eq!(read, 1000);
     match err {
-        CsvError::LimitExceeded { limit: Limit::Records, max: 1000, position } => {
+        CsvError::LimitExceeded {
+            limit: Limit::Records,
+            max: 1000,
+            position,
+        } => {
             assert_eq!(position.line, 1002);
         }
         other => panic!("unexpected {other}"),
     }
-    assert!(reader.next().is_none(), "the reader stops after a file error");
+    assert!(
+        reader.next().is_none(),
+        "the reader stops after a file error"
+    );
 
     // Through the Provisioner: nothing is written.
     rt().block_on(async {
@@ -214,14 +254,22 @@ fn the_1001st_record_crosses_the_default_limit() {
 fn a_file_over_the_byte_limit_stops_before_it_is_read_to_the_end() {
     let served = Arc::new(AtomicU64::new(0));
     let head = &b"Device Serial No.,Model ID,Description\nSN-1,m1,"[..];
-    let body = Repeat { byte: b'x', left: 100 << 20 };
-    let source = Counting { inner: std::io::Read::chain(head, body), served: served.clone() };
+    let body = Repeat {
+        byte: b'x',
+        left: 100 << 20,
+    };
+    let source = Counting {
+        inner: std::io::Read::chain(head, body),
+        served: served.clone(),
+    };
     let limits = Limits::default().with_max_field_bytes(usize::MAX);
     let err = DeviceReader::new(source, &schema(), limits)
         .unwrap()
         .find_map(Result::err)
         .unwrap();
-    assert!(matches!(err, CsvError::LimitExceeded { limit: Limit::Bytes, max, .. } if max == 2 << 20));
+    assert!(
+        matches!(err, CsvError::LimitExceeded { limit: Limit::Bytes, max, .. } if max == 2 << 20)
+    );
     assert!(served.load(Ordering::SeqCst) <= (2 << 20) + 1);
 }
 
@@ -238,12 +286,22 @@ fn a_10_mb_field_is_refused_at_the_field_cap_without_reading_the_rest() {
         } else {
             b"Device Serial No.,Model ID,Description\nSN-1,m1,"
         };
-        let body = Repeat { byte: b'a', left: 10 << 20 };
-        let source = Counting { inner: std::io::Read::chain(head, body), served: served.clone() };
+        let body = Repeat {
+            byte: b'a',
+            left: 10 << 20,
+        };
+        let source = Counting {
+            inner: std::io::Read::chain(head, body),
+            served: served.clone(),
+        };
         let mut reader = DeviceReader::new(source, &schema(), limits).unwrap();
         let err = reader.next_row().unwrap_err();
         match err {
-            CsvError::LimitExceeded { limit: Limit::FieldBytes, max: 4096, position } => {
+            CsvError::LimitExceeded {
+                limit: Limit::FieldBytes,
+                max: 4096,
+                position,
+            } => {
                 assert_eq!(position.line, 2);
                 assert_eq!(position.record, 0);
             }
@@ -258,7 +316,10 @@ fn a_10_mb_field_is_refused_at_the_field_cap_without_reading_the_rest() {
 fn invalid_utf8_in_one_cell_refuses_that_row_only() {
     let rows = read(include_bytes!("fixtures/invalid_utf8.csv"));
     assert_eq!(rows.len(), 3);
-    assert_eq!(rows[0].as_ref().unwrap().device.name.as_ref().unwrap(), "Café");
+    assert_eq!(
+        rows[0].as_ref().unwrap().device.name.as_ref().unwrap(),
+        "Café"
+    );
     let err = rows[1].as_ref().unwrap_err();
     assert_eq!((err.line, err.code), (3, "invalid_utf8"));
     assert_eq!(err.column.as_deref(), Some("Device Name"));
@@ -288,7 +349,10 @@ fn a_ragged_row_is_refused_and_trailing_empty_cells_are_tolerated() {
     assert_eq!(rows.len(), 4);
     assert!(rows[0].is_ok());
     let short = rows[1].as_ref().unwrap_err();
-    assert_eq!((short.line, short.code, short.column.as_deref()), (3, "wrong_field_count", None));
+    assert_eq!(
+        (short.line, short.code, short.column.as_deref()),
+        (3, "wrong_field_count", None)
+    );
     assert!(short.message.contains("2 cells"), "{}", short.message);
     let long = rows[2].as_ref().unwrap_err();
     assert_eq!((long.line, long.code), (4, "wrong_field_count"));
@@ -306,7 +370,10 @@ fn cells_are_trimmed_unless_quoted_and_empty_optional_cells_are_absent() {
     assert!(first.device.attributes.is_empty());
     // A quoted cell keeps its spaces, which a device name does not allow.
     let err = rows[1].as_ref().unwrap_err();
-    assert_eq!((err.code, err.value.as_str()), ("invalid_device_name", " Hall"));
+    assert_eq!(
+        (err.code, err.value.as_str()),
+        ("invalid_device_name", " Hall")
+    );
     let rows = read(b"sn,model,Description,note\nSN-2,m1,\"\",\"\"\n");
     let row = rows[0].as_ref().unwrap();
     assert_eq!(row.device.description.as_ref().unwrap(), "");
@@ -355,13 +422,14 @@ fn each_bad_cell_gets_its_code_column_and_value() {
         ]
     );
     let too_long = rows[4].as_ref().unwrap_err();
-    assert_eq!(too_long.value.chars().count(), 64, "values are cut to 64 characters");
+    assert_eq!(
+        too_long.value.chars().count(),
+        64,
+        "values are cut to 64 characters"
+    );
     let last = rows[10].as_ref().unwrap();
     assert_eq!(last.device.timezone.unwrap().to_string(), "+01:00");
-    assert_eq!(
-        last.device.attributes["floor"],
-        AttributeValue::Integer(-3)
-    );
+    assert_eq!(last.device.attributes["floor"], AttributeValue::Integer(-3));
     assert_eq!(
         last.device.attributes["color"],
         AttributeValue::Enum("-low".into())
@@ -377,12 +445,19 @@ fn a_required_attribute_without_default_needs_its_column_and_a_value() {
     .unwrap();
     let err = DeviceReader::new(&b"sn,model\nx,m1\n"[..], &schema, Limits::default()).unwrap_err();
     assert!(matches!(&err, CsvError::MissingColumn { column } if column == "floor"));
-    let rows: Vec<_> = DeviceReader::new(&b"sn,model,floor\nx,m1,\ny,m1,2\n"[..], &schema, Limits::default())
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let rows: Vec<_> = DeviceReader::new(
+        &b"sn,model,floor\nx,m1,\ny,m1,2\n"[..],
+        &schema,
+        Limits::default(),
+    )
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap();
     let err = rows[0].as_ref().unwrap_err();
-    assert_eq!((err.code, err.column.as_deref()), ("missing_required", Some("floor")));
+    assert_eq!(
+        (err.code, err.column.as_deref()),
+        ("missing_required", Some("floor"))
+    );
     assert!(rows[1].is_ok());
 }
 

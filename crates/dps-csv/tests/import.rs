@@ -22,7 +22,8 @@ fn actions(rows: &[RowOutcome]) -> Vec<Result<ImportAction, &'static str>> {
         .collect()
 }
 
-const FILE: &str = "Device Serial No.,Model ID,Device Name,floor\nSN-1,m1,One,1\nSN-2,m1,Two,2\nSN-3,m2,,\n";
+const FILE: &str =
+    "Device Serial No.,Model ID,Device Name,floor\nSN-1,m1,One,1\nSN-2,m1,Two,2\nSN-3,m2,,\n";
 
 #[test]
 fn the_template_has_the_fixed_columns_and_one_per_attribute() {
@@ -114,9 +115,14 @@ fn a_dry_run_plans_every_row_and_writes_nothing() {
         .await
         .unwrap();
         let file = "sn,model,Device Name\nSN-1,m1,\nSN-2,m1,x\nSN 3,m1,\nSN-1,m2,\n";
-        let report = import(&dps, g.id(), file.as_bytes(), &ImportOptions::default().upsert().dry_run())
-            .await
-            .unwrap();
+        let report = import(
+            &dps,
+            g.id(),
+            file.as_bytes(),
+            &ImportOptions::default().upsert().dry_run(),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             actions(&report.rows),
             vec![
@@ -129,9 +135,14 @@ fn a_dry_run_plans_every_row_and_writes_nothing() {
         assert!(!report.summary.committed);
         assert_eq!(dps.count(&DeviceQuery::group(g.id())).await.unwrap(), 1);
 
-        let report = import(&dps, g.id(), "sn,model\nSN-1,m2\n".as_bytes(), &ImportOptions::default().upsert().dry_run())
-            .await
-            .unwrap();
+        let report = import(
+            &dps,
+            g.id(),
+            "sn,model\nSN-1,m2\n".as_bytes(),
+            &ImportOptions::default().upsert().dry_run(),
+        )
+        .await
+        .unwrap();
         assert_eq!(actions(&report.rows), vec![Ok(ImportAction::Update)]);
         let d = dps.device_by_serial(g.id(), &sn("SN-1")).await.unwrap();
         assert_eq!(d.model_id(), "m1", "a dry run changes nothing");
@@ -169,7 +180,10 @@ fn upsert_updates_only_the_columns_the_file_has() {
         assert_eq!(d.name(), None);
         assert_eq!(d.batch_tag().unwrap(), "b1");
         assert_eq!(d.attributes()["floor"], AttributeValue::Integer(5));
-        assert_eq!(d.attributes()["note"], AttributeValue::String("keep".into()));
+        assert_eq!(
+            d.attributes()["note"],
+            AttributeValue::String("keep".into())
+        );
         assert_eq!(d.version().get(), 2);
         let edited = dps
             .events(EventCursor::START, 1000)
@@ -187,9 +201,14 @@ fn upsert_checks_the_version_column() {
     rt().block_on(async {
         let dps = dps();
         let g = group(&dps, "versions", schema()).await;
-        import(&dps, g.id(), "sn,model\nSN-1,m1\nSN-2,m1\n".as_bytes(), &ImportOptions::default())
-            .await
-            .unwrap();
+        import(
+            &dps,
+            g.id(),
+            "sn,model\nSN-1,m1\nSN-2,m1\n".as_bytes(),
+            &ImportOptions::default(),
+        )
+        .await
+        .unwrap();
         dps.edit_device(
             g.id(),
             &sn("SN-2"),
@@ -201,15 +220,23 @@ fn upsert_checks_the_version_column() {
         .await
         .unwrap();
         let file = "sn,model,Batch Tag,Version\nSN-1,m1,b,1\nSN-2,m1,b,1\n";
-        let report = import(&dps, g.id(), file.as_bytes(), &ImportOptions::default().upsert())
-            .await
-            .unwrap();
+        let report = import(
+            &dps,
+            g.id(),
+            file.as_bytes(),
+            &ImportOptions::default().upsert(),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             actions(&report.rows),
             vec![Ok(ImportAction::Update), Err("version_conflict")]
         );
         let err = report.errors().next().unwrap();
-        assert_eq!((err.line, err.column.as_deref(), err.value.as_str()), (3, Some("Version"), "1"));
+        assert_eq!(
+            (err.line, err.column.as_deref(), err.value.as_str()),
+            (3, Some("Version"), "1")
+        );
         let d = dps.device_by_serial(g.id(), &sn("SN-2")).await.unwrap();
         assert_eq!(d.batch_tag().unwrap(), "moved");
     });
@@ -222,7 +249,9 @@ fn all_or_nothing_writes_nothing_when_one_row_is_bad() {
         let g = group(&dps, "aon", schema()).await;
         let file = "sn,model,floor\nSN-1,m1,1\nSN-2,m1,2\nSN-3,m1,three\n";
         let options = ImportOptions::default().all_or_nothing().with_chunk_size(1);
-        let report = import(&dps, g.id(), file.as_bytes(), &options).await.unwrap();
+        let report = import(&dps, g.id(), file.as_bytes(), &options)
+            .await
+            .unwrap();
         assert!(!report.summary.committed);
         assert_eq!(
             actions(&report.rows),
@@ -236,7 +265,9 @@ fn all_or_nothing_writes_nothing_when_one_row_is_bad() {
         assert!(dps.events(EventCursor::START, 100).await.unwrap().len() == 1);
 
         let good = "sn,model,floor\nSN-1,m1,1\nSN-2,m1,2\nSN-3,m1,3\n";
-        let report = import(&dps, g.id(), good.as_bytes(), &options).await.unwrap();
+        let report = import(&dps, g.id(), good.as_bytes(), &options)
+            .await
+            .unwrap();
         assert!(report.summary.committed);
         assert_eq!(dps.count(&DeviceQuery::group(g.id())).await.unwrap(), 3);
     });
@@ -249,7 +280,11 @@ fn best_effort_lands_good_rows_in_chunks() {
         let g = group(&dps, "chunks", schema()).await;
         let mut file = String::from("sn,model,floor\n");
         for i in 0..25 {
-            let floor = if i % 10 == 7 { "x".to_owned() } else { i.to_string() };
+            let floor = if i % 10 == 7 {
+                "x".to_owned()
+            } else {
+                i.to_string()
+            };
             file.push_str(&format!("SN-{i:03},m1,{floor}\n"));
         }
         let mut seen = Vec::new();
@@ -263,7 +298,11 @@ fn best_effort_lands_good_rows_in_chunks() {
         .await
         .unwrap();
         assert_eq!((summary.rows, summary.created, summary.failed), (25, 23, 2));
-        assert_eq!(seen, (2..27).collect::<Vec<u64>>(), "outcomes arrive in file order");
+        assert_eq!(
+            seen,
+            (2..27).collect::<Vec<u64>>(),
+            "outcomes arrive in file order"
+        );
         assert_eq!(dps.count(&DeviceQuery::group(g.id())).await.unwrap(), 23);
     });
 }
@@ -280,7 +319,9 @@ fn a_limit_crossed_after_a_chunk_landed_reports_what_was_written() {
         let options = ImportOptions::default()
             .with_chunk_size(2)
             .with_limits(Limits::default().with_max_records(5));
-        let err = import(&dps, g.id(), file.as_bytes(), &options).await.unwrap_err();
+        let err = import(&dps, g.id(), file.as_bytes(), &options)
+            .await
+            .unwrap_err();
         match err {
             dps_csv::ImportError::Interrupted { cause, report } => {
                 assert_eq!(cause.code(), "limit_exceeded");
@@ -374,9 +415,20 @@ fn export_streams_a_selection_and_keeps_secrets_out_unless_asked() {
         })
         .unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.lines().next().unwrap().contains(",Device Key,Device Secret,"));
-        assert!(text.contains("secret-"), "the secret is exported on request");
-        assert_eq!(text.lines().nth(1).unwrap().split(',').next(), Some("SN-001"));
+        assert!(
+            text.lines()
+                .next()
+                .unwrap()
+                .contains(",Device Key,Device Secret,")
+        );
+        assert!(
+            text.contains("secret-"),
+            "the secret is exported on request"
+        );
+        assert_eq!(
+            text.lines().nth(1).unwrap().split(',').next(),
+            Some("SN-001")
+        );
     });
 }
 

@@ -4,9 +4,7 @@
 
 mod common;
 
-use dps_core::{
-    Device, DeviceId, GroupId, NewGroup, RegistrationGroup, Secret, Timestamp, Uuid,
-};
+use dps_core::{Device, DeviceId, GroupId, NewGroup, RegistrationGroup, Secret, Timestamp, Uuid};
 use dps_csv::{DeviceReader, DeviceWriter, ExportOptions, Limits, MAX_VALUE_CHARS};
 use proptest::prelude::*;
 
@@ -33,8 +31,20 @@ fn is_code(code: &str) -> bool {
 fn file() -> impl Strategy<Value = Vec<u8>> {
     let headers = prop::sample::subsequence(
         vec![
-            "sn", "model", "Device Name", "Timezone", "Batch Tag", "Description", "Environment",
-            "OU", "floor", "note", "color", "installed", "Version", "Asset ID",
+            "sn",
+            "model",
+            "Device Name",
+            "Timezone",
+            "Batch Tag",
+            "Description",
+            "Environment",
+            "OU",
+            "floor",
+            "note",
+            "color",
+            "installed",
+            "Version",
+            "Asset ID",
         ],
         2..10,
     );
@@ -55,7 +65,11 @@ fn file() -> impl Strategy<Value = Vec<u8>> {
 fn limits() -> impl Strategy<Value = Limits> {
     prop_oneof![
         Just(Limits::default()),
-        Just(Limits::default().with_max_field_bytes(8).with_max_records(4)),
+        Just(
+            Limits::default()
+                .with_max_field_bytes(8)
+                .with_max_records(4)
+        ),
         Just(Limits::default().with_max_bytes(64)),
     ]
 }
@@ -150,5 +164,43 @@ proptest! {
                 prop_assert_eq!(description, dps_csv::formula::unguard(&cells[2]).into());
             }
         }
+    }
+}
+
+#[test]
+fn records_across_buffer_boundaries_read_like_the_csv_crate() {
+    // Several times the reader's 64 KiB buffer, with quoted cells, doubled quotes and line
+    // breaks at every offset, so that records straddle each refill.
+    let mut w = dps_csv::csv::WriterBuilder::new().from_writer(Vec::new());
+    w.write_record(["sn", "model", "Description"]).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..12000usize {
+        let description = match i % 5 {
+            0 => String::new(),
+            1 => format!("plain {i}"),
+            2 => format!("comma, {i}"),
+            3 => format!("say \"{i}\"\nnext line"),
+            _ => "x".repeat(i % 97 + 1),
+        };
+        let serial = format!("SN-{i:05}");
+        w.write_record([serial.as_str(), "m1", description.as_str()])
+            .unwrap();
+        expected.push((serial, description));
+    }
+    let bytes = w.into_inner().unwrap();
+    assert!(bytes.len() > 4 * 64 * 1024);
+    let rows: Vec<_> = DeviceReader::new(bytes.as_slice(), &common::schema(), Limits::unbounded())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), expected.len());
+    let mut line = 2;
+    for (row, (serial, description)) in rows.iter().zip(&expected) {
+        let row = row.as_ref().unwrap();
+        assert_eq!(row.line, line);
+        assert_eq!(row.device.serial.as_str(), serial);
+        let got = row.device.description.as_ref().map_or("", |d| d.as_str());
+        assert_eq!(got, description.as_str());
+        line += 1 + description.matches('\n').count() as u64;
     }
 }

@@ -65,7 +65,11 @@ fn spec() -> impl Strategy<Value = Spec> {
         ),
     )
         .prop_map(
-            |((serial, model, name), (timezone, batch_tag, description, target), (floor, note, color, installed))| Spec {
+            |(
+                (serial, model, name),
+                (timezone, batch_tag, description, target),
+                (floor, note, color, installed),
+            )| Spec {
                 serial,
                 model,
                 name,
@@ -91,9 +95,9 @@ fn device(s: Spec) -> Option<NewDevice> {
     d.timezone = s.timezone.and_then(Timezone::from_offset_minutes);
     d.batch_tag = s.batch_tag.and_then(|v| BatchTag::new(v).ok());
     d.description = s.description.and_then(|v| Description::new(v).ok());
-    d.target = s.target.and_then(|(e, o)| {
-        Some(Target::new(EnvironmentId::new(e).ok()?, OuId::new(o).ok()?))
-    });
+    d.target = s
+        .target
+        .and_then(|(e, o)| Some(Target::new(EnvironmentId::new(e).ok()?, OuId::new(o).ok()?)));
     let schema = schema();
     let mut put = |id: &str, v: AttributeValue| {
         if schema.get(id).is_some_and(|def| def.check(&v).is_ok()) {
@@ -107,10 +111,16 @@ fn device(s: Spec) -> Option<NewDevice> {
         put("note", AttributeValue::String(n));
     }
     if let Some(c) = s.color {
-        put("color", AttributeValue::Enum(["red", "blue sky", "-low"][c].into()));
+        put(
+            "color",
+            AttributeValue::Enum(["red", "blue sky", "-low"][c].into()),
+        );
     }
     if let Some((y, m, day)) = s.installed {
-        put("installed", AttributeValue::Date(Date::from_ymd(y, m, day)?));
+        put(
+            "installed",
+            AttributeValue::Date(Date::from_ymd(y, m, day)?),
+        );
     }
     Some(d)
 }

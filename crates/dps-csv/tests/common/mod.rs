@@ -35,7 +35,10 @@ pub fn dps_with(config: Config) -> Dps {
 pub fn schema() -> AttributeSchema {
     AttributeSchema::new(vec![
         AttributeDef::new("floor".parse().unwrap(), AttributeType::Integer),
-        AttributeDef::new("note".parse().unwrap(), AttributeType::String { max_len: 200 }),
+        AttributeDef::new(
+            "note".parse().unwrap(),
+            AttributeType::String { max_len: 200 },
+        ),
         AttributeDef::new(
             "color".parse().unwrap(),
             AttributeType::Enum {
@@ -84,7 +87,9 @@ pub struct Repeat {
 
 impl Read for Repeat {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         buf[..n].fill(self.byte);
         self.left -= n as u64;
         Ok(n)
