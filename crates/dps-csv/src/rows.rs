@@ -285,7 +285,7 @@ impl<R: Read> DeviceReader<R> {
             let span = fields[i];
             let column = match *slot {
                 Slot::Ignored => continue,
-                Slot::Field(c) if c == Column::Serial => continue,
+                Slot::Field(Column::Serial) => continue,
                 Slot::Field(c) if c.is_read_only() && c != Column::Version => continue,
                 Slot::Field(c) => c,
                 Slot::Attribute(a) => {

@@ -91,7 +91,7 @@ impl<W: Write> CellWriter<W> {
         self.inner.write_all(b"\"")?;
         let mut rest = text;
         while let Some(i) = rest.find('"') {
-            self.inner.write_all(rest[..=i].as_bytes())?;
+            self.inner.write_all(&rest.as_bytes()[..=i])?;
             self.inner.write_all(b"\"")?;
             rest = &rest[i + 1..];
         }
