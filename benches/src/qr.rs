@@ -47,7 +47,11 @@ pub fn time_zip(payloads: &[Payload], threads: usize) -> Duration {
     }
     let report = archive.finish().unwrap_or_else(|e| panic!("finish: {e}"));
     let elapsed = start.elapsed();
-    assert_eq!(report.succeeded(), payloads.len(), "every label was written");
+    assert_eq!(
+        report.succeeded(),
+        payloads.len(),
+        "every label was written"
+    );
     elapsed
 }
 

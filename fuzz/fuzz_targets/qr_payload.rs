@@ -36,7 +36,8 @@ fuzz_target!(|data: &[u8]| {
         && let (Ok(serial), Ok(model)) = (serial.parse(), model.parse())
     {
         let group = dps_core::GroupId::from_uuid(dps_core::Uuid::from_u128(
-            data.iter().fold(0u128, |acc, b| acc.rotate_left(8) ^ u128::from(*b)),
+            data.iter()
+                .fold(0u128, |acc, b| acc.rotate_left(8) ^ u128::from(*b)),
         ));
         let payload = Payload::new(group, serial, model);
         assert_eq!(Payload::parse(&payload.render()), Ok(payload));

@@ -8,7 +8,7 @@ use dps_core::{
 };
 
 use crate::archive::{ArchiveOptions, LabelArchive, LabelReport};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Writes a ZIP of the QR labels of a group's selected devices to `writer`, one outcome per
 /// device (see [`LabelArchive`] for the archive).
@@ -25,8 +25,9 @@ use crate::error::{Error, Result};
 ///
 /// # Errors
 ///
-/// [`Error::Core`] when the group does not exist or the store fails; [`Error::Io`] or
-/// [`Error::Archive`] when writing fails; [`Error::InvalidOption`] for options out of range.
+/// [`Error::Core`](crate::Error::Core) when the group does not exist or the store fails;
+/// [`Error::Io`](crate::Error::Io) or [`Error::Archive`](crate::Error::Archive) when writing
+/// fails; [`Error::InvalidOption`](crate::Error::InvalidOption) for options out of range.
 /// A device whose label cannot be made is an outcome in the report, not an error.
 ///
 /// ```
@@ -111,5 +112,5 @@ where
             }
         }
     }
-    archive.finish().map_err(Error::from)
+    archive.finish()
 }

@@ -6,8 +6,8 @@ use std::io::{self, Cursor, Write};
 
 use common::{decode_png, decode_svg, manifest_rows, payload, zip_entries};
 use dps_qr::{
-    ArchiveOptions, FileNames, ImageFormat, LabelArchive, MANIFEST_HEADER, MANIFEST_NAME,
-    Payload, RenderOptions, safe_file_stem, write_zip,
+    ArchiveOptions, FileNames, ImageFormat, LabelArchive, MANIFEST_HEADER, MANIFEST_NAME, Payload,
+    RenderOptions, safe_file_stem, write_zip,
 };
 
 fn zip_of(payloads: &[Payload], options: ArchiveOptions) -> (Vec<u8>, dps_qr::LabelReport) {
@@ -169,7 +169,8 @@ fn a_label_that_cannot_be_rendered_is_reported_and_the_archive_stays_valid() {
 #[test]
 fn failures_pushed_by_the_caller_keep_their_place() {
     let mut out = Vec::new();
-    let mut archive = LabelArchive::new(&mut out, ArchiveOptions::default().with_threads(2)).unwrap();
+    let mut archive =
+        LabelArchive::new(&mut out, ArchiveOptions::default().with_threads(2)).unwrap();
     archive.push(payload("SN-1", "m1")).unwrap();
     let missing = dps_core::Error::NotFound {
         entity: dps_core::Entity::Device,
@@ -182,7 +183,10 @@ fn failures_pushed_by_the_caller_keep_their_place() {
     let report = archive.finish().unwrap();
     let serials: Vec<&str> = report.outcomes.iter().map(|o| o.serial.as_str()).collect();
     assert_eq!(serials, ["SN-1", "SN-2", "SN-3"]);
-    assert_eq!(report.outcomes[1].result.as_ref().unwrap_err().code(), "not_found");
+    assert_eq!(
+        report.outcomes[1].result.as_ref().unwrap_err().code(),
+        "not_found"
+    );
     assert_eq!(zip_entries(&out).len(), 3);
 }
 
@@ -192,7 +196,10 @@ fn an_empty_archive_has_just_the_manifest() {
     assert!(report.outcomes.is_empty());
     let entries = zip_entries(&bytes);
     assert_eq!(entries.len(), 1);
-    assert_eq!(manifest_rows(&entries[0].1), [MANIFEST_HEADER.split(',').collect::<Vec<_>>()]);
+    assert_eq!(
+        manifest_rows(&entries[0].1),
+        [MANIFEST_HEADER.split(',').collect::<Vec<_>>()]
+    );
 }
 
 /// Counts what reaches the writer, to see entries leave before the archive is finished.
@@ -318,7 +325,8 @@ fn the_sanitiser_defuses_hostile_names() {
 #[test]
 fn names_that_collide_get_deterministic_suffixes_also_ignoring_case() {
     let mut names = FileNames::new();
-    assert!(!names.reserve("MANIFEST.csv") || names.reserve("manifest.CSV") == false);
+    assert!(names.reserve("MANIFEST.csv"));
+    assert!(!names.reserve("manifest.CSV"), "reserving ignores case");
     let got: Vec<String> = ["A", "a", "A", "../x", "_._x", "", "é", "CON", "_CON"]
         .iter()
         .map(|s| names.assign(s, "png"))

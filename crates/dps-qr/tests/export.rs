@@ -43,9 +43,15 @@ const SERIALS: [&str; 8] = ["SN-7", "SN-1", "sn-1", "SN-3", "a:b", "a_b", "SN-5"
 async fn all_devices_page_through_in_serial_order() {
     let (dps, group) = world(&SERIALS).await;
     let mut zip = Vec::new();
-    let report = export_zip(&dps, group, &Selection::all(), &mut zip, ArchiveOptions::default())
-        .await
-        .unwrap();
+    let report = export_zip(
+        &dps,
+        group,
+        &Selection::all(),
+        &mut zip,
+        ArchiveOptions::default(),
+    )
+    .await
+    .unwrap();
     assert!(report.all_succeeded());
     let expected = [
         ("CON", "_CON.png"),
@@ -102,12 +108,7 @@ async fn explicit_serials_keep_their_order_and_unknown_ones_are_not_found() {
     let got: Vec<(&str, Result<&str, &str>)> = report
         .outcomes
         .iter()
-        .map(|o| {
-            (
-                o.serial.as_str(),
-                o.result.as_deref().map_err(|e| e.code()),
-            )
-        })
+        .map(|o| (o.serial.as_str(), o.result.as_deref().map_err(|e| e.code())))
         .collect();
     assert_eq!(
         got,
@@ -124,7 +125,13 @@ async fn explicit_serials_keep_their_order_and_unknown_ones_are_not_found() {
     let names: Vec<String> = zip_entries(&zip).into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,
-        ["SN-5.png", "SN-1.png", "sn-1-2.png", "_CON.png", MANIFEST_NAME]
+        [
+            "SN-5.png",
+            "SN-1.png",
+            "sn-1-2.png",
+            "_CON.png",
+            MANIFEST_NAME
+        ]
     );
 }
 
@@ -180,9 +187,15 @@ async fn an_unknown_group_is_not_found() {
     let (dps, _) = world(&[]).await;
     let missing = GroupId::from_uuid(dps_core::Uuid::from_u128(99));
     let mut zip = Vec::new();
-    let err = export_zip(&dps, missing, &Selection::all(), &mut zip, ArchiveOptions::default())
-        .await
-        .unwrap_err();
+    let err = export_zip(
+        &dps,
+        missing,
+        &Selection::all(),
+        &mut zip,
+        ArchiveOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), "not_found");
     assert!(zip.is_empty(), "nothing is written for a missing group");
 }
@@ -191,9 +204,15 @@ async fn an_unknown_group_is_not_found() {
 async fn an_empty_group_gives_a_manifest_only() {
     let (dps, group) = world(&[]).await;
     let mut zip = Vec::new();
-    let report = export_zip(&dps, group, &Selection::all(), &mut zip, ArchiveOptions::default())
-        .await
-        .unwrap();
+    let report = export_zip(
+        &dps,
+        group,
+        &Selection::all(),
+        &mut zip,
+        ArchiveOptions::default(),
+    )
+    .await
+    .unwrap();
     assert!(report.outcomes.is_empty());
     assert_eq!(zip_entries(&zip).len(), 1);
 }

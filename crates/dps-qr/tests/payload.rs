@@ -38,7 +38,17 @@ fn rendered_payloads_use_only_qr_alphanumeric_characters() {
 #[test]
 fn round_trips_cover_the_extremes() {
     let groups = [Uuid::nil(), Uuid::max(), Uuid::from_u128(36u128.pow(24))];
-    let fields = ["a", "Z", "0", "_", ".", ":", "-", "aA_:.-zZ09", &"x".repeat(64)];
+    let fields = [
+        "a",
+        "Z",
+        "0",
+        "_",
+        ".",
+        ":",
+        "-",
+        "aA_:.-zZ09",
+        &"x".repeat(64),
+    ];
     for g in groups {
         for s in fields {
             for m in fields {
@@ -56,7 +66,15 @@ fn round_trips_cover_the_extremes() {
 
 #[test]
 fn foreign_texts_are_unknown_formats() {
-    for text in ["", "D", "DPS", "dps1/...", "https://example.com", "DPSX/1", "DPS/1"] {
+    for text in [
+        "",
+        "D",
+        "DPS",
+        "dps1/...",
+        "https://example.com",
+        "DPSX/1",
+        "DPS/1",
+    ] {
         let err = Payload::parse(text).unwrap_err();
         assert_eq!(err, PayloadError::UnknownFormat, "{text:?}");
         assert_eq!(err.code(), "invalid_payload");
@@ -103,7 +121,10 @@ fn malformed_texts_with_a_valid_check_are_still_refused() {
         // A short, long or out-of-range group ID.
         (format!("DPS1/{}/SN/M/", &g[1..]), "invalid_payload"),
         (format!("DPS1/{g}0/SN/M/"), "invalid_payload"),
-        ("DPS1/ZZZZZZZZZZZZZZZZZZZZZZZZZ/SN/M/".to_owned(), "invalid_payload"),
+        (
+            "DPS1/ZZZZZZZZZZZZZZZZZZZZZZZZZ/SN/M/".to_owned(),
+            "invalid_payload",
+        ),
         // Fields that decode but break their rules.
         (format!("DPS1/{g}//M/"), "invalid_serial"),
         (format!("DPS1/{g}/SN//"), "invalid_model_id"),

@@ -35,7 +35,11 @@ fn pngs_decode_with_other_module_sizes_and_quiet_zones() {
             .with_module_size(module)
             .with_quiet_zone(quiet);
         let png = render_png(&p, &options).unwrap();
-        assert_eq!(decode_png(&png), p.render(), "module {module}, quiet {quiet}");
+        assert_eq!(
+            decode_png(&png),
+            p.render(),
+            "module {module}, quiet {quiet}"
+        );
     }
 }
 

@@ -17,7 +17,7 @@ pub fn payload(serial: &str, model: &str) -> Payload {
 
 /// The text of the one QR code in a grayscale image.
 pub fn decode_gray(width: usize, height: usize, pixel: impl Fn(usize, usize) -> u8) -> String {
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixel(x, y));
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(width, height, pixel);
     let grids = img.detect_grids();
     assert_eq!(grids.len(), 1, "exactly one QR code is found");
     let (_meta, content) = grids[0].decode().expect("the QR code decodes");
