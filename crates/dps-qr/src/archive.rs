@@ -145,9 +145,10 @@ impl LabelReport {
 /// [`FileNames`] after the serial, in push order; [`LabelArchive::finish`] adds
 /// `manifest.csv` (see [`MANIFEST_HEADER`]) and the ZIP directory. Labels are rendered on a
 /// small pool of threads ([`ArchiveOptions::threads`]) while the calling thread writes the
-/// finished ones in order; at most a few labels per thread are in flight, so memory does not
-/// grow with the number of labels beyond the directory and manifest (about 200 bytes a
-/// label). Entries carry a fixed timestamp (1980-01-01 00:00) and fixed permissions, so the
+/// finished ones in order. At most four labels per thread are in flight, so images never
+/// accumulate: what grows with the number of labels is only what a ZIP needs at its end and
+/// what the caller gets back, a few hundred bytes a label (the ZIP directory entry, the
+/// manifest row, the name and the [`LabelOutcome`]). Entries carry a fixed timestamp (1980-01-01 00:00) and fixed permissions, so the
 /// same labels with the same options always give the same bytes.
 ///
 /// A label that cannot be rendered (see [`Error::PayloadTooLong`]) gets an error in the
