@@ -207,8 +207,8 @@ pub(crate) enum Slot {
 pub(crate) struct Header {
     pub(crate) names: Vec<String>,
     pub(crate) slots: Vec<Slot>,
-    /// For each template column, its index in the file.
-    fixed: [Option<usize>; 19],
+    /// For each column, by discriminant, its index in the file.
+    fixed: [Option<usize>; Column::ALL.len()],
     /// For each schema attribute, its index in the file.
     pub(crate) attributes: Vec<Option<usize>>,
 }
@@ -233,7 +233,7 @@ impl Header {
         }
         let mut slots = Vec::with_capacity(names.len());
         let mut seen: HashMap<Slot, usize> = HashMap::new();
-        let mut fixed = [None; 19];
+        let mut fixed = [None; Column::ALL.len()];
         let mut attributes = vec![None; defs.len()];
         for (index, name) in names.iter().enumerate() {
             let slot = if name.is_empty() {
@@ -261,7 +261,11 @@ impl Header {
                     });
                 }
                 match slot {
-                    Slot::Field(c) => fixed[c as usize] = Some(index),
+                    Slot::Field(c) => {
+                        if let Some(f) = fixed.get_mut(c as usize) {
+                            *f = Some(index);
+                        }
+                    }
                     Slot::Attribute(i) => attributes[i] = Some(index),
                     Slot::Ignored => {}
                 }
@@ -308,7 +312,7 @@ impl Header {
     }
 
     pub(crate) fn index_of(&self, c: Column) -> Option<usize> {
-        self.fixed[c as usize]
+        self.fixed.get(c as usize).copied().flatten()
     }
 
     /// The header of a column as written in the file, else the template's name.

@@ -255,6 +255,11 @@ impl<R: Read> RecordReader<R> {
         loop {
             if !self.refill()? {
                 info.unterminated = state == State::Quoted;
+                if state == State::StartField {
+                    // A delimiter was the last byte: one more, empty field.
+                    start = self.data.len();
+                    quoted = false;
+                }
                 self.end_field(start, quoted, &mut info);
                 return Ok(Some(info));
             }
@@ -334,11 +339,8 @@ impl<R: Read> RecordReader<R> {
     /// The bytes of a field of the current record.
     #[inline]
     pub(crate) fn field(&self, span: FieldSpan) -> &[u8] {
-        if self.in_buf {
-            &self.buf[span.start..span.end]
-        } else {
-            &self.data[span.start..span.end]
-        }
+        let bytes: &[u8] = if self.in_buf { &self.buf } else { &self.data };
+        bytes.get(span.start..span.end).unwrap_or_default()
     }
 
     /// Bytes that hold every field of the current record (and, when read in place, the
