@@ -19,9 +19,13 @@ fn parse(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("dps_csv", n), &bytes, |b, bytes| {
             b.iter_custom(|iters| (0..iters).map(|_| time_parse(bytes, &schema, n)).sum());
         });
-        group.bench_with_input(BenchmarkId::new("csv_byte_record", n), &bytes, |b, bytes| {
-            b.iter_custom(|iters| (0..iters).map(|_| time_raw(bytes, n)).sum());
-        });
+        group.bench_with_input(
+            BenchmarkId::new("csv_byte_record", n),
+            &bytes,
+            |b, bytes| {
+                b.iter_custom(|iters| (0..iters).map(|_| time_raw(bytes, n)).sum());
+            },
+        );
     }
     group.finish();
 }

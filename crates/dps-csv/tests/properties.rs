@@ -209,10 +209,14 @@ fn records_across_buffer_boundaries_read_like_the_csv_crate() {
 fn a_delimiter_at_the_very_end_adds_one_empty_field() {
     // Found by the fuzzer: the last field after a final delimiter took the previous field's
     // bytes (and, with a ragged record, panicked).
-    let rows: Vec<_> = DeviceReader::new(&b"sn,model,note\nSN-1,m1,"[..], &common::schema(), Limits::default())
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let rows: Vec<_> = DeviceReader::new(
+        &b"sn,model,note\nSN-1,m1,"[..],
+        &common::schema(),
+        Limits::default(),
+    )
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap();
     let row = rows[0].as_ref().unwrap();
     assert!(row.device.attributes.is_empty(), "{row:?}");
     let bytes = include_bytes!("fixtures/fuzz-trailing-delimiter-at-eof.bin");
