@@ -145,7 +145,7 @@ impl LabelReport {
 /// [`FileNames`] after the serial, in push order; [`LabelArchive::finish`] adds
 /// `manifest.csv` (see [`MANIFEST_HEADER`]) and the ZIP directory. Labels are rendered on a
 /// small pool of threads ([`ArchiveOptions::threads`]) while the calling thread writes the
-/// finished ones in order. At most four labels per thread are in flight, so images never
+/// finished ones in order. At most 16 labels per thread are in flight, so images never
 /// accumulate: what grows with the number of labels is only what a ZIP needs at its end and
 /// what the caller gets back, a few hundred bytes a label (the ZIP directory entry, the
 /// manifest row, the name and the [`LabelOutcome`]). Entries carry a fixed timestamp (1980-01-01 00:00) and fixed permissions, so the
@@ -231,7 +231,7 @@ impl<W: Write> LabelArchive<W> {
             next_write: 0,
             ready: BTreeMap::new(),
             in_flight: 0,
-            max_in_flight: workers * 4,
+            max_in_flight: workers * 16,
             report: LabelReport::default(),
             broken: false,
         })
