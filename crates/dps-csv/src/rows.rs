@@ -73,9 +73,7 @@ pub struct DeviceReader<R> {
     header: Header,
     schema: AttributeSchema,
     limits: Limits,
-    /// First line of each serial, by keyed fingerprint.
-    seen: HashMap<u64, u64, BuildHasherDefault<Fingerprint>>,
-    hasher: RandomState,
+    seen: SeenSerials,
     done: bool,
 }
 
@@ -120,8 +118,7 @@ impl<R: Read> DeviceReader<R> {
             header,
             schema: schema.clone(),
             limits,
-            seen: HashMap::default(),
-            hasher: RandomState::new(),
+            seen: SeenSerials::new(),
             done: false,
         })
     }
@@ -258,19 +255,14 @@ impl<R: Read> DeviceReader<R> {
         let record = std::str::from_utf8(bytes).ok().map(|text| (text, offset));
         let serial_index = self.header.index_of(Column::Serial).unwrap_or(0);
         let serial = self.serial(record, line, serial_index)?;
-        match self.seen.entry(self.hasher.hash_one(serial.as_str())) {
-            Entry::Occupied(first) => {
-                return Err(RowError::new(
-                    line,
-                    Some(self.header.names[serial_index].clone()),
-                    serial.as_str(),
-                    "duplicate_in_file",
-                    format!("serial {serial} already appears on line {}", first.get()),
-                ));
-            }
-            Entry::Vacant(slot) => {
-                slot.insert(line);
-            }
+        if let Some(first) = self.seen.insert(serial.as_str(), line) {
+            return Err(RowError::new(
+                line,
+                Some(self.header.names[serial_index].clone()),
+                serial.as_str(),
+                "duplicate_in_file",
+                format!("serial {serial} already appears on line {first}"),
+            ));
         }
         let mut name = None;
         let mut timezone = None;
@@ -488,6 +480,55 @@ impl<R: Read> Iterator for DeviceReader<R> {
     }
 }
 
+/// The serials seen so far, to find duplicates within a file.
+///
+/// It keeps a 64-bit keyed fingerprint and the line of each serial (16 bytes per row). While
+/// serials arrive in ascending order, as vendor files list them, no lookup is needed: they
+/// are appended to a list. The first serial out of order turns the list into a hash index.
+#[derive(Debug)]
+struct SeenSerials {
+    hasher: RandomState,
+    /// Still in ascending order: every fingerprint and line so far, and the last serial.
+    ascending: Option<(Vec<(u64, u64)>, Vec<u8>)>,
+    index: HashMap<u64, u64, BuildHasherDefault<Fingerprint>>,
+}
+
+impl SeenSerials {
+    fn new() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            ascending: Some((Vec::new(), Vec::new())),
+            index: HashMap::default(),
+        }
+    }
+
+    /// Records `serial` on `line`; returns the line of its first occurrence when it was
+    /// seen before.
+    fn insert(&mut self, serial: &str, line: u64) -> Option<u64> {
+        let fp = self.hasher.hash_one(serial);
+        if let Some((list, last)) = &mut self.ascending {
+            if list.is_empty() || serial.as_bytes() > last.as_slice() {
+                list.push((fp, line));
+                last.clear();
+                last.extend_from_slice(serial.as_bytes());
+                return None;
+            }
+            let (list, _) = self.ascending.take().unwrap_or_default();
+            self.index.reserve(list.len());
+            for (fp, line) in list {
+                self.index.entry(fp).or_insert(line);
+            }
+        }
+        match self.index.entry(fp) {
+            Entry::Occupied(first) => Some(*first.get()),
+            Entry::Vacant(slot) => {
+                slot.insert(line);
+                None
+            }
+        }
+    }
+}
+
 /// The hasher of the duplicate index, whose keys are already keyed SipHash values of the
 /// serials: it passes them through.
 ///
@@ -515,7 +556,15 @@ impl Hasher for Fingerprint {
 }
 
 /// Trims white space: ASCII first, Unicode only when a non-ASCII character is at an end.
+#[inline]
 fn trim(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    if let (Some(a), Some(b)) = (bytes.first(), bytes.last())
+        && a.is_ascii_graphic()
+        && b.is_ascii_graphic()
+    {
+        return text;
+    }
     let t = text.trim_ascii();
     match (t.as_bytes().first(), t.as_bytes().last()) {
         (Some(a), Some(b)) if !a.is_ascii() || !b.is_ascii() => t.trim(),

@@ -193,6 +193,25 @@ fn a_duplicate_serial_within_the_file_names_the_first_line() {
     assert!(err.message.contains("line 2"), "{}", err.message);
 }
 
+#[test]
+fn duplicates_are_found_in_sorted_and_unsorted_files() {
+    let rows = read(b"sn,model\nA1,m1\nA2,m1\nA3,m1\nA3,m1\nA0,m1\nA2,m1\nA0,m1\nB1,m1\n");
+    let dups: Vec<(u64, String)> = rows
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .map(|e| (e.line, e.message.clone()))
+        .collect();
+    assert_eq!(
+        dups,
+        vec![
+            (5, "serial A3 already appears on line 4".to_owned()),
+            (7, "serial A2 already appears on line 3".to_owned()),
+            (8, "serial A0 already appears on line 6".to_owned()),
+        ]
+    );
+    assert_eq!(ok(&rows).len(), 5);
+}
+
 fn records(n: usize) -> String {
     let mut file = String::from("Device Serial No.,Model ID\n");
     for i in 0..n {
