@@ -346,7 +346,7 @@ struct Run<'a, S, E, F> {
     group: RegistrationGroup,
     summary: ImportSummary,
     on_row: F,
-    /// Whether a best-effort chunk was committed.
+    /// Whether a best-effort chunk wrote a device.
     written: bool,
     /// All-or-nothing: outcomes held until the end.
     held: Vec<RowOutcome>,
@@ -407,7 +407,11 @@ impl<S: Store, E: Environment, F: FnMut(RowOutcome)> Run<'_, S, E, F> {
             outcomes
         } else {
             let applied = self.dps.apply_import(plan, Atomicity::BestEffort).await?;
-            self.written = true;
+            self.written |= applied.committed
+                && applied
+                    .outcomes
+                    .iter()
+                    .any(|o| matches!(o, Ok(ImportAction::Create | ImportAction::Update)));
             self.outcomes(entries, &applied.outcomes)
         };
         for outcome in outcomes {

@@ -473,3 +473,23 @@ fn an_export_reimports_as_it_is() {
         }
     });
 }
+
+#[test]
+fn a_limit_crossed_before_anything_landed_is_a_plain_file_error() {
+    rt().block_on(async {
+        let dps = dps();
+        let g = group(&dps, "nothing-landed", schema()).await;
+        let mut file = String::from("sn,model\n");
+        for i in 0..10 {
+            file.push_str(&format!("SN {i},m1\n"));
+        }
+        let options = ImportOptions::default()
+            .with_chunk_size(2)
+            .with_limits(Limits::default().with_max_records(5));
+        let err = import(&dps, g.id(), file.as_bytes(), &options)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, dps_csv::ImportError::File(_)), "{err:?}");
+        assert_eq!(dps.count(&DeviceQuery::group(g.id())).await.unwrap(), 0);
+    });
+}
