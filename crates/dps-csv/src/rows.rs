@@ -54,6 +54,10 @@ impl Row {
 /// empty text for a description or a string attribute. Rows whose cells are all blank are
 /// skipped. A serial that appeared in an earlier row is refused as `duplicate_in_file`.
 ///
+/// Memory is one 64 KiB input buffer, one record, and 16 bytes per row for finding duplicate
+/// serials (a keyed 64-bit fingerprint and the line; two different serials of one file collide
+/// with a probability of about n²/2⁶⁵, below 10⁻⁷ for a million rows).
+///
 /// ```
 /// use dps_core::AttributeSchema;
 /// use dps_csv::{DeviceReader, Limits};
