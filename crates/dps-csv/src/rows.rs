@@ -492,16 +492,25 @@ impl<R: Read> Iterator for DeviceReader<R> {
 #[derive(Debug)]
 struct SeenSerials {
     hasher: RandomState,
-    /// Still in ascending order: every fingerprint and line so far, and the last serial.
-    ascending: Option<(Vec<(u64, u64)>, Vec<u8>)>,
+    /// While the serials are in ascending order: every fingerprint and line so far.
+    ascending: Option<Ascending>,
     index: HashMap<u64, u64, BuildHasherDefault<Fingerprint>>,
+}
+
+/// The serials of a file so far, while they are in ascending order.
+#[derive(Debug, Default)]
+struct Ascending {
+    /// Fingerprint and line of each.
+    seen: Vec<(u64, u64)>,
+    /// The last serial.
+    last: Vec<u8>,
 }
 
 impl SeenSerials {
     fn new() -> Self {
         Self {
             hasher: RandomState::new(),
-            ascending: Some((Vec::new(), Vec::new())),
+            ascending: Some(Ascending::default()),
             index: HashMap::default(),
         }
     }
@@ -510,16 +519,16 @@ impl SeenSerials {
     /// seen before.
     fn insert(&mut self, serial: &str, line: u64) -> Option<u64> {
         let fp = self.hasher.hash_one(serial);
-        if let Some((list, last)) = &mut self.ascending {
-            if list.is_empty() || serial.as_bytes() > last.as_slice() {
-                list.push((fp, line));
-                last.clear();
-                last.extend_from_slice(serial.as_bytes());
+        if let Some(asc) = &mut self.ascending {
+            if asc.seen.is_empty() || serial.as_bytes() > asc.last.as_slice() {
+                asc.seen.push((fp, line));
+                asc.last.clear();
+                asc.last.extend_from_slice(serial.as_bytes());
                 return None;
             }
-            let (list, _) = self.ascending.take().unwrap_or_default();
-            self.index.reserve(list.len());
-            for (fp, line) in list {
+            let seen = self.ascending.take().map(|a| a.seen).unwrap_or_default();
+            self.index.reserve(seen.len());
+            for (fp, line) in seen {
                 self.index.entry(fp).or_insert(line);
             }
         }
