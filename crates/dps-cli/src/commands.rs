@@ -665,42 +665,15 @@ async fn device(dps: &Dps, command: DeviceCommand, json: bool) -> CliResult<u8> 
         DeviceCommand::Allocate {
             group,
             selection: sel,
-        } => {
-            let g = resolve_group(dps, &group).await?;
-            let sel = selection(&sel)?;
-            let report = {
-                let _p = Progress::start(json, "allocating");
-                dps.allocate(g.id(), &sel).await?
-            };
-            print_batch(json, "allocated", &report);
-            Ok(batch_exit(&report))
-        }
+        } => batch(dps, &group, &sel, Batch::Allocate, json).await,
         DeviceCommand::Reset {
             group,
             selection: sel,
-        } => {
-            let g = resolve_group(dps, &group).await?;
-            let sel = selection(&sel)?;
-            let report = {
-                let _p = Progress::start(json, "resetting");
-                dps.reset(g.id(), &sel).await?
-            };
-            print_batch(json, "reset", &report);
-            Ok(batch_exit(&report))
-        }
+        } => batch(dps, &group, &sel, Batch::Reset, json).await,
         DeviceCommand::Delete {
             group,
             selection: sel,
-        } => {
-            let g = resolve_group(dps, &group).await?;
-            let sel = selection(&sel)?;
-            let report = {
-                let _p = Progress::start(json, "deleting");
-                dps.delete(g.id(), &sel).await?
-            };
-            print_batch(json, "deleted", &report);
-            Ok(batch_exit(&report))
-        }
+        } => batch(dps, &group, &sel, Batch::Delete, json).await,
         DeviceCommand::Bootstrap {
             group,
             serial,
@@ -778,6 +751,40 @@ async fn device(dps: &Dps, command: DeviceCommand, json: bool) -> CliResult<u8> 
             Ok(0)
         }
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Batch {
+    Allocate,
+    Reset,
+    Delete,
+}
+
+/// Runs a batch command over a selection and prints its report.
+async fn batch(
+    dps: &Dps,
+    group: &str,
+    sel: &crate::cli::SelectionArgs,
+    op: Batch,
+    json: bool,
+) -> CliResult<u8> {
+    let g = resolve_group(dps, group).await?;
+    let sel = selection(sel)?;
+    let (progress, verb) = match op {
+        Batch::Allocate => ("allocating", "allocated"),
+        Batch::Reset => ("resetting", "reset"),
+        Batch::Delete => ("deleting", "deleted"),
+    };
+    let report = {
+        let _p = Progress::start(json, progress);
+        match op {
+            Batch::Allocate => dps.allocate(g.id(), &sel).await?,
+            Batch::Reset => dps.reset(g.id(), &sel).await?,
+            Batch::Delete => dps.delete(g.id(), &sel).await?,
+        }
+    };
+    print_batch(json, verb, &report);
+    Ok(batch_exit(&report))
 }
 
 #[allow(clippy::too_many_arguments)]
