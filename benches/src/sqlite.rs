@@ -97,19 +97,8 @@ fn import_raw(group: &RegistrationGroup, devices: &[Device]) -> Duration {
                 .prepare_cached(INSERT_DEVICE_SQL)
                 .unwrap_or_else(|e| panic!("{e}"));
             for r in chunk {
-                stmt.execute(rusqlite::params![
-                    r.id,
-                    r.group_id,
-                    r.serial,
-                    r.version,
-                    r.status,
-                    r.model_id,
-                    r.batch_tag,
-                    r.target,
-                    r.allocated_to,
-                    r.data
-                ])
-                .unwrap_or_else(|e| panic!("{e}"));
+                stmt.execute(&r.values()[..])
+                    .unwrap_or_else(|e| panic!("{e}"));
             }
         }
         tx.commit().unwrap_or_else(|e| panic!("{e}"));

@@ -209,6 +209,24 @@ pub struct DeviceRow {
     pub data: String,
 }
 
+impl DeviceRow {
+    /// The values, in column order.
+    pub fn values(&self) -> [&dyn rusqlite::ToSql; 10] {
+        [
+            &self.id,
+            &self.group_id,
+            &self.serial,
+            &self.version,
+            &self.status,
+            &self.model_id,
+            &self.batch_tag,
+            &self.target,
+            &self.allocated_to,
+            &self.data,
+        ]
+    }
+}
+
 /// Encodes a device as its row.
 ///
 /// # Errors
@@ -515,6 +533,26 @@ fn missing_or_conflict(
     }
 }
 
+/// Deletes the record `id` of `table` if it is at version `expected`.
+fn delete_at_version(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    entity: Entity,
+    id: &Uuid,
+    expected: dps_core::Version,
+) -> Result<(), StoreError> {
+    let n = tx
+        .prepare_cached(&format!(
+            "DELETE FROM {table} WHERE id = ?1 AND version = ?2"
+        ))
+        .and_then(|mut s| s.execute(rusqlite::params![id_bytes(id), expected.get() as i64]))
+        .map_err(|e| sql_error("delete", e))?;
+    if n == 0 {
+        return Err(missing_or_conflict(tx, table, entity, id, id.to_string()));
+    }
+    Ok(())
+}
+
 fn is_constraint(e: &rusqlite::Error, extended: i32) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == extended)
 }
@@ -592,24 +630,7 @@ fn apply(
                     key: id.to_string(),
                 });
             }
-            let n = tx
-                .prepare_cached("DELETE FROM dps_groups WHERE id = ?1 AND version = ?2")
-                .and_then(|mut s| {
-                    s.execute(rusqlite::params![
-                        id_bytes(id.as_uuid()),
-                        expected.get() as i64
-                    ])
-                })
-                .map_err(|e| sql_error("delete group", e))?;
-            if n == 0 {
-                return Err(missing_or_conflict(
-                    tx,
-                    "dps_groups",
-                    Entity::Group,
-                    id.as_uuid(),
-                    id.to_string(),
-                ));
-            }
+            delete_at_version(tx, "dps_groups", Entity::Group, id.as_uuid(), expected)?;
             known_groups.remove(&id);
             Ok(())
         }
@@ -621,20 +642,9 @@ fn apply(
                 });
             }
             let row = device_row(&d)?;
-            let r = tx.prepare_cached(INSERT_DEVICE_SQL).and_then(|mut s| {
-                s.execute(rusqlite::params![
-                    row.id,
-                    row.group_id,
-                    row.serial,
-                    row.version,
-                    row.status,
-                    row.model_id,
-                    row.batch_tag,
-                    row.target,
-                    row.allocated_to,
-                    row.data
-                ])
-            });
+            let r = tx
+                .prepare_cached(INSERT_DEVICE_SQL)
+                .and_then(|mut s| s.execute(&row.values()[..]));
             match r {
                 Ok(_) => Ok(()),
                 Err(e) if is_constraint(&e, SQLITE_CONSTRAINT_UNIQUE) => {
@@ -654,21 +664,12 @@ fn apply(
         }
         Change::UpdateDevice { expected, device } => {
             let row = device_row(&device)?;
-            let r = tx.prepare_cached(UPDATE_DEVICE_SQL).and_then(|mut s| {
-                s.execute(rusqlite::params![
-                    row.id,
-                    row.group_id,
-                    row.serial,
-                    row.version,
-                    row.status,
-                    row.model_id,
-                    row.batch_tag,
-                    row.target,
-                    row.allocated_to,
-                    row.data,
-                    expected.get() as i64
-                ])
-            });
+            let expected = expected.get() as i64;
+            let mut params = row.values().to_vec();
+            params.push(&expected);
+            let r = tx
+                .prepare_cached(UPDATE_DEVICE_SQL)
+                .and_then(|mut s| s.execute(&params[..]));
             match r {
                 Ok(0) => Err(missing_or_conflict(
                     tx,
@@ -688,25 +689,7 @@ fn apply(
             }
         }
         Change::DeleteDevice { id, expected } => {
-            let n = tx
-                .prepare_cached("DELETE FROM dps_devices WHERE id = ?1 AND version = ?2")
-                .and_then(|mut s| {
-                    s.execute(rusqlite::params![
-                        id_bytes(id.as_uuid()),
-                        expected.get() as i64
-                    ])
-                })
-                .map_err(|e| sql_error("delete device", e))?;
-            if n == 0 {
-                return Err(missing_or_conflict(
-                    tx,
-                    "dps_devices",
-                    Entity::Device,
-                    id.as_uuid(),
-                    id.to_string(),
-                ));
-            }
-            Ok(())
+            delete_at_version(tx, "dps_devices", Entity::Device, id.as_uuid(), expected)
         }
     }
 }
