@@ -68,8 +68,9 @@ pub struct ArchiveOptions {
     pub render: RenderOptions,
     /// The image format. Default: PNG.
     pub format: ImageFormat,
-    /// How many threads render labels: 0 (the default) for one per available core, 1 to
-    /// render on the calling thread only.
+    /// How many threads render labels, the calling thread included (it renders while it
+    /// would otherwise wait for the others): 0 (the default) for one per available core, 1
+    /// to render on the calling thread only.
     pub threads: usize,
 }
 
@@ -145,11 +146,12 @@ impl LabelReport {
 /// [`FileNames`] after the serial, in push order; [`LabelArchive::finish`] adds
 /// `manifest.csv` (see [`MANIFEST_HEADER`]) and the ZIP directory. Labels are rendered on a
 /// small pool of threads ([`ArchiveOptions::threads`]) while the calling thread writes the
-/// finished ones in order. At most 16 labels per thread are in flight, so images never
-/// accumulate: what grows with the number of labels is only what a ZIP needs at its end and
-/// what the caller gets back, a few hundred bytes a label (the ZIP directory entry, the
-/// manifest row, the name and the [`LabelOutcome`]). Entries carry a fixed timestamp (1980-01-01 00:00) and fixed permissions, so the
-/// same labels with the same options always give the same bytes.
+/// finished ones in order, and renders queued ones itself whenever it would otherwise wait.
+/// At most 16 labels per thread are in flight, so images never accumulate: what grows with
+/// the number of labels is only what a ZIP needs at its end and what the caller gets back, a
+/// few hundred bytes a label (the ZIP directory entry, the manifest row, the name and the
+/// [`LabelOutcome`]). Entries carry a fixed timestamp (1980-01-01 00:00) and fixed
+/// permissions, so the same labels with the same options always give the same bytes.
 ///
 /// A label that cannot be rendered (see [`Error::PayloadTooLong`]) gets an error in the
 /// [`LabelReport`] and no entry; the archive stays valid. An error returned by a method
@@ -207,12 +209,13 @@ impl<W: Write> LabelArchive<W> {
         options.render.validate()?;
         let threads = options.effective_threads();
         let render = Arc::new(options.render);
+        // The calling thread renders too while it would wait, so it counts as one renderer.
         let pool = if threads > 1 {
-            Pool::start(threads, &render, options.format)
+            Pool::start(threads - 1, &render, options.format)
         } else {
             None
         };
-        let workers = pool.as_ref().map_or(1, |p| p.workers.len());
+        let renderers = pool.as_ref().map_or(1, |p| p.workers.len() + 1);
         let mut names = FileNames::new();
         names.reserve(MANIFEST_NAME);
         let mut manifest = Vec::with_capacity(4096);
@@ -231,7 +234,7 @@ impl<W: Write> LabelArchive<W> {
             next_write: 0,
             ready: BTreeMap::new(),
             in_flight: 0,
-            max_in_flight: workers * 16,
+            max_in_flight: renderers * 16,
             report: LabelReport::default(),
             broken: false,
         })
@@ -294,7 +297,7 @@ impl<W: Write> LabelArchive<W> {
     pub fn finish(mut self) -> Result<LabelReport> {
         self.check_usable()?;
         while self.in_flight > 0 {
-            self.receive_one()?;
+            self.help_or_wait()?;
             self.write_ready()?;
         }
         self.write_ready()?;
@@ -347,13 +350,25 @@ impl<W: Write> LabelArchive<W> {
             }
         }
         while self.in_flight >= self.max_in_flight {
-            self.receive_one()?;
+            self.help_or_wait()?;
         }
         while let Some(done) = self.pool.as_ref().and_then(Pool::try_receive) {
             self.in_flight -= 1;
             self.ready.insert(done.seq, done);
         }
         self.write_ready()
+    }
+
+    /// Renders a queued label here if there is one (this thread is one of the renderers),
+    /// or else waits for a worker to finish one.
+    fn help_or_wait(&mut self) -> Result<()> {
+        if let Some(job) = self.pool.as_ref().and_then(Pool::try_take) {
+            let done = job.run(&self.render, self.format);
+            self.in_flight -= 1;
+            self.ready.insert(done.seq, done);
+            return Ok(());
+        }
+        self.receive_one()
     }
 
     fn receive_one(&mut self) -> Result<()> {
@@ -553,6 +568,9 @@ enum Label {
 #[derive(Debug)]
 struct Pool {
     jobs: Option<Sender<Job>>,
+    /// The queue the workers take from; the archive's thread takes from it too while it
+    /// would otherwise wait.
+    queue: Arc<Mutex<Receiver<Job>>>,
     done: Receiver<Done>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -581,6 +599,7 @@ impl Pool {
         }
         Some(Self {
             jobs: Some(job_tx),
+            queue: job_rx,
             done: done_rx,
             workers,
         })
@@ -595,6 +614,12 @@ impl Pool {
 
     fn receive(&self) -> Option<Done> {
         self.done.recv().ok()
+    }
+
+    /// A queued job, unless the queue is empty or busy. A worker waiting for a job holds the
+    /// queue's lock, which means the queue is empty: never wait for the lock here.
+    fn try_take(&self) -> Option<Job> {
+        self.queue.try_lock().ok()?.try_recv().ok()
     }
 
     fn try_receive(&self) -> Option<Done> {
