@@ -70,7 +70,7 @@ fn lifecycle(env: &Env) {
     let targets = env.ok_json(&["targets", "list"]);
     assert_eq!(targets["items"][0]["environment"], "prod-eu");
     assert_eq!(targets["items"][0]["ou"], "acme");
-    assert!(targets["items"][0]["models"].as_array().unwrap().len() >= 1);
+    assert!(!targets["items"][0]["models"].as_array().unwrap().is_empty());
     assert!(targets["next_cursor"].is_null());
 
     let group = env.ok_json(&[
