@@ -26,6 +26,7 @@ pub const MANIFEST_HEADER: &str = "File,Group ID,Device Serial No.,Model ID,Payl
 
 /// The image format of the labels in an archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum ImageFormat {
     /// PNG, 1-bit grayscale (the default).
     #[default]
