@@ -4,7 +4,9 @@ mod common;
 
 use std::io::{self, Cursor, Write};
 
-use common::{decode_png, decode_svg, manifest_rows, payload, zip_entries};
+use common::{
+    check_labels, decode_png, decode_svg, manifest_rows, payload, stream_entries, zip_entries,
+};
 use dps_qr::{
     ArchiveOptions, FileNames, ImageFormat, LabelArchive, MANIFEST_HEADER, MANIFEST_NAME, Payload,
     RenderOptions, safe_file_stem, write_zip,
@@ -103,6 +105,7 @@ fn the_same_input_gives_byte_identical_archives_whatever_the_threads() {
         .map(|i| payload(&format!("SN-{:03}", i % 40), "thermostat"))
         .collect();
     let (first, _) = zip_of(&payloads, ArchiveOptions::default().with_threads(1));
+    check_labels(&zip_entries(&first));
     for threads in [1, 2, 3, 0] {
         let (again, report) = zip_of(&payloads, ArchiveOptions::default().with_threads(threads));
         assert_eq!(again, first, "threads {threads}");
@@ -115,8 +118,12 @@ fn entries_are_in_push_order_with_many_threads() {
     let payloads: Vec<Payload> = (0..200)
         .map(|i| payload(&format!("SN-{:04}", 199 - i), "m"))
         .collect();
-    let (bytes, report) = zip_of(&payloads, ArchiveOptions::default().with_threads(4));
+    let options = ArchiveOptions::default()
+        .with_threads(4)
+        .with_render(RenderOptions::default().with_module_size(3));
+    let (bytes, report) = zip_of(&payloads, options);
     let entries = zip_entries(&bytes);
+    check_labels(&entries);
     for (i, p) in payloads.iter().enumerate() {
         assert_eq!(entries[i].0, format!("{}.png", p.serial()));
         assert_eq!(report.outcomes[i].serial, *p.serial());
@@ -127,15 +134,10 @@ fn entries_are_in_push_order_with_many_threads() {
 fn local_headers_carry_sizes_so_streaming_readers_work() {
     let payloads = [payload("SN-1", "m1"), payload("SN-2", "m1")];
     let (bytes, _) = zip_of(&payloads, ArchiveOptions::default());
-    let mut reader = Cursor::new(&bytes);
-    let mut names = Vec::new();
-    while let Some(mut file) = zip::read::read_zipfile_from_stream(&mut reader).unwrap() {
-        names.push(file.name().unwrap().into_owned());
-        let mut data = Vec::new();
-        io::copy(&mut file, &mut data).unwrap();
-        assert!(!data.is_empty());
-    }
+    let entries = stream_entries(&bytes);
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["SN-1.png", "SN-2.png", MANIFEST_NAME]);
+    check_labels(&entries);
     // General purpose flag bit 3 (data descriptor) is clear in the first local header.
     assert_eq!(&bytes[..4], b"PK\x03\x04");
     assert_eq!(bytes[6] & 0x08, 0);
@@ -162,7 +164,7 @@ fn a_label_that_cannot_be_rendered_is_reported_and_the_archive_stays_valid() {
         let entries = zip_entries(&bytes);
         let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["SN-1.png", "SN-3.png", MANIFEST_NAME]);
-        assert_eq!(manifest_rows(&entries[2].1).len(), 3);
+        check_labels(&entries);
     }
 }
 
@@ -187,7 +189,9 @@ fn failures_pushed_by_the_caller_keep_their_place() {
         report.outcomes[1].result.as_ref().unwrap_err().code(),
         "not_found"
     );
-    assert_eq!(zip_entries(&out).len(), 3);
+    let entries = zip_entries(&out);
+    assert_eq!(entries.len(), 3);
+    check_labels(&entries);
 }
 
 #[test]
@@ -202,15 +206,15 @@ fn an_empty_archive_has_just_the_manifest() {
     );
 }
 
-/// Counts what reaches the writer, to see entries leave before the archive is finished.
+/// Keeps what reaches the writer, to see entries leave before the archive is finished.
 #[derive(Default)]
 struct Counting {
-    bytes: usize,
+    bytes: Vec<u8>,
 }
 
 impl Write for Counting {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.bytes += buf.len();
+        self.bytes.extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -221,14 +225,28 @@ impl Write for Counting {
 #[test]
 fn entries_stream_to_the_writer_before_the_archive_is_finished() {
     let mut sink = Counting::default();
+    let payloads: Vec<Payload> = (0..300)
+        .map(|i| payload(&format!("SN-{i:04}"), "m1"))
+        .collect();
     let mut archive =
         LabelArchive::new(&mut sink, ArchiveOptions::default().with_threads(2)).unwrap();
-    for i in 0..300 {
-        archive.push(payload(&format!("SN-{i:04}"), "m1")).unwrap();
+    for p in &payloads {
+        archive.push(p.clone()).unwrap();
     }
+    // Never finished: what the writer holds was written while labels were pushed (plus the
+    // write buffer's tail). 300 PNGs of more than 1 KiB each: most are out already.
     drop(archive);
-    // 300 PNGs of more than 1 KiB each: all but the buffered tail is out already.
-    assert!(sink.bytes > 200 * 1024, "{} bytes written", sink.bytes);
+    assert!(
+        sink.bytes.len() > 200 * 1024,
+        "{} bytes written",
+        sink.bytes.len()
+    );
+    let entries = stream_entries(&sink.bytes);
+    assert!(entries.len() > 150, "{} entries readable", entries.len());
+    for ((name, data), p) in entries.iter().zip(&payloads) {
+        assert_eq!(name, &format!("{}.png", p.serial()));
+        assert_eq!(decode_png(data), p.render());
+    }
 }
 
 #[test]
@@ -241,11 +259,15 @@ fn an_unfinished_archive_is_not_a_valid_zip() {
     // The entry was written, but no directory follows it.
     assert!(out.len() > 1000);
     assert!(zip::ZipArchive::new(Cursor::new(&out)).is_err());
+    let entries = stream_entries(&out);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(decode_png(&entries[0].1), payload("SN-1", "m1").render());
 }
 
 /// Fails every write after `budget` bytes.
 struct Failing {
     budget: usize,
+    kept: Vec<u8>,
 }
 
 impl Write for Failing {
@@ -254,6 +276,7 @@ impl Write for Failing {
             return Err(io::Error::other("disk full"));
         }
         self.budget -= buf.len();
+        self.kept.extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -263,8 +286,14 @@ impl Write for Failing {
 
 #[test]
 fn a_failing_writer_stops_the_archive_with_an_io_error() {
-    let mut archive =
-        LabelArchive::new(Failing { budget: 100_000 }, ArchiveOptions::default()).unwrap();
+    let mut out = Failing {
+        budget: 50_000,
+        kept: Vec::new(),
+    };
+    let options = ArchiveOptions::default()
+        .with_threads(1)
+        .with_render(RenderOptions::default().with_module_size(2));
+    let mut archive = LabelArchive::new(&mut out, options).unwrap();
     let mut result = Ok(());
     for i in 0..500 {
         result = archive.push(payload(&format!("SN-{i:04}"), "m1"));
@@ -272,8 +301,18 @@ fn a_failing_writer_stops_the_archive_with_an_io_error() {
             break;
         }
     }
-    let err = result.err().or_else(|| archive.finish().err()).unwrap();
+    // 500 labels are far more than the budget and the write buffer hold.
+    let err = result.unwrap_err();
     assert_eq!(err.code(), "io_error");
+    // Nothing more can be written, and what was written is not a valid archive.
+    let again = archive.push(payload("SN-X", "m1")).unwrap_err();
+    assert_eq!(again.code(), "io_error");
+    drop(archive);
+    assert!(zip::ZipArchive::new(Cursor::new(&out.kept)).is_err());
+    for (name, data) in stream_entries(&out.kept) {
+        let serial = name.strip_suffix(".png").unwrap();
+        assert_eq!(decode_png(&data), payload(serial, "m1").render());
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{decode_png, manifest_rows, zip_entries};
+use common::{check_labels, decode_png, manifest_rows, zip_entries};
 use dps_core::{
     BatchTag, Config, DeviceFilter, GroupId, Injected, ManualClock, NewDevice, NewGroup,
     Provisioner, SeededSecrets, Selection, SequentialIds,
@@ -122,7 +122,9 @@ async fn explicit_serials_keep_their_order_and_unknown_ones_are_not_found() {
         ]
     );
     assert_eq!(report.outcomes[1].device_id, None);
-    let names: Vec<String> = zip_entries(&zip).into_iter().map(|(n, _)| n).collect();
+    let entries = zip_entries(&zip);
+    check_labels(&entries);
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -154,7 +156,9 @@ async fn a_filter_selects_devices() {
     .unwrap();
     let serials: Vec<&str> = report.outcomes.iter().map(|o| o.serial.as_str()).collect();
     assert_eq!(serials, ["CON", "SN-1", "SN-3", "a_b"]);
-    assert_eq!(zip_entries(&zip).len(), 5);
+    let entries = zip_entries(&zip);
+    assert_eq!(entries.len(), 5);
+    check_labels(&entries);
 }
 
 #[tokio::test]
@@ -179,7 +183,7 @@ async fn a_device_whose_label_is_too_long_fails_alone() {
     let entries = zip_entries(&zip);
     let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["SN-1.png", "SN-2.png", MANIFEST_NAME]);
-    assert_eq!(manifest_rows(&entries[2].1).len(), 3);
+    check_labels(&entries);
 }
 
 #[tokio::test]

@@ -144,3 +144,50 @@ pub fn manifest_rows(manifest: &[u8]) -> Vec<Vec<String>> {
         .map(|line| line.split(',').map(str::to_owned).collect())
         .collect()
 }
+
+/// The entries of a ZIP read front to back from their local headers, as a streaming reader
+/// does; stops at the end of the entries or where the data ends.
+pub fn stream_entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut reader = Cursor::new(bytes);
+    let mut out = Vec::new();
+    while let Ok(Some(mut file)) = zip::read::read_zipfile_from_stream(&mut reader) {
+        let name = file.name().unwrap().into_owned();
+        let mut data = Vec::new();
+        if file.read_to_end(&mut data).is_err() {
+            break;
+        }
+        out.push((name, data));
+    }
+    out
+}
+
+/// The text in a label image, PNG or SVG by its name.
+pub fn decode_label(name: &str, data: &[u8]) -> String {
+    if name.ends_with(".svg") {
+        decode_svg(std::str::from_utf8(data).unwrap())
+    } else {
+        assert!(name.ends_with(".png"), "{name}");
+        decode_png(data)
+    }
+}
+
+/// Checks a finished archive: the manifest comes last and lists every other entry, in order,
+/// and every label decodes to exactly the payload its manifest row names.
+pub fn check_labels(entries: &[(String, Vec<u8>)]) {
+    let (manifest_name, manifest) = entries.last().expect("a manifest");
+    assert_eq!(manifest_name, dps_qr::MANIFEST_NAME);
+    let rows = manifest_rows(manifest);
+    assert_eq!(
+        rows.len(),
+        entries.len(),
+        "one row per label, plus the header"
+    );
+    for ((name, data), row) in entries.iter().zip(&rows[1..]) {
+        assert_eq!(&row[0], name);
+        let text = decode_label(name, data);
+        assert_eq!(text, row[4], "{name}");
+        let payload: Payload = text.parse().unwrap();
+        assert_eq!(payload.group().to_string(), row[1]);
+        assert_eq!(payload.model().as_str(), row[3]);
+    }
+}
