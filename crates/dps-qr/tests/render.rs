@@ -48,7 +48,9 @@ fn png_is_one_bit_grayscale_with_the_quiet_zone_around() {
     let p = payload("SN-0001", "thermostat");
     let options = RenderOptions::default();
     let symbol = Symbol::for_payload(&p, &options).unwrap();
-    let png = read_png(&render_png(&p, &options).unwrap());
+    let bytes = render_png(&p, &options).unwrap();
+    assert_eq!(decode_png(&bytes), p.render());
+    let png = read_png(&bytes);
     assert_eq!(png.color, png::ColorType::Grayscale);
     assert_eq!(png.depth, png::BitDepth::One);
     let side = (symbol.size() + 8) * 8;
