@@ -319,6 +319,9 @@ pub(crate) enum DeviceCommand {
         /// Include the device secrets.
         #[arg(long)]
         include_secrets: bool,
+        /// Include each device's bootstrap key, for flashing at the factory.
+        #[arg(long)]
+        include_bootstrap_keys: bool,
     },
     /// Write the devices' QR labels into a ZIP file.
     Qr {

@@ -620,11 +620,19 @@ async fn device(dps: &Dps, command: DeviceCommand, json: bool) -> CliResult<u8> 
             selection: sel,
             output,
             include_secrets,
+            include_bootstrap_keys,
         } => {
             let g = resolve_group(dps, &group).await?;
             let sel = selection(&sel)?;
+            let mut options = dps_csv::ExportOptions::default();
+            if include_secrets {
+                options = options.with_secrets();
+            }
+            if include_bootstrap_keys {
+                options = options.with_bootstrap_keys();
+            }
             let (path, rows, not_found) =
-                export_csv(dps, g.id(), &sel, &output, include_secrets, json).await?;
+                export_csv(dps, g.id(), &sel, &output, &options, json).await?;
             if json {
                 println!(
                     "{}",
@@ -884,17 +892,13 @@ async fn export_csv(
     group: dps_core::GroupId,
     sel: &Selection,
     output: &Path,
-    include_secrets: bool,
+    options: &dps_csv::ExportOptions,
     json: bool,
 ) -> CliResult<(PathBuf, u64, Vec<String>)> {
-    let mut options = dps_csv::ExportOptions::default();
-    if include_secrets {
-        options = options.with_secrets();
-    }
     let mut file = AtomicFile::create(output)?;
     let summary = {
         let _p = Progress::start(json, "exporting");
-        let (mut w, summary) = dps_csv::export(dps, group, sel, file.writer(), &options)
+        let (mut w, summary) = dps_csv::export(dps, group, sel, file.writer(), options)
             .await
             .map_err(|e| Failure {
                 exit: exit_for(e.code()),
@@ -1052,7 +1056,7 @@ pub(crate) async fn demo(dir: Option<PathBuf>, json: bool) -> CliResult<u8> {
         group.id(),
         &Selection::all(),
         &export_path,
-        false,
+        &dps_csv::ExportOptions::default(),
         true,
     )
     .await?;

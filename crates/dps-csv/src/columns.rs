@@ -46,6 +46,9 @@ pub enum Column {
     DeviceKey,
     /// `Device Secret` (read-only; exported only on explicit request).
     DeviceSecret,
+    /// `Device Bootstrap Key` (read-only; exported only on explicit request, for factories
+    /// that flash each unit with its own key).
+    DeviceBootstrapKey,
     /// `Last Allocation Error` (read-only).
     LastAllocationError,
     /// `Created At` (read-only).
@@ -70,7 +73,8 @@ impl Column {
     ];
 
     /// The read-only columns an export adds after the attributes, in order
-    /// ([`Column::DeviceSecret`] goes after [`Column::DeviceKey`] when asked for).
+    /// ([`Column::DeviceSecret`] and [`Column::DeviceBootstrapKey`] go after
+    /// [`Column::DeviceKey`] when asked for).
     pub const READ_ONLY: [Column; 10] = [
         Column::AllocationStatus,
         Column::AllocatedEnvironment,
@@ -84,7 +88,7 @@ impl Column {
         Column::Version,
     ];
 
-    const ALL: [Column; 19] = [
+    const ALL: [Column; 20] = [
         Column::Serial,
         Column::DeviceName,
         Column::ModelId,
@@ -100,6 +104,7 @@ impl Column {
         Column::ProductKey,
         Column::DeviceKey,
         Column::DeviceSecret,
+        Column::DeviceBootstrapKey,
         Column::LastAllocationError,
         Column::CreatedAt,
         Column::UpdatedAt,
@@ -124,6 +129,7 @@ impl Column {
             Column::ProductKey => "Product Key",
             Column::DeviceKey => "Device Key",
             Column::DeviceSecret => "Device Secret",
+            Column::DeviceBootstrapKey => "Device Bootstrap Key",
             Column::LastAllocationError => "Last Allocation Error",
             Column::CreatedAt => "Created At",
             Column::UpdatedAt => "Updated At",
@@ -170,7 +176,10 @@ impl Column {
             Column::AllocationStatus => &["status"],
             Column::AllocatedEnvironment | Column::AllocatedOu => &[],
             Column::AssetId => &["asset"],
-            Column::ProductKey | Column::DeviceKey | Column::DeviceSecret => &[],
+            Column::ProductKey
+            | Column::DeviceKey
+            | Column::DeviceSecret
+            | Column::DeviceBootstrapKey => &[],
             Column::LastAllocationError => &["last_error"],
             Column::CreatedAt => &["created"],
             Column::UpdatedAt => &["updated"],

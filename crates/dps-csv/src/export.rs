@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use dps_core::{
-    AttributeSchema, Device, DeviceQuery, Environment, GroupId, Provisioner, Selection,
-    SerialNumber, Store,
+    AttributeSchema, Device, DeviceBootstrapKey, DeviceQuery, Environment, GroupId, Provisioner,
+    RegistrationGroup, Selection, SerialNumber, Store,
 };
 
 use crate::columns::Column;
@@ -18,6 +18,10 @@ pub struct ExportOptions {
     /// Add a `Device Secret` column after `Device Key`. Off by default: secrets leave the
     /// service only when the caller asks for them.
     pub include_secrets: bool,
+    /// Add a `Device Bootstrap Key` column (after `Device Key` and `Device Secret`): each
+    /// device's key derived from the group's current secret, for a factory to flash into the
+    /// unit. Off by default. The keys change when the group secret is rotated.
+    pub include_bootstrap_keys: bool,
     /// Start the file with a UTF-8 byte order mark, which some spreadsheets need to read
     /// non-ASCII text. Off by default.
     pub bom: bool,
@@ -31,6 +35,7 @@ impl Default for ExportOptions {
     fn default() -> Self {
         Self {
             include_secrets: false,
+            include_bootstrap_keys: false,
             bom: false,
             delimiter: Delimiter::Comma,
             page_size: 1000,
@@ -43,6 +48,13 @@ impl ExportOptions {
     #[must_use]
     pub fn with_secrets(mut self) -> Self {
         self.include_secrets = true;
+        self
+    }
+
+    /// These options with the `Device Bootstrap Key` column.
+    #[must_use]
+    pub fn with_bootstrap_keys(mut self) -> Self {
+        self.include_bootstrap_keys = true;
         self
     }
 
@@ -104,7 +116,7 @@ pub fn write_template<W: Write>(
 }
 
 /// The export columns for a schema, in order.
-pub fn export_columns(schema: &AttributeSchema, include_secrets: bool) -> Vec<String> {
+pub fn export_columns(schema: &AttributeSchema, options: &ExportOptions) -> Vec<String> {
     let mut out: Vec<String> = Column::TEMPLATE
         .iter()
         .map(|c| c.header().to_owned())
@@ -112,8 +124,11 @@ pub fn export_columns(schema: &AttributeSchema, include_secrets: bool) -> Vec<St
     out.extend(schema.attributes().iter().map(|d| d.id.to_string()));
     for c in Column::READ_ONLY {
         out.push(c.header().to_owned());
-        if c == Column::DeviceKey && include_secrets {
+        if c == Column::DeviceKey && options.include_secrets {
             out.push(Column::DeviceSecret.header().to_owned());
+        }
+        if c == Column::DeviceKey && options.include_bootstrap_keys {
+            out.push(Column::DeviceBootstrapKey.header().to_owned());
         }
     }
     out
@@ -137,6 +152,7 @@ pub struct DeviceWriter<W: Write> {
     out: CellWriter<W>,
     schema: AttributeSchema,
     include_secrets: bool,
+    bootstrap_group: Option<RegistrationGroup>,
     rows: u64,
 }
 
@@ -145,14 +161,45 @@ impl<W: Write> DeviceWriter<W> {
     ///
     /// # Errors
     ///
-    /// Write errors.
+    /// Write errors; [`std::io::ErrorKind::InvalidInput`] when the options ask for bootstrap
+    /// keys, which need the group ([`DeviceWriter::for_group`]).
     pub fn new(
         writer: W,
         schema: &AttributeSchema,
         options: &ExportOptions,
     ) -> std::io::Result<Self> {
+        if options.include_bootstrap_keys {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "bootstrap keys need the group: use DeviceWriter::for_group",
+            ));
+        }
+        Self::start(writer, schema, None, options)
+    }
+
+    /// A writer for devices of `group`; writes the header row. Unlike [`DeviceWriter::new`]
+    /// it can write the `Device Bootstrap Key` column.
+    ///
+    /// # Errors
+    ///
+    /// Write errors.
+    pub fn for_group(
+        writer: W,
+        group: &RegistrationGroup,
+        options: &ExportOptions,
+    ) -> std::io::Result<Self> {
+        let keys = options.include_bootstrap_keys.then(|| group.clone());
+        Self::start(writer, group.attributes(), keys, options)
+    }
+
+    fn start(
+        writer: W,
+        schema: &AttributeSchema,
+        bootstrap_group: Option<RegistrationGroup>,
+        options: &ExportOptions,
+    ) -> std::io::Result<Self> {
         let mut out = CellWriter::new(writer, options.delimiter, options.bom)?;
-        for name in export_columns(schema, options.include_secrets) {
+        for name in export_columns(schema, options) {
             out.raw(&name)?;
         }
         out.end_record()?;
@@ -160,6 +207,7 @@ impl<W: Write> DeviceWriter<W> {
             out,
             schema: schema.clone(),
             include_secrets: options.include_secrets,
+            bootstrap_group,
             rows: 0,
         })
     }
@@ -203,6 +251,10 @@ impl<W: Write> DeviceWriter<W> {
         w.opt(allocated.map(|a| a.credentials().device_key.as_str()))?;
         if self.include_secrets {
             w.opt(allocated.map(|a| a.credentials().device_secret.expose()))?;
+        }
+        if let Some(group) = &self.bootstrap_group {
+            let key = DeviceBootstrapKey::for_device(group, device.serial());
+            w.value(&key.expose_base64())?;
         }
         match device.last_error() {
             Some(e) => w.value(&format!("{}: {}", e.code, e.message))?,
@@ -262,7 +314,7 @@ where
     W: Write,
 {
     let group = dps.group(group).await?;
-    let mut out = DeviceWriter::new(writer, group.attributes(), options)?;
+    let mut out = DeviceWriter::for_group(writer, &group, options)?;
     let page = options.page_size.max(1);
     let mut not_found = Vec::new();
     match selection {

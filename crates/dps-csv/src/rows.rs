@@ -325,6 +325,7 @@ impl<R: Read> DeviceReader<R> {
                 | Column::ProductKey
                 | Column::DeviceKey
                 | Column::DeviceSecret
+                | Column::DeviceBootstrapKey
                 | Column::LastAllocationError
                 | Column::CreatedAt
                 | Column::UpdatedAt => {}

@@ -1,0 +1,78 @@
+//! The opt-in `Device Bootstrap Key` export column for factories.
+
+use dps_core::{DeviceBootstrapKey, NewDevice, NewGroup, Provisioner, Selection};
+use dps_csv::{ExportOptions, ImportOptions, export, import};
+use dps_store_memory::InMemoryStore;
+use dps_testkit::FakeEnvironment;
+
+#[tokio::test]
+async fn bootstrap_keys_are_exported_only_on_request_and_reimport_as_is() {
+    let dps = Provisioner::new(InMemoryStore::new(), FakeEnvironment::new());
+    let group = dps
+        .create_group(NewGroup::new("factory".parse().unwrap()))
+        .await
+        .unwrap();
+    for s in ["SN-1", "SN-2"] {
+        dps.register(
+            group.id(),
+            NewDevice::new(s.parse().unwrap(), "m1".parse().unwrap()),
+        )
+        .await
+        .unwrap();
+    }
+
+    let (plain, _) = export(
+        &dps,
+        group.id(),
+        &Selection::all(),
+        Vec::new(),
+        &ExportOptions::default(),
+    )
+    .await
+    .unwrap();
+    let plain = String::from_utf8(plain).unwrap();
+    assert!(!plain.contains("Device Bootstrap Key"));
+
+    let options = ExportOptions::default().with_bootstrap_keys();
+    let (keyed, summary) = export(&dps, group.id(), &Selection::all(), Vec::new(), &options)
+        .await
+        .unwrap();
+    assert_eq!(summary.rows, 2);
+    let keyed = String::from_utf8(keyed).unwrap();
+    let mut lines = keyed.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "Device Bootstrap Key")
+        .expect("the column is there");
+    assert_eq!(header[col - 1], "Device Key", "right after the device key");
+    let group = dps.group(group.id()).await.unwrap();
+    for (line, serial) in lines.zip(["SN-1", "SN-2"]) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let expected = DeviceBootstrapKey::for_device(&group, &serial.parse().unwrap());
+        assert_eq!(cells[col], expected.expose_base64());
+    }
+
+    // The column is read-only: the export re-imports with nothing to change.
+    let again = import(
+        &dps,
+        group.id(),
+        keyed.as_bytes(),
+        &ImportOptions::default().upsert().dry_run(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.summary.unchanged, 2);
+    assert_eq!(again.summary.failed, 0);
+}
+
+#[test]
+fn a_device_writer_without_the_group_refuses_bootstrap_keys() {
+    let err = dps_csv::DeviceWriter::new(
+        Vec::new(),
+        &dps_core::AttributeSchema::default(),
+        &ExportOptions::default().with_bootstrap_keys(),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
