@@ -107,9 +107,13 @@ pub(crate) struct GroupSettings {
     /// Allocate a device at its first bootstrap.
     #[arg(long)]
     pub(crate) auto_activation: bool,
-    /// A schema attribute: ID:TYPE[:required][=DEFAULT], TYPE one of integer, date, string,
-    /// string/MAXLEN, enum/ITEM/ITEM/...; repeat for more (replaces the schema on edit).
-    #[arg(long = "attribute", value_name = "SPEC")]
+    #[arg(
+        long = "attribute",
+        value_name = "SPEC",
+        help = "A schema attribute: ID:TYPE[:required][=DEFAULT], TYPE one of integer, date, \
+                string, string/MAXLEN, enum/ITEM/ITEM/...; repeat for more (replaces the schema \
+                on edit)"
+    )]
     pub(crate) attributes: Vec<String>,
 }
 

@@ -17,7 +17,7 @@
 //!
 //! | feature | what it adds |
 //! |---------|--------------|
-//! | `tls`   | TLS with rustls: [`PgStore::connect`] trusts the webpki root certificates, [`PgStore::connect_with_tls`] takes your own `rustls::ClientConfig`; the URL's `sslmode` (`disable`, `prefer`, `require`) decides whether TLS is used |
+//! | `tls`   | TLS with rustls: [`PgStore::connect`] trusts the webpki root certificates, `PgStore::connect_with_tls` takes your own `rustls::ClientConfig`; the URL's `sslmode` (`disable`, `prefer`, `require`) decides whether TLS is used |
 //!
 //! Without `tls`, connections are plain and a URL with `sslmode=require` is refused.
 //!
