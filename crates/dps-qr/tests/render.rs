@@ -114,6 +114,7 @@ fn svg_size_follows_module_size_and_quiet_zone() {
 #[test]
 fn the_smallest_version_is_chosen_and_a_typical_label_is_version_3() {
     let p = payload("SN-00000001", "thermostat");
+    assert_eq!(p.render().len(), 56, "as docs/qr-payload.md says");
     let options = RenderOptions::default();
     let symbol = Symbol::for_payload(&p, &options).unwrap();
     assert_eq!(symbol.version(), 3);
