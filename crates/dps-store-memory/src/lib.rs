@@ -194,18 +194,30 @@ impl Inner {
                 if old.version() != expected || old.group_id() != device.group_id() {
                     return Err(conflict(Entity::Device, device.serial()));
                 }
-                if old.serial() != device.serial()
-                    && self.serial_taken(device.group_id(), device.serial(), device.id())
-                {
-                    return Err(StoreError::DuplicateSerial {
-                        group: device.group_id(),
-                        serial: device.serial().clone(),
-                    });
+                if old.serial() != device.serial() {
+                    if self.serial_taken(device.group_id(), device.serial(), device.id()) {
+                        return Err(StoreError::DuplicateSerial {
+                            group: device.group_id(),
+                            serial: device.serial().clone(),
+                        });
+                    }
+                    if let Some(old) = self.take_device(device.id()) {
+                        undo.push(Undo::RestoreDevice(Box::new(old)));
+                    }
+                    self.put_device(device);
+                } else {
+                    // Same serial: the serial index stays; only the record and the pending
+                    // set change.
+                    let id = device.id();
+                    if device.status() == AllocationStatus::Pending {
+                        self.pending.insert(id);
+                    } else {
+                        self.pending.remove(&id);
+                    }
+                    if let Some(old) = self.devices.insert(id, device) {
+                        undo.push(Undo::RestoreDevice(Box::new(old)));
+                    }
                 }
-                if let Some(old) = self.take_device(device.id()) {
-                    undo.push(Undo::RestoreDevice(Box::new(old)));
-                }
-                self.put_device(device);
             }
             Change::DeleteDevice { id, expected } => {
                 let Some(old) = self.devices.get(&id) else {
