@@ -171,6 +171,26 @@ impl FakeEnvironment {
         s.next_faults.get_mut(&kind).and_then(VecDeque::pop_front)
     }
 
+    /// Runs a mutating call: applies the injected fault of `call.kind` around `apply` (a
+    /// transient-after-apply fault does the work, then fails) and records the call.
+    fn mutate<T>(
+        &self,
+        call: Call,
+        apply: impl FnOnce(&mut State) -> Result<T, EnvironmentError>,
+    ) -> Result<T, EnvironmentError> {
+        let mut s = self.state();
+        let result = match Self::fault_for(&mut s, call.kind) {
+            Some(f @ (Fault::Transient | Fault::Rejected)) => Err(fail(&f)),
+            Some(f @ Fault::TransientAfterApply) => apply(&mut s).and_then(|_| Err(fail(&f))),
+            None => apply(&mut s),
+        };
+        s.calls.push(Call {
+            ok: result.is_ok(),
+            ..call
+        });
+        result
+    }
+
     fn issue(s: &mut State) -> Credentials {
         s.counter += 1;
         let n = s.counter;
@@ -228,45 +248,33 @@ impl Environment for FakeEnvironment {
         device: &OnboardRequest,
     ) -> Result<Onboarded, EnvironmentError> {
         self.enter().await;
-        let mut s = self.state();
-        let fault = Self::fault_for(&mut s, CallKind::Onboard);
-        let result = match &fault {
-            Some(f @ (Fault::Transient | Fault::Rejected)) => Err(fail(f)),
-            Some(Fault::TransientAfterApply) | None => {
-                let done = match s.done.get(&op) {
-                    Some(Done::Onboarded(o)) => Ok(o.clone()),
-                    Some(_) => Err(EnvironmentError::rejected("operation reused")),
-                    None if !s.models.contains_key(target) => Err(EnvironmentError::rejected(
-                        format!("unknown target {target}"),
-                    )),
-                    None => {
-                        let credentials = Self::issue(&mut s);
-                        let asset_id = AssetId::new(format!("asset-{}", s.counter))
-                            .unwrap_or_else(|e| panic!("fake asset: {e}"));
-                        s.assets.insert(asset_id.clone(), target.clone());
-                        let o = Onboarded {
-                            asset_id,
-                            credentials,
-                        };
-                        s.done.insert(op, Done::Onboarded(o.clone()));
-                        Ok(o)
-                    }
-                };
-                match (&fault, done) {
-                    (Some(f), Ok(_)) => Err(fail(f)),
-                    (_, r) => r,
-                }
-            }
-        };
-        s.calls.push(Call {
+        let call = Call {
             kind: CallKind::Onboard,
             op: Some(op),
             target: target.clone(),
             serial: Some(device.serial.clone()),
             asset: None,
-            ok: result.is_ok(),
-        });
-        result
+            ok: false,
+        };
+        self.mutate(call, |s| match s.done.get(&op) {
+            Some(Done::Onboarded(o)) => Ok(o.clone()),
+            Some(_) => Err(EnvironmentError::rejected("operation reused")),
+            None if !s.models.contains_key(target) => Err(EnvironmentError::rejected(format!(
+                "unknown target {target}"
+            ))),
+            None => {
+                let credentials = Self::issue(s);
+                let asset_id = AssetId::new(format!("asset-{}", s.counter))
+                    .unwrap_or_else(|e| panic!("fake asset: {e}"));
+                s.assets.insert(asset_id.clone(), target.clone());
+                let o = Onboarded {
+                    asset_id,
+                    credentials,
+                };
+                s.done.insert(op, Done::Onboarded(o.clone()));
+                Ok(o)
+            }
+        })
     }
 
     async fn offboard(
@@ -276,35 +284,23 @@ impl Environment for FakeEnvironment {
         asset: &AssetId,
     ) -> Result<(), EnvironmentError> {
         self.enter().await;
-        let mut s = self.state();
-        let fault = Self::fault_for(&mut s, CallKind::Offboard);
-        let result = match &fault {
-            Some(f @ (Fault::Transient | Fault::Rejected)) => Err(fail(f)),
-            Some(Fault::TransientAfterApply) | None => {
-                let done = match s.done.get(&op) {
-                    Some(Done::Offboarded) => Ok(()),
-                    Some(_) => Err(EnvironmentError::rejected("operation reused")),
-                    None => {
-                        s.assets.remove(asset);
-                        s.done.insert(op, Done::Offboarded);
-                        Ok(())
-                    }
-                };
-                match (&fault, done) {
-                    (Some(f), Ok(())) => Err(fail(f)),
-                    (_, r) => r,
-                }
-            }
-        };
-        s.calls.push(Call {
+        let call = Call {
             kind: CallKind::Offboard,
             op: Some(op),
             target: target.clone(),
             serial: None,
             asset: Some(asset.clone()),
-            ok: result.is_ok(),
-        });
-        result
+            ok: false,
+        };
+        self.mutate(call, |s| match s.done.get(&op) {
+            Some(Done::Offboarded) => Ok(()),
+            Some(_) => Err(EnvironmentError::rejected("operation reused")),
+            None => {
+                s.assets.remove(asset);
+                s.done.insert(op, Done::Offboarded);
+                Ok(())
+            }
+        })
     }
 
     async fn reissue(
@@ -315,35 +311,23 @@ impl Environment for FakeEnvironment {
         new_serial: &SerialNumber,
     ) -> Result<Credentials, EnvironmentError> {
         self.enter().await;
-        let mut s = self.state();
-        let fault = Self::fault_for(&mut s, CallKind::Reissue);
-        let result = match &fault {
-            Some(f @ (Fault::Transient | Fault::Rejected)) => Err(fail(f)),
-            Some(Fault::TransientAfterApply) | None => {
-                let done = match s.done.get(&op) {
-                    Some(Done::Reissued(c)) => Ok(c.clone()),
-                    Some(_) => Err(EnvironmentError::rejected("operation reused")),
-                    None => {
-                        let c = Self::issue(&mut s);
-                        s.done.insert(op, Done::Reissued(c.clone()));
-                        Ok(c)
-                    }
-                };
-                match (&fault, done) {
-                    (Some(f), Ok(_)) => Err(fail(f)),
-                    (_, r) => r,
-                }
-            }
-        };
-        s.calls.push(Call {
+        let call = Call {
             kind: CallKind::Reissue,
             op: Some(op),
             target: target.clone(),
             serial: Some(new_serial.clone()),
             asset: Some(asset.clone()),
-            ok: result.is_ok(),
-        });
-        result
+            ok: false,
+        };
+        self.mutate(call, |s| match s.done.get(&op) {
+            Some(Done::Reissued(c)) => Ok(c.clone()),
+            Some(_) => Err(EnvironmentError::rejected("operation reused")),
+            None => {
+                let c = Self::issue(s);
+                s.done.insert(op, Done::Reissued(c.clone()));
+                Ok(c)
+            }
+        })
     }
 
     async fn endpoints(&self, target: &Target) -> Result<Endpoints, EnvironmentError> {
