@@ -6,8 +6,11 @@
 //! white space is an error, so that what is stored is exactly what was given.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::str::FromStr;
 
+use compact_str::CompactString;
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Field, Rule, ValidationError};
@@ -22,6 +25,9 @@ fn is_ident_char(c: char) -> bool {
 fn check_ident(field: Field, s: &str, max: usize) -> Result<(), ValidationError> {
     if s.is_empty() {
         return Err(ValidationError::new(field, Rule::Empty));
+    }
+    if s.len() <= max && s.bytes().all(|b| is_ident_char(char::from(b))) {
+        return Ok(());
     }
     if let Some(ch) = s.chars().find(|c| !is_ident_char(*c)) {
         if s.trim() != s && ch.is_whitespace() {
@@ -57,6 +63,18 @@ fn check_text(
             Err(ValidationError::new(field, Rule::Empty))
         };
     }
+    let bytes = s.as_bytes();
+    if s.is_ascii() {
+        // One byte per character: the checks need no decoding.
+        if bytes.first().is_some_and(u8::is_ascii_whitespace)
+            || bytes.last().is_some_and(u8::is_ascii_whitespace)
+        {
+            return Err(ValidationError::new(field, Rule::SurroundingWhitespace));
+        }
+        if bytes.iter().all(|b| !b.is_ascii_control()) && bytes.len() <= max {
+            return Ok(());
+        }
+    }
     if s.trim() != s {
         return Err(ValidationError::new(field, Rule::SurroundingWhitespace));
     }
@@ -84,15 +102,45 @@ fn check_text(
     Ok(())
 }
 
+/// A text type built by validating a string slice.
+trait FromText: Sized {
+    /// The field the type validates.
+    const FIELD: Field;
+
+    /// Validates `s` and wraps a copy of it.
+    fn from_text(s: &str) -> Result<Self, ValidationError>;
+}
+
+/// Deserialises a text type through its validating constructor, from a borrowed string when
+/// the format lends one.
+struct TextVisitor<T>(PhantomData<T>);
+
+impl<T> TextVisitor<T> {
+    fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<T: FromText> Visitor<'_> for TextVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a {} string", T::FIELD.as_str())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        T::from_text(v).map_err(E::custom)
+    }
+}
+
 macro_rules! text_type {
     (
         $(#[$meta:meta])*
         $name:ident, $field:expr, |$s:ident| $check:expr
     ) => {
         $(#[$meta])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(CompactString);
 
         impl $name {
             /// The field this type validates, as named in errors.
@@ -103,13 +151,10 @@ macro_rules! text_type {
             /// # Errors
             ///
             /// A [`ValidationError`] naming the field and the rule the value broke.
-            pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
-                let value = value.into();
-                {
-                    let $s: &str = &value;
-                    $check?;
-                }
-                Ok(Self(value))
+            pub fn new(value: impl AsRef<str>) -> Result<Self, ValidationError> {
+                let $s: &str = value.as_ref();
+                $check?;
+                Ok(Self(CompactString::new($s)))
             }
 
             /// The value as a string slice.
@@ -119,7 +164,19 @@ macro_rules! text_type {
 
             /// Unwraps the value.
             pub fn into_string(self) -> String {
-                self.0
+                self.0.into_string()
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str(TextVisitor::<$name>::new())
             }
         }
 
@@ -161,6 +218,13 @@ macro_rules! text_type {
             }
         }
 
+        impl FromText for $name {
+            const FIELD: Field = $field;
+            fn from_text(s: &str) -> Result<Self, ValidationError> {
+                Self::new(s)
+            }
+        }
+
         impl TryFrom<&str> for $name {
             type Error = ValidationError;
             fn try_from(s: &str) -> Result<Self, Self::Error> {
@@ -170,7 +234,7 @@ macro_rules! text_type {
 
         impl From<$name> for String {
             fn from(v: $name) -> String {
-                v.0
+                v.0.into_string()
             }
         }
 

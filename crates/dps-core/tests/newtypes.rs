@@ -229,6 +229,22 @@ fn serde_goes_through_the_same_checks() {
     assert!(serde_json::from_str::<Timezone>("\"+15:00\"").is_err());
     assert!(serde_json::from_str::<Date>("\"2023-02-29\"").is_err());
     assert!(serde_json::from_str::<GroupName>("\"\"").is_err());
+    // Escaped text is decoded before the check; a value that is not a string is refused.
+    let name: GroupName = serde_json::from_str("\"Caf\\u00e9 \\\"north\\\"\"").unwrap();
+    assert_eq!(name.as_str(), "Café \"north\"");
+    let err = serde_json::from_str::<SerialNumber>("42").unwrap_err();
+    assert!(err.to_string().contains("a serial string"), "{err}");
+    // Long values (kept out of line) and short ones (kept inline) behave alike.
+    for len in [1, 23, 24, 25, 64] {
+        let text = "s".repeat(len);
+        let serial = SerialNumber::new(&text).unwrap();
+        assert_eq!(serial.as_str(), text);
+        assert_eq!(
+            serde_json::to_string(&serial).unwrap(),
+            format!("\"{text}\"")
+        );
+        assert_eq!(serial.clone().into_string(), text);
+    }
 }
 
 #[test]

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::collections::hash_map::{Entry, RandomState};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::io::Read;
+use std::str::FromStr;
 
 use dps_core::{
-    AttributeSchema, AttributeValues, BatchTag, Description, DeviceName, EnvironmentId,
-    ImportFields, ImportRecord, ModelId, NewDevice, OuId, SerialNumber, Target, Timezone,
-    ValidationError, Version,
+    AttributeSchema, AttributeType, AttributeValue, AttributeValues, BatchTag, Description,
+    DeviceName, EnvironmentId, ImportFields, ImportRecord, ModelId, NewDevice, OuId, SerialNumber,
+    Target, Timezone, ValidationError, Version,
 };
 
 use crate::columns::{Column, Header, Slot};
@@ -78,12 +79,64 @@ pub struct DeviceReader<R> {
     schema: AttributeSchema,
     limits: Limits,
     seen: SeenSerials,
+    repeats: Repeats,
     done: bool,
 }
 
-/// A cell that is not UTF-8.
-#[derive(Debug, Clone, Copy)]
-struct BadUtf8;
+/// The last cell of each column whose values files tend to repeat from row to row (model,
+/// timezone, batch tag, target, attributes), with its validated value once a row repeated
+/// it: a run of equal cells is validated once.
+#[derive(Debug, Default)]
+struct Repeats {
+    model: Repeat<ModelId>,
+    timezone: Repeat<Timezone>,
+    batch_tag: Repeat<BatchTag>,
+    environment: Repeat<EnvironmentId>,
+    ou: Repeat<OuId>,
+    /// One per attribute of the schema.
+    attributes: Vec<Repeat<AttributeValue>>,
+}
+
+/// The last cell of one column and, when the row after it repeated it, its validated value.
+#[derive(Debug)]
+struct Repeat<T> {
+    text: String,
+    value: Option<T>,
+}
+
+impl<T> Default for Repeat<T> {
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            value: None,
+        }
+    }
+}
+
+impl<T: Clone> Repeat<T> {
+    /// The value of `text`: a copy of the last one when `text` repeats the last cell, else
+    /// `validate(text)`. A value is kept only from the first repetition on, so that a column
+    /// of distinct cells costs one copy of each cell's text and no more.
+    #[inline]
+    fn value<E>(
+        &mut self,
+        text: &str,
+        validate: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<T, E> {
+        if self.text == text {
+            if let Some(value) = &self.value {
+                return Ok(value.clone());
+            }
+            let value = validate(text)?;
+            self.value = Some(value.clone());
+            return Ok(value);
+        }
+        self.value = None;
+        self.text.clear();
+        self.text.push_str(text);
+        validate(text)
+    }
+}
 
 impl<R: Read> DeviceReader<R> {
     /// Reads and maps the header of `reader` for a group with `schema`.
@@ -123,6 +176,14 @@ impl<R: Read> DeviceReader<R> {
             schema: schema.clone(),
             limits,
             seen: SeenSerials::new(),
+            repeats: Repeats {
+                attributes: schema
+                    .attributes()
+                    .iter()
+                    .map(|_| Repeat::default())
+                    .collect(),
+                ..Repeats::default()
+            },
             done: false,
         })
     }
@@ -223,15 +284,23 @@ impl<R: Read> DeviceReader<R> {
     }
 
     fn row(&mut self, info: crate::read::RecordInfo) -> Result<Row, RowError> {
+        let Self {
+            reader,
+            header,
+            schema,
+            seen,
+            repeats,
+            ..
+        } = self;
         let line = info.line;
-        let expected = self.header.slots.len();
-        let fields = &self.reader.fields;
+        let expected = header.slots.len();
+        let fields = &reader.fields;
         if info.unterminated {
             let last = fields.len().saturating_sub(1);
             return Err(RowError::new(
                 line,
-                self.header.names.get(last).cloned(),
-                &String::from_utf8_lossy(fields.last().map_or(&[][..], |f| self.reader.field(*f))),
+                header.names.get(last).cloned(),
+                &String::from_utf8_lossy(fields.last().map_or(&[][..], |f| reader.field(*f))),
                 "unterminated_quote",
                 "a quoted cell is not closed before the end of the file",
             ));
@@ -240,7 +309,7 @@ impl<R: Read> DeviceReader<R> {
             && !info.extra_content
             && fields[expected..]
                 .iter()
-                .all(|f| !f.quoted && self.reader.field(*f).iter().all(u8::is_ascii_whitespace));
+                .all(|f| !f.quoted && reader.field(*f).iter().all(u8::is_ascii_whitespace));
         if info.fields < expected || (info.fields > expected && !extra_blank) {
             return Err(RowError::new(
                 line,
@@ -255,14 +324,24 @@ impl<R: Read> DeviceReader<R> {
         }
         // One UTF-8 check for the whole record; cells are then slices of it (a cell whose
         // bounds split a character, or a record that is not UTF-8, is checked on its own).
-        let (bytes, offset) = self.reader.record_bytes();
-        let record = std::str::from_utf8(bytes).ok().map(|text| (text, offset));
-        let serial_index = self.header.index_of(Column::Serial).unwrap_or(0);
-        let serial = self.serial(record, line, serial_index)?;
-        if let Some(first) = self.seen.insert(serial.as_str(), line) {
+        let (bytes, offset) = reader.record_bytes();
+        let cells = Cells {
+            reader,
+            header,
+            record: std::str::from_utf8(bytes).ok().map(|text| (text, offset)),
+            line,
+        };
+        let serial_index = header.index_of(Column::Serial).unwrap_or(0);
+        let serial = match cells.cell(serial_index, false)? {
+            None => return Err(cells.missing(Column::Serial)),
+            Some(text) => {
+                SerialNumber::new(text).map_err(|e| cells.invalid(serial_index, text, e))?
+            }
+        };
+        if let Some(first) = seen.insert(serial.as_str(), line) {
             return Err(RowError::new(
                 line,
-                Some(self.header.names[serial_index].clone()),
+                Some(header.names[serial_index].clone()),
                 serial.as_str(),
                 "duplicate_in_file",
                 format!("serial {serial} already appears on line {first}"),
@@ -277,38 +356,56 @@ impl<R: Read> DeviceReader<R> {
         let mut environment = None;
         let mut ou = None;
         let mut version = None;
-        for (i, slot) in self.header.slots.iter().enumerate() {
-            let span = fields[i];
+        for (i, slot) in header.slots.iter().enumerate() {
             let column = match *slot {
                 Slot::Ignored => continue,
                 Slot::Field(Column::Serial) => continue,
                 Slot::Field(c) if c.is_read_only() && c != Column::Version => continue,
                 Slot::Field(c) => c,
                 Slot::Attribute(a) => {
-                    self.attribute(record, line, i, a, span, &mut attributes)?;
+                    let (Some(def), Some(repeat)) =
+                        (schema.attributes().get(a), repeats.attributes.get_mut(a))
+                    else {
+                        continue;
+                    };
+                    let allow_empty = matches!(def.ty, AttributeType::String { .. });
+                    if let Some(text) = cells.cell(i, allow_empty)? {
+                        let value = repeat
+                            .value(text, |t| def.parse_value(t))
+                            .map_err(|e| cells.refused(i, text, e.code(), e.to_string()))?;
+                        attributes.insert(def.id.clone(), value);
+                    }
                     continue;
                 }
             };
-            let allow_empty = column == Column::Description;
-            let Some(text) = self
-                .cell(record, span, allow_empty)
-                .map_err(|BadUtf8| self.utf8_error(line, i, span))?
-            else {
+            let Some(text) = cells.cell(i, column == Column::Description)? else {
                 continue;
             };
-            let err = |e: ValidationError| self.invalid(line, i, text, e.code(), e.to_string());
+            let err = |e: ValidationError| cells.invalid(i, text, e);
+            let r = &mut *repeats;
             match column {
                 Column::DeviceName => name = Some(DeviceName::new(text).map_err(err)?),
-                Column::ModelId => model = Some(ModelId::new(text).map_err(err)?),
-                Column::Timezone => timezone = Some(Timezone::new(text).map_err(err)?),
-                Column::BatchTag => batch_tag = Some(BatchTag::new(text).map_err(err)?),
+                Column::ModelId => {
+                    model = Some(r.model.value(text, ModelId::from_str).map_err(err)?)
+                }
+                Column::Timezone => {
+                    timezone = Some(r.timezone.value(text, Timezone::new).map_err(err)?);
+                }
+                Column::BatchTag => {
+                    batch_tag = Some(r.batch_tag.value(text, BatchTag::from_str).map_err(err)?);
+                }
                 Column::Description => description = Some(Description::new(text).map_err(err)?),
-                Column::Environment => environment = Some(EnvironmentId::new(text).map_err(err)?),
-                Column::Ou => ou = Some(OuId::new(text).map_err(err)?),
+                Column::Environment => {
+                    environment = Some(
+                        r.environment
+                            .value(text, EnvironmentId::from_str)
+                            .map_err(err)?,
+                    );
+                }
+                Column::Ou => ou = Some(r.ou.value(text, OuId::from_str).map_err(err)?),
                 Column::Version => {
                     let n = text.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                        self.invalid(
-                            line,
+                        cells.refused(
                             i,
                             text,
                             "invalid_version",
@@ -331,20 +428,18 @@ impl<R: Read> DeviceReader<R> {
                 | Column::UpdatedAt => {}
             }
         }
-        let model_id = model.ok_or_else(|| self.missing(line, Column::ModelId))?;
+        let model_id = model.ok_or_else(|| cells.missing(Column::ModelId))?;
         let target = match (environment, ou) {
             (Some(e), Some(o)) => Some(Target::new(e, o)),
             (None, None) => None,
-            (Some(_), None) => return Err(self.missing(line, Column::Ou)),
-            (None, Some(_)) => return Err(self.missing(line, Column::Environment)),
+            (Some(_), None) => return Err(cells.missing(Column::Ou)),
+            (None, Some(_)) => return Err(cells.missing(Column::Environment)),
         };
-        for (def, index) in self.schema.attributes().iter().zip(&self.header.attributes) {
+        for (def, index) in schema.attributes().iter().zip(&header.attributes) {
             if def.required && def.default.is_none() && !attributes.contains_key(&def.id) {
                 return Err(RowError::new(
                     line,
-                    Some(
-                        index.map_or_else(|| def.id.to_string(), |i| self.header.names[i].clone()),
-                    ),
+                    Some(index.map_or_else(|| def.id.to_string(), |i| header.names[i].clone())),
                     "",
                     "missing_required",
                     format!("attribute {} is required", def.id),
@@ -366,63 +461,34 @@ impl<R: Read> DeviceReader<R> {
             version,
         })
     }
+}
 
-    fn serial(
-        &self,
-        record: Option<(&str, usize)>,
-        line: u64,
-        index: usize,
-    ) -> Result<SerialNumber, RowError> {
-        let span = self.reader.fields[index];
-        match self
-            .cell(record, span, false)
-            .map_err(|BadUtf8| self.utf8_error(line, index, span))?
-        {
-            None => Err(self.missing(line, Column::Serial)),
-            Some(text) => SerialNumber::new(text)
-                .map_err(|e| self.invalid(line, index, text, e.code(), e.to_string())),
-        }
-    }
+/// The cells of the record being read, with what their errors need.
+struct Cells<'a, R> {
+    reader: &'a RecordReader<R>,
+    header: &'a Header,
+    /// The whole record as text, with the offset of field spans in it; `None` when the
+    /// record is not UTF-8 as a whole.
+    record: Option<(&'a str, usize)>,
+    line: u64,
+}
 
-    fn attribute(
-        &self,
-        record: Option<(&str, usize)>,
-        line: u64,
-        index: usize,
-        attribute: usize,
-        span: FieldSpan,
-        values: &mut AttributeValues,
-    ) -> Result<(), RowError> {
-        let Some(def) = self.schema.attributes().get(attribute) else {
-            return Ok(());
+impl<'a, R: Read> Cells<'a, R> {
+    /// The text of cell `index`: decoded, trimmed when unquoted, unguarded; `None` (absent)
+    /// when empty, unless it was quoted and `allow_empty`.
+    #[inline(always)]
+    fn cell(&self, index: usize, allow_empty: bool) -> Result<Option<&'a str>, RowError> {
+        let Some(&span) = self.reader.fields.get(index) else {
+            return Ok(None);
         };
-        let allow_empty = matches!(def.ty, dps_core::AttributeType::String { .. });
-        if let Some(text) = self
-            .cell(record, span, allow_empty)
-            .map_err(|BadUtf8| self.utf8_error(line, index, span))?
+        let text = match self
+            .record
+            .and_then(|(r, offset)| r.get(span.start - offset..span.end - offset))
         {
-            let value = def
-                .parse_value(text)
-                .map_err(|e| self.invalid(line, index, text, e.code(), e.to_string()))?;
-            values.insert(def.id.clone(), value);
-        }
-        Ok(())
-    }
-
-    /// The text of a cell: decoded, trimmed when unquoted, unguarded; `None` (absent) when
-    /// empty, unless it was quoted and `allow_empty`.
-    #[inline]
-    fn cell<'a>(
-        &'a self,
-        record: Option<(&'a str, usize)>,
-        span: FieldSpan,
-        allow_empty: bool,
-    ) -> Result<Option<&'a str>, BadUtf8> {
-        let text =
-            match record.and_then(|(r, offset)| r.get(span.start - offset..span.end - offset)) {
-                Some(text) => text,
-                None => std::str::from_utf8(self.reader.field(span)).map_err(|_| BadUtf8)?,
-            };
+            Some(text) => text,
+            None => std::str::from_utf8(self.reader.field(span))
+                .map_err(|e| self.utf8_error(index, span, e.valid_up_to()))?,
+        };
         let text = if span.quoted { text } else { trim(text) };
         let text = formula::unguard(text);
         if text.is_empty() && !(span.quoted && allow_empty) {
@@ -434,31 +500,30 @@ impl<R: Read> DeviceReader<R> {
 
     #[cold]
     #[inline(never)]
-    fn utf8_error(&self, line: u64, index: usize, span: FieldSpan) -> RowError {
-        let bytes = self.reader.field(span);
-        let at = std::str::from_utf8(bytes)
-            .err()
-            .map_or(0, |e| e.valid_up_to());
-        self.invalid(
-            line,
+    fn utf8_error(&self, index: usize, span: FieldSpan, valid_up_to: usize) -> RowError {
+        self.refused(
             index,
-            &String::from_utf8_lossy(bytes),
+            &String::from_utf8_lossy(self.reader.field(span)),
             "invalid_utf8",
-            format!("the cell is not valid UTF-8 (byte {})", at + 1),
+            format!("the cell is not valid UTF-8 (byte {})", valid_up_to + 1),
         )
     }
 
     #[cold]
-    fn invalid(
+    fn invalid(&self, index: usize, value: &str, error: ValidationError) -> RowError {
+        self.refused(index, value, error.code(), error.to_string())
+    }
+
+    #[cold]
+    fn refused(
         &self,
-        line: u64,
         index: usize,
         value: &str,
         code: &'static str,
         message: impl Into<String>,
     ) -> RowError {
         RowError::new(
-            line,
+            self.line,
             self.header.names.get(index).cloned(),
             value,
             code,
@@ -466,9 +531,10 @@ impl<R: Read> DeviceReader<R> {
         )
     }
 
-    fn missing(&self, line: u64, column: Column) -> RowError {
+    #[cold]
+    fn missing(&self, column: Column) -> RowError {
         RowError::new(
-            line,
+            self.line,
             Some(self.header.name_of(column)),
             "",
             "missing_required",

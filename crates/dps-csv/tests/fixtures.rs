@@ -456,6 +456,59 @@ fn each_bad_cell_gets_its_code_column_and_value() {
 }
 
 #[test]
+fn runs_of_repeated_cells_are_read_like_any_other_cells() {
+    // Runs of equal cells, valid and invalid, broken up and resumed: each row gets the
+    // value (or the error) its own cells give.
+    let file = "sn,model,Timezone,floor\n\
+                SN-1,m1,+01:00,3\n\
+                SN-2,m1,+01:00,3\n\
+                SN-3,m1,+01:00,3\n\
+                SN-4,bad model,+01:00,x\n\
+                SN-5,bad model,+01:00,x\n\
+                SN-6,m1,+25:00,3\n\
+                SN-7,m2,+25:00,3\n\
+                SN-8,m1,-02:00,4\n\
+                SN-9,m1,-02:00,\n";
+    let rows = read(file.as_bytes());
+    type Read = Result<(String, String, Option<AttributeValue>), &'static str>;
+    let seen: Vec<Read> = rows
+        .iter()
+        .map(|r| match r {
+            Ok(row) => Ok((
+                row.device.model_id.to_string(),
+                row.device
+                    .timezone
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+                row.device.attributes.get("floor").cloned(),
+            )),
+            Err(e) => Err(e.code),
+        })
+        .collect();
+    let ok = |m: &str, tz: &str, floor: Option<i64>| {
+        Ok((
+            m.to_owned(),
+            tz.to_owned(),
+            floor.map(AttributeValue::Integer),
+        ))
+    };
+    assert_eq!(
+        seen,
+        vec![
+            ok("m1", "+01:00", Some(3)),
+            ok("m1", "+01:00", Some(3)),
+            ok("m1", "+01:00", Some(3)),
+            Err("invalid_model_id"),
+            Err("invalid_model_id"),
+            Err("invalid_timezone"),
+            Err("invalid_timezone"),
+            ok("m1", "-02:00", Some(4)),
+            ok("m1", "-02:00", None),
+        ]
+    );
+}
+
+#[test]
 fn a_required_attribute_without_default_needs_its_column_and_a_value() {
     use dps_core::{AttributeDef, AttributeSchema, AttributeType};
     let schema = AttributeSchema::new(vec![
