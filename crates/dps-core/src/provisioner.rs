@@ -886,7 +886,8 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         op: BatchOp,
         report: &mut BatchReport,
     ) {
-        let results: Vec<DeviceOutcome> = stream::iter(work)
+        report.outcomes.reserve(work.len());
+        let mut outcomes = stream::iter(work)
             .map(|(serial, device)| async move {
                 let Some(device) = device else {
                     return DeviceOutcome {
@@ -907,10 +908,10 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                     result,
                 }
             })
-            .buffered(self.config.concurrency.max(1))
-            .collect()
-            .await;
-        report.outcomes.extend(results);
+            .buffered(self.config.concurrency.max(1));
+        while let Some(outcome) = outcomes.next().await {
+            report.outcomes.push(outcome);
+        }
     }
 
     /// Allocates one device (shared with [`Provisioner::bootstrap`]'s auto-activation).
@@ -943,6 +944,8 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             target,
         };
         self.commit_update(&device, &pending, kind, now).await?;
+        // Only the pending state goes on: the batch future need not hold both.
+        drop(device);
         self.drive(group, pending).await
     }
 
@@ -957,6 +960,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             now,
         )
         .await?;
+        drop(device);
         self.drive(group, pending).await
     }
 
@@ -972,6 +976,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                 let group = self.group(device.group_id()).await?;
                 let kind = EventKind::DeleteStarted { operation: op };
                 self.commit_update(&device, &pending, kind, now).await?;
+                drop(device);
                 self.drive(&group, pending).await
             }
         }
@@ -988,6 +993,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             attempt: pending.attempts(),
         };
         self.commit_update(&device, &claimed, kind, now).await?;
+        drop(device);
         self.drive(group, claimed).await
     }
 
@@ -1016,70 +1022,14 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                 .map(EnvOutcome::Reissued),
         };
         let now = self.now();
-        match answer {
-            Ok(outcome) => {
-                let kind = match pending.action() {
-                    PendingAction::Allocate { target, .. } => match &outcome {
-                        EnvOutcome::Onboarded(o) => EventKind::Allocated {
-                            operation: op,
-                            target: target.clone(),
-                            asset_id: o.asset_id.clone(),
-                        },
-                        EnvOutcome::Offboarded | EnvOutcome::Reissued(_) => EventKind::Edited,
-                    },
-                    PendingAction::Reset { .. } => EventKind::Reset {
-                        operation: op,
-                        initialized: group.reprovision() == ReprovisionMethod::Initialize,
-                    },
-                    PendingAction::Replace { old_serial, .. } => EventKind::Replaced {
-                        operation: op,
-                        old_serial: old_serial.clone(),
-                    },
-                    PendingAction::Delete { .. } => EventKind::Deleted,
-                };
-                match device.complete(group, outcome, now)? {
-                    Some(next) => {
-                        self.commit_update(&device, &next, kind, now).await?;
-                        Ok(Outcome::of(&next))
-                    }
-                    None => {
-                        self.commit_delete(&device, now).await?;
-                        Ok(Outcome::Deleted)
-                    }
-                }
-            }
-            Err(env_error) => {
-                let err = Error::from(env_error);
-                let (next, kind) = match &err {
-                    Error::EnvironmentRejected { .. } => {
-                        let kind = match pending.action() {
-                            PendingAction::Allocate { .. } => EventKind::AllocationFailed {
-                                operation: Some(op),
-                                code: err.code().to_owned(),
-                                message: err.to_string(),
-                            },
-                            PendingAction::Reset { .. }
-                            | PendingAction::Replace { .. }
-                            | PendingAction::Delete { .. } => EventKind::OperationFailed {
-                                operation: op,
-                                code: err.code().to_owned(),
-                                message: err.to_string(),
-                            },
-                        };
-                        (device.roll_back(&err, now)?, kind)
-                    }
-                    _ => {
-                        let kind = EventKind::OperationDeferred {
-                            operation: op,
-                            message: err.to_string(),
-                        };
-                        (device.deferred(&err, now)?, kind)
-                    }
-                };
-                self.commit_update(&device, &next, kind, now).await?;
-                Err(err)
-            }
+        // Everything between the environment's answer and the commit is synchronous, so that
+        // a batch's per-device future holds one device and one settlement across its awaits.
+        let Settlement { commit, result } = settle(group, &device, answer, now)?;
+        match commit {
+            Some((next, kind)) => self.commit_update(&device, &next, kind, now).await?,
+            None => self.commit_delete(&device, now).await?,
         }
+        result
     }
 
     pub(crate) async fn commit_update(
@@ -1106,6 +1056,93 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         })
         .event(device_event(device, EventKind::Deleted, now));
         Ok(self.store.commit(cs).await?)
+    }
+}
+
+/// What a pending device becomes once the environment answered: the change to commit
+/// (`None`: delete the device) and what the caller is told.
+struct Settlement {
+    commit: Option<(Device, EventKind)>,
+    result: Result<Outcome>,
+}
+
+/// Settles the pending `device` with the environment's `answer`.
+fn settle(
+    group: &RegistrationGroup,
+    device: &Device,
+    answer: std::result::Result<EnvOutcome, crate::environment::EnvironmentError>,
+    now: Timestamp,
+) -> Result<Settlement> {
+    let pending = device
+        .state()
+        .check_pending()
+        .map_err(|e| e.into_error(device.id()))?;
+    let op = pending.operation();
+    match answer {
+        Ok(outcome) => {
+            let kind = match pending.action() {
+                PendingAction::Allocate { target, .. } => match &outcome {
+                    EnvOutcome::Onboarded(o) => EventKind::Allocated {
+                        operation: op,
+                        target: target.clone(),
+                        asset_id: o.asset_id.clone(),
+                    },
+                    EnvOutcome::Offboarded | EnvOutcome::Reissued(_) => EventKind::Edited,
+                },
+                PendingAction::Reset { .. } => EventKind::Reset {
+                    operation: op,
+                    initialized: group.reprovision() == ReprovisionMethod::Initialize,
+                },
+                PendingAction::Replace { old_serial, .. } => EventKind::Replaced {
+                    operation: op,
+                    old_serial: old_serial.clone(),
+                },
+                PendingAction::Delete { .. } => EventKind::Deleted,
+            };
+            Ok(match device.complete(group, outcome, now)? {
+                Some(next) => Settlement {
+                    result: Ok(Outcome::of(&next)),
+                    commit: Some((next, kind)),
+                },
+                None => Settlement {
+                    commit: None,
+                    result: Ok(Outcome::Deleted),
+                },
+            })
+        }
+        Err(env_error) => {
+            let err = Error::from(env_error);
+            let (next, kind) = match &err {
+                Error::EnvironmentRejected { .. } => {
+                    let kind = match pending.action() {
+                        PendingAction::Allocate { .. } => EventKind::AllocationFailed {
+                            operation: Some(op),
+                            code: err.code().to_owned(),
+                            message: err.to_string(),
+                        },
+                        PendingAction::Reset { .. }
+                        | PendingAction::Replace { .. }
+                        | PendingAction::Delete { .. } => EventKind::OperationFailed {
+                            operation: op,
+                            code: err.code().to_owned(),
+                            message: err.to_string(),
+                        },
+                    };
+                    (device.roll_back(&err, now)?, kind)
+                }
+                _ => {
+                    let kind = EventKind::OperationDeferred {
+                        operation: op,
+                        message: err.to_string(),
+                    };
+                    (device.deferred(&err, now)?, kind)
+                }
+            };
+            Ok(Settlement {
+                commit: Some((next, kind)),
+                result: Err(err),
+            })
+        }
     }
 }
 

@@ -41,11 +41,69 @@ pub struct InMemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     groups: BTreeMap<GroupId, RegistrationGroup>,
-    devices: HashMap<DeviceId, Device>,
-    by_serial: BTreeMap<(GroupId, String), DeviceId>,
+    /// Each device in its own allocation, so that growing the table moves pointers only.
+    devices: HashMap<DeviceId, Box<Device>>,
+    /// Per group, its devices in serial order; the group's size is the index's length.
+    by_serial: HashMap<GroupId, BTreeMap<SerialNumber, DeviceId>>,
     pending: BTreeSet<DeviceId>,
-    group_sizes: HashMap<GroupId, u64>,
-    events: Vec<Event>,
+    events: EventLog,
+}
+
+/// The event log in fixed-size chunks: appending never moves earlier events.
+#[derive(Debug, Default)]
+struct EventLog {
+    chunks: Vec<Vec<Event>>,
+    len: usize,
+}
+
+impl EventLog {
+    const CHUNK: usize = 4096;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, event: Event) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < Self::CHUNK => chunk.push(event),
+            Some(_) | None => {
+                let mut chunk = Vec::with_capacity(Self::CHUNK);
+                chunk.push(event);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// The events from index `start` on.
+    fn from(&self, start: usize) -> impl Iterator<Item = &Event> {
+        let (chunk, offset) = (start / Self::CHUNK, start % Self::CHUNK);
+        self.chunks
+            .get(chunk..)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .flat_map(move |(i, c)| c.get(if i == 0 { offset } else { 0 }..).unwrap_or_default())
+    }
+}
+
+/// The undo steps of a commit's changes so far.
+///
+/// The last change of a changeset records none: every change checks everything before it
+/// writes, so a change that fails has written nothing, and nothing after the last one can
+/// fail.
+#[derive(Default)]
+struct UndoLog {
+    steps: Vec<Undo>,
+    recording: bool,
+}
+
+impl UndoLog {
+    fn push(&mut self, step: Undo) {
+        if self.recording {
+            self.steps.push(step);
+        }
+    }
 }
 
 enum Undo {
@@ -85,54 +143,68 @@ fn not_found(entity: Entity, key: impl ToString) -> StoreError {
 }
 
 impl Inner {
-    fn put_device(&mut self, device: Device) {
+    fn put_device(&mut self, device: Box<Device>) {
         let id = device.id();
         self.by_serial
-            .insert((device.group_id(), device.serial().to_string()), id);
-        if device.status() == AllocationStatus::Pending {
-            self.pending.insert(id);
-        } else {
-            self.pending.remove(&id);
-        }
+            .entry(device.group_id())
+            .or_default()
+            .insert(device.serial().clone(), id);
+        self.set_pending(&device);
         self.devices.insert(id, device);
     }
 
-    fn take_device(&mut self, id: DeviceId) -> Option<Device> {
+    fn set_pending(&mut self, device: &Device) {
+        if device.status() == AllocationStatus::Pending {
+            self.pending.insert(device.id());
+        } else {
+            self.pending.remove(&device.id());
+        }
+    }
+
+    fn take_device(&mut self, id: DeviceId) -> Option<Box<Device>> {
         let device = self.devices.remove(&id)?;
-        self.by_serial
-            .remove(&(device.group_id(), device.serial().to_string()));
+        if let Some(serials) = self.by_serial.get_mut(&device.group_id()) {
+            serials.remove(device.serial().as_str());
+            if serials.is_empty() {
+                self.by_serial.remove(&device.group_id());
+            }
+        }
         self.pending.remove(&id);
         Some(device)
     }
 
+    fn serial_id(&self, group: GroupId, serial: &str) -> Option<DeviceId> {
+        self.by_serial.get(&group)?.get(serial).copied()
+    }
+
     fn serial_taken(&self, group: GroupId, serial: &SerialNumber, by_other_than: DeviceId) -> bool {
-        self.by_serial
-            .get(&(group, serial.to_string()))
-            .is_some_and(|id| *id != by_other_than)
+        self.serial_id(group, serial.as_str())
+            .is_some_and(|id| id != by_other_than)
+    }
+
+    fn group_size(&self, group: GroupId) -> u64 {
+        self.by_serial.get(&group).map_or(0, |s| s.len() as u64)
     }
 
     /// The devices matching `query` from `start` on, in serial order.
     fn matching<'a>(
         &'a self,
         query: &'a DeviceQuery,
-        start: Bound<(GroupId, String)>,
+        start: Bound<&'a str>,
     ) -> impl Iterator<Item = &'a Device> + 'a {
-        let group = query.group;
         let prefix = query.filter.serial_prefix.as_ref().map(|p| p.as_str());
         self.by_serial
-            .range((start, Bound::Unbounded))
-            .take_while(move |((g, serial), _)| {
-                *g == group && prefix.is_none_or(|p| serial.starts_with(p))
-            })
+            .get(&query.group)
+            .into_iter()
+            .flat_map(move |serials| serials.range::<str, _>((start, Bound::Unbounded)))
+            .take_while(move |(serial, _)| prefix.is_none_or(|p| serial.as_str().starts_with(p)))
             .filter_map(|(_, id)| self.devices.get(id))
+            .map(|d| &**d)
             .filter(|d| query.filter.matches(d))
     }
 
-    fn size_mut(&mut self, group: GroupId) -> &mut u64 {
-        self.group_sizes.entry(group).or_default()
-    }
-
-    fn apply(&mut self, change: Change, undo: &mut Vec<Undo>) -> Result<(), StoreError> {
+    /// Applies one change, checking everything before writing anything.
+    fn apply(&mut self, change: Change, undo: &mut UndoLog) -> Result<(), StoreError> {
         match change {
             Change::InsertGroup(group) => {
                 if self.groups.contains_key(&group.id()) {
@@ -159,8 +231,7 @@ impl Inner {
                 let Some(old) = self.groups.get(&id) else {
                     return Err(not_found(Entity::Group, id));
                 };
-                if old.version() != expected || self.group_sizes.get(&id).copied().unwrap_or(0) > 0
-                {
+                if old.version() != expected || self.group_size(id) > 0 {
                     return Err(conflict(Entity::Group, id));
                 }
                 if let Some(old) = self.groups.remove(&id) {
@@ -184,8 +255,7 @@ impl Inner {
                     });
                 }
                 undo.push(Undo::RemoveDevice(device.id()));
-                *self.size_mut(device.group_id()) += 1;
-                self.put_device(device);
+                self.put_device(Box::new(device));
             }
             Change::UpdateDevice { expected, device } => {
                 let Some(old) = self.devices.get(&device.id()) else {
@@ -202,20 +272,20 @@ impl Inner {
                         });
                     }
                     if let Some(old) = self.take_device(device.id()) {
-                        undo.push(Undo::RestoreDevice(Box::new(old)));
+                        undo.push(Undo::RestoreDevice(old));
                     }
-                    self.put_device(device);
+                    self.put_device(Box::new(device));
                 } else {
                     // Same serial: the serial index stays; only the record and the pending
                     // set change.
-                    let id = device.id();
-                    if device.status() == AllocationStatus::Pending {
-                        self.pending.insert(id);
-                    } else {
-                        self.pending.remove(&id);
-                    }
-                    if let Some(old) = self.devices.insert(id, device) {
-                        undo.push(Undo::RestoreDevice(Box::new(old)));
+                    self.set_pending(&device);
+                    if let Some(slot) = self.devices.get_mut(&device.id()) {
+                        if undo.recording {
+                            let old = std::mem::replace(slot, Box::new(device));
+                            undo.push(Undo::RestoreDevice(old));
+                        } else {
+                            **slot = device;
+                        }
                     }
                 }
             }
@@ -227,8 +297,7 @@ impl Inner {
                     return Err(conflict(Entity::Device, old.serial()));
                 }
                 if let Some(old) = self.take_device(id) {
-                    *self.size_mut(old.group_id()) -= 1;
-                    undo.push(Undo::RestoreDevice(Box::new(old)));
+                    undo.push(Undo::RestoreDevice(old));
                 }
             }
         }
@@ -245,16 +314,10 @@ impl Inner {
                     self.groups.insert(g.id(), *g);
                 }
                 Undo::RemoveDevice(id) => {
-                    if let Some(d) = self.take_device(id) {
-                        *self.size_mut(d.group_id()) -= 1;
-                    }
+                    self.take_device(id);
                 }
                 Undo::RestoreDevice(d) => {
-                    let d = *d;
-                    let existed = self.take_device(d.id()).is_some();
-                    if !existed {
-                        *self.size_mut(d.group_id()) += 1;
-                    }
+                    self.take_device(d.id());
                     self.put_device(d);
                 }
             }
@@ -284,7 +347,7 @@ impl Store for InMemoryStore {
     }
 
     async fn device(&self, id: DeviceId) -> Result<Option<Device>, StoreError> {
-        Ok(self.read().devices.get(&id).cloned())
+        Ok(self.read().devices.get(&id).map(|d| Device::clone(d)))
     }
 
     async fn device_by_serial(
@@ -294,10 +357,9 @@ impl Store for InMemoryStore {
     ) -> Result<Option<Device>, StoreError> {
         let inner = self.read();
         Ok(inner
-            .by_serial
-            .get(&(group, serial.to_string()))
-            .and_then(|id| inner.devices.get(id))
-            .cloned())
+            .serial_id(group, serial.as_str())
+            .and_then(|id| inner.devices.get(&id))
+            .map(|d| Device::clone(d)))
     }
 
     async fn devices_by_serials(
@@ -308,9 +370,9 @@ impl Store for InMemoryStore {
         let inner = self.read();
         Ok(serials
             .iter()
-            .filter_map(|s| inner.by_serial.get(&(group, s.to_string())))
-            .filter_map(|id| inner.devices.get(id))
-            .cloned()
+            .filter_map(|s| inner.serial_id(group, s.as_str()))
+            .filter_map(|id| inner.devices.get(&id))
+            .map(|d| Device::clone(d))
             .collect())
     }
 
@@ -321,12 +383,11 @@ impl Store for InMemoryStore {
         limit: usize,
     ) -> Result<Vec<Device>, StoreError> {
         let inner = self.read();
-        let group = query.group;
         let prefix = query.filter.serial_prefix.as_ref().map(|p| p.as_str());
-        let start = match (after, prefix) {
-            (Some(a), Some(p)) if p > a.as_str() => Bound::Included((group, p.to_owned())),
-            (Some(a), _) => Bound::Excluded((group, a.into_string())),
-            (None, p) => Bound::Included((group, p.unwrap_or("").to_owned())),
+        let start = match (&after, prefix) {
+            (Some(a), Some(p)) if p > a.as_str() => Bound::Included(p),
+            (Some(a), _) => Bound::Excluded(a.as_str()),
+            (None, p) => Bound::Included(p.unwrap_or("")),
         };
         Ok(inner.matching(query, start).take(limit).cloned().collect())
     }
@@ -334,11 +395,12 @@ impl Store for InMemoryStore {
     async fn count_devices(&self, query: &DeviceQuery) -> Result<u64, StoreError> {
         let inner = self.read();
         if query.filter.is_empty() {
-            return Ok(inner.group_sizes.get(&query.group).copied().unwrap_or(0));
+            return Ok(inner.group_size(query.group));
         }
         let prefix = query.filter.serial_prefix.as_ref().map(|p| p.as_str());
-        let start = Bound::Included((query.group, prefix.unwrap_or("").to_owned()));
-        Ok(inner.matching(query, start).count() as u64)
+        Ok(inner
+            .matching(query, Bound::Included(prefix.unwrap_or("")))
+            .count() as u64)
     }
 
     async fn pending_devices(
@@ -352,29 +414,28 @@ impl Store for InMemoryStore {
             .pending
             .range((lower, Bound::Unbounded))
             .take(limit)
-            .filter_map(|id| inner.devices.get(id).cloned())
+            .filter_map(|id| inner.devices.get(id).map(|d| Device::clone(d)))
             .collect())
     }
 
     async fn events(&self, after: EventCursor, limit: usize) -> Result<Vec<Event>, StoreError> {
         let inner = self.read();
-        let start = usize::try_from(after.get())
-            .unwrap_or(usize::MAX)
-            .min(inner.events.len());
-        Ok(inner.events[start..].iter().take(limit).cloned().collect())
+        let start = usize::try_from(after.get()).unwrap_or(usize::MAX);
+        Ok(inner.events.from(start).take(limit).cloned().collect())
     }
 
     async fn commit(&self, changeset: Changeset) -> Result<(), StoreError> {
         let (changes, events) = changeset.into_parts();
         let mut inner = self.write();
-        let mut undo = Vec::with_capacity(changes.len());
-        for change in changes {
+        let mut undo = UndoLog::default();
+        let last = changes.len().saturating_sub(1);
+        for (i, change) in changes.into_iter().enumerate() {
+            undo.recording = i < last;
             if let Err(e) = inner.apply(change, &mut undo) {
-                inner.undo(undo);
+                inner.undo(undo.steps);
                 return Err(e);
             }
         }
-        inner.events.reserve(events.len());
         for event in events {
             let cursor = EventCursor::new(inner.events.len() as u64 + 1);
             inner.events.push(Event::from_new(cursor, event));
