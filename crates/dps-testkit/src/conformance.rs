@@ -794,6 +794,74 @@ pub async fn events_ordered<S: Store + ?Sized>(store: Arc<S>) {
     );
 }
 
+/// Contracts 1 and 6: a changeset of events only (an audit record of something that changed
+/// no record, such as a refused device request) appends its events at the next cursors and
+/// writes nothing else; an empty changeset writes nothing.
+pub async fn events_only_changesets<S: Store + ?Sized>(store: Arc<S>) {
+    let fx = Fixtures::new();
+    let group = fx.group("g");
+    let mut cs = Changeset::new();
+    cs.push(Change::InsertGroup(group.clone()))
+        .event(Fixtures::group_event(&group, EventKind::GroupCreated));
+    store.commit(cs).await.unwrap_or_else(|e| panic!("{e}"));
+    let all = || async {
+        store
+            .events(EventCursor::START, 1000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let before = all().await;
+
+    store
+        .commit(Changeset::new())
+        .await
+        .unwrap_or_else(|e| panic!("an empty changeset commits: {e}"));
+    assert_eq!(all().await, before, "an empty changeset writes no event");
+
+    let ghost = fx.device(&group, "SN-GHOST");
+    let mut refused = Fixtures::event(&ghost, EventKind::Edited);
+    refused.device_id = None;
+    let mut cs = Changeset::new();
+    cs.event(refused)
+        .event(Fixtures::group_event(&group, EventKind::GroupEdited));
+    store
+        .commit(cs)
+        .await
+        .unwrap_or_else(|e| panic!("an events-only changeset commits: {e}"));
+    let after = all().await;
+    assert_eq!(after.len(), before.len() + 2, "both events were appended");
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "earlier events are unchanged"
+    );
+    let added = &after[before.len()..];
+    assert_eq!(
+        added.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),
+        vec![EventKind::Edited, EventKind::GroupEdited],
+        "the events come back in changeset order"
+    );
+    assert!(
+        before.last().map(|e| e.cursor) < Some(added[0].cursor)
+            && added[0].cursor < added[1].cursor,
+        "the new events follow the earlier ones"
+    );
+    assert_eq!(added[0].device_id, None);
+    assert_eq!(added[0].serial.as_ref(), Some(ghost.serial()));
+    assert!(
+        store.device(ghost.id()).await.ok().flatten().is_none(),
+        "no device was written"
+    );
+    assert_eq!(
+        store
+            .count_devices(&DeviceQuery::group(group.id()))
+            .await
+            .ok(),
+        Some(0),
+        "the group has no device"
+    );
+}
+
 /// Contract 6: a reader tailing the log while several writers commit concurrently sees every
 /// committed event exactly once.
 pub async fn events_gap_free_under_concurrency<S: Store + ?Sized>(store: Arc<S>) {
@@ -950,16 +1018,16 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@each $make;
             crud_groups, crud_devices, serial_unique_per_group, version_conflicts,
             atomic_changesets, referential_integrity, keyset_paging_under_inserts, filters,
-            pending_listing, events_ordered, events_gap_free_under_concurrency,
-            concurrent_writers_one_device
+            pending_listing, events_ordered, events_only_changesets,
+            events_gap_free_under_concurrency, concurrent_writers_one_device
         );
     };
     (maybe $make:expr) => {
         $crate::store_conformance_tests!(@each_maybe $make;
             crud_groups, crud_devices, serial_unique_per_group, version_conflicts,
             atomic_changesets, referential_integrity, keyset_paging_under_inserts, filters,
-            pending_listing, events_ordered, events_gap_free_under_concurrency,
-            concurrent_writers_one_device
+            pending_listing, events_ordered, events_only_changesets,
+            events_gap_free_under_concurrency, concurrent_writers_one_device
         );
     };
     (@each_maybe $make:expr; $($name:ident),+ $(,)?) => {
