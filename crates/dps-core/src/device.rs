@@ -476,6 +476,20 @@ impl Device {
         Ok(d)
     }
 
+    /// This device with its pending operation rolled back as [`Device::roll_back`] does, but
+    /// keeping its current serial: for a rejected replacement whose old serial was registered
+    /// to another device while the replacement was pending, so that the device can only
+    /// return under the serial it reserved.
+    ///
+    /// # Errors
+    ///
+    /// A transition error when the device is not pending.
+    pub fn roll_back_keeping_serial(&self, error: &Error, now: Timestamp) -> Result<Self> {
+        let mut d = self.roll_back(error, now)?;
+        d.serial = self.serial.clone();
+        Ok(d)
+    }
+
     /// This device still pending, with its lease released for recovery and `error` recorded.
     ///
     /// # Errors

@@ -768,7 +768,8 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
 
     /// Completes every pending operation whose lease has run out or was released: each is
     /// claimed (so that no other instance drives it meanwhile) and re-driven with its
-    /// original [`OperationId`].
+    /// original [`OperationId`]. A device whose lease still runs, or that another instance
+    /// claimed, settled or deleted after it was listed, is left out of the report.
     ///
     /// # Errors
     ///
@@ -794,28 +795,24 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                 let group = groups.get(&gid).cloned().flatten();
                 work.push((group, device));
             }
-            let results: Vec<DeviceOutcome> = stream::iter(work)
+            let mut outcomes = stream::iter(work)
                 .map(|(group, device)| async move {
                     let serial = device.serial().clone();
                     let id = device.id();
                     let result = match group {
-                        Some(group) => self.recover_one(&group, device).await,
+                        Some(group) => self.recover_one(&group, device).await?,
                         None => Err(Error::not_found(Entity::Group, device.group_id())),
                     };
-                    DeviceOutcome {
+                    Some(DeviceOutcome {
                         serial,
                         device_id: Some(id),
                         result,
-                    }
+                    })
                 })
-                .buffered(self.config.concurrency.max(1))
-                .collect()
-                .await;
-            report.outcomes.extend(
-                results
-                    .into_iter()
-                    .filter(|o| !matches!(o.result, Err(Error::OperationInProgress { .. }))),
-            );
+                .buffered(self.config.concurrency.max(1));
+            while let Some(outcome) = outcomes.next().await {
+                report.outcomes.extend(outcome);
+            }
             if !full {
                 break;
             }
@@ -982,19 +979,32 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         }
     }
 
-    async fn recover_one(&self, group: &RegistrationGroup, device: Device) -> Result<Outcome> {
+    /// Claims and drives one pending device; `None` when another driver holds it or has
+    /// changed it since it was listed, which leaves nothing to recover here.
+    async fn recover_one(
+        &self,
+        group: &RegistrationGroup,
+        device: Device,
+    ) -> Option<Result<Outcome>> {
         let now = self.now();
-        let claimed = device.claimed(now, self.lease_from(now))?;
-        let Some(pending) = claimed.state().pending() else {
-            return Err(Error::not_found(Entity::Device, device.serial()));
+        let claimed = match device.claimed(now, self.lease_from(now)) {
+            Ok(claimed) => claimed,
+            Err(Error::OperationInProgress { .. }) => return None,
+            Err(e) => return Some(Err(e)),
         };
+        let pending = claimed.state().pending()?;
         let kind = EventKind::OperationResumed {
             operation: pending.operation(),
             attempt: pending.attempts(),
         };
-        self.commit_update(&device, &claimed, kind, now).await?;
+        match self.commit_update(&device, &claimed, kind, now).await {
+            Ok(()) => {}
+            // Another instance claimed, settled or deleted the device after it was listed.
+            Err(Error::Conflict { .. } | Error::NotFound { .. }) => return None,
+            Err(e) => return Some(Err(e)),
+        }
         drop(device);
-        self.drive(group, claimed).await
+        Some(self.drive(group, claimed).await)
     }
 
     /// Calls the environment for a committed pending device and commits the result.
@@ -1026,7 +1036,20 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         // a batch's per-device future holds one device and one settlement across its awaits.
         let Settlement { commit, result } = settle(group, &device, answer, now)?;
         match commit {
-            Some((next, kind)) => self.commit_update(&device, &next, kind, now).await?,
+            Some((next, kind)) => match self.commit_update(&device, &next, kind.clone(), now).await
+            {
+                Err(taken @ Error::AlreadyRegistered { .. })
+                    if next.serial() != device.serial() =>
+                {
+                    // A rejected replacement returns to its old serial, which another device
+                    // took while the replacement was pending: settle under the new serial,
+                    // which this device still holds, rather than stay pending for ever.
+                    let err = result.as_ref().err().unwrap_or(&taken);
+                    let kept = device.roll_back_keeping_serial(err, now)?;
+                    self.commit_update(&device, &kept, kind, now).await?;
+                }
+                other => other?,
+            },
             None => self.commit_delete(&device, now).await?,
         }
         result

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -10,7 +11,11 @@ use dps_core::{
     DeviceEdit, DeviceFilter, DeviceQuery, Error, EventCursor, EventKind, GenerateSpec, ModelType,
     NewDevice, NewSerial, Outcome, ReplaceRequest, ReprovisionMethod, Selection, Store,
 };
-use dps_testkit::{CallKind, Fault, Fixtures};
+use dps_core::{
+    AssetId, Credentials, Endpoints, Environment, EnvironmentError, ModelId, OnboardRequest,
+    Onboarded, OperationId, SerialNumber, Target,
+};
+use dps_testkit::{CallKind, FakeEnvironment, Fault, Fixtures};
 
 fn serials(list: &[&str]) -> Selection {
     Selection::Serials(list.iter().map(|s| sn(s)).collect())
@@ -375,6 +380,127 @@ async fn replace_keeps_the_asset_and_reissues_key_and_secret() {
         .await
         .unwrap();
     assert_eq!(generated.serial().as_str().len(), 16);
+}
+
+/// An environment that, while a replacement is pending, registers another device under the
+/// replaced hardware's serial, then refuses the replacement.
+#[derive(Debug)]
+struct ReRegistersTheOldSerial {
+    inner: Arc<FakeEnvironment>,
+    other: Dps,
+    group: std::sync::OnceLock<dps_core::GroupId>,
+}
+
+#[async_trait::async_trait]
+impl Environment for ReRegistersTheOldSerial {
+    async fn model_exists(&self, t: &Target, m: &ModelId) -> Result<bool, EnvironmentError> {
+        self.inner.model_exists(t, m).await
+    }
+    async fn onboard(
+        &self,
+        op: OperationId,
+        t: &Target,
+        d: &OnboardRequest,
+    ) -> Result<Onboarded, EnvironmentError> {
+        self.inner.onboard(op, t, d).await
+    }
+    async fn offboard(
+        &self,
+        op: OperationId,
+        t: &Target,
+        a: &AssetId,
+    ) -> Result<(), EnvironmentError> {
+        self.inner.offboard(op, t, a).await
+    }
+    async fn reissue(
+        &self,
+        _op: OperationId,
+        _t: &Target,
+        _a: &AssetId,
+        _new: &SerialNumber,
+    ) -> Result<Credentials, EnvironmentError> {
+        let group = *self.group.get().expect("the test sets the group first");
+        self.other
+            .register(group, NewDevice::new(sn("OLD"), "m1".parse().unwrap()))
+            .await
+            .expect("the old serial is free while the replacement is pending");
+        Err(EnvironmentError::rejected(
+            "no credentials for this hardware",
+        ))
+    }
+    async fn endpoints(&self, t: &Target) -> Result<Endpoints, EnvironmentError> {
+        self.inner.endpoints(t).await
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_replacement_whose_old_serial_was_taken_settles_under_the_new_serial() {
+    let w = world();
+    // Two provisioners over one store, as two instances of a service: the environment of
+    // the first registers through the second.
+    let injected = |first_id| dps_core::Injected {
+        clock: w.clock.clone(),
+        ids: Arc::new(dps_core::SequentialIds::new(first_id)),
+        secrets: Arc::new(dps_core::SeededSecrets::new(first_id)),
+    };
+    let other = dps_core::Provisioner::with_parts(
+        Arc::clone(&w.store),
+        Arc::clone(&w.env),
+        injected(1_000),
+        dps_core::Config::default(),
+    );
+    let env = ReRegistersTheOldSerial {
+        inner: Arc::clone(&w.env),
+        other,
+        group: std::sync::OnceLock::new(),
+    };
+    let dps = dps_core::Provisioner::with_parts(
+        Arc::clone(&w.store),
+        env,
+        injected(2_000),
+        dps_core::Config::default(),
+    );
+    let group = group_with(&w, group_settings(), &["OLD"]).await;
+    dps.environment().group.set(group.id()).unwrap();
+    dps.allocate(group.id(), &Selection::all()).await.unwrap();
+    let before = dps.device_by_serial(group.id(), &sn("OLD")).await.unwrap();
+
+    let err = dps
+        .replace(
+            group.id(),
+            &sn("OLD"),
+            ReplaceRequest {
+                new_serial: NewSerial::Given(sn("NEW")),
+                batch_tag: "b".parse().unwrap(),
+                description: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "environment_rejected");
+
+    // The device is settled, not pending: back to its allocation and credentials, under the
+    // serial it reserved, with the refusal recorded.
+    let d = dps.device(before.id()).await.unwrap();
+    assert_eq!(d.serial(), &sn("NEW"));
+    assert_eq!(d.status(), AllocationStatus::Allocated);
+    assert_eq!(d.state().allocated(), before.state().allocated());
+    assert_eq!(
+        d.last_error().map(|e| e.code.as_str()),
+        Some("environment_rejected")
+    );
+    assert!(d.replacements().is_empty(), "no replacement happened");
+    // The other device holds the old serial.
+    let other = dps.device_by_serial(group.id(), &sn("OLD")).await.unwrap();
+    assert_ne!(other.id(), d.id());
+    // Nothing is left for recovery, and each commit has its event.
+    assert!(dps.recover().await.unwrap().outcomes.is_empty());
+    let events = dps.events(EventCursor::START, 100).await.unwrap();
+    let of_d = events
+        .iter()
+        .filter(|e| e.device_id == Some(d.id()))
+        .count();
+    assert_eq!(of_d as u64, d.version().get());
 }
 
 #[tokio::test]
