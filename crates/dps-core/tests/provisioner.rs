@@ -17,6 +17,15 @@ use dps_core::{
 };
 use dps_testkit::{CallKind, FakeEnvironment, Fault, Fixtures};
 
+/// A replacement by hardware with serial `new`, batch tag `b`, no description.
+fn replacement(new: &str) -> ReplaceRequest {
+    ReplaceRequest {
+        new_serial: NewSerial::Given(sn(new)),
+        batch_tag: "b".parse().unwrap(),
+        description: None,
+    }
+}
+
 fn serials(list: &[&str]) -> Selection {
     Selection::Serials(list.iter().map(|s| sn(s)).collect())
 }
@@ -466,15 +475,7 @@ async fn a_rejected_replacement_whose_old_serial_was_taken_settles_under_the_new
     let before = dps.device_by_serial(group.id(), &sn("OLD")).await.unwrap();
 
     let err = dps
-        .replace(
-            group.id(),
-            &sn("OLD"),
-            ReplaceRequest {
-                new_serial: NewSerial::Given(sn("NEW")),
-                batch_tag: "b".parse().unwrap(),
-                description: None,
-            },
-        )
+        .replace(group.id(), &sn("OLD"), replacement("NEW"))
         .await
         .unwrap_err();
     assert_eq!(err.code(), "environment_rejected");
@@ -511,15 +512,7 @@ async fn a_rejected_replacement_restores_the_old_serial() {
     w.env.fail_next(CallKind::Reissue, Fault::Rejected);
     let err = w
         .dps
-        .replace(
-            group.id(),
-            &sn("OLD"),
-            ReplaceRequest {
-                new_serial: NewSerial::Given(sn("NEW")),
-                batch_tag: "b".parse().unwrap(),
-                description: None,
-            },
-        )
+        .replace(group.id(), &sn("OLD"), replacement("NEW"))
         .await
         .unwrap_err();
     assert_eq!(err.code(), "environment_rejected");
