@@ -1,6 +1,6 @@
 //! `StaticEnvironment`: targets from configuration, credentials from the secret source.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -65,10 +65,28 @@ enum Recorded {
     Reissued(Credentials),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     operations: HashMap<OperationId, Recorded>,
+    /// The remembered operations, oldest first.
+    order: VecDeque<OperationId>,
+    /// How many operations are remembered.
+    remember: usize,
     assets: HashMap<AssetId, Asset>,
+}
+
+impl State {
+    /// Remembers the result of `op`, forgetting the oldest operation beyond the bound.
+    fn record(&mut self, op: OperationId, result: Recorded) {
+        if self.operations.insert(op, result).is_none() {
+            self.order.push_back(op);
+        }
+        while self.order.len() > self.remember {
+            if let Some(old) = self.order.pop_front() {
+                self.operations.remove(&old);
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -80,9 +98,12 @@ struct Asset {
 /// An [`Environment`] whose targets, models and endpoints come from a [`StaticConfig`] and
 /// whose asset IDs, keys and secrets come from the injected [`SecretSource`].
 ///
-/// It keeps the result of every operation in memory, so a repeated call with the same
-/// [`OperationId`] returns the first result: the idempotency the [`Environment`] contract asks
-/// for, within one process.
+/// It keeps the results of the most recent operations in memory
+/// ([`StaticEnvironment::DEFAULT_REMEMBERED_OPERATIONS`] unless
+/// [`with_remembered_operations`](StaticEnvironment::with_remembered_operations) says
+/// otherwise), so a repeated call with the same [`OperationId`] returns the first result: the
+/// idempotency the [`Environment`] contract asks for, within one process and for as long as
+/// the operation is remembered. A retry of a forgotten operation is served as a new one.
 pub struct StaticEnvironment {
     targets: HashMap<Target, TargetConfig>,
     secrets: Arc<dyn SecretSource>,
@@ -98,6 +119,11 @@ impl fmt::Debug for StaticEnvironment {
 }
 
 impl StaticEnvironment {
+    /// How many operations' results an environment remembers unless told otherwise: far more
+    /// than a batch has in flight, so that retries and recoveries are answered alike, while
+    /// a long-running process does not grow without bound.
+    pub const DEFAULT_REMEMBERED_OPERATIONS: usize = 100_000;
+
     /// An environment serving `config`, issuing credentials from `secrets`.
     pub fn new(config: StaticConfig, secrets: Arc<dyn SecretSource>) -> Self {
         let targets = config
@@ -108,8 +134,29 @@ impl StaticEnvironment {
         Self {
             targets,
             secrets,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                operations: HashMap::new(),
+                order: VecDeque::new(),
+                remember: Self::DEFAULT_REMEMBERED_OPERATIONS,
+                assets: HashMap::new(),
+            }),
         }
+    }
+
+    /// This environment remembering the results of the last `n` operations (at least one).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dps_core::{SeededSecrets, StaticConfig, StaticEnvironment};
+    ///
+    /// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(SeededSecrets::new(1)))
+    ///     .with_remembered_operations(10_000);
+    /// # let _ = env;
+    /// ```
+    #[must_use]
+    pub fn with_remembered_operations(self, n: usize) -> Self {
+        self.state().remember = n.max(1);
+        self
     }
 
     /// The configured targets, sorted.
@@ -200,9 +247,7 @@ impl Environment for StaticEnvironment {
                 product_key: onboarded.credentials.product_key.clone(),
             },
         );
-        state
-            .operations
-            .insert(op, Recorded::Onboarded(onboarded.clone()));
+        state.record(op, Recorded::Onboarded(onboarded.clone()));
         Ok(onboarded)
     }
 
@@ -224,7 +269,7 @@ impl Environment for StaticEnvironment {
             None => {}
         }
         state.assets.remove(asset);
-        state.operations.insert(op, Recorded::Offboarded);
+        state.record(op, Recorded::Offboarded);
         Ok(())
     }
 
@@ -264,9 +309,7 @@ impl Environment for StaticEnvironment {
                 product_key: credentials.product_key.clone(),
             },
         );
-        state
-            .operations
-            .insert(op, Recorded::Reissued(credentials.clone()));
+        state.record(op, Recorded::Reissued(credentials.clone()));
         Ok(credentials)
     }
 

@@ -238,19 +238,25 @@ impl<R: Read> DeviceReader<R> {
     ///
     /// A [`CsvError`] for a crossed limit or a failed read; the file ends there.
     pub fn next_row(&mut self) -> Result<Option<Result<Row, RowError>>, CsvError> {
+        self.advance().transpose()
+    }
+
+    /// Reads the next row in the shape the iterator yields, which spares a copy of each row.
+    #[inline]
+    fn advance(&mut self) -> Option<Result<Result<Row, RowError>, CsvError>> {
         if self.done {
-            return Ok(None);
+            return None;
         }
         loop {
             let info = match self.reader.read_record() {
                 Ok(Some(info)) => info,
                 Ok(None) => {
                     self.done = true;
-                    return Ok(None);
+                    return None;
                 }
                 Err(e) => {
                     self.done = true;
-                    return Err(e);
+                    return Some(Err(e));
                 }
             };
             let fields = &self.reader.fields;
@@ -269,7 +275,7 @@ impl<R: Read> DeviceReader<R> {
             self.reader.records += 1;
             if self.reader.records > self.limits.max_records {
                 self.done = true;
-                return Err(CsvError::LimitExceeded {
+                return Some(Err(CsvError::LimitExceeded {
                     limit: Limit::Records,
                     max: self.limits.max_records,
                     position: Position {
@@ -277,9 +283,9 @@ impl<R: Read> DeviceReader<R> {
                         byte: info.byte,
                         record: self.limits.max_records,
                     },
-                });
+                }));
             }
-            return Ok(Some(self.row(info)));
+            return Some(Ok(self.row(info)));
         }
     }
 
@@ -547,7 +553,7 @@ impl<R: Read> Iterator for DeviceReader<R> {
     type Item = Result<Result<Row, RowError>, CsvError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_row().transpose()
+        self.advance()
     }
 }
 
