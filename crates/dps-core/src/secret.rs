@@ -108,11 +108,16 @@ impl From<Secret> for String {
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
+    hex_digits(bytes).collect()
+}
+
+/// The lowercase hex digits of `bytes`, two per byte.
+pub(crate) fn hex_digits(bytes: &[u8]) -> impl Iterator<Item = char> + '_ {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
+    bytes.iter().flat_map(|b| {
+        [
+            char::from(DIGITS[usize::from(b >> 4)]),
+            char::from(DIGITS[usize::from(b & 0x0f)]),
+        ]
+    })
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::environment::{
@@ -12,7 +13,7 @@ use crate::environment::{
 };
 use crate::id::OperationId;
 use crate::inject::SecretSource;
-use crate::secret::{Secret, hex};
+use crate::secret::{Secret, hex_digits};
 use crate::text::{AssetId, Endpoint, EnvironmentId, Key, ModelId, OuId, SerialNumber, Target};
 
 /// One configured target.
@@ -179,15 +180,18 @@ impl StaticEnvironment {
             .ok_or_else(|| EnvironmentError::rejected(format!("unknown target {target}")))
     }
 
-    fn token(&self, prefix: &str, bytes: usize) -> String {
-        let mut buf = vec![0u8; bytes];
-        self.secrets.fill(&mut buf);
-        format!("{prefix}{}", hex(&buf))
+    /// `prefix` followed by 16 random hex digits (kept inline: no heap allocation).
+    fn token(&self, prefix: &str) -> CompactString {
+        let mut random = [0u8; 8];
+        self.secrets.fill(&mut random);
+        let mut text = CompactString::new(prefix);
+        text.extend(hex_digits(&random));
+        text
     }
 
     fn key(&self, prefix: &str) -> Key {
         // Hex digits after an ASCII prefix always form a valid key.
-        Key::new(self.token(prefix, 8)).unwrap_or_else(|_| unreachable!("generated keys are valid"))
+        Key::new(self.token(prefix)).unwrap_or_else(|_| unreachable!("generated keys are valid"))
     }
 
     fn credentials(&self, product_key: Key) -> Credentials {
@@ -234,7 +238,7 @@ impl Environment for StaticEnvironment {
             }
             None => {}
         }
-        let asset_id = AssetId::new(self.token("asset-", 8))
+        let asset_id = AssetId::new(self.token("asset-"))
             .unwrap_or_else(|_| unreachable!("generated asset IDs are valid"));
         let onboarded = Onboarded {
             asset_id: asset_id.clone(),
