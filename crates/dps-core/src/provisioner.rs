@@ -15,7 +15,7 @@ use crate::group::{GroupEdit, NewGroup, RegistrationGroup, ReprovisionMethod};
 use crate::id::{DeviceId, EventCursor, GroupId, OperationId, Version};
 use crate::inject::{Clock, IdGen, SecretSource};
 use crate::secret::Secret;
-use crate::state::{AllocationStatus, EnvOutcome, PendingAction};
+use crate::state::{AllocationStatus, EnvOutcome, Pending, PendingAction};
 use crate::store::{Change, Changeset, DeviceFilter, DeviceQuery, Store};
 use crate::text::{BatchTag, Description, ModelId, SerialNumber};
 use crate::time::Timestamp;
@@ -720,6 +720,12 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// Replaces an allocated device's hardware: the device takes the new serial, the target
     /// reissues its device key and secret, and the asset ID stays.
     ///
+    /// When the target rejects the replacement, the device returns to its allocation and its
+    /// old credentials with the refusal as its last error, and normally to its old serial. If
+    /// another device registered the old serial while the replacement was pending, the device
+    /// keeps the new serial instead (no replacement is recorded); read it back by ID to see
+    /// which serial it has.
+    ///
     /// # Errors
     ///
     /// [`Error::AlreadyRegistered`] for a taken serial, [`Error::InvalidState`] unless the
@@ -941,7 +947,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             target,
         };
         self.commit_update(&device, &pending, kind, now).await?;
-        // Only the pending state goes on: the batch future need not hold both.
+        // Only the pending state goes on.
         drop(device);
         self.drive(group, pending).await
     }
@@ -992,7 +998,10 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             Err(Error::OperationInProgress { .. }) => return None,
             Err(e) => return Some(Err(e)),
         };
-        let pending = claimed.state().pending()?;
+        let pending = match claimed.state().check_pending() {
+            Ok(pending) => pending,
+            Err(e) => return Some(Err(e.into_error(claimed.id()))),
+        };
         let kind = EventKind::OperationResumed {
             operation: pending.operation(),
             attempt: pending.attempts(),
@@ -1034,22 +1043,23 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         let now = self.now();
         // Everything between the environment's answer and the commit is synchronous, so that
         // a batch's per-device future holds one device and one settlement across its awaits.
-        let Settlement { commit, result } = settle(group, &device, answer, now)?;
+        let Settlement { commit, result } = settle(group, &device, pending, answer, now)?;
         match commit {
-            Some((next, kind)) => match self.commit_update(&device, &next, kind.clone(), now).await
-            {
-                Err(taken @ Error::AlreadyRegistered { .. })
-                    if next.serial() != device.serial() =>
-                {
-                    // A rejected replacement returns to its old serial, which another device
-                    // took while the replacement was pending: settle under the new serial,
-                    // which this device still holds, rather than stay pending for ever.
-                    let err = result.as_ref().err().unwrap_or(&taken);
-                    let kept = device.roll_back_keeping_serial(err, now)?;
-                    self.commit_update(&device, &kept, kind, now).await?;
+            Some((next, kind)) => {
+                // Only a rejected replacement changes the serial: back to the old one.
+                let retry = (next.serial() != device.serial()).then(|| kind.clone());
+                match (self.commit_update(&device, &next, kind, now).await, retry) {
+                    (Err(taken @ Error::AlreadyRegistered { .. }), Some(kind)) => {
+                        // Another device took the old serial while the replacement was
+                        // pending: settle under the new serial, which this device still
+                        // holds, rather than stay pending for ever.
+                        let err = result.as_ref().err().unwrap_or(&taken);
+                        let kept = device.roll_back_keeping_serial(err, now)?;
+                        self.commit_update(&device, &kept, kind, now).await?;
+                    }
+                    (other, _) => other?,
                 }
-                other => other?,
-            },
+            }
             None => self.commit_delete(&device, now).await?,
         }
         result
@@ -1093,13 +1103,10 @@ struct Settlement {
 fn settle(
     group: &RegistrationGroup,
     device: &Device,
+    pending: &Pending,
     answer: std::result::Result<EnvOutcome, crate::environment::EnvironmentError>,
     now: Timestamp,
 ) -> Result<Settlement> {
-    let pending = device
-        .state()
-        .check_pending()
-        .map_err(|e| e.into_error(device.id()))?;
     let op = pending.operation();
     match answer {
         Ok(outcome) => {

@@ -109,6 +109,9 @@ trait FromText: Sized {
 
     /// Validates `s` and wraps a copy of it.
     fn from_text(s: &str) -> Result<Self, ValidationError>;
+
+    /// Validates `s` and wraps it, reusing its buffer.
+    fn from_string(s: String) -> Result<Self, ValidationError>;
 }
 
 /// Deserialises a text type through its validating constructor, from a borrowed string when
@@ -130,6 +133,16 @@ impl<T: FromText> Visitor<'_> for TextVisitor<T> {
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
         T::from_text(v).map_err(E::custom)
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<T, E> {
+        T::from_string(v).map_err(E::custom)
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<T, E> {
+        let text = std::str::from_utf8(v)
+            .map_err(|_| E::invalid_value(de::Unexpected::Bytes(v), &self))?;
+        self.visit_str(text)
     }
 }
 
@@ -214,7 +227,12 @@ macro_rules! text_type {
         impl TryFrom<String> for $name {
             type Error = ValidationError;
             fn try_from(s: String) -> Result<Self, Self::Error> {
-                Self::new(s)
+                {
+                    let $s: &str = &s;
+                    $check?;
+                }
+                // A long value keeps its buffer; a short one moves inline.
+                Ok(Self(CompactString::from(s)))
             }
         }
 
@@ -222,6 +240,9 @@ macro_rules! text_type {
             const FIELD: Field = $field;
             fn from_text(s: &str) -> Result<Self, ValidationError> {
                 Self::new(s)
+            }
+            fn from_string(s: String) -> Result<Self, ValidationError> {
+                Self::try_from(s)
             }
         }
 

@@ -109,6 +109,75 @@ fn names_take_1_to_64_printable_characters() {
 }
 
 #[test]
+fn ascii_edge_characters_get_the_same_rules_as_any_other_text() {
+    for (name, _, f) in NAMES {
+        // Vertical tab and form feed are white space at the ends, forbidden inside.
+        for ws in ['\u{b}', '\u{c}'] {
+            for padded in [format!("{ws}a"), format!("a{ws}")] {
+                assert_eq!(
+                    rule(f(&padded)),
+                    Some(Rule::SurroundingWhitespace),
+                    "{name}: {padded:?}"
+                );
+            }
+            let inside = format!("a{ws}b");
+            assert!(
+                matches!(rule(f(&inside)), Some(Rule::ForbiddenChar { ch, .. }) if ch == ws),
+                "{name}: {inside:?}"
+            );
+        }
+        // Control characters that are not white space are forbidden anywhere.
+        for ctl in ['\u{1}', '\u{1f}', '\u{7f}'] {
+            for text in [format!("{ctl}a"), format!("a{ctl}"), format!("a{ctl}b")] {
+                assert!(
+                    matches!(rule(f(&text)), Some(Rule::ForbiddenChar { ch, .. }) if ch == ctl),
+                    "{name}: {text:?}"
+                );
+            }
+        }
+        // Length counts characters, whatever their width; too long is checked last.
+        assert!(
+            f(&format!("{}é", "a".repeat(63))).is_ok(),
+            "{name}: 64 mixed"
+        );
+        assert_eq!(
+            rule(f(&format!("{}é", "a".repeat(64)))),
+            Some(Rule::TooLong { max: 64 }),
+            "{name}: 65 mixed"
+        );
+        assert!(
+            matches!(
+                rule(f(&format!("{}\u{1}", "a".repeat(70)))),
+                Some(Rule::ForbiddenChar { .. })
+            ),
+            "{name}: a forbidden character outranks the length"
+        );
+    }
+    for (name, _, f) in IDENTS {
+        assert!(f(&"a".repeat(64)).is_ok(), "{name}: 64 ASCII");
+        assert_eq!(rule(f(&"a".repeat(65))), Some(Rule::TooLong { max: 64 }));
+        assert_eq!(
+            rule(f("\u{b}a")),
+            Some(Rule::SurroundingWhitespace),
+            "{name}"
+        );
+        for text in ["é", "aé", "a\u{7f}", "a\u{b}b"] {
+            assert!(
+                matches!(rule(f(text)), Some(Rule::ForbiddenChar { .. })),
+                "{name}: {text:?}"
+            );
+        }
+        assert!(
+            matches!(
+                rule(f(&format!("{}é", "a".repeat(70)))),
+                Some(Rule::ForbiddenChar { .. })
+            ),
+            "{name}: a forbidden character outranks the length"
+        );
+    }
+}
+
+#[test]
 fn descriptions_take_up_to_512_characters_with_line_breaks() {
     assert!(Description::new("").is_ok());
     assert!(Description::new("x").is_ok());
@@ -244,6 +313,7 @@ fn serde_goes_through_the_same_checks() {
             format!("\"{text}\"")
         );
         assert_eq!(serial.clone().into_string(), text);
+        assert_eq!(SerialNumber::try_from(text.clone()).unwrap(), serial);
     }
 }
 

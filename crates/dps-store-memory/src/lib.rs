@@ -3,8 +3,8 @@
 //!
 //! It suits tests, examples and short-lived tools; nothing survives the process. Commits are
 //! serialised by one lock and applied with an undo log, so a failing change leaves nothing
-//! behind. Device listings walk an ordered `(group, serial)` index, so keyset paging costs
-//! the page, not the group.
+//! behind. Device listings walk each group's ordered serial index, so keyset paging costs the
+//! page, not the group.
 //!
 //! ```
 //! use dps_core::{Provisioner, StaticEnvironment, StaticConfig, NewGroup, OsSecrets};
@@ -49,7 +49,7 @@ struct Inner {
     events: EventLog,
 }
 
-/// The event log in fixed-size chunks: appending never moves earlier events.
+/// The event log in chunks of a fixed size: appending moves no event beyond the first chunk.
 #[derive(Debug, Default)]
 struct EventLog {
     chunks: Vec<Vec<Event>>,
@@ -66,11 +66,13 @@ impl EventLog {
     fn push(&mut self, event: Event) {
         match self.chunks.last_mut() {
             Some(chunk) if chunk.len() < Self::CHUNK => chunk.push(event),
-            Some(_) | None => {
+            Some(_) => {
                 let mut chunk = Vec::with_capacity(Self::CHUNK);
                 chunk.push(event);
                 self.chunks.push(chunk);
             }
+            // The first chunk grows as it fills, so that a small store stays small.
+            None => self.chunks.push(vec![event]),
         }
         self.len += 1;
     }
