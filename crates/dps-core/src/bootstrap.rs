@@ -77,6 +77,11 @@ pub struct BootstrapConfig {
     /// How many times one bootstrap reads the device again after a concurrent change won a
     /// commit race, before it answers [`Error::TryAgain`]. Default: 4.
     pub max_attempts: u32,
+    /// At most this many [`EventKind::BootstrapRefused`] events per minute, so that a flood
+    /// of bad requests does not turn into as many store writes. Refusals beyond it are
+    /// answered alike but only counted; the next recorded refusal carries the count. Each
+    /// [`Provisioner`] counts on its own. Default: `None`, every refusal is recorded.
+    pub refusal_events_per_minute: Option<u32>,
 }
 
 impl Default for BootstrapConfig {
@@ -85,6 +90,7 @@ impl Default for BootstrapConfig {
             window: Duration::from_secs(300),
             secret_grace: Duration::from_secs(7 * 24 * 60 * 60),
             max_attempts: 4,
+            refusal_events_per_minute: None,
         }
     }
 }
@@ -109,6 +115,46 @@ impl BootstrapConfig {
     pub fn with_max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n.max(1);
         self
+    }
+
+    /// These settings recording at most `n` refused requests per minute.
+    #[must_use]
+    pub fn with_refusal_events_per_minute(mut self, n: u32) -> Self {
+        self.refusal_events_per_minute = Some(n);
+        self
+    }
+}
+
+/// The refusals recorded in the current minute, for
+/// [`BootstrapConfig::refusal_events_per_minute`].
+#[derive(Debug, Default)]
+pub(crate) struct RefusalBudget {
+    /// When the current minute started.
+    since: Option<Timestamp>,
+    /// Refusals recorded since then.
+    recorded: u32,
+    /// Refusals not recorded since the last recorded one.
+    suppressed: u64,
+}
+
+impl RefusalBudget {
+    /// Whether a refusal at `now` is recorded under a limit of `per_minute`, and if so how
+    /// many refusals before it were not.
+    fn take(&mut self, now: Timestamp, per_minute: u32) -> Option<u64> {
+        let minute_over = self
+            .since
+            .is_none_or(|since| since.saturating_add(Duration::from_secs(60)) <= now);
+        if minute_over {
+            self.since = Some(now);
+            self.recorded = 0;
+        }
+        if self.recorded < per_minute {
+            self.recorded += 1;
+            Some(std::mem::take(&mut self.suppressed))
+        } else {
+            self.suppressed += 1;
+            None
+        }
     }
 }
 
@@ -577,17 +623,25 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         }))
     }
 
-    /// Records a refused bootstrap request and answers [`Error::Unauthorized`].
+    /// Records a refused bootstrap request (within
+    /// [`BootstrapConfig::refusal_events_per_minute`]) and answers [`Error::Unauthorized`].
     async fn refuse<T>(&self, claims: &BootstrapClaims, reason: BootstrapRefusal) -> Result<T> {
-        let mut cs = Changeset::with_capacity(1);
-        cs.event(NewEvent {
-            at: self.now(),
-            group_id: claims.group_id,
-            device_id: None,
-            serial: Some(claims.serial.clone()),
-            kind: EventKind::BootstrapRefused { reason },
-        });
-        self.store().commit(cs).await?;
+        let now = self.now();
+        let suppressed = match self.config().bootstrap.refusal_events_per_minute {
+            None => Some(0),
+            Some(limit) => self.refusal_budget().take(now, limit),
+        };
+        if let Some(suppressed) = suppressed {
+            let mut cs = Changeset::with_capacity(1);
+            cs.event(NewEvent {
+                at: now,
+                group_id: claims.group_id,
+                device_id: None,
+                serial: Some(claims.serial.clone()),
+                kind: EventKind::BootstrapRefused { reason, suppressed },
+            });
+            self.store().commit(cs).await?;
+        }
         Err(Error::Unauthorized)
     }
 

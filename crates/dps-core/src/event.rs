@@ -7,6 +7,14 @@ use crate::id::{DeviceId, EventCursor, GroupId, OperationId};
 use crate::text::{AssetId, SerialNumber, Target};
 use crate::time::Timestamp;
 
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde passes fields by reference"
+)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -112,6 +120,11 @@ pub enum EventKind {
     BootstrapRefused {
         /// Why the request was refused.
         reason: BootstrapRefusal,
+        /// How many refusals since the previous `BootstrapRefused` event went unrecorded
+        /// because [`BootstrapConfig::refusal_events_per_minute`](crate::BootstrapConfig::refusal_events_per_minute)
+        /// was reached (0 without a limit).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        suppressed: u64,
     },
     /// A group's secret was replaced by a new one.
     GroupSecretRotated {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::bootstrap::BootstrapConfig;
+use crate::bootstrap::{BootstrapConfig, RefusalBudget};
 use crate::device::{Device, DeviceEdit, NewDevice};
 use crate::environment::Environment;
 use crate::error::{Entity, Error, Result};
@@ -269,6 +269,7 @@ pub struct Provisioner<S, E> {
     env: E,
     injected: Injected,
     config: Config,
+    refusals: std::sync::Mutex<RefusalBudget>,
 }
 
 const GENERATED_SERIAL_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -288,6 +289,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             env,
             injected,
             config,
+            refusals: std::sync::Mutex::default(),
         }
     }
 
@@ -307,6 +309,13 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     }
 
     /// The injected clock's current instant (for the other service modules of this crate).
+    /// The refusals recorded this minute (a poisoned lock still holds valid counts).
+    pub(crate) fn refusal_budget(&self) -> std::sync::MutexGuard<'_, RefusalBudget> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub(crate) fn now(&self) -> Timestamp {
         self.injected.clock.now()
     }

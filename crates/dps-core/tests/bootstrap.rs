@@ -53,7 +53,7 @@ fn refusals(events: &[Event]) -> Vec<(GroupId, Option<SerialNumber>, BootstrapRe
     events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::BootstrapRefused { reason } => {
+            EventKind::BootstrapRefused { reason, .. } => {
                 assert_eq!(e.device_id, None, "a refusal changes no device");
                 Some((e.group_id, e.serial.clone(), *reason))
             }
@@ -503,11 +503,25 @@ fn refusal_events_round_trip_through_json() {
         BootstrapRefusal::BadSignature,
         BootstrapRefusal::StaleTimestamp { skew_seconds: -301 },
     ] {
-        let kind = EventKind::BootstrapRefused { reason };
+        let kind = EventKind::BootstrapRefused {
+            reason,
+            suppressed: 0,
+        };
         let json = serde_json::to_value(&kind).unwrap();
         assert_eq!(json["kind"], "bootstrap_refused");
         assert_eq!(json["reason"]["code"], reason.code());
+        assert!(
+            json.get("suppressed").is_none(),
+            "a zero count is not written"
+        );
         assert_eq!(serde_json::from_value::<EventKind>(json).unwrap(), kind);
+        let counted = EventKind::BootstrapRefused {
+            reason,
+            suppressed: 7,
+        };
+        let json = serde_json::to_value(&counted).unwrap();
+        assert_eq!(json["suppressed"], 7);
+        assert_eq!(serde_json::from_value::<EventKind>(json).unwrap(), counted);
     }
     assert_eq!(
         BootstrapRefusal::StaleTimestamp { skew_seconds: 400 }.to_string(),
@@ -589,6 +603,48 @@ async fn the_window_is_configurable() {
     );
     assert_unauthorized(w.dps.bootstrap(&request(&group, "A", now + 11)).await);
     assert_unauthorized(w.dps.bootstrap(&request(&group, "A", now - 11)).await);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn refusal_events_can_be_limited_per_minute_and_count_what_they_left_out() {
+    let config = Config::default()
+        .with_bootstrap(BootstrapConfig::default().with_refusal_events_per_minute(2));
+    let w = world_with(Arc::new(FakeEnvironment::new()), config);
+    let group = w.dps.create_group(group_settings()).await.unwrap();
+    let unknown = |serial: &str| request(&group, serial, epoch_seconds());
+    let suppressed_counts = |events: &[Event]| -> Vec<u64> {
+        events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::BootstrapRefused { suppressed, .. } => Some(*suppressed),
+                _ => None,
+            })
+            .collect()
+    };
+    // Five refusals in one minute: every request is refused alike, two are recorded.
+    for i in 0..5 {
+        assert_unauthorized(w.dps.bootstrap(&unknown(&format!("X{i}"))).await);
+    }
+    let events = all_events(&w.dps).await;
+    assert_eq!(suppressed_counts(&events), vec![0, 0]);
+    let recorded: Vec<_> = refusals(&events).into_iter().map(|r| r.1).collect();
+    assert_eq!(recorded, vec![Some(sn("X0")), Some(sn("X1"))]);
+    // A minute later the next refusal is recorded with the count of those left out.
+    w.clock.advance(Duration::from_secs(60));
+    assert_unauthorized(
+        w.dps
+            .bootstrap(&request(&group, "Y", epoch_seconds() + 60))
+            .await,
+    );
+    assert_unauthorized(
+        w.dps
+            .bootstrap(&request(&group, "Z", epoch_seconds() + 60))
+            .await,
+    );
+    assert_eq!(
+        suppressed_counts(&all_events(&w.dps).await),
+        vec![0, 0, 3, 0]
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
