@@ -74,8 +74,8 @@ pub fn time_parse(bytes: &[u8], schema: &AttributeSchema, n: usize) -> Duration 
 /// When the csv crate refuses the file, which is a bug in the generator.
 pub fn time_raw(bytes: &[u8], n: usize) -> Duration {
     let start = Instant::now();
-    let mut reader = dps_csv::csv::ReaderBuilder::new().from_reader(bytes);
-    let mut record = dps_csv::csv::ByteRecord::new();
+    let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
     let mut rows = 0usize;
     while reader
         .read_byte_record(&mut record)

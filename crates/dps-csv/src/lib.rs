@@ -93,8 +93,3 @@ pub use limits::{Limit, Limits};
 pub use report::{ERROR_REPORT_HEADER, ErrorReportWriter, write_error_report};
 pub use rows::{DeviceReader, MAX_COLUMNS, Row};
 pub use write::Delimiter;
-
-/// The `csv` crate this workspace benchmarks the reader against, re-exported so that the
-/// benches and callers who post-process files use the same version.
-#[doc(hidden)]
-pub use csv;

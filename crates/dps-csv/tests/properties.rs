@@ -137,15 +137,15 @@ proptest! {
         cells in prop::collection::vec(prop::collection::vec("[a-z ,\"\r\n;=]{0,6}", 3), 1..20)
     ) {
         // Written by the csv crate (always quoting), read by both.
-        let mut w = dps_csv::csv::WriterBuilder::new()
-            .quote_style(dps_csv::csv::QuoteStyle::Always)
+        let mut w = csv::WriterBuilder::new()
+            .quote_style(csv::QuoteStyle::Always)
             .from_writer(Vec::new());
         w.write_record(["sn", "model", "Description"]).unwrap();
         for row in &cells {
             w.write_record(row).unwrap();
         }
         let bytes = w.into_inner().unwrap();
-        let theirs: Vec<Vec<String>> = dps_csv::csv::ReaderBuilder::new()
+        let theirs: Vec<Vec<String>> = csv::ReaderBuilder::new()
             .from_reader(bytes.as_slice())
             .records()
             .map(|r| r.unwrap().iter().map(str::to_owned).collect())
@@ -171,7 +171,7 @@ proptest! {
 fn records_across_buffer_boundaries_read_like_the_csv_crate() {
     // Several times the reader's 64 KiB buffer, with quoted cells, doubled quotes and line
     // breaks at every offset, so that records straddle each refill.
-    let mut w = dps_csv::csv::WriterBuilder::new().from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     w.write_record(["sn", "model", "Description"]).unwrap();
     let mut expected = Vec::new();
     for i in 0..12000usize {
