@@ -1,6 +1,6 @@
 //! `StaticEnvironment`: targets from configuration, credentials from the secret source.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -68,24 +68,20 @@ enum Recorded {
 
 #[derive(Debug)]
 struct State {
-    operations: HashMap<OperationId, Recorded>,
-    /// The remembered operations, oldest first.
-    order: VecDeque<OperationId>,
+    /// The remembered operations, by identifier: identifiers are time-ordered (see
+    /// [`IdGen`](crate::IdGen)), so new ones go to the end and the oldest are first.
+    operations: BTreeMap<OperationId, Recorded>,
     /// How many operations are remembered.
     remember: usize,
     assets: HashMap<AssetId, Asset>,
 }
 
 impl State {
-    /// Remembers the result of `op`, forgetting the oldest operation beyond the bound.
+    /// Remembers the result of `op`, forgetting the oldest operations beyond the bound.
     fn record(&mut self, op: OperationId, result: Recorded) {
-        if self.operations.insert(op, result).is_none() {
-            self.order.push_back(op);
-        }
-        while self.order.len() > self.remember {
-            if let Some(old) = self.order.pop_front() {
-                self.operations.remove(&old);
-            }
+        self.operations.insert(op, result);
+        while self.operations.len() > self.remember {
+            self.operations.pop_first();
         }
     }
 }
@@ -99,8 +95,8 @@ struct Asset {
 /// An [`Environment`] whose targets, models and endpoints come from a [`StaticConfig`] and
 /// whose asset IDs, keys and secrets come from the injected [`SecretSource`].
 ///
-/// It keeps the results of the most recent operations in memory
-/// ([`StaticEnvironment::DEFAULT_REMEMBERED_OPERATIONS`] unless
+/// It keeps the results of the most recent operations (those with the newest identifiers) in
+/// memory ([`StaticEnvironment::DEFAULT_REMEMBERED_OPERATIONS`] unless
 /// [`with_remembered_operations`](StaticEnvironment::with_remembered_operations) says
 /// otherwise), so a repeated call with the same [`OperationId`] returns the first result: the
 /// idempotency the [`Environment`] contract asks for, within one process and for as long as
@@ -136,15 +132,15 @@ impl StaticEnvironment {
             targets,
             secrets,
             state: Mutex::new(State {
-                operations: HashMap::new(),
-                order: VecDeque::new(),
+                operations: BTreeMap::new(),
                 remember: Self::DEFAULT_REMEMBERED_OPERATIONS,
                 assets: HashMap::new(),
             }),
         }
     }
 
-    /// This environment remembering the results of the last `n` operations (at least one).
+    /// This environment remembering the results of the `n` most recent operations (at least
+    /// one), by their time-ordered identifiers.
     ///
     /// ```
     /// use std::sync::Arc;

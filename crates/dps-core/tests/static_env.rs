@@ -107,6 +107,7 @@ async fn reissue_keeps_the_asset_and_the_product_key_and_renews_the_device_crede
 
 #[tokio::test]
 async fn only_the_most_recent_operations_are_remembered() {
+    // Operation identifiers are time-ordered: the smallest are the oldest.
     let env = env().with_remembered_operations(2);
     let first = env.onboard(op(1), &target(), &request("m1")).await.unwrap();
     let second = env.onboard(op(2), &target(), &request("m1")).await.unwrap();
@@ -120,18 +121,20 @@ async fn only_the_most_recent_operations_are_remembered() {
         env.onboard(op(3), &target(), &request("m1")).await.unwrap(),
         third
     );
-    // ...the oldest was forgotten and is served as a new operation.
+    // ...the oldest was forgotten and is served as a new operation, then forgotten again
+    // as the oldest.
     let retried = env.onboard(op(1), &target(), &request("m1")).await.unwrap();
     assert_ne!(retried.asset_id, first.asset_id);
-    // Serving it made it the most recent: op 2 is now the one forgotten.
     assert_eq!(
-        env.onboard(op(1), &target(), &request("m1")).await.unwrap(),
-        retried
+        env.onboard(op(2), &target(), &request("m1")).await.unwrap(),
+        second
     );
     assert_eq!(
         env.onboard(op(3), &target(), &request("m1")).await.unwrap(),
         third
     );
+    // A newer operation pushes out the oldest remembered one.
+    env.onboard(op(4), &target(), &request("m1")).await.unwrap();
     assert_ne!(
         env.onboard(op(2), &target(), &request("m1")).await.unwrap(),
         second
