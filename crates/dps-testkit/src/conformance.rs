@@ -44,6 +44,22 @@ async fn must_commit<S: Store + ?Sized>(store: &S, changes: Vec<Change>, what: &
     }
 }
 
+/// Every event in the store (the suite writes far fewer than a thousand).
+async fn all_events<S: Store + ?Sized>(store: &S) -> Vec<dps_core::Event> {
+    store
+        .events(EventCursor::START, 1000)
+        .await
+        .unwrap_or_else(|e| panic!("read events: {e}"))
+}
+
+/// How many devices `group` has.
+async fn device_count<S: Store + ?Sized>(store: &S, group: &dps_core::RegistrationGroup) -> u64 {
+    store
+        .count_devices(&DeviceQuery::group(group.id()))
+        .await
+        .unwrap_or_else(|e| panic!("count devices: {e}"))
+}
+
 fn update(old: &Device, new: Device) -> Change {
     Change::UpdateDevice {
         expected: old.version(),
@@ -387,10 +403,7 @@ pub async fn atomic_changesets<S: Store + ?Sized>(store: Arc<S>) {
         "insert",
     )
     .await;
-    let before = store
-        .events(EventCursor::START, 1000)
-        .await
-        .unwrap_or_default();
+    let before = all_events(&*store).await;
 
     let fresh = fx.device(&group, "SN-NEW");
     let edited = renamed(&group, &taken, "changed");
@@ -415,20 +428,14 @@ pub async fn atomic_changesets<S: Store + ?Sized>(store: Arc<S>) {
         Some(&taken),
         "the update before the failing change was not written"
     );
-    let after = store
-        .events(EventCursor::START, 1000)
-        .await
-        .unwrap_or_default();
     assert_eq!(
-        before, after,
+        before,
+        all_events(&*store).await,
         "no event of the failed changeset was written"
     );
     assert_eq!(
-        store
-            .count_devices(&DeviceQuery::group(group.id()))
-            .await
-            .ok(),
-        Some(1),
+        device_count(&*store, &group).await,
+        1,
         "the count did not change"
     );
 }
@@ -804,19 +811,17 @@ pub async fn events_only_changesets<S: Store + ?Sized>(store: Arc<S>) {
     cs.push(Change::InsertGroup(group.clone()))
         .event(Fixtures::group_event(&group, EventKind::GroupCreated));
     store.commit(cs).await.unwrap_or_else(|e| panic!("{e}"));
-    let all = || async {
-        store
-            .events(EventCursor::START, 1000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-    };
-    let before = all().await;
+    let before = all_events(&*store).await;
 
     store
         .commit(Changeset::new())
         .await
         .unwrap_or_else(|e| panic!("an empty changeset commits: {e}"));
-    assert_eq!(all().await, before, "an empty changeset writes no event");
+    assert_eq!(
+        all_events(&*store).await,
+        before,
+        "an empty changeset writes no event"
+    );
 
     let ghost = fx.device(&group, "SN-GHOST");
     let mut refused = Fixtures::event(&ghost, EventKind::Edited);
@@ -828,7 +833,7 @@ pub async fn events_only_changesets<S: Store + ?Sized>(store: Arc<S>) {
         .commit(cs)
         .await
         .unwrap_or_else(|e| panic!("an events-only changeset commits: {e}"));
-    let after = all().await;
+    let after = all_events(&*store).await;
     assert_eq!(after.len(), before.len() + 2, "both events were appended");
     assert_eq!(
         after[..before.len()],
@@ -853,11 +858,8 @@ pub async fn events_only_changesets<S: Store + ?Sized>(store: Arc<S>) {
         "no device was written"
     );
     assert_eq!(
-        store
-            .count_devices(&DeviceQuery::group(group.id()))
-            .await
-            .ok(),
-        Some(0),
+        device_count(&*store, &group).await,
+        0,
         "the group has no device"
     );
 }
@@ -971,11 +973,11 @@ pub async fn concurrent_writers_one_device<S: Store + ?Sized>(store: Arc<S>) {
         winners.first(),
         "the winner's write is stored"
     );
-    let events = store
-        .events(EventCursor::START, 100)
-        .await
-        .unwrap_or_default();
-    assert_eq!(events.len(), 1, "only the winner's event was appended");
+    assert_eq!(
+        all_events(&*store).await.len(),
+        1,
+        "only the winner's event was appended"
+    );
 }
 
 /// The names of every conformance check, for reports.
