@@ -1,7 +1,7 @@
 //! Rows of a device file: records validated into new devices or row errors.
 
 use std::collections::HashMap;
-use std::collections::hash_map::{Entry, RandomState};
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::io::Read;
 use std::str::FromStr;
@@ -78,6 +78,9 @@ pub struct DeviceReader<R> {
     header: Header,
     schema: AttributeSchema,
     limits: Limits,
+    /// The cells a row is read from besides the serial, in file order: the columns and
+    /// attributes an import takes (ignored and read-only columns left out).
+    plan: Vec<(usize, Slot)>,
     seen: SeenSerials,
     repeats: Repeats,
     done: bool,
@@ -170,9 +173,21 @@ impl<R: Read> DeviceReader<R> {
         }
         let header = Header::new(names, schema)?;
         reader.set_max_fields(header.slots.len() + 1);
+        let plan = header
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| match **slot {
+                Slot::Ignored | Slot::Field(Column::Serial) => false,
+                Slot::Field(c) => !c.is_read_only() || c == Column::Version,
+                Slot::Attribute(_) => true,
+            })
+            .map(|(i, slot)| (i, *slot))
+            .collect();
         Ok(Self {
             reader,
             header,
+            plan,
             schema: schema.clone(),
             limits,
             seen: SeenSerials::new(),
@@ -294,6 +309,7 @@ impl<R: Read> DeviceReader<R> {
             reader,
             header,
             schema,
+            plan,
             seen,
             repeats,
             ..
@@ -362,11 +378,9 @@ impl<R: Read> DeviceReader<R> {
         let mut environment = None;
         let mut ou = None;
         let mut version = None;
-        for (i, slot) in header.slots.iter().enumerate() {
-            let column = match *slot {
+        for &(i, slot) in plan.iter() {
+            let column = match slot {
                 Slot::Ignored => continue,
-                Slot::Field(Column::Serial) => continue,
-                Slot::Field(c) if c.is_read_only() && c != Column::Version => continue,
                 Slot::Field(c) => c,
                 Slot::Attribute(a) => {
                     let (Some(def), Some(repeat)) =
@@ -564,7 +578,7 @@ impl<R: Read> Iterator for DeviceReader<R> {
 /// are appended to a list. The first serial out of order turns the list into a hash index.
 #[derive(Debug)]
 struct SeenSerials {
-    hasher: RandomState,
+    hasher: foldhash::quality::RandomState,
     /// While the serials are in ascending order: every fingerprint and line so far.
     ascending: Option<Ascending>,
     index: HashMap<u64, u64, BuildHasherDefault<Fingerprint>>,
@@ -582,7 +596,7 @@ struct Ascending {
 impl SeenSerials {
     fn new() -> Self {
         Self {
-            hasher: RandomState::new(),
+            hasher: foldhash::quality::RandomState::default(),
             ascending: Some(Ascending::default()),
             index: HashMap::default(),
         }
@@ -615,13 +629,14 @@ impl SeenSerials {
     }
 }
 
-/// The hasher of the duplicate index, whose keys are already keyed SipHash values of the
-/// serials: it passes them through.
+/// The hasher of the duplicate index, whose keys are already randomly seeded hashes of the
+/// serials (foldhash's quality variant): it passes them through.
 ///
 /// The index keeps 64-bit fingerprints instead of the serials (16 bytes per row); two
 /// different serials of one file share a fingerprint with a probability of about
-/// n² / 2⁶⁵ (below 10⁻⁷ for a million rows), and the random key keeps anyone from
-/// constructing such a pair.
+/// n² / 2⁶⁵ (below 10⁻⁷ for a million rows). The seed is random per file; the hash is not
+/// cryptographic, so someone who set out to find two serials that collide under an unknown
+/// seed could at worst have a row of their own file refused as a duplicate.
 #[derive(Debug, Default, Clone, Copy)]
 struct Fingerprint(u64);
 
