@@ -1,6 +1,6 @@
 //! A group's attribute schema ("master data") and the values devices carry for it.
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -184,8 +184,241 @@ fn quote(s: &str) -> String {
     format!("{cut:?}")
 }
 
-/// The attribute values of a device, keyed by attribute identifier.
-pub type AttributeValues = BTreeMap<AttributeId, AttributeValue>;
+/// The attribute values of a device, keyed by attribute identifier, in identifier order.
+///
+/// A small sorted map: the values sit in one allocation of just their size (none while the
+/// map is empty), and lookups are binary searches. It reads like a `BTreeMap` (`get`,
+/// `insert`, `remove`, iteration in key order, `collect`, `From` an array) and serialises as a
+/// map from identifier to value. As with a `BTreeMap`, a later value for the same identifier
+/// replaces an earlier one.
+///
+/// ```
+/// use dps_core::{AttributeValue, AttributeValues};
+/// let mut values: AttributeValues = [
+///     ("room".parse()?, AttributeValue::String("4.12".into())),
+///     ("floor".parse()?, AttributeValue::Integer(3)),
+/// ]
+/// .into();
+/// assert_eq!(values.get("floor"), Some(&AttributeValue::Integer(3)));
+/// values.insert("floor".parse()?, AttributeValue::Integer(4));
+/// let ids: Vec<&str> = values.keys().map(|id| id.as_str()).collect();
+/// assert_eq!(ids, ["floor", "room"]);
+/// assert_eq!(values.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AttributeValues {
+    /// Sorted by identifier, without repeats.
+    entries: Vec<(AttributeId, AttributeValue)>,
+}
+
+/// The entry as a pair of references.
+type PairRef<'a> = (&'a AttributeId, &'a AttributeValue);
+
+fn pair_ref(entry: &(AttributeId, AttributeValue)) -> PairRef<'_> {
+    (&entry.0, &entry.1)
+}
+
+impl AttributeValues {
+    /// No values.
+    pub const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+
+    /// How many values there are.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn find<Q>(&self, id: &Q) -> std::result::Result<usize, usize>
+    where
+        AttributeId: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.entries
+            .binary_search_by(|(k, _)| Borrow::<Q>::borrow(k).cmp(id))
+    }
+
+    /// The value of the attribute `id`.
+    pub fn get<Q>(&self, id: &Q) -> Option<&AttributeValue>
+    where
+        AttributeId: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.find(id).ok().map(|i| &self.entries[i].1)
+    }
+
+    /// The value of the attribute `id`, to change it.
+    pub fn get_mut<Q>(&mut self, id: &Q) -> Option<&mut AttributeValue>
+    where
+        AttributeId: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.find(id).ok().map(|i| &mut self.entries[i].1)
+    }
+
+    /// Whether the attribute `id` has a value.
+    pub fn contains_key<Q>(&self, id: &Q) -> bool
+    where
+        AttributeId: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.find(id).is_ok()
+    }
+
+    /// Sets the value of `id`; returns the value it replaced.
+    pub fn insert(&mut self, id: AttributeId, value: AttributeValue) -> Option<AttributeValue> {
+        match self.find(id.as_str()) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (id, value));
+                None
+            }
+        }
+    }
+
+    /// Removes the value of `id`; returns it.
+    pub fn remove<Q>(&mut self, id: &Q) -> Option<AttributeValue>
+    where
+        AttributeId: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.find(id).ok().map(|i| self.entries.remove(i).1)
+    }
+
+    /// The identifiers and values, in identifier order.
+    pub fn iter(&self) -> <&Self as IntoIterator>::IntoIter {
+        self.into_iter()
+    }
+
+    /// The identifiers, in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &AttributeId> + ExactSizeIterator {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    /// The values, in identifier order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &AttributeValue> + ExactSizeIterator {
+        self.entries.iter().map(|(_, v)| v)
+    }
+}
+
+/// The value of an attribute, as `values["floor"]`.
+///
+/// # Panics
+///
+/// When the attribute has no value, as a map's index does; [`AttributeValues::get`] returns
+/// an `Option` instead.
+impl<Q> std::ops::Index<&Q> for AttributeValues
+where
+    AttributeId: Borrow<Q>,
+    Q: Ord + ?Sized,
+{
+    type Output = AttributeValue;
+
+    fn index(&self, id: &Q) -> &AttributeValue {
+        match self.get(id) {
+            Some(value) => value,
+            None => panic!("no value for this attribute"),
+        }
+    }
+}
+
+impl fmt::Debug for AttributeValues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a AttributeValues {
+    type Item = PairRef<'a>;
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (AttributeId, AttributeValue)>,
+        fn(&'a (AttributeId, AttributeValue)) -> PairRef<'a>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(pair_ref)
+    }
+}
+
+impl IntoIterator for AttributeValues {
+    type Item = (AttributeId, AttributeValue);
+    type IntoIter = std::vec::IntoIter<(AttributeId, AttributeValue)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl FromIterator<(AttributeId, AttributeValue)> for AttributeValues {
+    fn from_iter<I: IntoIterator<Item = (AttributeId, AttributeValue)>>(iter: I) -> Self {
+        let mut entries: Vec<_> = iter.into_iter().collect();
+        // Later values win: reversed, a stable sort puts them first among equal identifiers,
+        // and `dedup_by` keeps the first of each run.
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        Self { entries }
+    }
+}
+
+impl<const N: usize> From<[(AttributeId, AttributeValue); N]> for AttributeValues {
+    fn from(entries: [(AttributeId, AttributeValue); N]) -> Self {
+        entries.into_iter().collect()
+    }
+}
+
+impl Extend<(AttributeId, AttributeValue)> for AttributeValues {
+    fn extend<I: IntoIterator<Item = (AttributeId, AttributeValue)>>(&mut self, iter: I) {
+        for (id, value) in iter {
+            self.insert(id, value);
+        }
+    }
+}
+
+impl Serialize for AttributeValues {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for AttributeValues {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = AttributeValues;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map from attribute identifier to value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<AttributeValues, A::Error> {
+                let mut values = AttributeValues::new();
+                values
+                    .entries
+                    .reserve(map.size_hint().unwrap_or(0).min(MAX_ATTRIBUTES));
+                while let Some((id, value)) = map.next_entry()? {
+                    values.insert(id, value);
+                }
+                Ok(values)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
 
 /// A group's attribute schema: typed custom fields that every device of the group carries.
 ///
