@@ -860,10 +860,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                     let found = self.store.devices_by_serials(group.id(), chunk).await?;
                     let mut by_serial: HashMap<SerialNumber, Device> =
                         found.into_iter().map(|d| (d.serial().clone(), d)).collect();
-                    let work: Vec<(SerialNumber, Option<Device>)> = chunk
-                        .iter()
-                        .map(|s| (s.clone(), by_serial.remove(s)))
-                        .collect();
+                    let work = chunk.iter().map(|s| (s.clone(), by_serial.remove(s)));
                     self.run_page(&group, work, op, &mut report).await;
                 }
             }
@@ -877,10 +874,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                         .await?;
                     let full = page.len() == self.config.page_size;
                     after = page.last().map(|d| d.serial().clone());
-                    let work = page
-                        .into_iter()
-                        .map(|d| (d.serial().clone(), Some(d)))
-                        .collect();
+                    let work = page.into_iter().map(|d| (d.serial().clone(), Some(d)));
                     self.run_page(&group, work, op, &mut report).await;
                     if !full {
                         break;
@@ -894,7 +888,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     async fn run_page(
         &self,
         group: &RegistrationGroup,
-        work: Vec<(SerialNumber, Option<Device>)>,
+        work: impl ExactSizeIterator<Item = (SerialNumber, Option<Device>)>,
         op: BatchOp,
         report: &mut BatchReport,
     ) {
@@ -909,10 +903,12 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                     };
                 };
                 let device_id = Some(device.id());
+                // Each operation's future is boxed once, so that the batch moves a small
+                // future per device rather than one as large as the largest operation's.
                 let result = match op {
-                    BatchOp::Allocate => self.allocate_one(group, device).await,
-                    BatchOp::Reset => self.reset_one(group, device).await,
-                    BatchOp::Delete => self.delete_one(device, None).await,
+                    BatchOp::Allocate => Box::pin(self.allocate_one(group, device)).await,
+                    BatchOp::Reset => Box::pin(self.reset_one(group, device)).await,
+                    BatchOp::Delete => Box::pin(self.delete_one(device, None)).await,
                 };
                 DeviceOutcome {
                     serial,
