@@ -2,6 +2,7 @@
 
 use std::borrow::Borrow;
 use std::fmt;
+use std::iter::FusedIterator;
 
 use serde::{Deserialize, Serialize};
 
@@ -212,13 +213,6 @@ pub struct AttributeValues {
     entries: Vec<(AttributeId, AttributeValue)>,
 }
 
-/// The entry as a pair of references.
-type PairRef<'a> = (&'a AttributeId, &'a AttributeValue);
-
-fn pair_ref(entry: &(AttributeId, AttributeValue)) -> PairRef<'_> {
-    (&entry.0, &entry.1)
-}
-
 impl AttributeValues {
     /// No values.
     pub const fn new() -> Self {
@@ -294,20 +288,73 @@ impl AttributeValues {
     }
 
     /// The identifiers and values, in identifier order.
-    pub fn iter(&self) -> <&Self as IntoIterator>::IntoIter {
-        self.into_iter()
+    pub fn iter(&self) -> AttributeIter<'_> {
+        AttributeIter {
+            inner: self.entries.iter(),
+        }
     }
 
     /// The identifiers, in order.
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &AttributeId> + ExactSizeIterator {
-        self.entries.iter().map(|(k, _)| k)
+    pub fn keys(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = &AttributeId>
+    + ExactSizeIterator
+    + FusedIterator
+    + Clone
+    + fmt::Debug {
+        self.iter().map(|(k, _)| k)
     }
 
     /// The values, in identifier order.
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &AttributeValue> + ExactSizeIterator {
-        self.entries.iter().map(|(_, v)| v)
+    pub fn values(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = &AttributeValue>
+    + ExactSizeIterator
+    + FusedIterator
+    + Clone
+    + fmt::Debug {
+        self.iter().map(|(_, v)| v)
+    }
+
+    /// The map of `entries`, of which a later one replaces an earlier one with the same
+    /// identifier.
+    fn from_entries(mut entries: Vec<(AttributeId, AttributeValue)>) -> Self {
+        // Reversed, a stable sort puts later entries first among equal identifiers, and
+        // `dedup_by` keeps the first of each run.
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        Self { entries }
     }
 }
+
+/// An iterator over the identifiers and values of [`AttributeValues`], in identifier order.
+#[derive(Debug, Clone)]
+pub struct AttributeIter<'a> {
+    inner: std::slice::Iter<'a, (AttributeId, AttributeValue)>,
+}
+
+impl<'a> Iterator for AttributeIter<'a> {
+    type Item = (&'a AttributeId, &'a AttributeValue);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().map(|(k, v)| (k, v))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for AttributeIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.inner.next_back().map(|(k, v)| (k, v))
+    }
+}
+
+impl ExactSizeIterator for AttributeIter<'_> {}
+
+impl FusedIterator for AttributeIter<'_> {}
 
 /// The value of an attribute, as `values["floor"]`.
 ///
@@ -337,14 +384,11 @@ impl fmt::Debug for AttributeValues {
 }
 
 impl<'a> IntoIterator for &'a AttributeValues {
-    type Item = PairRef<'a>;
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (AttributeId, AttributeValue)>,
-        fn(&'a (AttributeId, AttributeValue)) -> PairRef<'a>,
-    >;
+    type Item = (&'a AttributeId, &'a AttributeValue);
+    type IntoIter = AttributeIter<'a>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().map(pair_ref)
+        self.iter()
     }
 }
 
@@ -359,13 +403,7 @@ impl IntoIterator for AttributeValues {
 
 impl FromIterator<(AttributeId, AttributeValue)> for AttributeValues {
     fn from_iter<I: IntoIterator<Item = (AttributeId, AttributeValue)>>(iter: I) -> Self {
-        let mut entries: Vec<_> = iter.into_iter().collect();
-        // Later values win: reversed, a stable sort puts them first among equal identifiers,
-        // and `dedup_by` keeps the first of each run.
-        entries.reverse();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.dedup_by(|later, earlier| later.0 == earlier.0);
-        Self { entries }
+        Self::from_entries(iter.into_iter().collect())
     }
 }
 
@@ -377,9 +415,9 @@ impl<const N: usize> From<[(AttributeId, AttributeValue); N]> for AttributeValue
 
 impl Extend<(AttributeId, AttributeValue)> for AttributeValues {
     fn extend<I: IntoIterator<Item = (AttributeId, AttributeValue)>>(&mut self, iter: I) {
-        for (id, value) in iter {
-            self.insert(id, value);
-        }
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.extend(iter);
+        *self = Self::from_entries(entries);
     }
 }
 

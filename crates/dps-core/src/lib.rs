@@ -85,7 +85,8 @@ mod text;
 mod time;
 
 pub use attribute::{
-    AttributeDef, AttributeSchema, AttributeType, AttributeValue, AttributeValues, MAX_ATTRIBUTES,
+    AttributeDef, AttributeIter, AttributeSchema, AttributeType, AttributeValue, AttributeValues,
+    MAX_ATTRIBUTES,
 };
 pub use bootstrap::{
     BootstrapAnswer, BootstrapClaims, BootstrapConfig, BootstrapRefusal, BootstrapRequest,

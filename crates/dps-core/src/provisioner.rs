@@ -860,8 +860,12 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                     let found = self.store.devices_by_serials(group.id(), chunk).await?;
                     let mut by_serial: HashMap<SerialNumber, Device> =
                         found.into_iter().map(|d| (d.serial().clone(), d)).collect();
-                    let work = chunk.iter().map(|s| (s.clone(), by_serial.remove(s)));
-                    self.run_page(&group, work, op, &mut report).await;
+                    let work: Vec<(SerialNumber, Option<Device>)> = chunk
+                        .iter()
+                        .map(|s| (s.clone(), by_serial.remove(s)))
+                        .collect();
+                    self.run_page(&group, work.into_iter(), op, &mut report)
+                        .await;
                 }
             }
             Selection::Filter(filter) => {

@@ -748,3 +748,23 @@ async fn batch_filters_select_devices() {
     );
     assert_eq!(w.dps.count(&allocated).await.unwrap(), 2);
 }
+
+#[test]
+fn provisioner_futures_are_send_so_multi_threaded_servers_can_spawn_them() {
+    fn assert_send<T: Send>(_: &T) {}
+    let w = world();
+    let group = Fixtures::new().group("g");
+    let id = group.id();
+    let all = Selection::all();
+    let some = serials(&["A", "B"]);
+    assert_send(&w.dps.allocate(id, &all));
+    assert_send(&w.dps.allocate(id, &some));
+    assert_send(&w.dps.reset(id, &all));
+    assert_send(&w.dps.reset(id, &some));
+    assert_send(&w.dps.delete(id, &all));
+    assert_send(&w.dps.delete(id, &some));
+    assert_send(&w.dps.delete_group(id, true));
+    assert_send(&w.dps.register_many(id, Vec::new(), Atomicity::BestEffort));
+    assert_send(&w.dps.replace(id, &sn("A"), replacement("B")));
+    assert_send(&w.dps.recover());
+}

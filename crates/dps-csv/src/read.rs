@@ -78,6 +78,7 @@ pub(crate) struct RecordReader<R> {
     pub(crate) fields: Vec<FieldSpan>,
     /// Whether the in-place paths may read a record (the general path reads every record
     /// when not; the tests compare the two).
+    #[cfg(test)]
     in_place: bool,
 }
 
@@ -102,6 +103,7 @@ impl<R: Read> RecordReader<R> {
             in_buf: false,
             raw: (0, 0),
             fields: Vec::new(),
+            #[cfg(test)]
             in_place: true,
         };
         // Buffer the first line (or as much of it as fits) to look at the BOM and delimiters.
@@ -118,6 +120,19 @@ impl<R: Read> RecordReader<R> {
         }
         r.delimiter = detect_delimiter(&r.buf[r.pos..r.len]);
         Ok(r)
+    }
+
+    /// Whether the in-place paths may read a record.
+    #[cfg(test)]
+    fn in_place(&self) -> bool {
+        self.in_place
+    }
+
+    /// Whether the in-place paths may read a record: always, outside the tests.
+    #[cfg(not(test))]
+    #[inline(always)]
+    fn in_place(&self) -> bool {
+        true
     }
 
     /// The delimiter in use.
@@ -248,7 +263,7 @@ impl<R: Read> RecordReader<R> {
             extra_content: false,
             unterminated: false,
         };
-        if self.in_place && (self.plain_record(&mut info) || self.record_in_buffer(&mut info)?) {
+        if self.in_place() && (self.plain_record(&mut info) || self.record_in_buffer(&mut info)?) {
             return Ok(Some(info));
         }
         let max_field = self.limits.max_field_bytes;
@@ -359,8 +374,8 @@ impl<R: Read> RecordReader<R> {
     }
 
     /// The fastest path, for the common record: no quoted field, no more fields than kept, no field
-    /// over the size limit, and its line end in the buffer at least eight bytes before the
-    /// buffer's end. It finds every delimiter and line end of the record eight bytes at a
+    /// over the size limit, and its line end within the last whole eight-byte word of the
+    /// record that the buffer holds. It finds every delimiter and line end of the record eight bytes at a
     /// time and cuts the fields between them. Gives up (returning `false` with nothing
     /// consumed) on anything else; the other paths then read the record.
     #[inline]

@@ -56,7 +56,7 @@ impl Row {
 /// skipped. A serial that appeared in an earlier row is refused as `duplicate_in_file`.
 ///
 /// Memory is one 64 KiB input buffer, one record, and 16 bytes per row for finding duplicate
-/// serials (a keyed 64-bit fingerprint and the line; two different serials of one file collide
+/// serials (a seeded 64-bit fingerprint and the line; two different serials of one file collide
 /// with a probability of about n²/2⁶⁵, below 10⁻⁷ for a million rows).
 ///
 /// ```
@@ -380,6 +380,7 @@ impl<R: Read> DeviceReader<R> {
         let mut version = None;
         for &(i, slot) in plan.iter() {
             let column = match slot {
+                // The plan leaves ignored columns out.
                 Slot::Ignored => continue,
                 Slot::Field(c) => c,
                 Slot::Attribute(a) => {
@@ -573,7 +574,7 @@ impl<R: Read> Iterator for DeviceReader<R> {
 
 /// The serials seen so far, to find duplicates within a file.
 ///
-/// It keeps a 64-bit keyed fingerprint and the line of each serial (16 bytes per row). While
+/// It keeps a 64-bit seeded fingerprint and the line of each serial (16 bytes per row). While
 /// serials arrive in ascending order, as vendor files list them, no lookup is needed: they
 /// are appended to a list. The first serial out of order turns the list into a hash index.
 #[derive(Debug)]
@@ -634,9 +635,10 @@ impl SeenSerials {
 ///
 /// The index keeps 64-bit fingerprints instead of the serials (16 bytes per row); two
 /// different serials of one file share a fingerprint with a probability of about
-/// n² / 2⁶⁵ (below 10⁻⁷ for a million rows). The seed is random per file; the hash is not
-/// cryptographic, so someone who set out to find two serials that collide under an unknown
-/// seed could at worst have a row of their own file refused as a duplicate.
+/// n² / 2⁶⁵ (below 10⁻⁷ for a million rows). The seed differs from file to file but does
+/// not come from the operating system's random source, and the hash is not cryptographic:
+/// someone who set out to find two serials that collide could at worst have a row of their
+/// own file refused as a duplicate.
 #[derive(Debug, Default, Clone, Copy)]
 struct Fingerprint(u64);
 
