@@ -263,7 +263,7 @@ impl<R: Read> RecordReader<R> {
             extra_content: false,
             unterminated: false,
         };
-        if self.in_place() && (self.plain_record(&mut info) || self.record_in_buffer(&mut info)?) {
+        if self.in_place() && (self.plain_record(&mut info) || self.record_in_buffer(&mut info)) {
             return Ok(Some(info));
         }
         let max_field = self.limits.max_field_bytes;
@@ -435,7 +435,7 @@ impl<R: Read> RecordReader<R> {
     /// up (returning `false` with nothing consumed) when the record reaches the end of the
     /// buffer, has a doubled quote, text after a closing quote or a field over the size
     /// limit; the general path then reads it.
-    fn record_in_buffer(&mut self, info: &mut RecordInfo) -> Result<bool, CsvError> {
+    fn record_in_buffer(&mut self, info: &mut RecordInfo) -> bool {
         let start = self.pos;
         let end = self.len;
         let delimiter = self.delimiter;
@@ -495,13 +495,13 @@ impl<R: Read> RecordReader<R> {
             self.fields.clear();
             info.fields = 0;
             info.extra_content = false;
-            return Ok(false);
+            return false;
         }
         self.in_buf = true;
         self.raw = (start, i);
         self.pos = i;
         self.line += lines;
-        Ok(true)
+        true
     }
 }
 
