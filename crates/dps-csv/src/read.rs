@@ -373,11 +373,11 @@ impl<R: Read> RecordReader<R> {
         }
     }
 
-    /// The fastest path, for the common record: no quoted field, no more fields than kept, no field
-    /// over the size limit, and its line end within the last whole eight-byte word of the
-    /// record that the buffer holds. It finds every delimiter and line end of the record eight bytes at a
-    /// time and cuts the fields between them. Gives up (returning `false` with nothing
-    /// consumed) on anything else; the other paths then read the record.
+    /// The fastest path, for the common record: no quoted field, no more fields than kept, no
+    /// field over the size limit, and its line end within the last whole eight-byte word of
+    /// the record that the buffer holds. It finds every delimiter and line end of the record
+    /// eight bytes at a time and cuts the fields between them. Gives up (returning `false`
+    /// with nothing consumed) on anything else; the other paths then read the record.
     #[inline]
     fn plain_record(&mut self, info: &mut RecordInfo) -> bool {
         let start = self.pos;
@@ -389,10 +389,7 @@ impl<R: Read> RecordReader<R> {
         let keep = self.max_fields;
         let mut field_start = start;
         let mut i = start;
-        while let Some(word) = buf.get(i..i + 8) {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(word);
-            let x = u64::from_le_bytes(bytes);
+        while let Some(x) = word_at(buf, i) {
             // Delimiters, and control bytes up to CR (which takes in LF and CR).
             let mut m = equal_bytes(x, d) | bytes_below(x, b'\r' + 1);
             while m != 0 {
@@ -547,6 +544,13 @@ fn detect_delimiter(bytes: &[u8]) -> u8 {
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
+/// The eight bytes of `hay` from `i` as a little-endian word, when there are eight.
+#[inline(always)]
+fn word_at(hay: &[u8], i: usize) -> Option<u64> {
+    let bytes: [u8; 8] = hay.get(i..i.saturating_add(8))?.try_into().ok()?;
+    Some(u64::from_le_bytes(bytes))
+}
+
 /// A mask with the high bit set in (at least) the lowest byte of `v` that is zero.
 #[inline]
 fn zero_bytes(v: u64) -> u64 {
@@ -575,10 +579,7 @@ fn find_unquoted_end(hay: &[u8], delimiter: u8) -> usize {
         LO * u64::from(b'\r'),
     );
     let mut i = 0;
-    while let Some(word) = hay.get(i..i + 8) {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        let x = u64::from_le_bytes(bytes);
+    while let Some(x) = word_at(hay, i) {
         let m = zero_bytes(x ^ d) | zero_bytes(x ^ n) | zero_bytes(x ^ r);
         if m != 0 {
             return i + (m.trailing_zeros() / 8) as usize;
@@ -596,10 +597,8 @@ fn find_unquoted_end(hay: &[u8], delimiter: u8) -> usize {
 fn find_byte(hay: &[u8], needle: u8) -> usize {
     let q = LO * u64::from(needle);
     let mut i = 0;
-    while let Some(word) = hay.get(i..i + 8) {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        let m = zero_bytes(u64::from_le_bytes(bytes) ^ q);
+    while let Some(x) = word_at(hay, i) {
+        let m = zero_bytes(x ^ q);
         if m != 0 {
             return i + (m.trailing_zeros() / 8) as usize;
         }
