@@ -117,20 +117,27 @@ impl AttributeDef {
     ///
     /// [`Error::InvalidAttribute`] when the text does not fit the type.
     pub fn parse_value(&self, text: &str) -> Result<AttributeValue> {
-        let value = match &self.ty {
+        // An integer or a date that parses fits its type; text is checked as a value.
+        match &self.ty {
             AttributeType::Integer => text
                 .parse::<i64>()
                 .map(AttributeValue::Integer)
-                .map_err(|_| self.invalid(format!("{} is not an integer", quote(text))))?,
-            AttributeType::String { .. } => AttributeValue::String(text.to_owned()),
-            AttributeType::Enum { .. } => AttributeValue::Enum(text.to_owned()),
+                .map_err(|_| self.invalid(format!("{} is not an integer", quote(text)))),
             AttributeType::Date => text
                 .parse::<Date>()
                 .map(AttributeValue::Date)
-                .map_err(|_| self.invalid(format!("{} is not a date YYYY-MM-DD", quote(text))))?,
-        };
-        self.check(&value)?;
-        Ok(value)
+                .map_err(|_| self.invalid(format!("{} is not a date YYYY-MM-DD", quote(text)))),
+            AttributeType::String { .. } => {
+                let value = AttributeValue::String(text.to_owned());
+                self.check(&value)?;
+                Ok(value)
+            }
+            AttributeType::Enum { .. } => {
+                let value = AttributeValue::Enum(text.to_owned());
+                self.check(&value)?;
+                Ok(value)
+            }
+        }
     }
 
     /// Checks that `value` fits this attribute's type.
@@ -172,6 +179,7 @@ impl AttributeDef {
         }
     }
 
+    #[cold]
     fn invalid(&self, reason: String) -> Error {
         Error::InvalidAttribute {
             attribute: self.id.to_string(),
@@ -218,6 +226,22 @@ impl AttributeValues {
     pub const fn new() -> Self {
         Self {
             entries: Vec::new(),
+        }
+    }
+
+    /// No values, with room for `capacity` of them before the map allocates again.
+    ///
+    /// ```
+    /// use dps_core::{AttributeValue, AttributeValues};
+    ///
+    /// let mut values = AttributeValues::with_capacity(1);
+    /// values.insert("floor".parse()?, AttributeValue::Integer(3));
+    /// assert_eq!(values.len(), 1);
+    /// # Ok::<(), dps_core::ValidationError>(())
+    /// ```
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(capacity),
         }
     }
 
@@ -268,7 +292,22 @@ impl AttributeValues {
     }
 
     /// Sets the value of `id`; returns the value it replaced.
+    #[inline]
     pub fn insert(&mut self, id: AttributeId, value: AttributeValue) -> Option<AttributeValue> {
+        // Values inserted in identifier order, as a schema lists them, go at the end.
+        if self
+            .entries
+            .last()
+            .is_none_or(|(last, _)| last.as_str() < id.as_str())
+        {
+            self.entries.push((id, value));
+            return None;
+        }
+        self.insert_sorted(id, value)
+    }
+
+    /// [`insert`](Self::insert) of an identifier that does not sort after every other.
+    fn insert_sorted(&mut self, id: AttributeId, value: AttributeValue) -> Option<AttributeValue> {
         match self.find(id.as_str()) {
             Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
             Err(i) => {

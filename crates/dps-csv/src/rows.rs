@@ -126,7 +126,7 @@ impl<T: Clone> Repeat<T> {
         text: &str,
         validate: impl FnOnce(&str) -> Result<T, E>,
     ) -> Result<T, E> {
-        if self.text == text {
+        if same_bytes(self.text.as_bytes(), text.as_bytes()) {
             if let Some(value) = &self.value {
                 return Ok(value.clone());
             }
@@ -373,7 +373,14 @@ impl<R: Read> DeviceReader<R> {
         let mut timezone = None;
         let mut batch_tag = None;
         let mut description = None;
-        let mut attributes = AttributeValues::new();
+        // A row has at most one value per attribute column, so the map allocates once.
+        let mut attributes = AttributeValues::with_capacity(
+            header
+                .attributes
+                .iter()
+                .filter(|column| column.is_some())
+                .count(),
+        );
         let mut model = None;
         let mut environment = None;
         let mut ou = None;
@@ -511,7 +518,12 @@ impl<'a, R: Read> Cells<'a, R> {
                 .map_err(|e| self.utf8_error(index, span, e.valid_up_to()))?,
         };
         let text = if span.quoted { text } else { trim(text) };
-        let text = formula::unguard(text);
+        // Only a cell starting with `'` can carry the export's guard.
+        let text = if text.starts_with('\'') {
+            formula::unguard(text)
+        } else {
+            text
+        };
         if text.is_empty() && !(span.quoted && allow_empty) {
             Ok(None)
         } else {
@@ -606,7 +618,11 @@ impl SeenSerials {
     /// Records `serial` on `line`; returns the line of its first occurrence when it was
     /// seen before.
     fn insert(&mut self, serial: &str, line: u64) -> Option<u64> {
-        let fp = self.hasher.hash_one(serial);
+        let fp = {
+            let mut hasher = self.hasher.build_hasher();
+            hasher.write(serial.as_bytes());
+            hasher.finish()
+        };
         if let Some(asc) = &mut self.ascending {
             if asc.seen.is_empty() || serial.as_bytes() > asc.last.as_slice() {
                 asc.seen.push((fp, line));
@@ -658,6 +674,34 @@ impl Hasher for Fingerprint {
     }
 }
 
+/// Whether `a` and `b` are equal, compared inline: the cells compared here are mostly a few
+/// bytes long, for which a call to `memcmp` costs more than the comparison.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| {
+        let mut w = [0; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_ne_bytes(w)
+    };
+    let half = |s: &[u8], i: usize| {
+        let mut w = [0; 4];
+        w.copy_from_slice(&s[i..i + 4]);
+        u32::from_ne_bytes(w)
+    };
+    // Two words that overlap when the length is not twice a word cover every byte.
+    let last = a.len().saturating_sub(8);
+    let last_half = a.len().saturating_sub(4);
+    match a.len() {
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..8 => half(a, 0) == half(b, 0) && half(a, last_half) == half(b, last_half),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, last) == word(b, last),
+        _ => a == b,
+    }
+}
+
 /// Trims white space: ASCII first, Unicode only when a non-ASCII character is at an end.
 #[inline]
 fn trim(text: &str) -> &str {
@@ -672,5 +716,26 @@ fn trim(text: &str) -> &str {
     match (t.as_bytes().first(), t.as_bytes().last()) {
         (Some(a), Some(b)) if !a.is_ascii() || !b.is_ascii() => t.trim(),
         _ => t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_bytes;
+
+    #[test]
+    fn same_bytes_sees_a_difference_at_every_position_and_length() {
+        for len in 0..=24 {
+            let a: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(same_bytes(&a, &a.clone()), "equal, length {len}");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(&a, &b), "differs at {at} of {len}");
+            }
+            let mut longer = a.clone();
+            longer.push(b'z');
+            assert!(!same_bytes(&a, &longer), "lengths {len} and {}", len + 1);
+        }
     }
 }
