@@ -361,3 +361,22 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Record identifiers sort as their UUIDs' bytes do, so that time-ordered identifiers
+    /// keep their creation order as map keys.
+    #[test]
+    fn record_ids_sort_as_their_bytes(a in any::<[u8; 16]>(), b in any::<[u8; 16]>(), common in 0usize..16) {
+        // A shared prefix of some length, so that later bytes decide too.
+        let mut b = b;
+        b[..common].copy_from_slice(&a[..common]);
+        let (ua, ub) = (uuid::Uuid::from_bytes(a), uuid::Uuid::from_bytes(b));
+        let expected = a.cmp(&b);
+        prop_assert_eq!(dps_core::DeviceId::from_uuid(ua).cmp(&dps_core::DeviceId::from_uuid(ub)), expected);
+        prop_assert_eq!(dps_core::GroupId::from_uuid(ua).cmp(&dps_core::GroupId::from_uuid(ub)), expected);
+        prop_assert_eq!(
+            dps_core::OperationId::from_uuid(ua).partial_cmp(&dps_core::OperationId::from_uuid(ub)),
+            Some(expected)
+        );
+    }
+}

@@ -42,7 +42,7 @@ pub struct InMemoryStore {
 struct Inner {
     groups: BTreeMap<GroupId, RegistrationGroup>,
     /// Each device in its own allocation, so that growing the table moves pointers only.
-    devices: HashMap<DeviceId, Box<Device>>,
+    devices: BTreeMap<DeviceId, Box<Device>>,
     /// Per group, its devices in serial order; the group's size is the index's length.
     by_serial: HashMap<GroupId, BTreeMap<SerialNumber, DeviceId>>,
     pending: BTreeSet<DeviceId>,
@@ -156,11 +156,7 @@ impl Inner {
     }
 
     fn set_pending(&mut self, device: &Device) {
-        if device.status() == AllocationStatus::Pending {
-            self.pending.insert(device.id());
-        } else {
-            self.pending.remove(&device.id());
-        }
+        mark_pending(&mut self.pending, device);
     }
 
     fn take_device(&mut self, id: DeviceId) -> Option<Box<Device>> {
@@ -260,13 +256,23 @@ impl Inner {
                 self.put_device(Box::new(device));
             }
             Change::UpdateDevice { expected, device } => {
-                let Some(old) = self.devices.get(&device.id()) else {
+                let Some(slot) = self.devices.get_mut(&device.id()) else {
                     return Err(not_found(Entity::Device, device.id()));
                 };
-                if old.version() != expected || old.group_id() != device.group_id() {
+                if slot.version() != expected || slot.group_id() != device.group_id() {
                     return Err(conflict(Entity::Device, device.serial()));
                 }
-                if old.serial() != device.serial() {
+                if slot.serial() == device.serial() {
+                    // Same serial: the serial index stays; only the record and the pending
+                    // set change, with one look-up.
+                    mark_pending(&mut self.pending, &device);
+                    if undo.recording {
+                        let old = std::mem::replace(slot, Box::new(device));
+                        undo.push(Undo::RestoreDevice(old));
+                    } else {
+                        **slot = device;
+                    }
+                } else {
                     if self.serial_taken(device.group_id(), device.serial(), device.id()) {
                         return Err(StoreError::DuplicateSerial {
                             group: device.group_id(),
@@ -277,18 +283,6 @@ impl Inner {
                         undo.push(Undo::RestoreDevice(old));
                     }
                     self.put_device(Box::new(device));
-                } else {
-                    // Same serial: the serial index stays; only the record and the pending
-                    // set change.
-                    self.set_pending(&device);
-                    if let Some(slot) = self.devices.get_mut(&device.id()) {
-                        if undo.recording {
-                            let old = std::mem::replace(slot, Box::new(device));
-                            undo.push(Undo::RestoreDevice(old));
-                        } else {
-                            **slot = device;
-                        }
-                    }
                 }
             }
             Change::DeleteDevice { id, expected } => {
@@ -324,6 +318,15 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+/// Adds `device` to the pending set when it is pending, and takes it out otherwise.
+fn mark_pending(pending: &mut BTreeSet<DeviceId>, device: &Device) {
+    if device.status() == AllocationStatus::Pending {
+        pending.insert(device.id());
+    } else {
+        pending.remove(&device.id());
     }
 }
 
