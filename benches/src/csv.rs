@@ -91,12 +91,13 @@ pub fn time_raw(bytes: &[u8], n: usize) -> Duration {
 
 /// The `csv_parse` scenario: parse and validate 1M generated rows (200k with `--quick`)
 /// against a raw `csv::ByteRecord` read loop over the same bytes, in the same run. The two
-/// alternate, and each keeps its best run, so that a busy machine slows both alike.
+/// alternate for ten rounds, and each keeps its best run, so that a busy machine slows both
+/// alike.
 pub fn csv_parse(quick: bool) -> Option<Measured> {
     let n = if quick { 200_000 } else { 1_000_000 };
     let bytes = generate(n);
     let schema = schema();
-    let rounds = if quick { 3 } else { 5 };
+    let rounds = 10;
     let mut raw = Duration::MAX;
     let mut ours = Duration::MAX;
     for _ in 0..rounds {

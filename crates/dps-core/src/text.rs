@@ -64,6 +64,23 @@ fn check_ident(field: Field, s: &str, max: usize) -> Result<(), ValidationError>
     Ok(())
 }
 
+/// Whether every byte of `bytes` is printable ASCII (space to `~`): eight bytes at a time,
+/// the last eight overlapping the others when the length is not a multiple of eight.
+fn printable_ascii(bytes: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // With no high bit set, adding 0x60 to a byte sets its high bit exactly when it is at
+    // least 0x20, and adding 1 exactly when it is 0x7f; neither carries into the next byte.
+    let word = |chunk: &[u8; 8]| {
+        let x = u64::from_le_bytes(*chunk);
+        x & HI == 0 && x.wrapping_add(LO * 0x60) & HI == HI && x.wrapping_add(LO) & HI == 0
+    };
+    match bytes.last_chunk::<8>() {
+        None => bytes.iter().all(|b| matches!(b, b' '..=b'~')),
+        Some(last) => bytes.as_chunks::<8>().0.iter().all(word) && word(last),
+    }
+}
+
 /// Checks free text: `min` to `max` characters, no surrounding white space, no control
 /// characters (line breaks and tabs are allowed inside when `multiline`).
 fn check_text(
@@ -82,11 +99,9 @@ fn check_text(
     }
     let bytes = s.as_bytes();
     // Printable ASCII (space to `~`) with no space at either end: one byte per character,
-    // nothing to decode. One range check per byte, without stopping early.
+    // nothing to decode.
     if bytes.len() <= max
-        && bytes
-            .iter()
-            .fold(true, |ok, &b| ok & matches!(b, b' '..=b'~'))
+        && printable_ascii(bytes)
         && bytes.first().is_some_and(|&b| b != b' ')
         && bytes.last().is_some_and(|&b| b != b' ')
     {
@@ -587,6 +602,24 @@ mod tests {
             SerialNumber::new("a".repeat(65)).unwrap_err().code(),
             "too_long"
         );
+    }
+
+    #[test]
+    fn printable_ascii_judges_every_byte_at_every_position() {
+        for len in 1..=20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    assert_eq!(
+                        printable_ascii(&bytes),
+                        (0x20..=0x7e).contains(&b),
+                        "byte {b:#04x} at {at} of {len}"
+                    );
+                }
+            }
+        }
+        assert!(printable_ascii(b""));
     }
 
     #[test]

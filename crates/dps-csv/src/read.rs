@@ -238,6 +238,7 @@ impl<R: Read> RecordReader<R> {
     }
 
     /// Reads the next record into `data` and `fields`; `None` at the end of the file.
+    #[inline]
     pub(crate) fn read_record(&mut self) -> Result<Option<RecordInfo>, CsvError> {
         self.data.clear();
         self.fields.clear();
