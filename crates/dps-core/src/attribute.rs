@@ -292,7 +292,7 @@ impl AttributeValues {
     }
 
     /// Sets the value of `id`; returns the value it replaced.
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, id: AttributeId, value: AttributeValue) -> Option<AttributeValue> {
         // Values inserted in identifier order, as a schema lists them, go at the end.
         if self

@@ -355,13 +355,13 @@ impl<R: Read> DeviceReader<R> {
             line,
         };
         let serial_index = header.index_of(Column::Serial).unwrap_or(0);
-        let serial = match cells.cell(serial_index, false)? {
-            None => return Err(cells.missing(Column::Serial)),
-            Some(text) => {
-                SerialNumber::new(text).map_err(|e| cells.invalid(serial_index, text, e))?
-            }
+        let Some(serial_text) = cells.cell(serial_index, false)? else {
+            return Err(cells.missing(Column::Serial));
         };
-        if let Some(first) = seen.insert(serial.as_str(), line) {
+        let serial = SerialNumber::new(serial_text)
+            .map_err(|e| cells.invalid(serial_index, serial_text, e))?;
+        // The cell's text is the serial's: read from the record, not from the copy just made.
+        if let Some(first) = seen.insert(serial_text, line) {
             return Err(RowError::new(
                 line,
                 Some(header.names[serial_index].clone()),
