@@ -61,10 +61,45 @@ pub struct StaticConfig {
 
 #[derive(Debug, Clone)]
 enum Recorded {
-    Onboarded(Onboarded),
+    Onboarded {
+        asset_id: AssetId,
+        credentials: Issued,
+    },
     Offboarded,
-    Reissued(Credentials),
+    Reissued(Issued),
 }
+
+/// Credentials as remembered: the secret as its random bytes, so that remembering an
+/// operation allocates nothing.
+#[derive(Clone)]
+struct Issued {
+    product_key: Key,
+    device_key: Key,
+    secret: [u8; SECRET_BYTES],
+}
+
+impl Issued {
+    fn credentials(&self) -> Credentials {
+        Credentials {
+            product_key: self.product_key.clone(),
+            device_key: self.device_key.clone(),
+            device_secret: Secret::from_bytes_hex(&self.secret),
+        }
+    }
+}
+
+impl fmt::Debug for Issued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Issued")
+            .field("product_key", &self.product_key)
+            .field("device_key", &self.device_key)
+            .field("secret", &"****")
+            .finish()
+    }
+}
+
+/// How many random bytes a device secret has (it is written as twice as many hex digits).
+const SECRET_BYTES: usize = 24;
 
 #[derive(Debug)]
 struct State {
@@ -190,13 +225,13 @@ impl StaticEnvironment {
         Key::new(self.token(prefix)).unwrap_or_else(|_| unreachable!("generated keys are valid"))
     }
 
-    fn credentials(&self, product_key: Key) -> Credentials {
-        let mut secret = [0u8; 24];
+    fn issue(&self, product_key: Key) -> Issued {
+        let mut secret = [0u8; SECRET_BYTES];
         self.secrets.fill(&mut secret);
-        Credentials {
+        Issued {
             product_key,
             device_key: self.key("dk-"),
-            device_secret: Secret::from_bytes_hex(&secret),
+            secret,
         }
     }
 }
@@ -226,7 +261,15 @@ impl Environment for StaticEnvironment {
         }
         let mut state = self.state();
         match state.operations.get(&op) {
-            Some(Recorded::Onboarded(o)) => return Ok(o.clone()),
+            Some(Recorded::Onboarded {
+                asset_id,
+                credentials,
+            }) => {
+                return Ok(Onboarded {
+                    asset_id: asset_id.clone(),
+                    credentials: credentials.credentials(),
+                });
+            }
             Some(Recorded::Offboarded | Recorded::Reissued(_)) => {
                 return Err(EnvironmentError::rejected(format!(
                     "operation {op} was used for another call"
@@ -236,18 +279,25 @@ impl Environment for StaticEnvironment {
         }
         let asset_id = AssetId::new(self.token("asset-"))
             .unwrap_or_else(|_| unreachable!("generated asset IDs are valid"));
+        let issued = self.issue(self.key("pk-"));
         let onboarded = Onboarded {
             asset_id: asset_id.clone(),
-            credentials: self.credentials(self.key("pk-")),
+            credentials: issued.credentials(),
         };
         state.assets.insert(
-            asset_id,
+            asset_id.clone(),
             Asset {
                 target: target.clone(),
-                product_key: onboarded.credentials.product_key.clone(),
+                product_key: issued.product_key.clone(),
             },
         );
-        state.record(op, Recorded::Onboarded(onboarded.clone()));
+        state.record(
+            op,
+            Recorded::Onboarded {
+                asset_id,
+                credentials: issued,
+            },
+        );
         Ok(onboarded)
     }
 
@@ -261,7 +311,7 @@ impl Environment for StaticEnvironment {
         let mut state = self.state();
         match state.operations.get(&op) {
             Some(Recorded::Offboarded) => return Ok(()),
-            Some(Recorded::Onboarded(_) | Recorded::Reissued(_)) => {
+            Some(Recorded::Onboarded { .. } | Recorded::Reissued(_)) => {
                 return Err(EnvironmentError::rejected(format!(
                     "operation {op} was used for another call"
                 )));
@@ -283,8 +333,8 @@ impl Environment for StaticEnvironment {
         self.target(target)?;
         let mut state = self.state();
         match state.operations.get(&op) {
-            Some(Recorded::Reissued(c)) => return Ok(c.clone()),
-            Some(Recorded::Onboarded(_) | Recorded::Offboarded) => {
+            Some(Recorded::Reissued(issued)) => return Ok(issued.credentials()),
+            Some(Recorded::Onboarded { .. } | Recorded::Offboarded) => {
                 return Err(EnvironmentError::rejected(format!(
                     "operation {op} was used for another call"
                 )));
@@ -301,15 +351,16 @@ impl Environment for StaticEnvironment {
             // An asset from before a restart: the product key is issued anew.
             None => self.key("pk-"),
         };
-        let credentials = self.credentials(product_key);
+        let issued = self.issue(product_key);
+        let credentials = issued.credentials();
         state.assets.insert(
             asset.clone(),
             Asset {
                 target: target.clone(),
-                product_key: credentials.product_key.clone(),
+                product_key: issued.product_key.clone(),
             },
         );
-        state.record(op, Recorded::Reissued(credentials.clone()));
+        state.record(op, Recorded::Reissued(issued));
         Ok(credentials)
     }
 
