@@ -22,7 +22,7 @@ struct Scenario {
 /// best run, so that a busy moment of the machine slows both alike.
 fn allocate_scaling(quick: bool) -> Option<Measured> {
     let (small, large, rounds) = if quick {
-        (5_000, 50_000, 6)
+        (5_000, 50_000, 10)
     } else {
         (10_000, 100_000, 8)
     };

@@ -108,7 +108,10 @@ struct State {
     operations: BTreeMap<OperationId, Recorded>,
     /// How many operations are remembered.
     remember: usize,
-    assets: HashMap<AssetId, Asset>,
+    /// By asset ID: IDs start with a sequence number, so new assets go to the end.
+    assets: BTreeMap<AssetId, Asset>,
+    /// The sequence number of the next asset ID (24 bits, wrapping).
+    next_asset: u32,
 }
 
 impl State {
@@ -129,6 +132,10 @@ struct Asset {
 
 /// An [`Environment`] whose targets, models and endpoints come from a [`StaticConfig`] and
 /// whose asset IDs, keys and secrets come from the injected [`SecretSource`].
+///
+/// An asset ID is `asset-` and 18 hex digits: six of a sequence number, so that IDs issued
+/// later sort later, and twelve from the secret source. Product and device keys are `pk-` and
+/// `dk-` and 16 hex digits, and a device secret is 48 hex digits, all from the secret source.
 ///
 /// It keeps the results of the most recent operations (those with the newest identifiers) in
 /// memory ([`StaticEnvironment::DEFAULT_REMEMBERED_OPERATIONS`] unless
@@ -169,7 +176,8 @@ impl StaticEnvironment {
             state: Mutex::new(State {
                 operations: BTreeMap::new(),
                 remember: Self::DEFAULT_REMEMBERED_OPERATIONS,
-                assets: HashMap::new(),
+                assets: BTreeMap::new(),
+                next_asset: 0,
             }),
         }
     }
@@ -218,6 +226,19 @@ impl StaticEnvironment {
         let mut text = CompactString::new(prefix);
         text.extend(hex_digits(&random));
         text
+    }
+
+    /// `asset-`, six hex digits of `sequence` and twelve random ones: 24 characters, which
+    /// the ID keeps inline.
+    fn asset_id(&self, sequence: u32) -> AssetId {
+        let mut bytes = [0u8; 9];
+        let [_, high, middle, low] = sequence.to_be_bytes();
+        bytes[..3].copy_from_slice(&[high, middle, low]);
+        self.secrets.fill(&mut bytes[3..]);
+        let mut text = CompactString::new("asset-");
+        text.extend(hex_digits(&bytes));
+        // Hex digits after an ASCII prefix always form a valid identifier.
+        AssetId::new(text).unwrap_or_else(|_| unreachable!("generated asset IDs are valid"))
     }
 
     fn key(&self, prefix: &str) -> Key {
@@ -277,8 +298,8 @@ impl Environment for StaticEnvironment {
             }
             None => {}
         }
-        let asset_id = AssetId::new(self.token("asset-"))
-            .unwrap_or_else(|_| unreachable!("generated asset IDs are valid"));
+        let asset_id = self.asset_id(state.next_asset);
+        state.next_asset = state.next_asset.wrapping_add(1) & 0xff_ffff;
         let issued = self.issue(self.key("pk-"));
         let onboarded = Onboarded {
             asset_id: asset_id.clone(),

@@ -140,3 +140,32 @@ async fn only_the_most_recent_operations_are_remembered() {
         second
     );
 }
+
+#[tokio::test]
+async fn asset_ids_issued_later_sort_later_and_keys_have_their_documented_shape() {
+    let env = env();
+    let mut previous: Option<dps_core::Onboarded> = None;
+    for n in 1..=300 {
+        let onboarded = env.onboard(op(n), &target(), &request("m1")).await.unwrap();
+        let id = onboarded.asset_id.as_str();
+        let digits = id.strip_prefix("asset-").unwrap();
+        assert_eq!(digits.len(), 18, "{id}");
+        assert!(digits.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        let sequence = u32::from_str_radix(&digits[..6], 16).unwrap();
+        assert_eq!(u128::from(sequence), n - 1, "{id}");
+        let keys = [
+            (onboarded.credentials.product_key.as_str(), "pk-"),
+            (onboarded.credentials.device_key.as_str(), "dk-"),
+        ];
+        for (key, prefix) in keys {
+            let digits = key.strip_prefix(prefix).unwrap();
+            assert!(digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_hexdigit()));
+        }
+        let secret = onboarded.credentials.device_secret.expose();
+        assert!(secret.len() == 48 && secret.bytes().all(|b| b.is_ascii_hexdigit()));
+        if let Some(previous) = &previous {
+            assert!(previous.asset_id < onboarded.asset_id);
+        }
+        previous = Some(onboarded);
+    }
+}
