@@ -24,7 +24,7 @@ fn allocate_scaling(quick: bool) -> Option<Measured> {
     let (small, large, rounds) = if quick {
         (5_000, 50_000, 10)
     } else {
-        (10_000, 100_000, 8)
+        (10_000, 100_000, 10)
     };
     let rt = runtime();
     let mut baseline = std::time::Duration::MAX;

@@ -195,8 +195,8 @@ fn quote(s: &str) -> String {
 
 /// The attribute values of a device, keyed by attribute identifier, in identifier order.
 ///
-/// A small sorted map: the values sit in one allocation of just their size (none while the
-/// map is empty), and lookups are binary searches. It reads like a `BTreeMap` (`get`,
+/// A small sorted map: the values sit in one allocation (none while the map is empty), and
+/// lookups are binary searches. It reads like a `BTreeMap` (`get`,
 /// `insert`, `remove`, iteration in key order, `collect`, `From` an array) and serialises as a
 /// map from identifier to value. As with a `BTreeMap`, a later value for the same identifier
 /// replaces an earlier one.
@@ -294,7 +294,7 @@ impl AttributeValues {
     /// Sets the value of `id`; returns the value it replaced.
     #[inline(always)]
     pub fn insert(&mut self, id: AttributeId, value: AttributeValue) -> Option<AttributeValue> {
-        // Values inserted in identifier order, as a schema lists them, go at the end.
+        // Values inserted in identifier order go at the end without a search.
         if self
             .entries
             .last()

@@ -70,7 +70,7 @@ enum Recorded {
 }
 
 /// Credentials as remembered: the secret as its random bytes, so that remembering an
-/// operation allocates nothing.
+/// operation neither allocates nor copies the secret text.
 #[derive(Clone)]
 struct Issued {
     product_key: Key,
@@ -90,13 +90,17 @@ impl Issued {
 
 impl fmt::Debug for Issued {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The secret is left out.
         f.debug_struct("Issued")
             .field("product_key", &self.product_key)
             .field("device_key", &self.device_key)
-            .field("secret", &"****")
-            .finish()
+            .finish_non_exhaustive()
     }
 }
+
+/// How many asset IDs an onboarding tries before it gives up: with random bytes from the
+/// operating system, a second attempt is already all but never needed.
+const MAX_ASSET_ID_ATTEMPTS: u32 = 16;
 
 /// How many random bytes a device secret has (it is written as twice as many hex digits).
 const SECRET_BYTES: usize = 24;
@@ -108,7 +112,7 @@ struct State {
     operations: BTreeMap<OperationId, Recorded>,
     /// How many operations are remembered.
     remember: usize,
-    /// By asset ID: IDs start with a sequence number, so new assets go to the end.
+    /// By asset ID: IDs start with a sequence number, so new assets mostly go to the end.
     assets: BTreeMap<AssetId, Asset>,
     /// The sequence number of the next asset ID (24 bits, wrapping).
     next_asset: u32,
@@ -133,8 +137,10 @@ struct Asset {
 /// An [`Environment`] whose targets, models and endpoints come from a [`StaticConfig`] and
 /// whose asset IDs, keys and secrets come from the injected [`SecretSource`].
 ///
-/// An asset ID is `asset-` and 18 hex digits: six of a sequence number, so that IDs issued
-/// later sort later, and twelve from the secret source. Product and device keys are `pk-` and
+/// An asset ID is `asset-` and 18 hex digits: six of a sequence number that starts at zero with
+/// each environment and wraps after 2²⁴ assets, so that among an environment's first 2²⁴ IDs
+/// those issued later sort later, and twelve from the secret source. An ID that is still
+/// in use is never issued again. Product and device keys are `pk-` and
 /// `dk-` and 16 hex digits, and a device secret is 48 hex digits, all from the secret source.
 ///
 /// It keeps the results of the most recent operations (those with the newest identifiers) in
@@ -229,7 +235,7 @@ impl StaticEnvironment {
     }
 
     /// `asset-`, six hex digits of `sequence` and twelve random ones: 24 characters, which
-    /// the ID keeps inline.
+    /// the ID keeps inline on 64-bit targets.
     fn asset_id(&self, sequence: u32) -> AssetId {
         let mut bytes = [0u8; 9];
         let [_, high, middle, low] = sequence.to_be_bytes();
@@ -298,8 +304,20 @@ impl Environment for StaticEnvironment {
             }
             None => {}
         }
-        let asset_id = self.asset_id(state.next_asset);
-        state.next_asset = state.next_asset.wrapping_add(1) & 0xff_ffff;
+        let mut attempts = 0;
+        let asset_id = loop {
+            let id = self.asset_id(state.next_asset);
+            state.next_asset = state.next_asset.wrapping_add(1) & 0xff_ffff;
+            if !state.assets.contains_key(&id) {
+                break id;
+            }
+            attempts += 1;
+            if attempts == MAX_ASSET_ID_ATTEMPTS {
+                return Err(EnvironmentError::transient(
+                    "no free asset ID: the secret source keeps repeating itself",
+                ));
+            }
+        };
         let issued = self.issue(self.key("pk-"));
         let onboarded = Onboarded {
             asset_id: asset_id.clone(),
@@ -391,5 +409,76 @@ impl Environment for StaticEnvironment {
             mqtt: config.mqtt_endpoint.clone(),
             http: config.http_endpoint.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::environment::OnboardRequest;
+    use crate::id::DeviceId;
+
+    /// A broken secret source: every byte it gives is zero.
+    #[derive(Debug)]
+    struct Zeros;
+
+    impl SecretSource for Zeros {
+        fn fill(&self, dest: &mut [u8]) {
+            dest.fill(0);
+        }
+    }
+
+    fn env() -> (StaticEnvironment, Target) {
+        let target: Target = "prod/acme".parse().unwrap();
+        let config = StaticConfig {
+            targets: vec![TargetConfig {
+                environment: target.environment.clone(),
+                ou: target.ou.clone(),
+                models: vec!["m1".parse().unwrap()],
+                mqtt_endpoint: None,
+                http_endpoint: None,
+            }],
+        };
+        (StaticEnvironment::new(config, Arc::new(Zeros)), target)
+    }
+
+    fn op(n: u128) -> OperationId {
+        OperationId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    fn request() -> OnboardRequest {
+        OnboardRequest {
+            device_id: DeviceId::from_uuid(uuid::Uuid::from_u128(1)),
+            serial: "SN-1".parse().unwrap(),
+            model_id: "m1".parse().unwrap(),
+            name: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_asset_id_in_use_is_not_issued_again() {
+        let (env, target) = env();
+        let first = env.onboard(op(1), &target, &request()).await.unwrap();
+        // The sequence comes round again (as after 2²⁴ assets) to an ID that is in use.
+        env.state().next_asset = 0;
+        let second = env.onboard(op(2), &target, &request()).await.unwrap();
+        assert_ne!(first.asset_id, second.asset_id);
+        assert_eq!(env.state().assets.len(), 2, "both assets are kept");
+    }
+
+    #[tokio::test]
+    async fn a_secret_source_that_repeats_itself_gets_a_transient_error_not_a_reused_id() {
+        let (env, target) = env();
+        for n in 0..u128::from(MAX_ASSET_ID_ATTEMPTS) {
+            env.onboard(op(n + 1), &target, &request()).await.unwrap();
+        }
+        env.state().next_asset = 0;
+        let refused = env.onboard(op(100), &target, &request()).await;
+        assert!(matches!(refused, Err(EnvironmentError::Transient { .. })));
+        assert_eq!(
+            env.state().assets.len(),
+            MAX_ASSET_ID_ATTEMPTS as usize,
+            "no asset was overwritten"
+        );
     }
 }

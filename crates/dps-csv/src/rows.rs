@@ -81,6 +81,8 @@ pub struct DeviceReader<R> {
     /// The cells a row is read from besides the serial, in file order: the columns and
     /// attributes an import takes (ignored and read-only columns left out).
     plan: Vec<(usize, Slot)>,
+    /// How many attribute columns the file has: the most values a row's attributes hold.
+    attribute_columns: usize,
     seen: SeenSerials,
     repeats: Repeats,
     done: bool,
@@ -184,10 +186,12 @@ impl<R: Read> DeviceReader<R> {
             })
             .map(|(i, slot)| (i, *slot))
             .collect();
+        let attribute_columns = header.attributes.iter().filter(|c| c.is_some()).count();
         Ok(Self {
             reader,
             header,
             plan,
+            attribute_columns,
             schema: schema.clone(),
             limits,
             seen: SeenSerials::new(),
@@ -311,6 +315,7 @@ impl<R: Read> DeviceReader<R> {
             header,
             schema,
             plan,
+            attribute_columns,
             seen,
             repeats,
             ..
@@ -375,13 +380,7 @@ impl<R: Read> DeviceReader<R> {
         let mut batch_tag = None;
         let mut description = None;
         // A row has at most one value per attribute column, so the map allocates once.
-        let mut attributes = AttributeValues::with_capacity(
-            header
-                .attributes
-                .iter()
-                .filter(|column| column.is_some())
-                .count(),
-        );
+        let mut attributes = AttributeValues::with_capacity(*attribute_columns);
         let mut model = None;
         let mut environment = None;
         let mut ou = None;

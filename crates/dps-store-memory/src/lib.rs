@@ -41,7 +41,8 @@ pub struct InMemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     groups: BTreeMap<GroupId, RegistrationGroup>,
-    /// Each device in its own allocation, so that growing the table moves pointers only.
+    /// Each device in its own allocation, so that splitting a tree node moves pointers, not
+    /// devices. Identifiers are time-ordered, so devices registered together are neighbours.
     devices: BTreeMap<DeviceId, Box<Device>>,
     /// Per group, its devices in serial order; the group's size is the index's length.
     by_serial: HashMap<GroupId, BTreeMap<SerialNumber, DeviceId>>,
