@@ -113,7 +113,8 @@ struct State {
     operations: BTreeMap<OperationId, Recorded>,
     /// How many operations are remembered.
     remember: usize,
-    /// By asset ID: IDs start with a sequence number, so new assets mostly go to the end.
+    /// By asset ID: IDs start with a sequence number, so each new asset goes next to the one
+    /// before it.
     assets: BTreeMap<AssetKey, Asset>,
     /// The sequence number of the next asset ID (24 bits, wrapping).
     next_asset: u32,
@@ -174,11 +175,13 @@ struct Asset {
 /// An [`Environment`] whose targets, models and endpoints come from a [`StaticConfig`] and
 /// whose asset IDs, keys and secrets come from the injected [`SecretSource`].
 ///
-/// An asset ID is `asset-` and 18 hex digits: six of a sequence number that starts at zero with
-/// each environment and wraps after 2²⁴ assets, so that among an environment's first 2²⁴ IDs
-/// those issued later sort later, and twelve from the secret source. An ID that is still
-/// in use is never issued again. Product and device keys are `pk-` and
-/// `dk-` and 16 hex digits, and a device secret is 48 hex digits, all from the secret source.
+/// An asset ID is `asset-` and 18 hex digits: six of a sequence number and twelve from the
+/// secret source. The sequence starts at a value from the secret source, so that
+/// environments in different processes start far apart, and counts up by one per asset,
+/// wrapping after 2²⁴: each asset ID sorts right after the one before it (except where the
+/// sequence wraps), and the asset index grows at one place instead of at random ones. An ID that is still in use is never issued
+/// again. Product and device keys are `pk-` and `dk-` and 16 hex digits, and a device secret
+/// is 48 hex digits, all from the secret source.
 ///
 /// It keeps the results of the most recent operations (those with the newest identifiers) in
 /// memory ([`StaticEnvironment::DEFAULT_REMEMBERED_OPERATIONS`] unless
@@ -213,6 +216,8 @@ impl StaticEnvironment {
             .into_iter()
             .map(|t| (t.target(), t))
             .collect();
+        let mut start = [0u8; 4];
+        secrets.fill(&mut start[1..]);
         Self {
             targets,
             secrets,
@@ -220,7 +225,7 @@ impl StaticEnvironment {
                 operations: BTreeMap::new(),
                 remember: Self::DEFAULT_REMEMBERED_OPERATIONS,
                 assets: BTreeMap::new(),
-                next_asset: 0,
+                next_asset: u32::from_be_bytes(start),
             }),
         }
     }

@@ -12,8 +12,8 @@ fn target() -> Target {
     "prod/acme".parse().unwrap()
 }
 
-fn env() -> StaticEnvironment {
-    let config: StaticConfig = serde_json::from_value(serde_json::json!({
+fn config() -> StaticConfig {
+    serde_json::from_value(serde_json::json!({
         "targets": [{
             "environment": "prod",
             "ou": "acme",
@@ -21,8 +21,11 @@ fn env() -> StaticEnvironment {
             "mqtt_endpoint": "mqtts://mqtt.example.com:8883"
         }]
     }))
-    .unwrap();
-    StaticEnvironment::new(config, Arc::new(SeededSecrets::new(3)))
+    .unwrap()
+}
+
+fn env() -> StaticEnvironment {
+    StaticEnvironment::new(config(), Arc::new(SeededSecrets::new(3)))
 }
 
 fn op(n: u128) -> OperationId {
@@ -142,9 +145,9 @@ async fn only_the_most_recent_operations_are_remembered() {
 }
 
 #[tokio::test]
-async fn asset_ids_issued_later_sort_later_and_keys_have_their_documented_shape() {
+async fn asset_ids_count_up_from_a_random_start_and_keys_have_their_documented_shape() {
     let env = env();
-    let mut previous: Option<dps_core::Onboarded> = None;
+    let mut previous: Option<(u32, dps_core::AssetId)> = None;
     for n in 1..=300 {
         let onboarded = env.onboard(op(n), &target(), &request("m1")).await.unwrap();
         let id = onboarded.asset_id.as_str();
@@ -152,7 +155,15 @@ async fn asset_ids_issued_later_sort_later_and_keys_have_their_documented_shape(
         assert_eq!(digits.len(), 18, "{id}");
         assert!(digits.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
         let sequence = u32::from_str_radix(&digits[..6], 16).unwrap();
-        assert_eq!(u128::from(sequence), n - 1, "{id}");
+        if let Some((before, before_id)) = &previous {
+            assert_eq!(sequence, (before + 1) & 0xff_ffff, "{id} after {before_id}");
+            if sequence != 0 {
+                assert!(
+                    *before_id < onboarded.asset_id,
+                    "{id} sorts after {before_id}"
+                );
+            }
+        }
         let keys = [
             (onboarded.credentials.product_key.as_str(), "pk-"),
             (onboarded.credentials.device_key.as_str(), "dk-"),
@@ -163,9 +174,21 @@ async fn asset_ids_issued_later_sort_later_and_keys_have_their_documented_shape(
         }
         let secret = onboarded.credentials.device_secret.expose();
         assert!(secret.len() == 48 && secret.bytes().all(|b| b.is_ascii_hexdigit()));
-        if let Some(previous) = &previous {
-            assert!(previous.asset_id < onboarded.asset_id);
-        }
-        previous = Some(onboarded);
+        previous = Some((sequence, onboarded.asset_id));
     }
+}
+
+#[tokio::test]
+async fn environments_with_different_secret_sources_start_their_asset_ids_apart() {
+    let first = StaticEnvironment::new(config(), Arc::new(SeededSecrets::new(1)));
+    let second = StaticEnvironment::new(config(), Arc::new(SeededSecrets::new(2)));
+    let a = first
+        .onboard(op(1), &target(), &request("m1"))
+        .await
+        .unwrap();
+    let b = second
+        .onboard(op(1), &target(), &request("m1"))
+        .await
+        .unwrap();
+    assert_ne!(a.asset_id.as_str()[..12], b.asset_id.as_str()[..12]);
 }
