@@ -145,7 +145,8 @@ pub struct Device {
     attributes: AttributeValues,
     state: AllocationState,
     first_target: Option<Target>,
-    last_error: Option<LastError>,
+    // Boxed: most devices have none, and a device record stays smaller without the room.
+    last_error: Option<Box<LastError>>,
     replacements: Vec<Replacement>,
     version: Version,
     created_at: Timestamp,
@@ -322,7 +323,7 @@ impl Device {
     pub fn allocation_failed(&self, error: &Error, now: Timestamp) -> Result<Self> {
         self.state.check_allocatable().map_err(|e| self.refuse(e))?;
         let mut d = self.next(now);
-        d.last_error = Some(LastError::from_error(error, now));
+        d.last_error = Some(Box::new(LastError::from_error(error, now)));
         Ok(d)
     }
 
@@ -472,7 +473,7 @@ impl Device {
         if let PendingAction::Replace { old_serial, .. } = pending.action() {
             d.serial = old_serial.clone();
         }
-        d.last_error = Some(LastError::from_error(error, now));
+        d.last_error = Some(Box::new(LastError::from_error(error, now)));
         Ok(d)
     }
 
@@ -499,7 +500,7 @@ impl Device {
         let pending = self.pending_or_refuse()?;
         let mut d = self.next(now);
         d.state = AllocationState::Pending(pending.released());
-        d.last_error = Some(LastError::from_error(error, now));
+        d.last_error = Some(Box::new(LastError::from_error(error, now)));
         Ok(d)
     }
 
@@ -641,7 +642,7 @@ impl Device {
     }
     /// The last failed operation, until an operation succeeds.
     pub fn last_error(&self) -> Option<&LastError> {
-        self.last_error.as_ref()
+        self.last_error.as_deref()
     }
     /// The hardware replacements, oldest first.
     pub fn replacements(&self) -> &[Replacement] {

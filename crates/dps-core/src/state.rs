@@ -258,7 +258,9 @@ impl PendingAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
     operation: OperationId,
-    action: PendingAction,
+    // Boxed: the action carries what the device returns to on a rejection, which would
+    // otherwise make every device as large as the largest pending action.
+    action: Box<PendingAction>,
     started_at: Timestamp,
     lease_until: Option<Timestamp>,
     attempts: u32,
@@ -326,7 +328,7 @@ impl Pending {
             operation: Operation::Complete,
             pending: Some(self.operation),
         };
-        match (&self.action, outcome) {
+        match (&*self.action, outcome) {
             (PendingAction::Allocate { target, .. }, EnvOutcome::Onboarded(o)) => {
                 Ok(Completion::State(AllocationState::Allocated(Allocated {
                     target: target.clone(),
@@ -361,7 +363,7 @@ impl Pending {
 
     /// The state to return to when the environment rejects the operation.
     pub fn roll_back(&self) -> AllocationState {
-        match &self.action {
+        match &*self.action {
             PendingAction::Allocate { from, .. } => AllocationState::NotAllocated(from.clone()),
             PendingAction::Reset { from }
             | PendingAction::Replace { from, .. }
@@ -464,7 +466,7 @@ impl AllocationState {
     ) -> AllocationState {
         AllocationState::Pending(Pending {
             operation,
-            action,
+            action: Box::new(action),
             started_at: now,
             lease_until: Some(lease_until),
             attempts: 1,
