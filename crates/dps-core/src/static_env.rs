@@ -113,7 +113,7 @@ struct State {
     operations: BTreeMap<OperationId, Recorded>,
     /// How many operations are remembered.
     remember: usize,
-    /// By asset ID: IDs start with a sequence number, so each new asset goes next to the one
+    /// By asset ID: IDs start with a sequence number, so each new asset goes near the one
     /// before it.
     assets: BTreeMap<AssetKey, Asset>,
     /// The sequence number of the next asset ID (24 bits, wrapping).
@@ -176,12 +176,12 @@ struct Asset {
 /// whose asset IDs, keys and secrets come from the injected [`SecretSource`].
 ///
 /// An asset ID is `asset-` and 18 hex digits: six of a sequence number and twelve from the
-/// secret source. The sequence starts at a value from the secret source, so that
-/// environments in different processes start far apart, and counts up by one per asset,
-/// wrapping after 2²⁴: each asset ID sorts right after the one before it (except where the
-/// sequence wraps), and the asset index grows at one place instead of at random ones. An ID that is still in use is never issued
-/// again. Product and device keys are `pk-` and `dk-` and 16 hex digits, and a device secret
-/// is 48 hex digits, all from the secret source.
+/// secret source. The sequence starts at a random point taken from the secret source and
+/// counts up by one for each ID tried, wrapping from `ffffff` to `000000`: the IDs an
+/// environment issues sort in the order it issued them (except across that wrap), so its
+/// asset index grows at one place. An ID that is still in use is never issued again. Product
+/// and device keys are `pk-` and `dk-` and 16 hex digits, and a device secret is 48 hex
+/// digits, all from the secret source.
 ///
 /// It keeps the results of the most recent operations (those with the newest identifiers) in
 /// memory ([`StaticEnvironment::DEFAULT_REMEMBERED_OPERATIONS`] unless
