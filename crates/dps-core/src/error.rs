@@ -229,6 +229,56 @@ impl fmt::Display for Entity {
     }
 }
 
+/// What kind of failure an [`Error`] is: the one fact an edge needs to report it (an exit
+/// code, an HTTP status) without reading codes.
+///
+/// ```
+/// use dps_core::{Category, Entity, Error};
+///
+/// let e = Error::NotFound { entity: Entity::Device, key: "SN-1".into() };
+/// assert_eq!(e.category(), Category::NotFound);
+/// assert_eq!(e.category().as_str(), "not_found");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Category {
+    /// The operation is not allowed as asked: the record's state, its group's settings or the
+    /// caller's credentials rule it out. A different request helps; retrying alone does not.
+    Usage,
+    /// A value breaks a rule of the data: a field, an attribute, a limit, a taken serial.
+    Validation,
+    /// A concurrent change or an operation in progress stood in the way; reading again and
+    /// retrying may succeed.
+    Conflict,
+    /// The named record does not exist.
+    NotFound,
+    /// The storage backend failed or holds data this version cannot use.
+    Storage,
+    /// The environment (the target platform) failed or refused.
+    Environment,
+}
+
+impl Category {
+    /// The category as a snake_case word: `usage`, `validation`, `conflict`, `not_found`,
+    /// `storage` or `environment`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Usage => "usage",
+            Category::Validation => "validation",
+            Category::Conflict => "conflict",
+            Category::NotFound => "not_found",
+            Category::Storage => "storage",
+            Category::Environment => "environment",
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The error type of the `dps` domain: every outcome a caller can act on.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -418,6 +468,34 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::NotAllocated { .. } => "not_allocated",
             Error::TryAgain { .. } => "try_again",
+        }
+    }
+
+    /// What kind of failure this is; see [`Category`].
+    pub fn category(&self) -> Category {
+        match self {
+            Error::Validation(_)
+            | Error::MissingRequired { .. }
+            | Error::InvalidAttribute { .. }
+            | Error::InvalidSchema { .. }
+            | Error::AlreadyRegistered { .. }
+            | Error::LimitExceeded { .. } => Category::Validation,
+            Error::NotFound { .. } => Category::NotFound,
+            Error::Conflict { .. } | Error::OperationInProgress { .. } | Error::TryAgain { .. } => {
+                Category::Conflict
+            }
+            Error::InvalidState(_)
+            | Error::NoTarget { .. }
+            | Error::ModelMissing { .. }
+            | Error::PrivateModelTarget { .. }
+            | Error::ReprovisionDisabled { .. }
+            | Error::GroupNotEmpty { .. }
+            | Error::Unauthorized
+            | Error::NotAllocated { .. } => Category::Usage,
+            Error::EnvironmentUnavailable { .. } | Error::EnvironmentRejected { .. } => {
+                Category::Environment
+            }
+            Error::Store(e) => e.category(),
         }
     }
 

@@ -134,6 +134,35 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// The kind as a snake_case word, as it appears in the event log's JSON (`kind`):
+    /// `group_created`, `allocated`, `bootstrap_refused`, …
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::GroupCreated => "group_created",
+            EventKind::GroupEdited => "group_edited",
+            EventKind::GroupDeleted => "group_deleted",
+            EventKind::Registered => "registered",
+            EventKind::Edited => "edited",
+            EventKind::AllocationStarted { .. } => "allocation_started",
+            EventKind::Allocated { .. } => "allocated",
+            EventKind::AllocationFailed { .. } => "allocation_failed",
+            EventKind::ResetStarted { .. } => "reset_started",
+            EventKind::Reset { .. } => "reset",
+            EventKind::ReplaceStarted { .. } => "replace_started",
+            EventKind::Replaced { .. } => "replaced",
+            EventKind::DeleteStarted { .. } => "delete_started",
+            EventKind::Deleted => "deleted",
+            EventKind::OperationFailed { .. } => "operation_failed",
+            EventKind::OperationDeferred { .. } => "operation_deferred",
+            EventKind::OperationResumed { .. } => "operation_resumed",
+            EventKind::Bootstrapped => "bootstrapped",
+            EventKind::BootstrapRefused { .. } => "bootstrap_refused",
+            EventKind::GroupSecretRotated { .. } => "group_secret_rotated",
+        }
+    }
+}
+
 /// An event about to be committed; the store assigns its sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewEvent {

@@ -96,7 +96,7 @@ pub use device::{Device, DeviceEdit, LastError, NewDevice, Replacement};
 pub use environment::{
     Credentials, Endpoints, Environment, EnvironmentError, OnboardRequest, Onboarded,
 };
-pub use error::{Entity, Error, Field, Result, Rule, ValidationError};
+pub use error::{Category, Entity, Error, Field, Result, Rule, ValidationError};
 pub use event::{Event, EventKind, NewEvent};
 pub use group::{GroupEdit, ModelType, NewGroup, RegistrationGroup, ReprovisionMethod};
 pub use id::{DeviceId, EventCursor, GroupId, OperationId, Version};

@@ -5,7 +5,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::device::Device;
-use crate::error::Entity;
+use crate::error::{Category, Entity};
 use crate::event::{Event, NewEvent};
 use crate::group::RegistrationGroup;
 use crate::id::{DeviceId, EventCursor, GroupId, Version};
@@ -99,6 +99,19 @@ impl StoreError {
             StoreError::SchemaTooNew { .. } => "storage_schema_too_new",
             StoreError::Corrupt { .. } => "storage_corrupt",
             StoreError::Backend { .. } => "storage_error",
+        }
+    }
+
+    /// What kind of failure this is; see [`Category`].
+    pub fn category(&self) -> Category {
+        match self {
+            StoreError::Conflict { .. } | StoreError::AlreadyExists { .. } => Category::Conflict,
+            StoreError::DuplicateSerial { .. } => Category::Validation,
+            StoreError::NotFound { .. } => Category::NotFound,
+            StoreError::Unavailable { .. }
+            | StoreError::SchemaTooNew { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::Backend { .. } => Category::Storage,
         }
     }
 
