@@ -5,7 +5,7 @@
 //! `HMAC-SHA256(group secret, serial)` ([`DeviceBootstrapKey`]), which a factory flashes into
 //! it; the group secret itself never leaves the server. To bootstrap, the device signs a
 //! [canonical string](BootstrapClaims::canonical_string) of its claims with that key and
-//! sends a [`BootstrapRequest`]; [`Provisioner::bootstrap`] verifies it and answers with a
+//! sends a [`BootstrapRequest`]; [`Provisioner::bootstrap`](crate::Provisioner::bootstrap) verifies it and answers with a
 //! [`BootstrapAnswer`]: endpoints, asset ID and credentials.
 //!
 //! `docs/bootstrap.md` in the repository is the specification for firmware authors, with
@@ -35,16 +35,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::device::Device;
-use crate::environment::{Credentials, Endpoints, Environment};
-use crate::error::{Error, Field, Result, Rule, ValidationError};
-use crate::event::{EventKind, NewEvent};
+use crate::environment::{Credentials, Endpoints};
+use crate::error::{Field, Rule, ValidationError};
 use crate::group::RegistrationGroup;
 use crate::id::{DeviceId, GroupId};
-use crate::provisioner::{Provisioner, group_event};
 use crate::secret::Secret;
-use crate::state::AllocationState;
-use crate::store::{Change, Changeset, Store};
 use crate::text::{AssetId, DeviceName, SerialNumber, Target, Timezone};
 use crate::time::Timestamp;
 
@@ -64,7 +59,7 @@ fn hmac_sha256(key: &[u8]) -> HmacSha256 {
     }
 }
 
-/// How [`Provisioner::bootstrap`] verifies requests; part of [`Config`](crate::Config).
+/// How [`Provisioner::bootstrap`](crate::Provisioner::bootstrap) verifies requests; part of [`Config`](crate::Config).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BootstrapConfig {
@@ -75,12 +70,12 @@ pub struct BootstrapConfig {
     /// verifying requests. Default: 7 days.
     pub secret_grace: Duration,
     /// How many times one bootstrap reads the device again after a concurrent change won a
-    /// commit race, before it answers [`Error::TryAgain`]. Default: 4.
+    /// commit race, before it answers [`Error::TryAgain`](crate::Error::TryAgain). Default: 4.
     pub max_attempts: u32,
-    /// At most this many [`EventKind::BootstrapRefused`] events per minute, so that a flood
+    /// At most this many [`EventKind::BootstrapRefused`](crate::EventKind::BootstrapRefused) events per minute, so that a flood
     /// of bad requests does not turn into as many store writes. Refusals beyond it are
     /// answered alike but only counted; the next recorded refusal carries the count. Each
-    /// [`Provisioner`] counts on its own. Default: `None`, every refusal is recorded.
+    /// [`Provisioner`](crate::Provisioner) counts on its own. Default: `None`, every refusal is recorded.
     pub refusal_events_per_minute: Option<u32>,
 }
 
@@ -125,40 +120,7 @@ impl BootstrapConfig {
     }
 }
 
-/// The refusals recorded in the current minute, for
-/// [`BootstrapConfig::refusal_events_per_minute`].
-#[derive(Debug, Default)]
-pub(crate) struct RefusalBudget {
-    /// When the current minute started.
-    since: Option<Timestamp>,
-    /// Refusals recorded since then.
-    recorded: u32,
-    /// Refusals not recorded since the last recorded one.
-    suppressed: u64,
-}
-
-impl RefusalBudget {
-    /// Whether a refusal at `now` is recorded under a limit of `per_minute`, and if so how
-    /// many refusals before it were not.
-    fn take(&mut self, now: Timestamp, per_minute: u32) -> Option<u64> {
-        let minute_over = self
-            .since
-            .is_none_or(|since| since.saturating_add(Duration::from_secs(60)) <= now);
-        if minute_over {
-            self.since = Some(now);
-            self.recorded = 0;
-        }
-        if self.recorded < per_minute {
-            self.recorded += 1;
-            Some(std::mem::take(&mut self.suppressed))
-        } else {
-            self.suppressed += 1;
-            None
-        }
-    }
-}
-
-/// What happens to the old group secret when [`Provisioner::rotate_group_secret`] replaces
+/// What happens to the old group secret when [`Provisioner::rotate_group_secret`](crate::Provisioner::rotate_group_secret) replaces
 /// it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -171,8 +133,8 @@ pub enum SecretRotation {
     Immediate,
 }
 
-/// Why a bootstrap request was refused, as recorded in [`EventKind::BootstrapRefused`]. The
-/// device itself only ever hears [`Error::Unauthorized`].
+/// Why a bootstrap request was refused, as recorded in [`EventKind::BootstrapRefused`](crate::EventKind::BootstrapRefused). The
+/// device itself only ever hears [`Error::Unauthorized`](crate::Error::Unauthorized).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "code", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -470,21 +432,14 @@ pub struct BootstrapAnswer {
     pub allocated_now: bool,
 }
 
-/// What one pass over a freshly read device came to.
-#[allow(clippy::large_enum_variant, reason = "a short-lived return value")]
-enum Step {
-    Answered(BootstrapAnswer),
-    ReadAgain,
-}
-
 /// A secret that no group has, for the work done on requests that name an unknown group.
-fn decoy_secret() -> Secret {
+pub(crate) fn decoy_secret() -> Secret {
     Secret::from_bytes_hex(&[0u8; MAC_LEN])
 }
 
 /// Whether `request` verifies with a key from `group`'s current secret, or from its
 /// previous one while that is within its grace period at `now`.
-fn signature_verifies(
+pub(crate) fn signature_verifies(
     group: &RegistrationGroup,
     request: &BootstrapRequest,
     now: Timestamp,
@@ -495,214 +450,4 @@ fn signature_verifies(
         || group
             .previous_secret_at(now, grace)
             .is_some_and(|previous| DeviceBootstrapKey::derive(previous, serial).verify(request))
-}
-
-impl<S: Store, E: Environment> Provisioner<S, E> {
-    /// Answers a device's bootstrap call.
-    ///
-    /// In order:
-    ///
-    /// 1. The group must exist, the signature must verify with the key derived from the
-    ///    group's secret (or from its previous secret during the grace period), and the
-    ///    timestamp must be within [`BootstrapConfig::window`] of the injected clock; the
-    ///    device must exist. Otherwise the answer is [`Error::Unauthorized`], the same for
-    ///    every reason, and an [`EventKind::BootstrapRefused`] event records the real one.
-    /// 2. A pending device gets [`Error::TryAgain`]. A device that is not allocated gets
-    ///    [`Error::NotAllocated`], unless its group has auto-activation: then it is allocated
-    ///    now, through the same path as [`Provisioner::allocate`], and its errors
-    ///    ([`Error::NoTarget`], [`Error::ModelMissing`], …) are returned as they are.
-    /// 3. At the device's first bootstrap, the name and timezone it sent fill its empty
-    ///    fields (event `Edited`).
-    /// 4. The target's endpoints are read, `bootstrapped_at` is set (event `Bootstrapped`)
-    ///    and the device gets its endpoints, asset ID and credentials.
-    ///
-    /// Repeating a request returns the same credentials and never allocates a second time.
-    /// When concurrent bootstraps of one device race, the store's version check lets one
-    /// allocate; the others read the device again and answer from the allocation, or get
-    /// [`Error::TryAgain`] while it is still pending.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Unauthorized`], [`Error::NotAllocated`], [`Error::TryAgain`], the allocation
-    /// errors above, environment and store errors. [`Error::is_retryable`] says whether the
-    /// device should try again later.
-    pub async fn bootstrap(&self, request: &BootstrapRequest) -> Result<BootstrapAnswer> {
-        let claims = &request.claims;
-        let settings = &self.config().bootstrap;
-        let now = self.now();
-        let Some(group) = self.store().group(claims.group_id).await? else {
-            // The same work as for a known group, so that the time taken tells little.
-            let decoy = DeviceBootstrapKey::derive(&decoy_secret(), &claims.serial);
-            std::hint::black_box(decoy.verify(request));
-            return self.refuse(claims, BootstrapRefusal::UnknownGroup).await;
-        };
-        if !signature_verifies(&group, request, now, settings.secret_grace) {
-            return self.refuse(claims, BootstrapRefusal::BadSignature).await;
-        }
-        let skew_seconds = claims.timestamp.saturating_sub(now.unix_seconds());
-        if skew_seconds.unsigned_abs() > settings.window.as_secs() {
-            let reason = BootstrapRefusal::StaleTimestamp { skew_seconds };
-            return self.refuse(claims, reason).await;
-        }
-        let mut allocated_now = false;
-        for _ in 0..settings.max_attempts.max(1) {
-            let Some(device) = self
-                .store()
-                .device_by_serial(group.id(), &claims.serial)
-                .await?
-            else {
-                return self.refuse(claims, BootstrapRefusal::UnknownSerial).await;
-            };
-            match self
-                .bootstrap_device(&group, device, claims, &mut allocated_now)
-                .await
-            {
-                Ok(Step::Answered(answer)) => return Ok(answer),
-                Ok(Step::ReadAgain) | Err(Error::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::TryAgain {
-            serial: claims.serial.clone(),
-        })
-    }
-
-    /// One pass of [`Provisioner::bootstrap`] over an authenticated device.
-    async fn bootstrap_device(
-        &self,
-        group: &RegistrationGroup,
-        device: Device,
-        claims: &BootstrapClaims,
-        allocated_now: &mut bool,
-    ) -> Result<Step> {
-        match device.state() {
-            AllocationState::Pending(_) => {
-                return Err(Error::TryAgain {
-                    serial: device.serial().clone(),
-                });
-            }
-            AllocationState::NotAllocated(_) if !group.auto_activation() => {
-                return Err(Error::NotAllocated {
-                    serial: device.serial().clone(),
-                });
-            }
-            AllocationState::NotAllocated(_) | AllocationState::Allocated(_) => {}
-        }
-        let now = self.now();
-        let device = match device.first_contact(claims.name.as_ref(), claims.timezone, now)? {
-            Some(reported) => {
-                self.commit_update(&device, &reported, EventKind::Edited, now)
-                    .await?;
-                reported
-            }
-            None => device,
-        };
-        let allocated = match device.state() {
-            AllocationState::Allocated(allocated) => allocated,
-            AllocationState::NotAllocated(_) => {
-                self.allocate_one(group, device).await?;
-                *allocated_now = true;
-                return Ok(Step::ReadAgain);
-            }
-            AllocationState::Pending(_) => return Ok(Step::ReadAgain),
-        };
-        let endpoints = self.environment().endpoints(allocated.target()).await?;
-        let now = self.now();
-        let bootstrapped = device.bootstrapped(now)?;
-        self.commit_update(&device, &bootstrapped, EventKind::Bootstrapped, now)
-            .await?;
-        Ok(Step::Answered(BootstrapAnswer {
-            device_id: device.id(),
-            serial: device.serial().clone(),
-            target: allocated.target().clone(),
-            endpoints,
-            asset_id: allocated.asset_id().clone(),
-            credentials: allocated.credentials().clone(),
-            bootstrapped_at: now,
-            allocated_now: *allocated_now,
-        }))
-    }
-
-    /// Records a refused bootstrap request (within
-    /// [`BootstrapConfig::refusal_events_per_minute`]) and answers [`Error::Unauthorized`].
-    async fn refuse<T>(&self, claims: &BootstrapClaims, reason: BootstrapRefusal) -> Result<T> {
-        let now = self.now();
-        let suppressed = match self.config().bootstrap.refusal_events_per_minute {
-            None => Some(0),
-            Some(limit) => self.refusal_budget().take(now, limit),
-        };
-        if let Some(suppressed) = suppressed {
-            let mut cs = Changeset::with_capacity(1);
-            cs.event(NewEvent {
-                at: now,
-                group_id: claims.group_id,
-                device_id: None,
-                serial: Some(claims.serial.clone()),
-                kind: EventKind::BootstrapRefused { reason, suppressed },
-            });
-            self.store().commit(cs).await?;
-        }
-        Err(Error::Unauthorized)
-    }
-
-    /// Replaces a group's secret with a fresh one from the injected secret source, and with
-    /// it every device bootstrap key of the group. With [`SecretRotation::Graceful`] the old
-    /// secret keeps verifying for [`BootstrapConfig::secret_grace`]; with
-    /// [`SecretRotation::Immediate`] it stops at once. Event `GroupSecretRotated`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotFound`], [`Error::Conflict`] when the group changed meanwhile, store
-    /// errors.
-    pub async fn rotate_group_secret(
-        &self,
-        group: GroupId,
-        rotation: SecretRotation,
-    ) -> Result<RegistrationGroup> {
-        let group = self.group(group).await?;
-        let now = self.now();
-        let previous_kept = rotation == SecretRotation::Graceful;
-        let rotated = group.with_rotated_secret(self.new_group_secret(), previous_kept, now);
-        let mut cs = Changeset::with_capacity(1);
-        cs.push(Change::UpdateGroup {
-            expected: group.version(),
-            group: rotated.clone(),
-        })
-        .event(group_event(
-            &rotated,
-            EventKind::GroupSecretRotated { previous_kept },
-            now,
-        ));
-        self.store().commit(cs).await?;
-        Ok(rotated)
-    }
-
-    /// The bootstrap key of the device `serial` of `group`, from the group's current secret
-    /// (the device need not be registered yet, so a factory can flash units first).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotFound`] for the group, store errors.
-    pub async fn device_bootstrap_key(
-        &self,
-        group: GroupId,
-        serial: &SerialNumber,
-    ) -> Result<DeviceBootstrapKey> {
-        let group = self.group(group).await?;
-        Ok(DeviceBootstrapKey::for_device(&group, serial))
-    }
-
-    /// Signs `claims` as their device would: derives the device's key from its group's
-    /// current secret and signs with it. For tools and tests that act as a device (the CLI's
-    /// `dps device bootstrap`); a real device signs with its flashed key instead.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotFound`] for the group, store errors.
-    pub async fn sign_as_device(&self, claims: BootstrapClaims) -> Result<BootstrapRequest> {
-        let key = self
-            .device_bootstrap_key(claims.group_id, &claims.serial)
-            .await?;
-        Ok(claims.sign(&key))
-    }
 }

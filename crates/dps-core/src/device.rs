@@ -11,12 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::attribute::{AttributeValue, AttributeValues};
 use crate::environment::OnboardRequest;
 use crate::error::{Entity, Error, Result};
-use crate::group::{ModelType, RegistrationGroup, ReprovisionMethod};
-use crate::id::{DeviceId, GroupId, OperationId, Version};
-use crate::state::{
-    AllocationState, AllocationStatus, Completion, DeleteStep, EnvOutcome, Operation,
-    PendingAction, ReplaceIntent,
-};
+use crate::group::RegistrationGroup;
+use crate::id::{DeviceId, GroupId, Version};
+use crate::state::{AllocationState, AllocationStatus, Operation};
 use crate::text::{
     AttributeId, BatchTag, Description, DeviceName, ModelId, SerialNumber, Target, Timezone,
 };
@@ -133,24 +130,24 @@ impl LastError {
 /// A device registered in a group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Device {
-    id: DeviceId,
-    group_id: GroupId,
-    serial: SerialNumber,
-    model_id: ModelId,
-    name: Option<DeviceName>,
-    timezone: Option<Timezone>,
-    batch_tag: Option<BatchTag>,
-    description: Option<Description>,
-    target: Option<Target>,
-    attributes: AttributeValues,
-    state: AllocationState,
-    first_target: Option<Target>,
+    pub(crate) id: DeviceId,
+    pub(crate) group_id: GroupId,
+    pub(crate) serial: SerialNumber,
+    pub(crate) model_id: ModelId,
+    pub(crate) name: Option<DeviceName>,
+    pub(crate) timezone: Option<Timezone>,
+    pub(crate) batch_tag: Option<BatchTag>,
+    pub(crate) description: Option<Description>,
+    pub(crate) target: Option<Target>,
+    pub(crate) attributes: AttributeValues,
+    pub(crate) state: AllocationState,
+    pub(crate) first_target: Option<Target>,
     // Boxed: most devices have none, and a device record stays smaller without the room.
-    last_error: Option<Box<LastError>>,
-    replacements: Vec<Replacement>,
-    version: Version,
-    created_at: Timestamp,
-    updated_at: Timestamp,
+    pub(crate) last_error: Option<Box<LastError>>,
+    pub(crate) replacements: Vec<Replacement>,
+    pub(crate) version: Version,
+    pub(crate) created_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
 }
 
 impl Device {
@@ -188,15 +185,12 @@ impl Device {
         })
     }
 
-    fn next(&self, now: Timestamp) -> Self {
+    /// This device's next version at `now`, for a lifecycle step to change.
+    pub(crate) fn next(&self, now: Timestamp) -> Self {
         let mut d = self.clone();
         d.version = self.version.next();
         d.updated_at = now;
         d
-    }
-
-    fn refuse(&self, e: crate::state::TransitionError) -> Error {
-        e.into_error(self.id)
     }
 
     /// This device with `edit` applied, at the next version.
@@ -214,7 +208,7 @@ impl Device {
         self.check_version(edit.expected_version)?;
         self.state
             .check_settled(Operation::Edit)
-            .map_err(|e| self.refuse(e))?;
+            .map_err(|e| e.into_error(self.id))?;
         let mut d = self.next(now);
         if let Some(v) = &edit.name {
             d.name.clone_from(v);
@@ -263,319 +257,6 @@ impl Device {
     /// The target an allocation would use: the device's own, else the group's default.
     pub fn resolve_target<'a>(&'a self, group: &'a RegistrationGroup) -> Option<&'a Target> {
         self.target.as_ref().or(group.default_target())
-    }
-
-    /// Checks the preconditions of an allocation that need no environment and returns the
-    /// target: the device is not allocated, a target resolves, and a private-model device goes
-    /// to its first target.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidState`], [`Error::OperationInProgress`], [`Error::NoTarget`] or
-    /// [`Error::PrivateModelTarget`].
-    pub fn allocation_target(&self, group: &RegistrationGroup) -> Result<Target> {
-        self.state.check_allocatable().map_err(|e| self.refuse(e))?;
-        let Some(target) = self.resolve_target(group) else {
-            return Err(Error::NoTarget {
-                serial: self.serial.clone(),
-            });
-        };
-        if group.model_type() == ModelType::Private
-            && let Some(first) = &self.first_target
-            && first != target
-        {
-            return Err(Error::PrivateModelTarget {
-                serial: self.serial.clone(),
-                first: first.to_string(),
-            });
-        }
-        Ok(target.clone())
-    }
-
-    /// This device, pending allocation to the target that [`Device::allocation_target`]
-    /// resolves.
-    ///
-    /// # Errors
-    ///
-    /// As [`Device::allocation_target`].
-    pub fn begin_allocate(
-        &self,
-        group: &RegistrationGroup,
-        op: OperationId,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Self> {
-        let target = self.allocation_target(group)?;
-        let state = self
-            .state
-            .begin_allocate(op, target, now, lease_until)
-            .map_err(|e| self.refuse(e))?;
-        let mut d = self.next(now);
-        d.state = state;
-        Ok(d)
-    }
-
-    /// This device, still not allocated, with a failed allocation recorded.
-    ///
-    /// # Errors
-    ///
-    /// A transition error unless the device is not allocated.
-    pub fn allocation_failed(&self, error: &Error, now: Timestamp) -> Result<Self> {
-        self.state.check_allocatable().map_err(|e| self.refuse(e))?;
-        let mut d = self.next(now);
-        d.last_error = Some(Box::new(LastError::from_error(error, now)));
-        Ok(d)
-    }
-
-    /// This device, pending a reset.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ReprovisionDisabled`] when the group disables reset, a transition error unless
-    /// the device is allocated.
-    pub fn begin_reset(
-        &self,
-        group: &RegistrationGroup,
-        op: OperationId,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Self> {
-        let state = self
-            .state
-            .begin_reset(op, now, lease_until)
-            .map_err(|e| self.refuse(e))?;
-        if group.reprovision() == ReprovisionMethod::Disabled {
-            return Err(Error::ReprovisionDisabled { group: group.id() });
-        }
-        let mut d = self.next(now);
-        d.state = state;
-        Ok(d)
-    }
-
-    /// This device, pending a hardware replacement; it carries `new_serial` from now on.
-    ///
-    /// # Errors
-    ///
-    /// A transition error unless the device is allocated.
-    pub fn begin_replace(
-        &self,
-        new_serial: SerialNumber,
-        batch_tag: BatchTag,
-        description: Option<Description>,
-        op: OperationId,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Self> {
-        let intent = ReplaceIntent {
-            old_serial: self.serial.clone(),
-            batch_tag,
-            description,
-        };
-        let state = self
-            .state
-            .begin_replace(op, intent, now, lease_until)
-            .map_err(|e| self.refuse(e))?;
-        let mut d = self.next(now);
-        d.state = state;
-        d.serial = new_serial;
-        Ok(d)
-    }
-
-    /// This device pending its offboarding before deletion, or `None` when it can be deleted
-    /// at once.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Conflict`] for a stale `expected` version, a transition error when pending.
-    pub fn begin_delete(
-        &self,
-        expected: Option<Version>,
-        op: OperationId,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Option<Self>> {
-        self.check_version(expected)?;
-        match self
-            .state
-            .begin_delete(op, now, lease_until)
-            .map_err(|e| self.refuse(e))?
-        {
-            DeleteStep::Now => Ok(None),
-            DeleteStep::Offboard(state) => {
-                let mut d = self.next(now);
-                d.state = state;
-                Ok(Some(d))
-            }
-        }
-    }
-
-    /// Settles the pending operation with the environment's answer: the device's next
-    /// version, or `None` when it is to be deleted.
-    ///
-    /// # Errors
-    ///
-    /// A transition error when the device is not pending or the outcome does not answer it.
-    pub fn complete(
-        &self,
-        group: &RegistrationGroup,
-        outcome: EnvOutcome,
-        now: Timestamp,
-    ) -> Result<Option<Self>> {
-        let pending = self.pending_or_refuse()?;
-        let completion = pending.complete(outcome, now).map_err(|e| self.refuse(e))?;
-        let state = match completion {
-            Completion::Deleted => return Ok(None),
-            Completion::State(state) => state,
-        };
-        let mut d = self.next(now);
-        match pending.action() {
-            PendingAction::Allocate { target, .. } => {
-                if d.first_target.is_none() {
-                    d.first_target = Some(target.clone());
-                }
-            }
-            PendingAction::Reset { .. } => {
-                if group.reprovision() == ReprovisionMethod::Initialize {
-                    d.attributes = group.attributes().defaults();
-                }
-            }
-            PendingAction::Replace {
-                old_serial,
-                batch_tag,
-                description,
-                ..
-            } => {
-                d.replacements.push(Replacement {
-                    old_serial: old_serial.clone(),
-                    new_serial: d.serial.clone(),
-                    batch_tag: batch_tag.clone(),
-                    at: now,
-                });
-                d.batch_tag = Some(batch_tag.clone());
-                d.description.clone_from(description);
-            }
-            PendingAction::Delete { .. } => {}
-        }
-        d.state = state;
-        d.last_error = None;
-        Ok(Some(d))
-    }
-
-    /// This device back in the state before its pending operation, with `error` recorded.
-    ///
-    /// # Errors
-    ///
-    /// A transition error when the device is not pending.
-    pub fn roll_back(&self, error: &Error, now: Timestamp) -> Result<Self> {
-        let pending = self.pending_or_refuse()?;
-        let mut d = self.next(now);
-        d.state = pending.roll_back();
-        if let PendingAction::Replace { old_serial, .. } = pending.action() {
-            d.serial = old_serial.clone();
-        }
-        d.last_error = Some(Box::new(LastError::from_error(error, now)));
-        Ok(d)
-    }
-
-    /// This device with its pending operation rolled back as [`Device::roll_back`] does, but
-    /// keeping its current serial: for a rejected replacement whose old serial was registered
-    /// to another device while the replacement was pending, so that the device can only
-    /// return under the serial it reserved.
-    ///
-    /// # Errors
-    ///
-    /// A transition error when the device is not pending.
-    pub fn roll_back_keeping_serial(&self, error: &Error, now: Timestamp) -> Result<Self> {
-        let mut d = self.roll_back(error, now)?;
-        d.serial = self.serial.clone();
-        Ok(d)
-    }
-
-    /// This device still pending, with its lease released for recovery and `error` recorded.
-    ///
-    /// # Errors
-    ///
-    /// A transition error when the device is not pending.
-    pub fn deferred(&self, error: &Error, now: Timestamp) -> Result<Self> {
-        let pending = self.pending_or_refuse()?;
-        let mut d = self.next(now);
-        d.state = AllocationState::Pending(pending.released());
-        d.last_error = Some(Box::new(LastError::from_error(error, now)));
-        Ok(d)
-    }
-
-    /// This device's pending operation claimed by a recovery until `lease_until`.
-    ///
-    /// # Errors
-    ///
-    /// A transition error when the device is not pending; [`Error::OperationInProgress`]
-    /// while another driver's lease runs.
-    pub fn claimed(&self, now: Timestamp, lease_until: Timestamp) -> Result<Self> {
-        let pending = self.pending_or_refuse()?;
-        if !pending.is_claimable(now) {
-            return Err(Error::OperationInProgress {
-                device: self.id,
-                operation: pending.operation(),
-            });
-        }
-        let mut d = self.next(now);
-        d.state = AllocationState::Pending(pending.claimed(lease_until));
-        Ok(d)
-    }
-
-    /// This device with a bootstrap recorded at `now`.
-    ///
-    /// # Errors
-    ///
-    /// A transition error unless the device is allocated.
-    pub fn bootstrapped(&self, now: Timestamp) -> Result<Self> {
-        let state = self.state.bootstrap(now).map_err(|e| self.refuse(e))?;
-        let mut d = self.next(now);
-        d.state = state;
-        Ok(d)
-    }
-
-    /// This device with the name and timezone that it reported when bootstrapping, at the
-    /// next version; `None` when that changes nothing.
-    ///
-    /// The report counts only at the device's first contact (it is not allocated yet, or its
-    /// allocation has not bootstrapped yet), and only fills fields that are empty: what an
-    /// operator set stays.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::OperationInProgress`] when the device is pending.
-    pub fn first_contact(
-        &self,
-        name: Option<&DeviceName>,
-        timezone: Option<Timezone>,
-        now: Timestamp,
-    ) -> Result<Option<Self>> {
-        self.state
-            .check_settled(Operation::Bootstrap)
-            .map_err(|e| self.refuse(e))?;
-        let first = match &self.state {
-            AllocationState::NotAllocated(_) => true,
-            AllocationState::Allocated(a) => a.bootstrapped_at().is_none(),
-            AllocationState::Pending(_) => false,
-        };
-        let fill_name = name.filter(|_| first && self.name.is_none());
-        let fill_timezone = timezone.filter(|_| first && self.timezone.is_none());
-        if fill_name.is_none() && fill_timezone.is_none() {
-            return Ok(None);
-        }
-        let mut d = self.next(now);
-        if let Some(n) = fill_name {
-            d.name = Some(n.clone());
-        }
-        if let Some(tz) = fill_timezone {
-            d.timezone = Some(tz);
-        }
-        Ok(Some(d))
-    }
-
-    fn pending_or_refuse(&self) -> Result<&crate::state::Pending> {
-        self.state.check_pending().map_err(|e| self.refuse(e))
     }
 
     /// What a target needs to onboard this device.

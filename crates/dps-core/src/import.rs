@@ -3,31 +3,24 @@
 //! An importer (such as `dps-csv`) reads records from its source, validates them into
 //! [`ImportRecord`]s and hands them over one chunk at a time:
 //!
-//! 1. [`Provisioner::plan_import`] reads the chunk's existing devices and decides, per record,
-//!    whether it creates a device, updates one, leaves one unchanged, or is refused. Nothing is
-//!    written; a dry run stops here.
-//! 2. [`Provisioner::apply_import`] commits a plan: every created device with its `Registered`
-//!    event and every updated device with its `Edited` event, with optimistic version checks.
-//!    Best effort commits in chunks of [`Config::chunk_size`](crate::Config::chunk_size) and
-//!    gives each change its own outcome; all-or-nothing commits once, or not at all when any
-//!    record was refused.
+//! 1. [`Provisioner::plan_import`](crate::Provisioner::plan_import) reads the chunk's existing
+//!    devices and decides, per record, whether it creates a device, updates one, leaves one
+//!    unchanged, or is refused. Nothing is written; a dry run stops here.
+//! 2. [`Provisioner::apply_import`](crate::Provisioner::apply_import) commits a plan: every
+//!    created device with its `Registered` event and every updated device with its `Edited`
+//!    event, with optimistic version checks. Best effort commits in chunks of
+//!    [`Config::chunk_size`](crate::Config::chunk_size) and gives each change its own
+//!    outcome; all-or-nothing commits once, or not at all when any record was refused.
 //!
 //! Plans of several chunks can be joined with [`ImportPlan::append`] before an all-or-nothing
 //! apply.
 
-use std::collections::{HashMap, HashSet};
-
 use crate::attribute::AttributeSchema;
-use crate::device::{Device, DeviceEdit, NewDevice};
-use crate::environment::Environment;
+use crate::changeset::{Change, Transition};
+use crate::device::{DeviceEdit, NewDevice};
 use crate::error::{Error, Result};
-use crate::event::EventKind;
-use crate::group::RegistrationGroup;
-use crate::id::{GroupId, Version};
-use crate::provisioner::{Atomicity, Provisioner, device_event};
-use crate::store::{Change, Changeset, Store};
-use crate::text::{AttributeId, SerialNumber};
-use crate::time::Timestamp;
+use crate::id::{DeviceId, GroupId, Version};
+use crate::text::AttributeId;
 
 /// What an import does with a record whose serial is already registered in the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -143,41 +136,14 @@ impl std::fmt::Display for ImportAction {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Planned {
-    Insert(Device),
-    Update { expected: Version, device: Device },
-}
-
-impl Planned {
-    fn changeset(&self, now: Timestamp, cs: &mut Changeset) {
-        match self {
-            Planned::Insert(d) => {
-                cs.push(Change::InsertDevice(d.clone())).event(device_event(
-                    d,
-                    EventKind::Registered,
-                    now,
-                ));
-            }
-            Planned::Update { expected, device } => {
-                cs.push(Change::UpdateDevice {
-                    expected: *expected,
-                    device: device.clone(),
-                })
-                .event(device_event(device, EventKind::Edited, now));
-            }
-        }
-    }
-}
-
 /// The plan of an import: one outcome per record, in record order, and the changes that
 /// applying it writes. Nothing has been written yet.
 #[derive(Debug)]
 pub struct ImportPlan {
-    group: GroupId,
-    now: Timestamp,
-    outcomes: Vec<Result<ImportAction>>,
-    changes: Vec<(usize, Planned)>,
+    pub(crate) group: GroupId,
+    pub(crate) outcomes: Vec<Result<ImportAction>>,
+    /// The changes, each with the index of its record.
+    pub(crate) changes: Vec<(usize, Transition)>,
 }
 
 impl ImportPlan {
@@ -216,6 +182,17 @@ impl ImportPlan {
         self.changes.len()
     }
 
+    /// For each record, the identifier of the device that applying the plan creates for it.
+    pub(crate) fn created_ids(&self) -> Vec<Option<DeviceId>> {
+        let mut ids = vec![None; self.outcomes.len()];
+        for (i, t) in &self.changes {
+            if let Change::InsertDevice(d) = t.change() {
+                ids[*i] = Some(d.id());
+            }
+        }
+        ids
+    }
+
     /// Appends a later plan of the same group: its records follow this plan's records.
     ///
     /// # Errors
@@ -237,178 +214,11 @@ impl ImportPlan {
     }
 }
 
-/// The outcome of [`Provisioner::apply_import`]: one entry per record of the plan.
+/// The outcome of [`Provisioner::apply_import`](crate::Provisioner::apply_import): one entry per record of the plan.
 #[derive(Debug, Default)]
 pub struct ImportApplied {
     /// For each record: what was done, or why it was refused.
     pub outcomes: Vec<Result<ImportAction>>,
     /// Whether anything was written (false when all-or-nothing refused the plan).
     pub committed: bool,
-}
-
-impl<S: Store, E: Environment> Provisioner<S, E> {
-    /// Plans the import of `records` into `group`; nothing is written.
-    ///
-    /// Each record is checked against the group's schema and the stored devices: a new
-    /// serial plans [`ImportAction::Create`]; an existing one is refused as
-    /// [`Error::AlreadyRegistered`] in [`ImportMode::Create`], and in
-    /// [`ImportMode::Upsert`] plans [`ImportAction::Update`] or [`ImportAction::Unchanged`]
-    /// (or is refused with [`Error::Conflict`] for a stale expected version,
-    /// [`Error::OperationInProgress`] for a pending device, or an attribute error). A serial
-    /// that repeats within `records` is refused as already registered.
-    ///
-    /// # Errors
-    ///
-    /// Store errors while reading the existing devices; per-record refusals are in the plan.
-    pub async fn plan_import(
-        &self,
-        group: &RegistrationGroup,
-        records: Vec<ImportRecord>,
-        mode: ImportMode,
-        fields: &ImportFields,
-    ) -> Result<ImportPlan> {
-        let now = self.now();
-        let mut existing: HashMap<SerialNumber, Device> = HashMap::new();
-        let page = self.config().page_size.max(1);
-        for chunk in records.chunks(page) {
-            let serials: Vec<SerialNumber> =
-                chunk.iter().map(|r| r.device.serial.clone()).collect();
-            for d in self
-                .store()
-                .devices_by_serials(group.id(), &serials)
-                .await?
-            {
-                existing.insert(d.serial().clone(), d);
-            }
-        }
-        let mut outcomes = Vec::with_capacity(records.len());
-        let mut changes = Vec::with_capacity(records.len());
-        let mut seen: HashSet<SerialNumber> = HashSet::with_capacity(records.len());
-        for record in records {
-            let index = outcomes.len();
-            let serial = record.device.serial.clone();
-            if !seen.insert(serial.clone()) {
-                outcomes.push(Err(Error::AlreadyRegistered {
-                    group: group.id(),
-                    serial,
-                }));
-                continue;
-            }
-            let outcome = match existing.remove(&serial) {
-                None => Device::register(self.new_device_id(), group, record.device, now).map(
-                    |device| {
-                        changes.push((index, Planned::Insert(device)));
-                        ImportAction::Create
-                    },
-                ),
-                Some(current) => match mode {
-                    ImportMode::Create => Err(Error::AlreadyRegistered {
-                        group: group.id(),
-                        serial,
-                    }),
-                    ImportMode::Upsert => current
-                        .edited(group, &fields.edit_for(&record), now)
-                        .map(|next| {
-                            if same_editable(&current, &next) {
-                                ImportAction::Unchanged
-                            } else {
-                                changes.push((
-                                    index,
-                                    Planned::Update {
-                                        expected: current.version(),
-                                        device: next,
-                                    },
-                                ));
-                                ImportAction::Update
-                            }
-                        }),
-                },
-            };
-            outcomes.push(outcome);
-        }
-        Ok(ImportPlan {
-            group: group.id(),
-            now,
-            outcomes,
-            changes,
-        })
-    }
-
-    /// Applies a plan from [`Provisioner::plan_import`].
-    ///
-    /// With [`Atomicity::AllOrNothing`], a plan with any refused record writes nothing and
-    /// reports `committed: false`; otherwise every change lands in one commit. With
-    /// [`Atomicity::BestEffort`], the changes are committed in chunks of
-    /// [`Config::chunk_size`](crate::Config::chunk_size); when a chunk fails (a concurrent
-    /// writer changed a device or took a serial meanwhile) its changes are committed one by one
-    /// so that each gets its own outcome ([`Error::Conflict`], [`Error::AlreadyRegistered`]).
-    ///
-    /// # Errors
-    ///
-    /// Store errors of an all-or-nothing commit (nothing was written).
-    pub async fn apply_import(
-        &self,
-        plan: ImportPlan,
-        atomicity: Atomicity,
-    ) -> Result<ImportApplied> {
-        let ImportPlan {
-            now,
-            mut outcomes,
-            changes,
-            ..
-        } = plan;
-        if atomicity == Atomicity::AllOrNothing {
-            if outcomes.iter().any(|o| o.is_err()) {
-                return Ok(ImportApplied {
-                    outcomes,
-                    committed: false,
-                });
-            }
-            if !changes.is_empty() {
-                let mut cs = Changeset::with_capacity(changes.len());
-                for (_, p) in &changes {
-                    p.changeset(now, &mut cs);
-                }
-                self.store().commit(cs).await?;
-            }
-            return Ok(ImportApplied {
-                outcomes,
-                committed: true,
-            });
-        }
-        for chunk in changes.chunks(self.config().chunk_size.max(1)) {
-            let mut cs = Changeset::with_capacity(chunk.len());
-            for (_, p) in chunk {
-                p.changeset(now, &mut cs);
-            }
-            if let Err(e) = self.store().commit(cs).await {
-                if let [(i, _)] = chunk {
-                    outcomes[*i] = Err(e.into());
-                    continue;
-                }
-                for (i, p) in chunk {
-                    let mut cs = Changeset::with_capacity(1);
-                    p.changeset(now, &mut cs);
-                    if let Err(e) = self.store().commit(cs).await {
-                        outcomes[*i] = Err(e.into());
-                    }
-                }
-            }
-        }
-        Ok(ImportApplied {
-            outcomes,
-            committed: true,
-        })
-    }
-}
-
-/// Whether two versions of a device agree in every field an import can change.
-fn same_editable(a: &Device, b: &Device) -> bool {
-    a.name() == b.name()
-        && a.model_id() == b.model_id()
-        && a.timezone() == b.timezone()
-        && a.batch_tag() == b.batch_tag()
-        && a.description() == b.description()
-        && a.target() == b.target()
-        && a.attributes() == b.attributes()
 }

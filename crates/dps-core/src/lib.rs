@@ -68,6 +68,7 @@
 
 mod attribute;
 pub mod bootstrap;
+mod changeset;
 mod device;
 mod environment;
 mod error;
@@ -76,6 +77,7 @@ mod group;
 mod id;
 mod import;
 mod inject;
+pub mod lifecycle;
 mod provisioner;
 mod secret;
 pub mod state;
@@ -92,6 +94,7 @@ pub use bootstrap::{
     BootstrapAnswer, BootstrapClaims, BootstrapConfig, BootstrapRefusal, BootstrapRequest,
     DeviceBootstrapKey, SecretRotation,
 };
+pub use changeset::{Change, Changeset, Transition};
 pub use device::{Device, DeviceEdit, LastError, NewDevice, Replacement};
 pub use environment::{
     Credentials, Endpoints, Environment, EnvironmentError, OnboardRequest, Onboarded,
@@ -104,14 +107,17 @@ pub use import::{ImportAction, ImportApplied, ImportFields, ImportMode, ImportPl
 pub use inject::{Clock, IdGen, ManualClock, SecretSource, SeededSecrets, SequentialIds, uuid_v7};
 #[cfg(feature = "system")]
 pub use inject::{OsSecrets, SystemClock, SystemIds};
+pub use lifecycle::Outcome;
+#[cfg(feature = "system")]
+pub use provisioner::Builder;
 pub use provisioner::{
-    Atomicity, BatchReport, Config, DeviceOutcome, GenerateSpec, Injected, NewSerial, Outcome,
-    Page, Provisioner, RegisterReport, ReplaceRequest, Selection,
+    Atomicity, BatchReport, Config, DeviceOutcome, GenerateSpec, Injected, NewSerial, Page,
+    Provisioner, RegisterReport, ReplaceRequest, Selection,
 };
 pub use secret::Secret;
 pub use state::{AllocationState, AllocationStatus};
 pub use static_env::{StaticConfig, StaticEnvironment, TargetConfig};
-pub use store::{Change, Changeset, DeviceFilter, DeviceQuery, Store, StoreError};
+pub use store::{DeviceFilter, DeviceQuery, Store, StoreError};
 pub use text::{
     AssetId, AttributeId, AttributeName, BatchTag, Description, DeviceName, Endpoint,
     EnvironmentId, GroupName, Key, ModelId, OuId, SerialNumber, Target, Timezone,

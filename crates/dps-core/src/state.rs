@@ -16,16 +16,16 @@
 //!
 //! Each state's data lives in its variant. Starting an operation that calls the environment
 //! moves a device to [`AllocationState::Pending`] with a fresh [`OperationId`]; that state is
-//! committed before the environment is called, and [`Pending::complete`] or
-//! [`Pending::roll_back`] settles it afterwards. Every illegal move is an explicit match arm
-//! returning a [`TransitionError`].
+//! committed before the environment is called, and settled afterwards. The moves themselves
+//! live in the [`lifecycle`](crate::lifecycle) module, one file per operation; every illegal
+//! move is an explicit match arm returning a [`TransitionError`].
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::environment::{Credentials, Onboarded};
+use crate::environment::Credentials;
 use crate::error::{Error, Field, Rule, ValidationError};
 use crate::id::{DeviceId, OperationId};
 use crate::text::{AssetId, BatchTag, Description, SerialNumber, Target};
@@ -125,7 +125,8 @@ pub struct TransitionError {
 }
 
 impl TransitionError {
-    fn new(state: &AllocationState, operation: Operation) -> Self {
+    /// The refusal of `operation` in `state`.
+    pub(crate) fn new(state: &AllocationState, operation: Operation) -> Self {
         let pending = match state {
             AllocationState::Pending(p) => Some(p.operation),
             AllocationState::NotAllocated(_) | AllocationState::Allocated(_) => None,
@@ -150,7 +151,7 @@ impl TransitionError {
 /// The data of a device that is not allocated.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotAllocated {
-    reprovisioned: bool,
+    pub(crate) reprovisioned: bool,
 }
 
 impl NotAllocated {
@@ -163,11 +164,11 @@ impl NotAllocated {
 /// The data of an allocated device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocated {
-    target: Target,
-    asset_id: AssetId,
-    credentials: Credentials,
-    allocated_at: Timestamp,
-    bootstrapped_at: Option<Timestamp>,
+    pub(crate) target: Target,
+    pub(crate) asset_id: AssetId,
+    pub(crate) credentials: Credentials,
+    pub(crate) allocated_at: Timestamp,
+    pub(crate) bootstrapped_at: Option<Timestamp>,
 }
 
 impl Allocated {
@@ -257,13 +258,13 @@ impl PendingAction {
 /// [`Provisioner::recover`]: crate::Provisioner::recover
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
-    operation: OperationId,
+    pub(crate) operation: OperationId,
     // Boxed: the action carries what the device returns to on a rejection, which would
     // otherwise make every device as large as the largest pending action.
-    action: Box<PendingAction>,
-    started_at: Timestamp,
-    lease_until: Option<Timestamp>,
-    attempts: u32,
+    pub(crate) action: Box<PendingAction>,
+    pub(crate) started_at: Timestamp,
+    pub(crate) lease_until: Option<Timestamp>,
+    pub(crate) attempts: u32,
 }
 
 impl Pending {
@@ -311,107 +312,6 @@ impl Pending {
             ..self.clone()
         }
     }
-
-    /// Settles the operation with what the environment returned.
-    ///
-    /// # Errors
-    ///
-    /// A [`TransitionError`] when `outcome` does not answer this action (for example
-    /// credentials for a pending reset).
-    pub fn complete(
-        &self,
-        outcome: EnvOutcome,
-        now: Timestamp,
-    ) -> Result<Completion, TransitionError> {
-        let refuse = || TransitionError {
-            from: AllocationStatus::Pending,
-            operation: Operation::Complete,
-            pending: Some(self.operation),
-        };
-        match (&*self.action, outcome) {
-            (PendingAction::Allocate { target, .. }, EnvOutcome::Onboarded(o)) => {
-                Ok(Completion::State(AllocationState::Allocated(Allocated {
-                    target: target.clone(),
-                    asset_id: o.asset_id,
-                    credentials: o.credentials,
-                    allocated_at: now,
-                    bootstrapped_at: None,
-                })))
-            }
-            (PendingAction::Reset { .. }, EnvOutcome::Offboarded) => Ok(Completion::State(
-                AllocationState::NotAllocated(NotAllocated {
-                    reprovisioned: true,
-                }),
-            )),
-            (PendingAction::Replace { from, .. }, EnvOutcome::Reissued(credentials)) => {
-                Ok(Completion::State(AllocationState::Allocated(Allocated {
-                    credentials,
-                    bootstrapped_at: None,
-                    ..from.clone()
-                })))
-            }
-            (PendingAction::Delete { .. }, EnvOutcome::Offboarded) => Ok(Completion::Deleted),
-            (
-                PendingAction::Allocate { .. }
-                | PendingAction::Reset { .. }
-                | PendingAction::Replace { .. }
-                | PendingAction::Delete { .. },
-                EnvOutcome::Onboarded(_) | EnvOutcome::Offboarded | EnvOutcome::Reissued(_),
-            ) => Err(refuse()),
-        }
-    }
-
-    /// The state to return to when the environment rejects the operation.
-    pub fn roll_back(&self) -> AllocationState {
-        match &*self.action {
-            PendingAction::Allocate { from, .. } => AllocationState::NotAllocated(from.clone()),
-            PendingAction::Reset { from }
-            | PendingAction::Replace { from, .. }
-            | PendingAction::Delete { from } => AllocationState::Allocated(from.clone()),
-        }
-    }
-}
-
-/// The facts of a replacement that a pending state keeps until it settles.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplaceIntent {
-    /// The serial of the hardware being replaced.
-    pub old_serial: SerialNumber,
-    /// The batch tag of the new registration.
-    pub batch_tag: BatchTag,
-    /// The device's description after the replacement.
-    pub description: Option<Description>,
-}
-
-/// What the environment returned for a pending operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnvOutcome {
-    /// `onboard` succeeded.
-    Onboarded(Onboarded),
-    /// `offboard` succeeded.
-    Offboarded,
-    /// `reissue` succeeded.
-    Reissued(Credentials),
-}
-
-/// Where a settled operation leaves the device.
-#[allow(clippy::large_enum_variant, reason = "a short-lived return value")]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Completion {
-    /// The device's new state.
-    State(AllocationState),
-    /// The device is to be deleted.
-    Deleted,
-}
-
-/// What deleting a device takes.
-#[allow(clippy::large_enum_variant, reason = "a short-lived return value")]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeleteStep {
-    /// Not allocated: delete at once.
-    Now,
-    /// Allocated: offboard first, in this pending state.
-    Offboard(AllocationState),
 }
 
 /// A device's allocation state; see the [module documentation](self) for the diagram.
@@ -458,21 +358,6 @@ impl AllocationState {
         }
     }
 
-    fn pending_state(
-        operation: OperationId,
-        action: PendingAction,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> AllocationState {
-        AllocationState::Pending(Pending {
-            operation,
-            action: Box::new(action),
-            started_at: now,
-            lease_until: Some(lease_until),
-            attempts: 1,
-        })
-    }
-
     /// Checks that the device is settled (not pending), as an edit requires.
     ///
     /// # Errors
@@ -483,266 +368,5 @@ impl AllocationState {
             AllocationState::NotAllocated(_) | AllocationState::Allocated(_) => Ok(()),
             AllocationState::Pending(_) => Err(TransitionError::new(self, operation)),
         }
-    }
-
-    /// Checks that the device may be allocated (it is not allocated).
-    ///
-    /// # Errors
-    ///
-    /// A [`TransitionError`] when it is pending or allocated.
-    pub fn check_allocatable(&self) -> Result<(), TransitionError> {
-        match self {
-            AllocationState::NotAllocated(_) => Ok(()),
-            AllocationState::Pending(_) | AllocationState::Allocated(_) => {
-                Err(TransitionError::new(self, Operation::Allocate))
-            }
-        }
-    }
-
-    /// Checks that the device is pending.
-    ///
-    /// # Errors
-    ///
-    /// A [`TransitionError`] naming [`Operation::Complete`] when it is settled.
-    pub fn check_pending(&self) -> Result<&Pending, TransitionError> {
-        match self {
-            AllocationState::Pending(p) => Ok(p),
-            AllocationState::NotAllocated(_) | AllocationState::Allocated(_) => {
-                Err(TransitionError::new(self, Operation::Complete))
-            }
-        }
-    }
-
-    /// Starts allocating to `target`: `NotAllocated` → `Pending(allocate)`.
-    ///
-    /// # Errors
-    ///
-    /// A [`TransitionError`] unless the device is not allocated.
-    pub fn begin_allocate(
-        &self,
-        op: OperationId,
-        target: Target,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<AllocationState, TransitionError> {
-        match self {
-            AllocationState::NotAllocated(from) => Ok(Self::pending_state(
-                op,
-                PendingAction::Allocate {
-                    target,
-                    from: from.clone(),
-                },
-                now,
-                lease_until,
-            )),
-            AllocationState::Pending(_) | AllocationState::Allocated(_) => {
-                Err(TransitionError::new(self, Operation::Allocate))
-            }
-        }
-    }
-
-    /// Starts a reset: `Allocated` → `Pending(reset)`.
-    ///
-    /// # Errors
-    ///
-    /// A [`TransitionError`] unless the device is allocated.
-    pub fn begin_reset(
-        &self,
-        op: OperationId,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<AllocationState, TransitionError> {
-        match self {
-            AllocationState::Allocated(from) => Ok(Self::pending_state(
-                op,
-                PendingAction::Reset { from: from.clone() },
-                now,
-                lease_until,
-            )),
-            AllocationState::NotAllocated(_) | AllocationState::Pending(_) => {
-                Err(TransitionError::new(self, Operation::Reset))
-            }
-        }
-    }
-
-    /// Starts a hardware replacement: `Allocated` → `Pending(replace)`.
-    ///
-    /// # Errors
-    ///
-    /// A [`TransitionError`] unless the device is allocated.
-    pub fn begin_replace(
-        &self,
-        op: OperationId,
-        replacement: ReplaceIntent,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<AllocationState, TransitionError> {
-        match self {
-            AllocationState::Allocated(from) => Ok(Self::pending_state(
-                op,
-                PendingAction::Replace {
-                    from: from.clone(),
-                    old_serial: replacement.old_serial,
-                    batch_tag: replacement.batch_tag,
-                    description: replacement.description,
-                },
-                now,
-                lease_until,
-            )),
-            AllocationState::NotAllocated(_) | AllocationState::Pending(_) => {
-                Err(TransitionError::new(self, Operation::Replace))
-            }
-        }
-    }
-
-    /// Starts a deletion: at once when not allocated, through `Pending(delete)` (offboarding)
-    /// when allocated.
-    ///
-    /// # Errors
-    ///
-    /// A [`TransitionError`] when the device is pending.
-    pub fn begin_delete(
-        &self,
-        op: OperationId,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<DeleteStep, TransitionError> {
-        match self {
-            AllocationState::NotAllocated(_) => Ok(DeleteStep::Now),
-            AllocationState::Allocated(from) => Ok(DeleteStep::Offboard(Self::pending_state(
-                op,
-                PendingAction::Delete { from: from.clone() },
-                now,
-                lease_until,
-            ))),
-            AllocationState::Pending(_) => Err(TransitionError::new(self, Operation::Delete)),
-        }
-    }
-
-    /// Records a bootstrap at `now`: `Allocated` → `Allocated` with `bootstrapped_at` set.
-    ///
-    /// # Errors
-    ///
-    /// A [`TransitionError`] unless the device is allocated.
-    pub fn bootstrap(&self, now: Timestamp) -> Result<AllocationState, TransitionError> {
-        match self {
-            AllocationState::Allocated(a) => Ok(AllocationState::Allocated(a.bootstrapped(now))),
-            AllocationState::NotAllocated(_) | AllocationState::Pending(_) => {
-                Err(TransitionError::new(self, Operation::Bootstrap))
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::id::OperationId;
-    use crate::secret::Secret;
-    use crate::text::Key;
-    use uuid::Uuid;
-
-    fn op(n: u128) -> OperationId {
-        OperationId::from_uuid(Uuid::from_u128(n))
-    }
-
-    fn target() -> Target {
-        "prod/acme".parse().unwrap()
-    }
-
-    fn onboarded(asset: &str) -> Onboarded {
-        Onboarded {
-            asset_id: AssetId::new(asset).unwrap(),
-            credentials: Credentials {
-                product_key: Key::new("pk").unwrap(),
-                device_key: Key::new("dk").unwrap(),
-                device_secret: Secret::new("s").unwrap(),
-            },
-        }
-    }
-
-    fn t(ms: i64) -> Timestamp {
-        Timestamp::from_unix_millis(ms)
-    }
-
-    fn allocated() -> AllocationState {
-        let p = AllocationState::default()
-            .begin_allocate(op(1), target(), t(0), t(10))
-            .unwrap();
-        match p
-            .pending()
-            .unwrap()
-            .complete(EnvOutcome::Onboarded(onboarded("a1")), t(1))
-        {
-            Ok(Completion::State(s)) => s,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    #[test]
-    fn allocate_then_reset_round_trips_to_not_allocated() {
-        let a = allocated();
-        assert_eq!(a.status(), AllocationStatus::Allocated);
-        let p = a.begin_reset(op(2), t(2), t(12)).unwrap();
-        let Ok(Completion::State(n)) = p.pending().unwrap().complete(EnvOutcome::Offboarded, t(3))
-        else {
-            panic!("reset did not settle");
-        };
-        let AllocationState::NotAllocated(na) = n else {
-            panic!("not reset")
-        };
-        assert!(na.reprovisioned());
-    }
-
-    #[test]
-    fn illegal_moves_are_refused_with_the_state_named() {
-        let na = AllocationState::default();
-        let e = na.begin_reset(op(1), t(0), t(1)).unwrap_err();
-        assert_eq!(e.from, AllocationStatus::NotAllocated);
-        assert_eq!(e.operation, Operation::Reset);
-        let intent = ReplaceIntent {
-            old_serial: "x".parse().unwrap(),
-            batch_tag: "b".parse().unwrap(),
-            description: None,
-        };
-        assert!(na.begin_replace(op(1), intent, t(0), t(1)).is_err());
-        assert!(
-            allocated()
-                .begin_allocate(op(1), target(), t(0), t(1))
-                .is_err()
-        );
-
-        let p = na.begin_allocate(op(7), target(), t(0), t(1)).unwrap();
-        let e = p.begin_delete(op(8), t(0), t(1)).unwrap_err();
-        assert_eq!(e.pending, Some(op(7)));
-        assert_eq!(
-            e.into_error(DeviceId::from_uuid(Uuid::nil())).code(),
-            "operation_in_progress"
-        );
-    }
-
-    #[test]
-    fn mismatched_outcome_is_refused_and_roll_back_restores() {
-        let a = allocated();
-        let p = a.begin_reset(op(2), t(2), t(12)).unwrap();
-        let pending = p.pending().unwrap();
-        assert!(
-            pending
-                .complete(EnvOutcome::Onboarded(onboarded("zz")), t(3))
-                .is_err()
-        );
-        assert_eq!(pending.roll_back(), a);
-    }
-
-    #[test]
-    fn leases_gate_recovery() {
-        let p = AllocationState::default()
-            .begin_allocate(op(1), target(), t(0), t(100))
-            .unwrap();
-        let pending = p.pending().unwrap();
-        assert!(!pending.is_claimable(t(99)));
-        assert!(pending.is_claimable(t(100)));
-        assert!(pending.released().is_claimable(t(0)));
-        assert_eq!(pending.claimed(t(200)).attempts(), 2);
     }
 }

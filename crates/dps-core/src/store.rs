@@ -4,11 +4,12 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+use crate::changeset::Changeset;
 use crate::device::Device;
 use crate::error::{Category, Entity};
-use crate::event::{Event, NewEvent};
+use crate::event::Event;
 use crate::group::RegistrationGroup;
-use crate::id::{DeviceId, EventCursor, GroupId, Version};
+use crate::id::{DeviceId, EventCursor, GroupId};
 use crate::state::AllocationStatus;
 use crate::text::{BatchTag, ModelId, SerialNumber, Target};
 
@@ -137,97 +138,6 @@ impl StoreError {
             message: message.to_string(),
             source: Some(Box::new(source)),
         }
-    }
-}
-
-/// One change in a [`Changeset`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// Insert a new group.
-    InsertGroup(RegistrationGroup),
-    /// Replace a group that is at version `expected`.
-    UpdateGroup {
-        /// The version the stored group must have.
-        expected: Version,
-        /// The new group.
-        group: RegistrationGroup,
-    },
-    /// Delete a group that is at version `expected` and has no devices.
-    DeleteGroup {
-        /// The group.
-        id: GroupId,
-        /// The version the stored group must have.
-        expected: Version,
-    },
-    /// Insert a new device into an existing group.
-    InsertDevice(Device),
-    /// Replace a device that is at version `expected`.
-    UpdateDevice {
-        /// The version the stored device must have.
-        expected: Version,
-        /// The new device.
-        device: Device,
-    },
-    /// Delete a device that is at version `expected`.
-    DeleteDevice {
-        /// The device.
-        id: DeviceId,
-        /// The version the stored device must have.
-        expected: Version,
-    },
-}
-
-/// Changes and their events, committed all or nothing by [`Store::commit`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Changeset {
-    changes: Vec<Change>,
-    events: Vec<NewEvent>,
-}
-
-impl Changeset {
-    /// An empty changeset.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// An empty changeset with room for `n` changes and events.
-    pub fn with_capacity(n: usize) -> Self {
-        Self {
-            changes: Vec::with_capacity(n),
-            events: Vec::with_capacity(n),
-        }
-    }
-
-    /// Adds a change.
-    pub fn push(&mut self, change: Change) -> &mut Self {
-        self.changes.push(change);
-        self
-    }
-
-    /// Adds an event.
-    pub fn event(&mut self, event: NewEvent) -> &mut Self {
-        self.events.push(event);
-        self
-    }
-
-    /// The changes, in order.
-    pub fn changes(&self) -> &[Change] {
-        &self.changes
-    }
-
-    /// The events, in order.
-    pub fn events(&self) -> &[NewEvent] {
-        &self.events
-    }
-
-    /// Whether there is nothing to commit.
-    pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.events.is_empty()
-    }
-
-    /// The changes and events.
-    pub fn into_parts(self) -> (Vec<Change>, Vec<NewEvent>) {
-        (self.changes, self.events)
     }
 }
 

@@ -188,7 +188,9 @@ async fn recover_leaves_operations_whose_lease_still_runs() {
     let now = dps_testkit::EPOCH;
     let pending = device
         .begin_allocate(&group, op, now, now.saturating_add(Duration::from_secs(60)))
-        .unwrap();
+        .unwrap()
+        .pending
+        .into_device();
     let mut cs = dps_core::Changeset::new();
     cs.push(dps_core::Change::UpdateDevice {
         expected: device.version(),

@@ -313,7 +313,9 @@ pub async fn serial_unique_per_group<S: Store + ?Sized>(store: Arc<S>) {
             EPOCH,
             EPOCH,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{e}"))
+        .pending
+        .into_device();
     let taken = commit(&*store, vec![update(&allocated, pending)]).await;
     assert!(
         matches!(taken, Err(StoreError::DuplicateSerial { .. })),
@@ -329,7 +331,9 @@ pub async fn serial_unique_per_group<S: Store + ?Sized>(store: Arc<S>) {
             EPOCH,
             EPOCH,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{e}"))
+        .pending
+        .into_device();
     must_commit(&*store, vec![update(&allocated, moved)], "move serial").await;
     must_commit(
         &*store,

@@ -3,7 +3,7 @@
 use dps_core::{
     AssetId, AttributeDef, AttributeSchema, AttributeType, AttributeValue, BatchTag, Credentials,
     Device, DeviceId, EventKind, GroupId, IdGen, Key, NewDevice, NewEvent, NewGroup, OperationId,
-    RegistrationGroup, Secret, SequentialIds, Target, Timestamp, state::EnvOutcome,
+    RegistrationGroup, Secret, SequentialIds, Target, Timestamp, lifecycle::EnvOutcome,
 };
 use dps_core::{Onboarded, SerialNumber};
 
@@ -95,7 +95,8 @@ impl Fixtures {
         let op = self.op();
         let pending = device
             .begin_allocate(group, op, EPOCH, EPOCH)
-            .unwrap_or_else(|e| panic!("fixture allocate: {e}"));
+            .unwrap_or_else(|e| panic!("fixture allocate: {e}"))
+            .pending;
         let onboarded = Onboarded {
             asset_id: lit::<AssetId>(&format!("asset-{}", device.serial())),
             credentials: Credentials {
@@ -106,10 +107,13 @@ impl Fixtures {
             },
         };
         let allocated = pending
-            .complete(group, EnvOutcome::Onboarded(onboarded), EPOCH)
+            .settle(group, Ok(EnvOutcome::Onboarded(onboarded)), EPOCH)
             .unwrap_or_else(|e| panic!("fixture complete: {e}"))
+            .transition
+            .device()
+            .cloned()
             .unwrap_or_else(|| panic!("fixture complete deleted the device"));
-        (pending, allocated)
+        (pending.into_device(), allocated)
     }
 
     /// `device` pending allocation.
@@ -117,6 +121,8 @@ impl Fixtures {
         device
             .begin_allocate(group, self.op(), EPOCH, EPOCH)
             .unwrap_or_else(|e| panic!("fixture pending: {e}"))
+            .pending
+            .into_device()
     }
 
     /// A serial from a number: `SN-000042`.

@@ -1,0 +1,57 @@
+//! Recover: a pending operation whose driver is gone (its lease ran out) or that failed
+//! transiently (its lease was released) is claimed by a new driver and driven again with its
+//! original operation ID.
+
+use super::{Begun, PendingDevice, Settlement};
+use crate::changeset::Transition;
+use crate::device::{Device, LastError};
+use crate::error::{Error, Result};
+use crate::event::EventKind;
+use crate::state::{AllocationState, Operation, TransitionError};
+use crate::time::Timestamp;
+
+impl Device {
+    /// Claims this device's pending operation for a new driver until `lease_until`: event
+    /// `OperationResumed` with the attempt number.
+    ///
+    /// # Errors
+    ///
+    /// A transition error when the device is not pending; [`Error::OperationInProgress`]
+    /// while another driver's lease runs.
+    pub fn claim(&self, now: Timestamp, lease_until: Timestamp) -> Result<Begun> {
+        let pending = match &self.state {
+            AllocationState::Pending(pending) => pending,
+            AllocationState::NotAllocated(_) | AllocationState::Allocated(_) => {
+                return Err(self.refuse(TransitionError::new(&self.state, Operation::Complete)));
+            }
+        };
+        if !pending.is_claimable(now) {
+            return Err(Error::OperationInProgress {
+                device: self.id(),
+                operation: pending.operation(),
+            });
+        }
+        let claimed = pending.claimed(lease_until);
+        let kind = EventKind::OperationResumed {
+            operation: claimed.operation(),
+            attempt: claimed.attempts(),
+        };
+        let mut d = self.next(now);
+        d.state = AllocationState::Pending(claimed);
+        Ok(Begun::new(self, d, kind, now))
+    }
+}
+
+/// The environment failed transiently: still pending, with the lease released for
+/// recovery and the error recorded; event `OperationDeferred`.
+pub(super) fn deferred(pending: &PendingDevice, error: Error, now: Timestamp) -> Settlement {
+    let operation = pending.pending();
+    let mut d = pending.next(now);
+    d.state = AllocationState::Pending(operation.released());
+    d.last_error = Some(Box::new(LastError::from_error(&error, now)));
+    let kind = EventKind::OperationDeferred {
+        operation: operation.operation(),
+        message: error.to_string(),
+    };
+    Settlement::failed(Transition::update(pending.device(), d, kind, now), error)
+}

@@ -1,0 +1,69 @@
+//! Reset: `Allocated` → `Pending(reset)` → `NotAllocated` (reprovisioned), as the group's
+//! reprovision method says; a rejection returns to the allocation.
+
+use super::{Begun, PendingDevice, Settlement, pending_state};
+use crate::changeset::Transition;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::event::EventKind;
+use crate::group::{RegistrationGroup, ReprovisionMethod};
+use crate::id::OperationId;
+use crate::state::{AllocationState, NotAllocated, Operation, PendingAction, TransitionError};
+use crate::time::Timestamp;
+
+impl Device {
+    /// Starts a reset: `Allocated` → `Pending(reset)`, event `ResetStarted`.
+    ///
+    /// # Errors
+    ///
+    /// A transition error unless the device is allocated; [`Error::ReprovisionDisabled`] when
+    /// the group disables reset.
+    pub fn begin_reset(
+        &self,
+        group: &RegistrationGroup,
+        op: OperationId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Begun> {
+        let from = match &self.state {
+            AllocationState::Allocated(from) => from.clone(),
+            AllocationState::NotAllocated(_) | AllocationState::Pending(_) => {
+                return Err(self.refuse(TransitionError::new(&self.state, Operation::Reset)));
+            }
+        };
+        if group.reprovision() == ReprovisionMethod::Disabled {
+            return Err(Error::ReprovisionDisabled { group: group.id() });
+        }
+        let mut d = self.next(now);
+        d.state = pending_state(op, PendingAction::Reset { from }, now, lease_until);
+        Ok(Begun::new(
+            self,
+            d,
+            EventKind::ResetStarted { operation: op },
+            now,
+        ))
+    }
+}
+
+/// The target offboarded the device: `NotAllocated` and reprovisioned, with the attributes
+/// back at their defaults when the group initializes; event `Reset`.
+pub(super) fn settle(
+    pending: &PendingDevice,
+    group: &RegistrationGroup,
+    now: Timestamp,
+) -> Settlement {
+    let initialized = group.reprovision() == ReprovisionMethod::Initialize;
+    let mut d = pending.next(now);
+    d.state = AllocationState::NotAllocated(NotAllocated {
+        reprovisioned: true,
+    });
+    if initialized {
+        d.attributes = group.attributes().defaults();
+    }
+    d.last_error = None;
+    let kind = EventKind::Reset {
+        operation: pending.pending().operation(),
+        initialized,
+    };
+    Settlement::settled(Transition::update(pending.device(), d, kind, now))
+}

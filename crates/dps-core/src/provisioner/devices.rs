@@ -1,0 +1,170 @@
+//! Registration (one, many, generated), reads, listings and edits of devices.
+
+use crate::changeset::Transition;
+use crate::device::{Device, DeviceEdit, NewDevice};
+use crate::environment::Environment;
+use crate::error::{Entity, Error, Result};
+use crate::id::{DeviceId, GroupId};
+use crate::import::{ImportFields, ImportMode, ImportRecord};
+use crate::store::{DeviceQuery, Store};
+use crate::text::SerialNumber;
+
+use super::{Atomicity, GenerateSpec, Page, Provisioner, RegisterReport};
+
+impl<S: Store, E: Environment> Provisioner<S, E> {
+    /// Registers one device.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyRegistered`], attribute errors, [`Error::NotFound`] for the group.
+    pub async fn register(&self, group: GroupId, new: NewDevice) -> Result<Device> {
+        let group = self.group(group).await?;
+        let now = self.now();
+        let device = Device::register(self.new_device_id(), &group, new, now)?;
+        self.commit(Transition::registered(device.clone(), now))
+            .await?;
+        Ok(device)
+    }
+
+    /// Registers many devices, committing in chunks of
+    /// [`Config::chunk_size`](crate::Config::chunk_size) (one commit for all with
+    /// [`Atomicity::AllOrNothing`]).
+    ///
+    /// Each device is checked against the group's schema, against the other devices of the
+    /// batch (a repeated serial is refused as already registered) and against the store. This
+    /// is an import in [`ImportMode::Create`]: [`Provisioner::plan_import`], then
+    /// [`Provisioner::apply_import`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for the group and store errors; per-device refusals are in the
+    /// report.
+    pub async fn register_many(
+        &self,
+        group: GroupId,
+        devices: Vec<NewDevice>,
+        atomicity: Atomicity,
+    ) -> Result<RegisterReport> {
+        let group = self.group(group).await?;
+        let records = devices.into_iter().map(ImportRecord::new).collect();
+        let plan = self
+            .plan_import(
+                &group,
+                records,
+                ImportMode::Create,
+                &ImportFields::default(),
+            )
+            .await?;
+        let ids = plan.created_ids();
+        let applied = self.apply_import(plan, atomicity).await?;
+        let outcomes = applied
+            .outcomes
+            .into_iter()
+            .zip(ids)
+            .map(|(outcome, id)| match (outcome, id) {
+                (Ok(_), Some(id)) => Ok(id),
+                (Err(e), _) => Err(e),
+                // A create plan gives every accepted record a new device.
+                (Ok(_), None) => unreachable!("an accepted record of a create plan has an ID"),
+            })
+            .collect();
+        Ok(RegisterReport {
+            outcomes,
+            committed: applied.committed,
+        })
+    }
+
+    /// Registers `count` devices with generated serials (16 characters of Crockford base32
+    /// from the secret source).
+    ///
+    /// # Errors
+    ///
+    /// As [`Provisioner::register_many`].
+    pub async fn generate(
+        &self,
+        group: GroupId,
+        count: usize,
+        spec: GenerateSpec,
+    ) -> Result<RegisterReport> {
+        let mut devices = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut new = NewDevice::new(self.generate_serial(), spec.model_id.clone());
+            new.batch_tag.clone_from(&spec.batch_tag);
+            devices.push(new);
+        }
+        self.register_many(group, devices, Atomicity::BestEffort)
+            .await
+    }
+
+    /// The device with this identifier.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when there is none.
+    pub async fn device(&self, id: DeviceId) -> Result<Device> {
+        self.store
+            .device(id)
+            .await?
+            .ok_or_else(|| Error::not_found(Entity::Device, id))
+    }
+
+    /// The device of `group` with this serial.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when there is none.
+    pub async fn device_by_serial(&self, group: GroupId, serial: &SerialNumber) -> Result<Device> {
+        self.store
+            .device_by_serial(group, serial)
+            .await?
+            .ok_or_else(|| Error::not_found(Entity::Device, serial))
+    }
+
+    /// One page of the devices matching `query`, by serial after `after`, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn devices(
+        &self,
+        query: &DeviceQuery,
+        after: Option<SerialNumber>,
+        limit: usize,
+    ) -> Result<Page<Device, SerialNumber>> {
+        let items = self.store.devices(query, after, limit).await?;
+        let next = (limit > 0 && items.len() == limit)
+            .then(|| items.last().map(|d| d.serial().clone()))
+            .flatten();
+        Ok(Page { items, next })
+    }
+
+    /// How many devices match `query`.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn count(&self, query: &DeviceQuery) -> Result<u64> {
+        Ok(self.store.count_devices(query).await?)
+    }
+
+    /// Edits every field of a device but its serial.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::Conflict`], [`Error::OperationInProgress`], attribute
+    /// errors.
+    pub async fn edit_device(
+        &self,
+        group: GroupId,
+        serial: &SerialNumber,
+        edit: &DeviceEdit,
+    ) -> Result<Device> {
+        let group = self.group(group).await?;
+        let device = self.device_by_serial(group.id(), serial).await?;
+        let now = self.now();
+        let edited = device.edited(&group, edit, now)?;
+        self.commit(Transition::edited(&device, edited.clone(), now))
+            .await?;
+        Ok(edited)
+    }
+}

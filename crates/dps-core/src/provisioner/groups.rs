@@ -1,0 +1,142 @@
+//! Group CRUD and secret rotation.
+
+use crate::bootstrap::SecretRotation;
+use crate::changeset::Transition;
+use crate::environment::Environment;
+use crate::error::{Entity, Error, Result};
+use crate::event::EventKind;
+use crate::group::{GroupEdit, NewGroup, RegistrationGroup};
+use crate::id::GroupId;
+use crate::store::{DeviceQuery, Store};
+
+use super::{BatchReport, Page, Provisioner, Selection};
+
+impl<S: Store, E: Environment> Provisioner<S, E> {
+    /// Creates a group with a fresh group secret.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn create_group(&self, new: NewGroup) -> Result<RegistrationGroup> {
+        let now = self.now();
+        let group = RegistrationGroup::new(self.new_group_id(), new, self.new_group_secret(), now);
+        self.commit(Transition::group_created(group.clone(), now))
+            .await?;
+        Ok(group)
+    }
+
+    /// The group with this identifier.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when there is none.
+    pub async fn group(&self, id: GroupId) -> Result<RegistrationGroup> {
+        self.store
+            .group(id)
+            .await?
+            .ok_or_else(|| Error::not_found(Entity::Group, id))
+    }
+
+    /// Groups after `after`, by identifier, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn groups(
+        &self,
+        after: Option<GroupId>,
+        limit: usize,
+    ) -> Result<Page<RegistrationGroup, GroupId>> {
+        let items = self.store.groups(after, limit).await?;
+        let next = (limit > 0 && items.len() == limit)
+            .then(|| items.last().map(|g| g.id()))
+            .flatten();
+        Ok(Page { items, next })
+    }
+
+    /// Changes a group's settings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::Conflict`] for a stale expected version, store errors.
+    pub async fn edit_group(&self, id: GroupId, edit: GroupEdit) -> Result<RegistrationGroup> {
+        let group = self.group(id).await?;
+        if let Some(v) = edit.expected_version
+            && v != group.version()
+        {
+            return Err(Error::Conflict {
+                entity: Entity::Group,
+                key: id.to_string(),
+            });
+        }
+        let now = self.now();
+        let edited = group.edited(edit, now);
+        let kind = EventKind::GroupEdited;
+        self.commit(Transition::group_updated(
+            group.version(),
+            edited.clone(),
+            kind,
+            now,
+        ))
+        .await?;
+        Ok(edited)
+    }
+
+    /// Deletes a group. A group that still has devices is deleted only with `cascade`, which
+    /// deletes its devices first (offboarding allocated ones); if any of them cannot be
+    /// deleted, the group stays and the report says why.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::GroupNotEmpty`] without `cascade`, [`Error::NotFound`], store errors.
+    pub async fn delete_group(&self, id: GroupId, cascade: bool) -> Result<BatchReport> {
+        let group = self.group(id).await?;
+        let count = self.store.count_devices(&DeviceQuery::group(id)).await?;
+        let mut report = BatchReport::default();
+        if count > 0 {
+            if !cascade {
+                return Err(Error::GroupNotEmpty {
+                    group: id,
+                    devices: count,
+                });
+            }
+            report = self.delete(id, &Selection::all()).await?;
+            if !report.all_succeeded() {
+                return Ok(report);
+            }
+        }
+        let now = self.now();
+        self.commit(Transition::group_deleted(&group, now)).await?;
+        Ok(report)
+    }
+
+    /// Replaces a group's secret with a fresh one from the injected secret source, and with
+    /// it every device bootstrap key of the group. With [`SecretRotation::Graceful`] the old
+    /// secret keeps verifying for
+    /// [`BootstrapConfig::secret_grace`](crate::BootstrapConfig::secret_grace); with
+    /// [`SecretRotation::Immediate`] it stops at once. Event `GroupSecretRotated`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::Conflict`] when the group changed meanwhile, store
+    /// errors.
+    pub async fn rotate_group_secret(
+        &self,
+        group: GroupId,
+        rotation: SecretRotation,
+    ) -> Result<RegistrationGroup> {
+        let group = self.group(group).await?;
+        let now = self.now();
+        let previous_kept = rotation == SecretRotation::Graceful;
+        let rotated = group.with_rotated_secret(self.new_group_secret(), previous_kept, now);
+        let kind = EventKind::GroupSecretRotated { previous_kept };
+        self.commit(Transition::group_updated(
+            group.version(),
+            rotated.clone(),
+            kind,
+            now,
+        ))
+        .await?;
+        Ok(rotated)
+    }
+}

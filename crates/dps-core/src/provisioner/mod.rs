@@ -1,0 +1,313 @@
+//! The `Provisioner` service: every operation on groups and devices, split by use case.
+//!
+//! | file | what it serves |
+//! |---|---|
+//! | `groups.rs` | group CRUD and secret rotation |
+//! | `devices.rs` | registration (one, many, generated), reads, listings, edits |
+//! | `import.rs` | planning and applying bulk imports, the one bulk-registration path |
+//! | `operations.rs` | allocate, reset, replace and delete, and the driver of pending devices |
+//! | `recover.rs` | re-driving pending operations |
+//! | `bootstrap.rs` | answering a device's bootstrap call |
+//! | `report.rs` | selections, reports and pages |
+//!
+//! The service decides no domain outcome: the [`lifecycle`](crate::lifecycle) steps do, and
+//! the service commits their [`Transition`]s and calls the environment.
+
+mod bootstrap;
+mod devices;
+mod groups;
+mod import;
+mod operations;
+mod recover;
+mod report;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use report::{
+    Atomicity, BatchReport, DeviceOutcome, GenerateSpec, NewSerial, Page, RegisterReport,
+    ReplaceRequest, Selection,
+};
+
+use crate::bootstrap::BootstrapConfig;
+use crate::changeset::{Changeset, Transition};
+use crate::environment::Environment;
+use crate::error::Result;
+use crate::event::Event;
+use crate::id::{DeviceId, EventCursor, GroupId, OperationId};
+use crate::inject::{Clock, IdGen, SecretSource};
+use crate::secret::Secret;
+use crate::store::Store;
+use crate::text::SerialNumber;
+use crate::time::Timestamp;
+
+/// The clock, identifier generator and secret source a [`Provisioner`] uses.
+#[derive(Debug, Clone)]
+pub struct Injected {
+    /// The source of the current instant.
+    pub clock: Arc<dyn Clock>,
+    /// The source of new identifiers.
+    pub ids: Arc<dyn IdGen>,
+    /// The source of secrets and generated serials.
+    pub secrets: Arc<dyn SecretSource>,
+}
+
+impl Injected {
+    /// The system clock, UUID v7 identifiers and the operating system's random source.
+    #[cfg(feature = "system")]
+    pub fn system() -> Self {
+        Self {
+            clock: Arc::new(crate::inject::SystemClock),
+            ids: Arc::new(crate::inject::SystemIds),
+            secrets: Arc::new(crate::inject::OsSecrets),
+        }
+    }
+}
+
+/// Tuning of a [`Provisioner`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// How long the driver of a pending operation owns it before
+    /// [`Provisioner::recover`] may take it over. Default: 60 s.
+    pub lease: Duration,
+    /// How many devices of a batch are in flight at once. Default: 16.
+    pub concurrency: usize,
+    /// How many devices a batch reads per store query. Default: 1000.
+    pub page_size: usize,
+    /// How many new devices one commit of [`Provisioner::register_many`] holds. Default: 10 000.
+    pub chunk_size: usize,
+    /// How [`Provisioner::bootstrap`] verifies requests.
+    pub bootstrap: BootstrapConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(60),
+            concurrency: 16,
+            page_size: 1000,
+            chunk_size: 10_000,
+            bootstrap: BootstrapConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// This configuration with another lease.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// This configuration with another batch concurrency (at least 1).
+    #[must_use]
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// This configuration with another page size (at least 1).
+    #[must_use]
+    pub fn with_page_size(mut self, n: usize) -> Self {
+        self.page_size = n.max(1);
+        self
+    }
+
+    /// This configuration with another registration chunk size (at least 1).
+    #[must_use]
+    pub fn with_chunk_size(mut self, n: usize) -> Self {
+        self.chunk_size = n.max(1);
+        self
+    }
+
+    /// This configuration with other bootstrap settings.
+    #[must_use]
+    pub fn with_bootstrap(mut self, bootstrap: BootstrapConfig) -> Self {
+        self.bootstrap = bootstrap;
+        self
+    }
+}
+
+/// The provisioning service: registration groups, devices, the allocation lifecycle and the
+/// event log, over a [`Store`] and an [`Environment`].
+///
+/// Every state change commits its event in the same changeset. Operations that call the
+/// environment first commit a pending state with a fresh [`OperationId`], then call the
+/// environment with that identifier, then commit the result; [`Provisioner::recover`]
+/// completes whatever a crash or a transient failure left pending.
+#[derive(Debug)]
+pub struct Provisioner<S, E> {
+    store: S,
+    env: E,
+    injected: Injected,
+    config: Config,
+    refusals: std::sync::Mutex<bootstrap::RefusalBudget>,
+}
+
+const GENERATED_SERIAL_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+impl<S: Store, E: Environment> Provisioner<S, E> {
+    /// A provisioner with the system clock, identifiers and secrets and the default
+    /// configuration.
+    #[cfg(feature = "system")]
+    pub fn new(store: S, env: E) -> Self {
+        Self::with_parts(store, env, Injected::system(), Config::default())
+    }
+
+    /// A provisioner with the given clock, identifiers, secrets and configuration.
+    pub fn with_parts(store: S, env: E, injected: Injected, config: Config) -> Self {
+        Self {
+            store,
+            env,
+            injected,
+            config,
+            refusals: std::sync::Mutex::default(),
+        }
+    }
+
+    /// A builder that starts from the system clock, identifiers and secrets and the default
+    /// configuration, and replaces what it is given.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use dps_core::{Config, ManualClock, Provisioner, Timestamp};
+    /// # use dps_core::{StaticConfig, StaticEnvironment, OsSecrets};
+    /// # let env = StaticEnvironment::new(StaticConfig { targets: vec![] }, std::sync::Arc::new(OsSecrets));
+    /// # let store = dps_store_memory::InMemoryStore::new();
+    /// let dps = Provisioner::builder(store, env)
+    ///     .clock(ManualClock::new(Timestamp::from_unix_millis(0)))
+    ///     .config(Config::default().with_lease(Duration::from_secs(30)))
+    ///     .build();
+    /// assert_eq!(dps.config().lease, Duration::from_secs(30));
+    /// ```
+    #[cfg(feature = "system")]
+    pub fn builder(store: S, env: E) -> Builder<S, E> {
+        Builder {
+            store,
+            env,
+            injected: Injected::system(),
+            config: Config::default(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The environment.
+    pub fn environment(&self) -> &E {
+        &self.env
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Events after `after`, at most `limit`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn events(&self, after: EventCursor, limit: usize) -> Result<Vec<Event>> {
+        Ok(self.store.events(after, limit).await?)
+    }
+
+    /// The injected clock's current instant.
+    fn now(&self) -> Timestamp {
+        self.injected.clock.now()
+    }
+
+    /// A fresh device identifier from the injected generator.
+    fn new_device_id(&self) -> DeviceId {
+        DeviceId::from_uuid(self.injected.ids.new_uuid())
+    }
+
+    /// A fresh group identifier from the injected generator.
+    fn new_group_id(&self) -> GroupId {
+        GroupId::from_uuid(self.injected.ids.new_uuid())
+    }
+
+    /// A fresh operation identifier from the injected generator.
+    fn new_op(&self) -> OperationId {
+        OperationId::from_uuid(self.injected.ids.new_uuid())
+    }
+
+    /// A fresh group secret from the injected secret source: 32 random bytes as 64 hex digits.
+    fn new_group_secret(&self) -> Secret {
+        let mut bytes = [0u8; 32];
+        self.injected.secrets.fill(&mut bytes);
+        Secret::from_bytes_hex(&bytes)
+    }
+
+    /// A serial of 16 characters of Crockford base32 from the injected secret source.
+    fn generate_serial(&self) -> SerialNumber {
+        let mut bytes = [0u8; 16];
+        self.injected.secrets.fill(&mut bytes);
+        let text: String = bytes
+            .iter()
+            .map(|b| char::from(GENERATED_SERIAL_ALPHABET[usize::from(b & 31)]))
+            .collect();
+        // The alphabet holds only serial characters and the length is 16.
+        SerialNumber::new(text).unwrap_or_else(|_| unreachable!("generated serials are valid"))
+    }
+
+    /// When a lease taken at `now` runs out.
+    fn lease_from(&self, now: Timestamp) -> Timestamp {
+        now.saturating_add(self.config.lease)
+    }
+
+    /// Commits one transition.
+    async fn commit(&self, transition: Transition) -> Result<()> {
+        let mut cs = Changeset::with_capacity(1);
+        cs.transition(transition);
+        Ok(self.store.commit(cs).await?)
+    }
+}
+
+/// Builds a [`Provisioner`] from the system defaults and what it is given; see
+/// [`Provisioner::builder`].
+#[cfg(feature = "system")]
+#[derive(Debug)]
+#[must_use]
+pub struct Builder<S, E> {
+    store: S,
+    env: E,
+    injected: Injected,
+    config: Config,
+}
+
+#[cfg(feature = "system")]
+impl<S: Store, E: Environment> Builder<S, E> {
+    /// Reads the time from `clock`.
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.injected.clock = Arc::new(clock);
+        self
+    }
+
+    /// Takes new identifiers from `ids`.
+    pub fn ids(mut self, ids: impl IdGen + 'static) -> Self {
+        self.injected.ids = Arc::new(ids);
+        self
+    }
+
+    /// Takes secrets and generated serials from `secrets`.
+    pub fn secrets(mut self, secrets: impl SecretSource + 'static) -> Self {
+        self.injected.secrets = Arc::new(secrets);
+        self
+    }
+
+    /// Uses `config`.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The provisioner.
+    pub fn build(self) -> Provisioner<S, E> {
+        Provisioner::with_parts(self.store, self.env, self.injected, self.config)
+    }
+}
