@@ -221,178 +221,202 @@ pub(crate) enum ImageFormatArg {
 #[derive(Debug, Subcommand)]
 pub(crate) enum DeviceCommand {
     /// Write the group's CSV import template.
-    Template {
-        #[arg(long)]
-        group: String,
-        /// Where to write it (default: stdout).
-        #[arg(short = 'o', long = "output")]
-        output: Option<PathBuf>,
-    },
+    Template(TemplateArgs),
     /// Import devices from a CSV file.
-    Import {
-        #[arg(long)]
-        group: String,
-        /// The CSV file.
-        file: PathBuf,
-        /// Create new devices only, or also update existing ones.
-        #[arg(long, value_enum, default_value_t)]
-        mode: ImportModeArg,
-        /// Check and plan every row without writing anything.
-        #[arg(long)]
-        dry_run: bool,
-        /// Import nothing if any row is refused.
-        #[arg(long)]
-        all_or_nothing: bool,
-        /// Lift the upload limits (2 MiB, 1000 records); the per-field cap stays.
-        #[arg(long)]
-        no_limits: bool,
-        /// Write the refused rows as a CSV error report here.
-        #[arg(long)]
-        errors: Option<PathBuf>,
-    },
+    Import(ImportArgs),
     /// Register devices with generated serial numbers.
-    Generate {
-        #[arg(long)]
-        group: String,
-        /// How many.
-        #[arg(long)]
-        count: usize,
-        /// Their model.
-        #[arg(long)]
-        model: String,
-        /// Their batch tag.
-        #[arg(long)]
-        batch_tag: Option<String>,
-    },
+    Generate(GenerateArgs),
     /// List devices.
-    List {
-        #[arg(long)]
-        group: String,
-        #[command(flatten)]
-        filters: Filters,
-        /// At most this many devices.
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-        /// Continue after this cursor (the previous page's next_cursor).
-        #[arg(long)]
-        cursor: Option<String>,
-    },
+    List(ListArgs),
     /// Show a device.
-    Show {
-        #[arg(long)]
-        group: String,
-        serial: String,
-    },
+    Show(ShowArgs),
     /// Edit a device's fields (all but the serial).
-    Edit {
-        #[arg(long)]
-        group: String,
-        serial: String,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        model: Option<String>,
-        #[arg(long)]
-        timezone: Option<String>,
-        #[arg(long)]
-        batch_tag: Option<String>,
-        #[arg(long)]
-        description: Option<String>,
-        /// The device's own target environment (with --ou).
-        #[arg(long, requires = "ou")]
-        environment: Option<String>,
-        /// The device's own target OU (with --environment).
-        #[arg(long, requires = "environment")]
-        ou: Option<String>,
-        /// Use the group's default target again.
-        #[arg(long, conflicts_with_all = ["environment", "ou"])]
-        clear_target: bool,
-        /// An attribute value, ID=VALUE (an empty VALUE removes it); repeat for more.
-        #[arg(long = "attr", value_name = "ID=VALUE")]
-        attrs: Vec<String>,
-    },
+    Edit(EditArgs),
     /// Export devices to a CSV file.
-    Export {
-        #[arg(long)]
-        group: String,
-        #[command(flatten)]
-        selection: SelectionArgs,
-        /// The CSV file to write.
-        #[arg(short = 'o', long = "output")]
-        output: PathBuf,
-        /// Include the device secrets.
-        #[arg(long)]
-        include_secrets: bool,
-        /// Include each device's bootstrap key, for flashing at the factory.
-        #[arg(long)]
-        include_bootstrap_keys: bool,
-    },
+    Export(ExportArgs),
     /// Write the devices' QR labels into a ZIP file.
-    Qr {
-        #[arg(long)]
-        group: String,
-        #[command(flatten)]
-        selection: SelectionArgs,
-        /// The ZIP file to write.
-        #[arg(short = 'o', long = "output")]
-        output: PathBuf,
-        /// Label image format.
-        #[arg(long, value_enum, default_value_t)]
-        format: ImageFormatArg,
-    },
+    Qr(QrArgs),
     /// Allocate devices to their targets.
-    Allocate {
-        #[arg(long)]
-        group: String,
-        #[command(flatten)]
-        selection: SelectionArgs,
-    },
+    Allocate(BatchArgs),
     /// Reset devices' allocation.
-    Reset {
-        #[arg(long)]
-        group: String,
-        #[command(flatten)]
-        selection: SelectionArgs,
-    },
+    Reset(BatchArgs),
     /// Delete devices (allocated ones are offboarded first).
-    Delete {
-        #[arg(long)]
-        group: String,
-        #[command(flatten)]
-        selection: SelectionArgs,
-    },
+    Delete(BatchArgs),
     /// Act as the device: derive its bootstrap key, sign a request and bootstrap it.
-    Bootstrap {
-        #[arg(long)]
-        group: String,
-        serial: String,
-        /// The device name to report on first contact.
-        #[arg(long)]
-        name: Option<String>,
-        /// The timezone (±HH:MM) to report on first contact.
-        #[arg(long)]
-        timezone: Option<String>,
-    },
+    Bootstrap(BootstrapArgs),
     /// Replace a device's hardware: new serial, same asset, new key and secret.
-    Replace {
-        #[arg(long)]
-        group: String,
-        serial: String,
-        /// The new hardware's serial.
-        #[arg(
-            long,
-            required_unless_present = "generate",
-            conflicts_with = "generate"
-        )]
-        new_serial: Option<String>,
-        /// Generate the new serial.
-        #[arg(long)]
-        generate: bool,
-        /// The batch tag of the new registration.
-        #[arg(long)]
-        batch_tag: String,
-        /// The device's new description.
-        #[arg(long)]
-        description: Option<String>,
-    },
+    Replace(ReplaceArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TemplateArgs {
+    #[arg(long)]
+    pub(crate) group: String,
+    /// Where to write it (default: stdout).
+    #[arg(short = 'o', long = "output")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    #[arg(long)]
+    pub(crate) group: String,
+    /// The CSV file.
+    pub(crate) file: PathBuf,
+    /// Create new devices only, or also update existing ones.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) mode: ImportModeArg,
+    /// Check and plan every row without writing anything.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Import nothing if any row is refused.
+    #[arg(long)]
+    pub(crate) all_or_nothing: bool,
+    /// Lift the upload limits (2 MiB, 1000 records); the per-field cap stays.
+    #[arg(long)]
+    pub(crate) no_limits: bool,
+    /// Write the refused rows as a CSV error report here.
+    #[arg(long)]
+    pub(crate) errors: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    #[arg(long)]
+    pub(crate) group: String,
+    /// How many.
+    #[arg(long)]
+    pub(crate) count: usize,
+    /// Their model.
+    #[arg(long)]
+    pub(crate) model: String,
+    /// Their batch tag.
+    #[arg(long)]
+    pub(crate) batch_tag: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    #[arg(long)]
+    pub(crate) group: String,
+    #[command(flatten)]
+    pub(crate) filters: Filters,
+    /// At most this many devices.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: usize,
+    /// Continue after this cursor (the previous page's next_cursor).
+    #[arg(long)]
+    pub(crate) cursor: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    #[arg(long)]
+    pub(crate) group: String,
+    pub(crate) serial: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EditArgs {
+    #[arg(long)]
+    pub(crate) group: String,
+    pub(crate) serial: String,
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    #[arg(long)]
+    pub(crate) model: Option<String>,
+    #[arg(long)]
+    pub(crate) timezone: Option<String>,
+    #[arg(long)]
+    pub(crate) batch_tag: Option<String>,
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    /// The device's own target environment (with --ou).
+    #[arg(long, requires = "ou")]
+    pub(crate) environment: Option<String>,
+    /// The device's own target OU (with --environment).
+    #[arg(long, requires = "environment")]
+    pub(crate) ou: Option<String>,
+    /// Use the group's default target again.
+    #[arg(long, conflicts_with_all = ["environment", "ou"])]
+    pub(crate) clear_target: bool,
+    /// An attribute value, ID=VALUE (an empty VALUE removes it); repeat for more.
+    #[arg(long = "attr", value_name = "ID=VALUE")]
+    pub(crate) attrs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    #[arg(long)]
+    pub(crate) group: String,
+    #[command(flatten)]
+    pub(crate) selection: SelectionArgs,
+    /// The CSV file to write.
+    #[arg(short = 'o', long = "output")]
+    pub(crate) output: PathBuf,
+    /// Include the device secrets.
+    #[arg(long)]
+    pub(crate) include_secrets: bool,
+    /// Include each device's bootstrap key, for flashing at the factory.
+    #[arg(long)]
+    pub(crate) include_bootstrap_keys: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QrArgs {
+    #[arg(long)]
+    pub(crate) group: String,
+    #[command(flatten)]
+    pub(crate) selection: SelectionArgs,
+    /// The ZIP file to write.
+    #[arg(short = 'o', long = "output")]
+    pub(crate) output: PathBuf,
+    /// Label image format.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) format: ImageFormatArg,
+}
+
+// The group and the devices of `allocate`, `reset` and `delete`.
+#[derive(Debug, Args)]
+pub(crate) struct BatchArgs {
+    #[arg(long)]
+    pub(crate) group: String,
+    #[command(flatten)]
+    pub(crate) selection: SelectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BootstrapArgs {
+    #[arg(long)]
+    pub(crate) group: String,
+    pub(crate) serial: String,
+    /// The device name to report on first contact.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// The timezone (±HH:MM) to report on first contact.
+    #[arg(long)]
+    pub(crate) timezone: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReplaceArgs {
+    #[arg(long)]
+    pub(crate) group: String,
+    pub(crate) serial: String,
+    /// The new hardware's serial.
+    #[arg(
+        long,
+        required_unless_present = "generate",
+        conflicts_with = "generate"
+    )]
+    pub(crate) new_serial: Option<String>,
+    /// Generate the new serial.
+    #[arg(long)]
+    pub(crate) generate: bool,
+    /// The batch tag of the new registration.
+    #[arg(long)]
+    pub(crate) batch_tag: String,
+    /// The device's new description.
+    #[arg(long)]
+    pub(crate) description: Option<String>,
 }

@@ -1,17 +1,15 @@
-//! Opening the store and the environment, resolving groups and selections, writing files.
+//! Opening the store and the environment, resolving groups, writing files.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dps_core::{
-    AllocationStatus, DeviceFilter, GroupId, OsSecrets, Provisioner, RegistrationGroup, Selection,
-    StaticConfig, StaticEnvironment, Store,
+    GroupId, OsSecrets, Provisioner, RegistrationGroup, StaticConfig, StaticEnvironment, Store,
 };
 use dps_store_postgres::{PgOptions, PgStore};
 use dps_store_sqlite::{SqliteOptions, SqliteStore};
 
-use crate::cli::{Filters, SelectionArgs, StatusArg};
 use crate::{CliResult, Failure};
 
 /// The provisioner the commands use.
@@ -28,14 +26,6 @@ pub(crate) async fn open_store(db: &str) -> CliResult<Arc<dyn Store>> {
         let store = SqliteStore::open(db, SqliteOptions::default())
             .map_err(|e| Failure::from(e).context(&format!("database {db}")))?;
         Ok(Arc::new(store))
-    }
-}
-
-impl Failure {
-    /// This failure with `what` in front of its message.
-    pub(crate) fn context(mut self, what: &str) -> Self {
-        self.message = format!("{what}: {}", self.message);
-        self
     }
 }
 
@@ -99,44 +89,6 @@ pub(crate) async fn resolve_group(dps: &Dps, reference: &str) -> CliResult<Regis
             format!("{n} groups are named {reference:?}; use the group ID"),
         )),
     }
-}
-
-/// The device filter of `--status`, `--batch-tag`, `--model`, `--serial-prefix`.
-pub(crate) fn filter(f: &Filters) -> CliResult<DeviceFilter> {
-    Ok(DeviceFilter {
-        status: f.status.map(|s| match s {
-            StatusArg::NotAllocated => AllocationStatus::NotAllocated,
-            StatusArg::Pending => AllocationStatus::Pending,
-            StatusArg::Allocated => AllocationStatus::Allocated,
-        }),
-        batch_tag: f.batch_tag.as_deref().map(str::parse).transpose()?,
-        model_id: f.model.as_deref().map(str::parse).transpose()?,
-        serial_prefix: f.serial_prefix.as_deref().map(str::parse).transpose()?,
-        ..DeviceFilter::default()
-    })
-}
-
-/// The selection of a batch command; no selection at all is a usage error.
-pub(crate) fn selection(args: &SelectionArgs) -> CliResult<Selection> {
-    if !args.serials.is_empty() {
-        let serials = args
-            .serials
-            .iter()
-            .map(|s| s.parse())
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok(Selection::Serials(serials));
-    }
-    if args.all {
-        return Ok(Selection::all());
-    }
-    let f = filter(&args.filters)?;
-    if f.is_empty() {
-        return Err(Failure::invalid(
-            "usage",
-            "select devices: give serials, --all, or a filter (--status, --batch-tag, --model, --serial-prefix)",
-        ));
-    }
-    Ok(Selection::Filter(f))
 }
 
 /// A file written under a temporary name and renamed into place when complete, so that a

@@ -1,0 +1,74 @@
+//! The commands, one module each: every handler parses its arguments into domain values,
+//! calls the provisioner and prints the outcome.
+
+mod args;
+mod batch;
+mod bootstrap;
+mod demo;
+mod device;
+mod events;
+mod export;
+mod group;
+mod import;
+mod qr;
+mod recover;
+mod targets;
+mod template;
+
+use std::path::Path;
+
+use dps_core::StaticConfig;
+
+use crate::CliResult;
+use crate::cli::{Cli, Command, DeviceCommand, GroupCommand};
+use crate::context::{Dps, load_targets, open_store, provisioner};
+
+/// Runs the command; returns the exit code.
+pub(crate) async fn run(cli: Cli) -> CliResult<u8> {
+    let json = cli.json;
+    match cli.command {
+        Command::Demo { dir } => demo::run(dir, json).await,
+        Command::Targets(command) => targets::run(command, &cli.targets, json),
+        command => {
+            let store = open_store(&cli.db).await?;
+            let config = config_for(&command, &cli.targets)?;
+            let (dps, _env) = provisioner(store, config);
+            dispatch(&dps, command, json).await
+        }
+    }
+}
+
+/// The targets `command` runs with: commands that call the environment need the targets
+/// file; the others run with no targets when it is absent.
+fn config_for(command: &Command, targets: &Path) -> CliResult<StaticConfig> {
+    if targets.exists() || calls_environment(command) {
+        load_targets(targets)
+    } else {
+        Ok(StaticConfig::default())
+    }
+}
+
+fn calls_environment(command: &Command) -> bool {
+    match command {
+        Command::Device(d) => matches!(
+            **d,
+            DeviceCommand::Allocate(_)
+                | DeviceCommand::Reset(_)
+                | DeviceCommand::Delete(_)
+                | DeviceCommand::Replace(_)
+                | DeviceCommand::Bootstrap(_)
+        ),
+        Command::Recover | Command::Group(GroupCommand::Delete { cascade: true, .. }) => true,
+        _ => false,
+    }
+}
+
+async fn dispatch(dps: &Dps, command: Command, json: bool) -> CliResult<u8> {
+    match command {
+        Command::Group(command) => group::run(dps, command, json).await,
+        Command::Device(command) => device::run(dps, *command, json).await,
+        Command::Recover => recover::run(dps, json).await,
+        Command::Events { after, limit } => events::run(dps, after, limit, json).await,
+        Command::Demo { .. } | Command::Targets(_) => Ok(0),
+    }
+}

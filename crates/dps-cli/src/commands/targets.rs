@@ -1,0 +1,78 @@
+//! `dps targets`: the targets file of the static environment.
+
+use std::path::Path;
+
+use crate::cli::TargetsCommand;
+use crate::context::{load_targets, write_file};
+use crate::output::{Page, PathOut, TargetOut, print_json};
+use crate::{CliResult, Failure};
+
+/// The example targets file that `targets init` and the demo write.
+pub(crate) const EXAMPLE_TARGETS: &str = r#"# Targets devices can be allocated to: an environment and an OU, the models that exist
+# there, and where allocated devices connect.
+
+[[targets]]
+environment = "prod-eu"
+ou = "acme"
+models = ["thermostat", "meter"]
+mqtt_endpoint = "mqtts://mqtt.prod-eu.example.com:8883"
+http_endpoint = "https://api.prod-eu.example.com"
+
+[[targets]]
+environment = "staging"
+ou = "acme"
+models = ["thermostat"]
+mqtt_endpoint = "mqtts://mqtt.staging.example.com:8883"
+"#;
+
+/// Runs a `targets` command on the targets file `targets`.
+pub(crate) fn run(command: TargetsCommand, targets: &Path, json: bool) -> CliResult<u8> {
+    match command {
+        TargetsCommand::Init { output } => init(output.as_deref().unwrap_or(targets), json),
+        TargetsCommand::List => list(targets, json),
+    }
+}
+
+fn init(path: &Path, json: bool) -> CliResult<u8> {
+    if path.exists() {
+        return Err(Failure::invalid(
+            "already_exists",
+            format!("{} already exists", path.display()),
+        ));
+    }
+    let path = write_file(path, EXAMPLE_TARGETS.as_bytes())?;
+    if json {
+        print_json(&PathOut::new(&path))?;
+    } else {
+        println!("wrote {}", path.display());
+    }
+    Ok(0)
+}
+
+fn list(targets: &Path, json: bool) -> CliResult<u8> {
+    let config = load_targets(targets)?;
+    if json {
+        let items = config.targets.iter().map(TargetOut::from).collect();
+        print_json(&Page::complete(items))?;
+    } else {
+        for t in &config.targets {
+            let models: Vec<_> = t.models.iter().map(|m| m.as_str()).collect();
+            println!("{}/{}  models: {}", t.environment, t.ou, models.join(", "));
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use dps_core::StaticConfig;
+
+    use super::*;
+
+    #[test]
+    fn the_example_targets_file_parses() {
+        let config: StaticConfig = toml::from_str(EXAMPLE_TARGETS).unwrap();
+        assert_eq!(config.targets[0].environment.as_str(), "prod-eu");
+        assert_eq!(config.targets.len(), 2);
+    }
+}

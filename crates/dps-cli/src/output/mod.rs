@@ -1,0 +1,90 @@
+//! What the commands print: JSON documents and human-readable lines.
+//!
+//! Every `--json` document is built from a type of this module, so that the CLI, not the
+//! domain types, decides what it prints. Documents print on one line with the keys of every
+//! object in sorted order.
+
+mod batch;
+mod bootstrap;
+mod demo;
+mod device;
+mod error;
+mod event;
+mod file;
+mod group;
+mod import;
+mod target;
+
+use std::io::IsTerminal;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub(crate) use batch::{CountsOut, GroupDeleteOut, ResultOut, batch_exit, print_batch};
+pub(crate) use bootstrap::BootstrapOut;
+pub(crate) use demo::{DemoOut, StepOut};
+pub(crate) use device::DeviceOut;
+pub(crate) use error::ErrorDoc;
+pub(crate) use event::EventOut;
+pub(crate) use file::{ExportOut, PathOut, QrOut, TemplateOut};
+pub(crate) use group::{GroupOut, print_group};
+pub(crate) use import::ImportOut;
+pub(crate) use target::TargetOut;
+
+use crate::{CliResult, Failure};
+
+/// A page of a listing: `{"items": [...], "next_cursor": ...}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Page<T> {
+    items: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The page of `items`, continued after `next_cursor` when there are more.
+    pub(crate) fn new(items: Vec<T>, next_cursor: Option<String>) -> Self {
+        Self { items, next_cursor }
+    }
+
+    /// All of the items, with no page after them.
+    pub(crate) fn complete(items: Vec<T>) -> Self {
+        Self::new(items, None)
+    }
+}
+
+/// `doc` as a JSON value, its objects' keys in sorted order.
+pub(crate) fn document<T: Serialize>(doc: &T) -> CliResult<Value> {
+    serde_json::to_value(doc)
+        .map_err(|e| Failure::io("io_error", format!("cannot print the document: {e}")))
+}
+
+/// Prints `doc` as one line of JSON.
+pub(crate) fn print_json<T: Serialize>(doc: &T) -> CliResult<()> {
+    println!("{}", document(doc)?);
+    Ok(())
+}
+
+/// A spinner on stderr while long work runs, when stderr is a terminal and output is not JSON.
+pub(crate) struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    /// Starts a spinner saying `message`, unless `quiet` or stderr is not a terminal.
+    pub(crate) fn start(quiet: bool, message: &str) -> Self {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_message(message.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Self(Some(bar))
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! Targets: the configured ones, and a target as a record names it.
+
+use dps_core::{Target, TargetConfig};
+use serde::Serialize;
+
+/// A configured target: where it is, its models and its endpoints.
+#[derive(Debug, Serialize)]
+pub(crate) struct TargetOut<'a> {
+    environment: &'a str,
+    ou: &'a str,
+    models: Vec<&'a str>,
+    mqtt_endpoint: Option<&'a str>,
+    http_endpoint: Option<&'a str>,
+}
+
+impl<'a> From<&'a TargetConfig> for TargetOut<'a> {
+    fn from(t: &'a TargetConfig) -> Self {
+        Self {
+            environment: t.environment.as_str(),
+            ou: t.ou.as_str(),
+            models: t.models.iter().map(|m| m.as_str()).collect(),
+            mqtt_endpoint: t.mqtt_endpoint.as_ref().map(|e| e.as_str()),
+            http_endpoint: t.http_endpoint.as_ref().map(|e| e.as_str()),
+        }
+    }
+}
+
+/// A target as `{"environment", "ou"}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct TargetRefOut<'a> {
+    environment: &'a str,
+    ou: &'a str,
+}
+
+impl<'a> From<&'a Target> for TargetRefOut<'a> {
+    fn from(t: &'a Target) -> Self {
+        Self {
+            environment: t.environment.as_str(),
+            ou: t.ou.as_str(),
+        }
+    }
+}
