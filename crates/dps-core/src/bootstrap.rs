@@ -36,12 +36,12 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::environment::{Credentials, Endpoints};
-use crate::error::{Field, Rule, ValidationError};
 use crate::group::RegistrationGroup;
 use crate::id::{DeviceId, GroupId};
 use crate::secret::Secret;
 use crate::text::{AssetId, DeviceName, SerialNumber, Target, Timezone};
 use crate::time::Timestamp;
+use crate::validation::{Field, Rule, ValidationError};
 
 type HmacSha256 = Hmac<Sha256>;
 

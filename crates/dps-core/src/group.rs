@@ -7,11 +7,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::attribute::AttributeSchema;
-use crate::error::{Field, Rule, ValidationError};
 use crate::id::{GroupId, Version};
 use crate::secret::Secret;
 use crate::text::{Description, GroupName, Target};
 use crate::time::Timestamp;
+use crate::validation::{Field, Rule, ValidationError};
 
 /// Whether a group's devices use a public or a private model.
 ///

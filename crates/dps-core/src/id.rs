@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::{Field, Rule, ValidationError};
+use crate::validation::{Field, Rule, ValidationError};
 
 macro_rules! uuid_id {
     ($(#[$meta:meta])* $name:ident) => {

@@ -85,6 +85,7 @@ mod static_env;
 mod store;
 mod text;
 mod time;
+mod validation;
 
 pub use attribute::{
     AttributeDef, AttributeIter, AttributeSchema, AttributeType, AttributeValue, AttributeValues,
@@ -99,7 +100,7 @@ pub use device::{Device, DeviceEdit, LastError, NewDevice, Replacement};
 pub use environment::{
     Credentials, Endpoints, Environment, EnvironmentError, OnboardRequest, Onboarded,
 };
-pub use error::{Category, Entity, Error, Field, Result, Rule, ValidationError};
+pub use error::{Category, Entity, Error, Result, StoreError};
 pub use event::{Event, EventKind, NewEvent};
 pub use group::{GroupEdit, ModelType, NewGroup, RegistrationGroup, ReprovisionMethod};
 pub use id::{DeviceId, EventCursor, GroupId, OperationId, Version};
@@ -117,13 +118,14 @@ pub use provisioner::{
 pub use secret::Secret;
 pub use state::{AllocationState, AllocationStatus};
 pub use static_env::{StaticConfig, StaticEnvironment, TargetConfig};
-pub use store::{DeviceFilter, DeviceQuery, Store, StoreError};
+pub use store::{DeviceFilter, DeviceQuery, Store};
 pub use text::{
     AssetId, AttributeId, AttributeName, BatchTag, Description, DeviceName, Endpoint,
     EnvironmentId, GroupName, Key, ModelId, OuId, SerialNumber, Target, Timezone,
 };
 pub use time::{Date, Timestamp};
 pub use uuid::Uuid;
+pub use validation::{Field, Rule, ValidationError};
 
 #[cfg(feature = "mock")]
 pub use environment::MockEnvironment;

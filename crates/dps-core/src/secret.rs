@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Field, Rule, ValidationError};
+use crate::validation::{Field, Rule, ValidationError};
 
 /// A secret (group secret, device secret): text whose `Debug` and `Display` print a mask.
 ///

@@ -26,10 +26,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::environment::Credentials;
-use crate::error::{Error, Field, Rule, ValidationError};
-use crate::id::{DeviceId, OperationId};
+use crate::id::OperationId;
 use crate::text::{AssetId, BatchTag, Description, SerialNumber, Target};
 use crate::time::Timestamp;
+use crate::validation::{Field, Rule, ValidationError};
 
 /// A device's allocation status, without its data (for filters and display).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -135,15 +135,6 @@ impl TransitionError {
             from: state.status(),
             operation,
             pending,
-        }
-    }
-
-    /// The crate error for this refusal on `device`: `operation_in_progress` when the device
-    /// is pending, `invalid_state` otherwise.
-    pub fn into_error(self, device: DeviceId) -> Error {
-        match self.pending {
-            Some(operation) => Error::OperationInProgress { device, operation },
-            None => Error::InvalidState(self),
         }
     }
 }

@@ -13,7 +13,7 @@ use compact_str::CompactString;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Field, Rule, ValidationError};
+use crate::validation::{Field, Rule, ValidationError};
 
 const IDENT_CHARS: &str = "ASCII letters, digits and - _ . :";
 

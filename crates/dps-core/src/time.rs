@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Field, Rule, ValidationError};
+use crate::validation::{Field, Rule, ValidationError};
 
 /// An instant as milliseconds since the Unix epoch (UTC).
 ///

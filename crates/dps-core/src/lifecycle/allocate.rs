@@ -1,7 +1,7 @@
 //! Allocate: `NotAllocated` → `Pending(allocate)` → `Allocated`, or back to `NotAllocated`
 //! with the failure recorded.
 
-use super::{Begun, PendingDevice, Settlement, pending_state};
+use super::pending::{Begun, PendingDevice, Settlement, pending_state};
 use crate::changeset::Transition;
 use crate::device::{Device, LastError};
 use crate::environment::Onboarded;

@@ -1,7 +1,7 @@
 //! Delete: at once when the device is not allocated; through `Pending(delete)` (offboarding
 //! first) when it is. A rejected offboarding returns to the allocation.
 
-use super::{Begun, PendingDevice, Settlement, pending_state};
+use super::pending::{Begun, PendingDevice, Settlement, pending_state};
 use crate::changeset::Transition;
 use crate::device::Device;
 use crate::error::Result;

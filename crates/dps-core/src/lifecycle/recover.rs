@@ -2,7 +2,7 @@
 //! transiently (its lease was released) is claimed by a new driver and driven again with its
 //! original operation ID.
 
-use super::{Begun, PendingDevice, Settlement};
+use super::pending::{Begun, PendingDevice, Settlement};
 use crate::changeset::Transition;
 use crate::device::{Device, LastError};
 use crate::error::{Error, Result};

@@ -3,7 +3,7 @@
 //! carries the new serial from the intent on, so that the store reserves it; a rejection
 //! returns to the old serial and credentials.
 
-use super::{Begun, PendingDevice, Settlement, pending_state, rolled_back};
+use super::pending::{Begun, PendingDevice, Settlement, pending_state, rolled_back};
 use crate::changeset::Transition;
 use crate::device::{Device, Replacement};
 use crate::environment::Credentials;

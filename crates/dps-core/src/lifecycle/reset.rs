@@ -1,7 +1,7 @@
 //! Reset: `Allocated` → `Pending(reset)` → `NotAllocated` (reprovisioned), as the group's
 //! reprovision method says; a rejection returns to the allocation.
 
-use super::{Begun, PendingDevice, Settlement, pending_state};
+use super::pending::{Begun, PendingDevice, Settlement, pending_state};
 use crate::changeset::Transition;
 use crate::device::Device;
 use crate::error::{Error, Result};

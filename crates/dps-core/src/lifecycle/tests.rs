@@ -2,11 +2,14 @@ use uuid::Uuid;
 
 use super::*;
 use crate::attribute::AttributeSchema;
+use crate::device::Device;
 use crate::device::NewDevice;
 use crate::environment::Credentials;
+use crate::environment::Onboarded;
 use crate::group::NewGroup;
 use crate::id::{DeviceId, GroupId, OperationId};
 use crate::secret::Secret;
+use crate::text::AssetId;
 use crate::text::Key;
 
 fn op(n: u128) -> OperationId {
