@@ -6,12 +6,12 @@
 //!
 //! | file | begins | settles | rolls back / fails |
 //! |---|---|---|---|
-//! | `allocate.rs` | [`Device::begin_allocate`] → `AllocationStarted` | `Allocated` | `AllocationFailed` |
-//! | `reset.rs` | [`Device::begin_reset`] → `ResetStarted` | `Reset` | `OperationFailed` |
-//! | `replace.rs` | [`Device::begin_replace`] → `ReplaceStarted` | `Replaced` | `OperationFailed` |
-//! | `delete.rs` | [`Device::begin_delete`] → `Deleted` or `DeleteStarted` | `Deleted` | `OperationFailed` |
-//! | `recover.rs` | [`Device::claim`] → `OperationResumed` | — | `OperationDeferred` (transient) |
-//! | `contact.rs` | — | [`Device::bootstrapped`] → `Bootstrapped`, [`Device::first_contact`] → `Edited` | — |
+//! | `allocate.rs` | [`Device::begin_allocate`](crate::Device::begin_allocate) → `AllocationStarted` | `Allocated` | `AllocationFailed` |
+//! | `reset.rs` | [`Device::begin_reset`](crate::Device::begin_reset) → `ResetStarted` | `Reset` | `OperationFailed` |
+//! | `replace.rs` | [`Device::begin_replace`](crate::Device::begin_replace) → `ReplaceStarted` | `Replaced` | `OperationFailed` |
+//! | `delete.rs` | [`Device::begin_delete`](crate::Device::begin_delete) → `Deleted` or `DeleteStarted` | `Deleted` | `OperationFailed` |
+//! | `recover.rs` | [`Device::claim`](crate::Device::claim) → `OperationResumed` | — | `OperationDeferred` (transient) |
+//! | `contact.rs` | — | [`Device::bootstrapped`](crate::Device::bootstrapped) → `Bootstrapped`, [`Device::first_contact`](crate::Device::first_contact) → `Edited` | — |
 //!
 //! An operation that calls the environment begins with a [`Begun`]: the intent (a
 //! [`Transition`] to commit before the call) and the [`PendingDevice`] to drive after it. A
