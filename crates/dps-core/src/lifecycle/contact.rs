@@ -17,12 +17,7 @@ impl Device {
     ///
     /// A transition error unless the device is allocated.
     pub fn bootstrapped(&self, now: Timestamp) -> Result<Transition> {
-        let allocated = match &self.state {
-            AllocationState::Allocated(a) => a.bootstrapped(now),
-            AllocationState::NotAllocated(_) | AllocationState::Pending(_) => {
-                return Err(self.refuse(TransitionError::new(&self.state, Operation::Bootstrap)));
-            }
-        };
+        let allocated = self.allocated_for(Operation::Bootstrap)?.bootstrapped(now);
         let mut d = self.next(now);
         d.state = AllocationState::Allocated(allocated);
         Ok(Transition::update(self, d, EventKind::Bootstrapped, now))

@@ -7,7 +7,10 @@ use crate::environment::{Credentials, OnboardRequest, Onboarded};
 use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::id::{OperationId, Version};
-use crate::state::{AllocationState, AllocationStatus, Pending, PendingAction, TransitionError};
+use crate::state::{
+    Allocated, AllocationState, AllocationStatus, Operation, Pending, PendingAction,
+    TransitionError,
+};
 use crate::text::{AssetId, SerialNumber, Target};
 use crate::time::Timestamp;
 
@@ -220,5 +223,16 @@ impl Device {
     /// The crate error for a refused transition of this device.
     pub(super) fn refuse(&self, e: TransitionError) -> Error {
         e.into_error(self.id())
+    }
+
+    /// The allocation that `operation` starts from, or its refusal unless the device is
+    /// allocated.
+    pub(super) fn allocated_for(&self, operation: Operation) -> Result<&Allocated> {
+        match &self.state {
+            AllocationState::Allocated(allocated) => Ok(allocated),
+            AllocationState::NotAllocated(_) | AllocationState::Pending(_) => {
+                Err(self.refuse(TransitionError::new(&self.state, operation)))
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::environment::Credentials;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::id::OperationId;
-use crate::state::{Allocated, AllocationState, Operation, PendingAction, TransitionError};
+use crate::state::{Allocated, AllocationState, Operation, PendingAction};
 use crate::text::{BatchTag, Description, SerialNumber};
 use crate::time::Timestamp;
 
@@ -30,12 +30,7 @@ impl Device {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Begun> {
-        let from = match &self.state {
-            AllocationState::Allocated(from) => from.clone(),
-            AllocationState::NotAllocated(_) | AllocationState::Pending(_) => {
-                return Err(self.refuse(TransitionError::new(&self.state, Operation::Replace)));
-            }
-        };
+        let from = self.allocated_for(Operation::Replace)?.clone();
         let action = PendingAction::Replace {
             from,
             old_serial: self.serial().clone(),

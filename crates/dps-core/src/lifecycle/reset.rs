@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::group::{RegistrationGroup, ReprovisionMethod};
 use crate::id::OperationId;
-use crate::state::{AllocationState, NotAllocated, Operation, PendingAction, TransitionError};
+use crate::state::{AllocationState, NotAllocated, Operation, PendingAction};
 use crate::time::Timestamp;
 
 impl Device {
@@ -25,12 +25,7 @@ impl Device {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Begun> {
-        let from = match &self.state {
-            AllocationState::Allocated(from) => from.clone(),
-            AllocationState::NotAllocated(_) | AllocationState::Pending(_) => {
-                return Err(self.refuse(TransitionError::new(&self.state, Operation::Reset)));
-            }
-        };
+        let from = self.allocated_for(Operation::Reset)?.clone();
         if group.reprovision() == ReprovisionMethod::Disabled {
             return Err(Error::ReprovisionDisabled { group: group.id() });
         }
