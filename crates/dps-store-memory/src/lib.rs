@@ -29,7 +29,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 use dps_core::{
     AllocationStatus, Change, Changeset, Device, DeviceId, DeviceQuery, Entity, Event, EventCursor,
-    GroupId, RegistrationGroup, SerialNumber, Store, StoreError,
+    GroupId, RegistrationGroup, SerialNumber, Store, StoreError, Version,
 };
 
 /// A [`Store`] in process memory.
@@ -237,54 +237,9 @@ impl Inner {
                     undo.push(Undo::RestoreGroup(Box::new(old)));
                 }
             }
-            Change::InsertDevice(device) => {
-                if !self.groups.contains_key(&device.group_id()) {
-                    return Err(not_found(Entity::Group, device.group_id()));
-                }
-                if self.devices.contains_key(&device.id()) {
-                    return Err(StoreError::AlreadyExists {
-                        entity: Entity::Device,
-                        key: device.id().to_string(),
-                    });
-                }
-                if self.serial_taken(device.group_id(), device.serial(), device.id()) {
-                    return Err(StoreError::DuplicateSerial {
-                        group: device.group_id(),
-                        serial: device.serial().clone(),
-                    });
-                }
-                undo.push(Undo::RemoveDevice(device.id()));
-                self.put_device(Box::new(device));
-            }
+            Change::InsertDevice(device) => self.insert_device(device, undo)?,
             Change::UpdateDevice { expected, device } => {
-                let Some(slot) = self.devices.get_mut(&device.id()) else {
-                    return Err(not_found(Entity::Device, device.id()));
-                };
-                if slot.version() != expected || slot.group_id() != device.group_id() {
-                    return Err(conflict(Entity::Device, device.serial()));
-                }
-                if slot.serial() == device.serial() {
-                    // Same serial: the serial index stays; only the record and the pending
-                    // set change, with one look-up.
-                    mark_pending(&mut self.pending, &device);
-                    if undo.recording {
-                        let old = std::mem::replace(slot, Box::new(device));
-                        undo.push(Undo::RestoreDevice(old));
-                    } else {
-                        **slot = device;
-                    }
-                } else {
-                    if self.serial_taken(device.group_id(), device.serial(), device.id()) {
-                        return Err(StoreError::DuplicateSerial {
-                            group: device.group_id(),
-                            serial: device.serial().clone(),
-                        });
-                    }
-                    if let Some(old) = self.take_device(device.id()) {
-                        undo.push(Undo::RestoreDevice(old));
-                    }
-                    self.put_device(Box::new(device));
-                }
+                self.update_device(expected, device, undo)?;
             }
             Change::DeleteDevice { id, expected } => {
                 let Some(old) = self.devices.get(&id) else {
@@ -297,6 +252,67 @@ impl Inner {
                     undo.push(Undo::RestoreDevice(old));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Inserts a device into an existing group under a free serial.
+    fn insert_device(&mut self, device: Device, undo: &mut UndoLog) -> Result<(), StoreError> {
+        if !self.groups.contains_key(&device.group_id()) {
+            return Err(not_found(Entity::Group, device.group_id()));
+        }
+        if self.devices.contains_key(&device.id()) {
+            return Err(StoreError::AlreadyExists {
+                entity: Entity::Device,
+                key: device.id().to_string(),
+            });
+        }
+        self.check_serial_free(&device)?;
+        undo.push(Undo::RemoveDevice(device.id()));
+        self.put_device(Box::new(device));
+        Ok(())
+    }
+
+    /// Replaces a device that is at version `expected`.
+    fn update_device(
+        &mut self,
+        expected: Version,
+        device: Device,
+        undo: &mut UndoLog,
+    ) -> Result<(), StoreError> {
+        let Some(slot) = self.devices.get_mut(&device.id()) else {
+            return Err(not_found(Entity::Device, device.id()));
+        };
+        if slot.version() != expected || slot.group_id() != device.group_id() {
+            return Err(conflict(Entity::Device, device.serial()));
+        }
+        if slot.serial() == device.serial() {
+            // Same serial: the serial index stays; only the record and the pending set
+            // change, with one look-up.
+            mark_pending(&mut self.pending, &device);
+            if undo.recording {
+                let old = std::mem::replace(slot, Box::new(device));
+                undo.push(Undo::RestoreDevice(old));
+            } else {
+                **slot = device;
+            }
+            return Ok(());
+        }
+        self.check_serial_free(&device)?;
+        if let Some(old) = self.take_device(device.id()) {
+            undo.push(Undo::RestoreDevice(old));
+        }
+        self.put_device(Box::new(device));
+        Ok(())
+    }
+
+    /// Refuses a device whose serial another device of its group holds.
+    fn check_serial_free(&self, device: &Device) -> Result<(), StoreError> {
+        if self.serial_taken(device.group_id(), device.serial(), device.id()) {
+            return Err(StoreError::DuplicateSerial {
+                group: device.group_id(),
+                serial: device.serial().clone(),
+            });
         }
         Ok(())
     }
