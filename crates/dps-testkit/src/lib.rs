@@ -22,6 +22,7 @@
 pub mod conformance;
 mod fake_env;
 mod fixtures;
+pub mod golden;
 mod guarded;
 
 pub use fake_env::{Call, CallKind, FakeEnvironment, Fault};
