@@ -134,22 +134,22 @@ pub struct GroupEdit {
 /// A registration group: a container of devices with shared settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistrationGroup {
-    id: GroupId,
-    name: GroupName,
-    description: Option<Description>,
-    default_target: Option<Target>,
-    model_type: ModelType,
-    reprovision: ReprovisionMethod,
-    auto_activation: bool,
-    secret: Secret,
+    pub(crate) id: GroupId,
+    pub(crate) name: GroupName,
+    pub(crate) description: Option<Description>,
+    pub(crate) default_target: Option<Target>,
+    pub(crate) model_type: ModelType,
+    pub(crate) reprovision: ReprovisionMethod,
+    pub(crate) auto_activation: bool,
+    pub(crate) secret: Secret,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    previous_secret: Option<Secret>,
+    pub(crate) previous_secret: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    secret_rotated_at: Option<Timestamp>,
-    attributes: AttributeSchema,
-    version: Version,
-    created_at: Timestamp,
-    updated_at: Timestamp,
+    pub(crate) secret_rotated_at: Option<Timestamp>,
+    pub(crate) attributes: AttributeSchema,
+    pub(crate) version: Version,
+    pub(crate) created_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
 }
 
 impl RegistrationGroup {

@@ -83,6 +83,7 @@ mod secret;
 pub mod state;
 mod static_env;
 mod store;
+pub mod stored;
 mod text;
 mod time;
 mod validation;

@@ -77,8 +77,8 @@ use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use dps_core::{
-    AllocationStatus, Change, Changeset, Device, DeviceId, DeviceQuery, Entity, Event, EventCursor,
-    GroupId, NewEvent, RegistrationGroup, SerialNumber, Store, StoreError, Uuid,
+    Change, Changeset, Device, DeviceId, DeviceQuery, Entity, Event, EventCursor, GroupId,
+    NewEvent, RegistrationGroup, SerialNumber, Store, StoreError, Uuid,
 };
 use futures_util::pin_mut;
 use tokio_postgres::CopyInSink;
@@ -294,28 +294,7 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     }
 }
 
-fn json_error(context: &str, e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt {
-        message: format!("{context}: stored record does not decode: {e}"),
-        source: Some(Box::new(e)),
-    }
-}
-
-fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::backend(format!("encode {what}"), e))
-}
-
-fn status_code(s: AllocationStatus) -> i16 {
-    match s {
-        AllocationStatus::NotAllocated => 0,
-        AllocationStatus::Pending => 1,
-        AllocationStatus::Allocated => 2,
-    }
-}
-
-fn version(v: dps_core::Version) -> i64 {
-    i64::try_from(v.get()).unwrap_or(i64::MAX)
-}
+use dps_core::stored::{self, DeviceColumns, GroupColumns, status_code, version_column as version};
 
 fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -362,6 +341,23 @@ pub const DEVICE_COLUMN_TYPES: [Type; 10] = [
     Type::TEXT,
 ];
 
+impl From<DeviceColumns> for DeviceRow {
+    fn from(c: DeviceColumns) -> Self {
+        Self {
+            id: c.id,
+            group_id: c.group_id,
+            serial: c.serial,
+            version: c.version,
+            status: c.status,
+            model_id: c.model_id,
+            batch_tag: c.batch_tag,
+            target: c.target,
+            allocated_to: c.allocated_to,
+            data: c.data,
+        }
+    }
+}
+
 impl DeviceRow {
     /// The row of `d`.
     ///
@@ -369,18 +365,7 @@ impl DeviceRow {
     ///
     /// When the device does not serialise, which does not happen for valid devices.
     pub fn of(d: &Device) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: *d.id().as_uuid(),
-            group_id: *d.group_id().as_uuid(),
-            serial: d.serial().to_string(),
-            version: version(d.version()),
-            status: status_code(d.status()),
-            model_id: d.model_id().to_string(),
-            batch_tag: d.batch_tag().map(|t| t.to_string()),
-            target: d.target().map(|t| t.to_string()),
-            allocated_to: d.state().allocated().map(|a| a.target().to_string()),
-            data: encode("device", d)?,
-        })
+        DeviceColumns::of(d).map(Self::from)
     }
 
     /// The values, in column order.
@@ -593,10 +578,7 @@ impl PgStore {
             .await
             .map_err(|e| pg_error("query devices", e))?;
         rows.iter()
-            .map(|r| {
-                let data: &str = r.get(0);
-                serde_json::from_str(data).map_err(|e| json_error("device", e))
-            })
+            .map(|r| stored::decode_device(r.get(0)))
             .collect()
     }
 
@@ -701,12 +683,9 @@ impl PgStore {
         let sql = &self.sql;
         match change {
             Change::InsertGroup(g) => {
-                let data = encode("group", &g)?;
+                let row = GroupColumns::of(&g)?;
                 let r = tx
-                    .execute(
-                        &sql.insert_group,
-                        &[g.id().as_uuid(), &version(g.version()), &data],
-                    )
+                    .execute(&sql.insert_group, &[&row.id, &row.version, &row.data])
                     .await;
                 match r {
                     Ok(_) => Ok(()),
@@ -720,16 +699,11 @@ impl PgStore {
                 }
             }
             Change::UpdateGroup { expected, group } => {
-                let data = encode("group", &group)?;
+                let row = GroupColumns::of(&group)?;
                 let n = tx
                     .execute(
                         &sql.update_group,
-                        &[
-                            group.id().as_uuid(),
-                            &version(group.version()),
-                            &data,
-                            &version(expected),
-                        ],
+                        &[&row.id, &row.version, &row.data, &version(expected)],
                     )
                     .await
                     .map_err(|e| pg_error("update group", e))?;
@@ -840,7 +814,7 @@ impl PgStore {
         let seqs: Vec<i64> = (last - n + 1..=last).collect();
         let data = events
             .iter()
-            .map(|e| encode("event", e))
+            .map(stored::encode_event)
             .collect::<Result<Vec<_>, _>>()?;
         tx.execute(&self.sql.insert_events, &[&seqs, &data])
             .await
@@ -896,11 +870,7 @@ impl Store for PgStore {
             .query_opt(&self.sql.group, &[id.as_uuid()])
             .await
             .map_err(|e| pg_error("read group", e))?;
-        row.map(|r| {
-            let data: &str = r.get(0);
-            serde_json::from_str(data).map_err(|e| json_error("group", e))
-        })
-        .transpose()
+        row.map(|r| stored::decode_group(r.get(0))).transpose()
     }
 
     async fn groups(
@@ -915,10 +885,7 @@ impl Store for PgStore {
             .await
             .map_err(|e| pg_error("list groups", e))?;
         rows.iter()
-            .map(|r| {
-                let data: &str = r.get(0);
-                serde_json::from_str(data).map_err(|e| json_error("group", e))
-            })
+            .map(|r| stored::decode_group(r.get(0)))
             .collect()
     }
 
@@ -1007,13 +974,8 @@ impl Store for PgStore {
         rows.iter()
             .map(|r| {
                 let seq: i64 = r.get(0);
-                let data: &str = r.get(1);
-                let new: NewEvent =
-                    serde_json::from_str(data).map_err(|e| json_error("event", e))?;
-                Ok(Event::from_new(
-                    EventCursor::new(u64::try_from(seq).unwrap_or(0)),
-                    new,
-                ))
+                let cursor = EventCursor::new(u64::try_from(seq).unwrap_or(0));
+                stored::decode_event(cursor, r.get(1))
             })
             .collect()
     }

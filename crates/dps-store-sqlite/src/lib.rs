@@ -56,7 +56,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dps_core::{
     AllocationStatus, Change, Changeset, Device, DeviceId, DeviceQuery, Entity, Event, EventCursor,
-    GroupId, NewEvent, RegistrationGroup, SerialNumber, Store, StoreError, Uuid,
+    GroupId, RegistrationGroup, SerialNumber, Store, StoreError, Uuid,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -164,19 +164,8 @@ fn sql_error(context: &str, e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn json_error(context: &str, e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt {
-        message: format!("{context}: stored record does not decode: {e}"),
-        source: Some(Box::new(e)),
-    }
-}
-
 fn status_code(s: AllocationStatus) -> i64 {
-    match s {
-        AllocationStatus::NotAllocated => 0,
-        AllocationStatus::Pending => 1,
-        AllocationStatus::Allocated => 2,
-    }
+    i64::from(stored::status_code(s))
 }
 
 fn id_bytes(u: &Uuid) -> Vec<u8> {
@@ -234,18 +223,24 @@ impl DeviceRow {
 /// When the device does not serialise, which does not happen for valid devices.
 #[doc(hidden)]
 pub fn device_row(d: &Device) -> Result<DeviceRow, StoreError> {
-    Ok(DeviceRow {
-        id: id_bytes(d.id().as_uuid()),
-        group_id: id_bytes(d.group_id().as_uuid()),
-        serial: d.serial().to_string(),
-        version: i64::try_from(d.version().get()).unwrap_or(i64::MAX),
-        status: status_code(d.status()),
-        model_id: d.model_id().to_string(),
-        batch_tag: d.batch_tag().map(|t| t.to_string()),
-        target: d.target().map(|t| t.to_string()),
-        allocated_to: d.state().allocated().map(|a| a.target().to_string()),
-        data: serde_json::to_string(d).map_err(|e| StoreError::backend("encode device", e))?,
-    })
+    DeviceColumns::of(d).map(DeviceRow::from)
+}
+
+impl From<DeviceColumns> for DeviceRow {
+    fn from(c: DeviceColumns) -> Self {
+        Self {
+            id: id_bytes(&c.id),
+            group_id: id_bytes(&c.group_id),
+            serial: c.serial,
+            version: c.version,
+            status: i64::from(c.status),
+            model_id: c.model_id,
+            batch_tag: c.batch_tag,
+            target: c.target,
+            allocated_to: c.allocated_to,
+            data: c.data,
+        }
+    }
 }
 
 /// The SQL that inserts a device row.
@@ -258,13 +253,7 @@ const UPDATE_DEVICE_SQL: &str = "UPDATE dps_devices SET serial = ?3, version = ?
     model_id = ?6, batch_tag = ?7, target = ?8, allocated_to = ?9, data = ?10 \
     WHERE id = ?1 AND group_id = ?2 AND version = ?11";
 
-fn decode_device(data: &str) -> Result<Device, StoreError> {
-    serde_json::from_str(data).map_err(|e| json_error("device", e))
-}
-
-fn decode_group(data: &str) -> Result<RegistrationGroup, StoreError> {
-    serde_json::from_str(data).map_err(|e| json_error("group", e))
-}
+use dps_core::stored::{self, DeviceColumns, GroupColumns, decode_device, decode_group};
 
 impl SqliteStore {
     /// Opens (or creates) the database file at `path` and migrates its schema.
@@ -478,8 +467,7 @@ impl Inner {
                 .prepare_cached("INSERT INTO dps_events (data) VALUES (?1)")
                 .map_err(|e| sql_error("prepare event insert", e))?;
             for event in &events {
-                let data = serde_json::to_string(event)
-                    .map_err(|e| StoreError::backend("encode event", e))?;
+                let data = stored::encode_event(event)?;
                 stmt.execute([data])
                     .map_err(|e| sql_error("append event", e))?;
             }
@@ -567,16 +555,11 @@ fn apply(
 ) -> Result<(), StoreError> {
     match change {
         Change::InsertGroup(g) => {
-            let data =
-                serde_json::to_string(&g).map_err(|e| StoreError::backend("encode group", e))?;
+            let row = GroupColumns::of(&g)?;
             let r = tx
                 .prepare_cached("INSERT INTO dps_groups (id, version, data) VALUES (?1, ?2, ?3)")
                 .and_then(|mut s| {
-                    s.execute(rusqlite::params![
-                        id_bytes(g.id().as_uuid()),
-                        g.version().get() as i64,
-                        data
-                    ])
+                    s.execute(rusqlite::params![id_bytes(&row.id), row.version, row.data])
                 });
             match r {
                 Ok(_) => {
@@ -593,18 +576,17 @@ fn apply(
             }
         }
         Change::UpdateGroup { expected, group } => {
-            let data = serde_json::to_string(&group)
-                .map_err(|e| StoreError::backend("encode group", e))?;
+            let row = GroupColumns::of(&group)?;
             let n = tx
                 .prepare_cached(
                     "UPDATE dps_groups SET version = ?2, data = ?3 WHERE id = ?1 AND version = ?4",
                 )
                 .and_then(|mut s| {
                     s.execute(rusqlite::params![
-                        id_bytes(group.id().as_uuid()),
-                        group.version().get() as i64,
-                        data,
-                        expected.get() as i64
+                        id_bytes(&row.id),
+                        row.version,
+                        row.data,
+                        stored::version_column(expected)
                     ])
                 })
                 .map_err(|e| sql_error("update group", e))?;
@@ -933,12 +915,8 @@ impl Store for SqliteStore {
                 let mut out = Vec::new();
                 for row in rows {
                     let (seq, data) = row.map_err(|e| sql_error("read event", e))?;
-                    let new: NewEvent =
-                        serde_json::from_str(&data).map_err(|e| json_error("event", e))?;
-                    out.push(Event::from_new(
-                        EventCursor::new(u64::try_from(seq).unwrap_or(0)),
-                        new,
-                    ));
+                    let cursor = EventCursor::new(u64::try_from(seq).unwrap_or(0));
+                    out.push(stored::decode_event(cursor, &data)?);
                 }
                 Ok(out)
             })
