@@ -6,7 +6,8 @@ use dps_core::{
     Change, Changeset, Device, DeviceId, EventKind, GroupId, NewDevice, NewEvent, NewGroup,
     RegistrationGroup, Secret, SerialNumber, Store, Timestamp, Uuid,
 };
-use dps_store_sqlite::{INSERT_DEVICE_SQL, SqliteOptions, SqliteStore, device_row};
+use dps_store_sqlite::__bench::{INSERT_DEVICE_SQL, device_row};
+use dps_store_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::{Measured, best, rate, runtime};
 

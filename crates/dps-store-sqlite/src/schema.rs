@@ -1,5 +1,10 @@
 //! The embedded schema and its migrations.
 
+use dps_core::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::sql_error;
+
 /// `PRAGMA application_id` of a dps database: "DPS1".
 pub(crate) const APPLICATION_ID: i32 = 0x4450_5331;
 
@@ -41,3 +46,69 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 
 /// The schema version this code writes.
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Refuses files that are not SQLite, belong to another application, or are newer, before
+/// anything is written to them.
+pub(crate) fn check_file(conn: &Connection) -> Result<(), StoreError> {
+    let app_id: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| sql_error("read the database header", e))?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| sql_error("read the schema version", e))?;
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| sql_error("read the schema", e))?;
+    if app_id != 0 && app_id != APPLICATION_ID {
+        return Err(StoreError::Corrupt {
+            message: format!(
+                "the file belongs to another application (application_id {app_id:#x})"
+            ),
+            source: None,
+        });
+    }
+    if app_id == 0 && tables > 0 {
+        return Err(StoreError::Corrupt {
+            message: "the file is a SQLite database of another application".into(),
+            source: None,
+        });
+    }
+    if version > VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported: VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// Brings the schema to [`VERSION`] inside a write transaction.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| sql_error("begin migration", e))?;
+    let current: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| sql_error("read the schema version", e))?;
+    if current > VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)
+            .map_err(|e| sql_error(&format!("apply migration {}", i + 1), e))?;
+    }
+    if current < VERSION {
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(|e| sql_error("set the application id", e))?;
+        tx.pragma_update(None, "user_version", VERSION)
+            .map_err(|e| sql_error("set the schema version", e))?;
+    }
+    tx.commit().map_err(|e| sql_error("commit migration", e))
+}
