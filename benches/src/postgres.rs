@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use dps_core::{Change, Changeset, Device, EventKind, NewEvent, RegistrationGroup, Store};
-use dps_store_postgres::{DeviceRow, PgOptions, PgStore};
+use dps_store_postgres::__bench::{self, DeviceRow};
+use dps_store_postgres::{PgOptions, PgStore};
 
 use crate::sqlite::devices;
 use crate::{Measured, best, rate, runtime};
@@ -20,7 +21,9 @@ async fn fresh(url: &str, schema: &str, group: &RegistrationGroup) -> PgStore {
     )
     .await
     .unwrap_or_else(|e| panic!("connect: {e}"));
-    let client = store.pool().get().await.unwrap_or_else(|e| panic!("{e}"));
+    let client = __bench::client(&store)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     client
         .batch_execute(&format!(
             "TRUNCATE \"{schema}\".dps_events, \"{schema}\".dps_devices, \"{schema}\".dps_groups; \
@@ -38,7 +41,7 @@ async fn fresh(url: &str, schema: &str, group: &RegistrationGroup) -> PgStore {
 }
 
 async fn drop_schema(store: &PgStore) {
-    if let Ok(client) = store.pool().get().await {
+    if let Ok(client) = __bench::client(store).await {
         let _ = client
             .batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", store.schema()))
             .await;
@@ -75,7 +78,9 @@ async fn raw_copy(url: &str, group: &RegistrationGroup, devices: &[Device]) -> D
         .iter()
         .map(|d| DeviceRow::of(d).unwrap_or_else(|e| panic!("{e}")))
         .collect();
-    let mut client = store.pool().get().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut client = __bench::client(&store)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let table = format!("\"{}\".dps_devices", store.schema());
     let start = Instant::now();
     for chunk in rows.chunks(CHUNK) {

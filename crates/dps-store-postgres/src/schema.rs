@@ -1,5 +1,10 @@
 //! The embedded schema and its migrations; `{s}` stands for the schema name.
 
+use dps_core::StoreError;
+
+use crate::PgStore;
+use crate::error::{pg_error, pool_error};
+
 /// The migrations, in order; migration `i` brings the schema from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: groups, devices, events and the event counter.
@@ -55,4 +60,62 @@ pub(crate) fn lock_key(schema: &str) -> i64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h as i64
+}
+
+impl PgStore {
+    /// Creates the schema or brings it to [`VERSION`], under the migration lock.
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error("begin migration", e))?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&lock_key(&self.schema)],
+        )
+        .await
+        .map_err(|e| pg_error("take the migration lock", e))?;
+        let s = &self.schema;
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{s}\"; \
+             CREATE TABLE IF NOT EXISTS \"{s}\".dps_schema_version (version integer NOT NULL)"
+        ))
+        .await
+        .map_err(|e| pg_error("create the schema", e))?;
+        let current: i64 = tx
+            .query_opt(
+                &format!("SELECT version::bigint FROM \"{s}\".dps_schema_version"),
+                &[],
+            )
+            .await
+            .map_err(|e| pg_error("read the schema version", e))?
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        if current > VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                supported: VERSION,
+            });
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            tx.batch_execute(&m.replace("{s}", s))
+                .await
+                .map_err(|e| pg_error(&format!("apply migration {}", i + 1), e))?;
+        }
+        if current < VERSION {
+            tx.execute(&format!("DELETE FROM \"{s}\".dps_schema_version"), &[])
+                .await
+                .map_err(|e| pg_error("record the schema version", e))?;
+            tx.execute(
+                &format!("INSERT INTO \"{s}\".dps_schema_version VALUES ($1)"),
+                &[&(VERSION as i32)],
+            )
+            .await
+            .map_err(|e| pg_error("record the schema version", e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| pg_error("commit migration", e))
+    }
 }
