@@ -53,7 +53,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::store::StoreError;
+use crate::error::StoreError;
 
 pub use device::{StoredDevice, decode_device};
 pub use event::{StoredEvent, decode_event, encode_event};

@@ -14,10 +14,10 @@
 //! (`v2.sqlite`, `v2.sql`, …) next to the old ones, with their own tests, and keep the old
 //! ones passing.
 //!
-//! - SQLite: `cargo run -p dps-store-sqlite --example golden_fixture -- <new file>` runs the
+//! - SQLite: `cargo run -p dps-store-sqlite --example sqlite_golden_fixture -- <new file>` runs the
 //!   scenario on a fresh file and checkpoints its WAL, so that the single file holds
 //!   everything. Copy the file to `crates/dps-store-sqlite/tests/fixtures/v<N>.sqlite`.
-//! - PostgreSQL: `cargo run -p dps-store-postgres --example golden_fixture -- <url> <schema>`
+//! - PostgreSQL: `cargo run -p dps-store-postgres --example postgres_golden_fixture -- <url> <schema>`
 //!   runs the scenario on a fresh schema and prints the `pg_dump` command that turns it into
 //!   `crates/dps-store-postgres/tests/fixtures/v<N>.sql`: `pg_dump --inserts --no-owner
 //!   --no-privileges --schema=<schema>`, without the `\restrict`/`\unrestrict` lines (psql

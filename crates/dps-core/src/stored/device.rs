@@ -8,10 +8,10 @@ use super::{Record, StoredTarget, Versioned, decode, encode, unversioned};
 use crate::attribute::{AttributeValue, AttributeValues};
 use crate::device::{Device, LastError, Replacement};
 use crate::environment::Credentials;
+use crate::error::StoreError;
 use crate::id::{DeviceId, GroupId, OperationId, Version};
 use crate::secret::Secret;
 use crate::state::{Allocated, AllocationState, NotAllocated, Pending, PendingAction};
-use crate::store::StoreError;
 use crate::text::{
     AssetId, AttributeId, BatchTag, Description, DeviceName, Key, ModelId, SerialNumber, Timezone,
 };

@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Record, StoredTarget, Versioned, decode, encode, unversioned};
 use crate::bootstrap::BootstrapRefusal;
+use crate::error::StoreError;
 use crate::event::{Event, EventKind, NewEvent};
 use crate::id::{DeviceId, EventCursor, GroupId, OperationId};
-use crate::store::StoreError;
 use crate::text::{AssetId, SerialNumber};
 use crate::time::Timestamp;
 

@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 use super::device::StoredValue;
 use super::{Record, StoredTarget, Versioned, decode, encode, invalid, unversioned};
 use crate::attribute::{AttributeDef, AttributeSchema, AttributeType};
+use crate::error::StoreError;
 use crate::group::{ModelType, RegistrationGroup, ReprovisionMethod};
 use crate::id::{GroupId, Version};
 use crate::secret::Secret;
-use crate::store::StoreError;
 use crate::text::{AttributeId, AttributeName, Description, GroupName};
 use crate::time::Timestamp;
 

@@ -2,10 +2,11 @@
 
 use super::{StoredDevice, StoredGroup};
 use crate::device::Device;
+use crate::error::StoreError;
 use crate::group::RegistrationGroup;
 use crate::id::Version;
 use crate::state::AllocationStatus;
-use crate::store::{DeviceQuery, StoreError};
+use crate::store::DeviceQuery;
 use crate::text::SerialNumber;
 use uuid::Uuid;
 

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use dps_core::{
     Atomicity, AttributeDef, AttributeSchema, AttributeType, AttributeValue, BootstrapClaims,
-    BootstrapConfig, BootstrapRequest, Change, Changeset, Clock, Config, Device, DeviceEdit,
-    EventKind, GroupEdit, GroupId, Injected, ManualClock, ModelType, NewDevice, NewEvent, NewGroup,
-    NewSerial, OperationId, Provisioner, RegistrationGroup, ReplaceRequest, ReprovisionMethod,
-    SecretRotation, SeededSecrets, Selection, SequentialIds, Store, Uuid,
+    BootstrapConfig, BootstrapRequest, Changeset, Clock, Config, Device, DeviceEdit, GroupEdit,
+    GroupId, Injected, ManualClock, ModelType, NewDevice, NewGroup, NewSerial, OperationId,
+    Provisioner, RegistrationGroup, ReplaceRequest, ReprovisionMethod, SecretRotation,
+    SeededSecrets, Selection, SequentialIds, Store, Uuid,
 };
 
 use crate::{CallKind, EPOCH, FakeEnvironment, Fault, Fixtures};
@@ -399,24 +399,11 @@ async fn pending_devices<S: Store + ?Sized>(run: &Run<S>, g: &RegistrationGroup)
     let now = run.clock.now();
     let op = OperationId::from_uuid(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001));
     let lease_until = now.saturating_add(Duration::from_secs(3600));
-    let pending = device
+    let begun = device
         .begin_allocate(g, op, now, lease_until)
         .unwrap_or_else(|e| panic!("begin allocate: {e}"));
     let mut cs = Changeset::new();
-    cs.push(Change::UpdateDevice {
-        expected: device.version(),
-        device: pending.clone(),
-    })
-    .event(NewEvent {
-        at: now,
-        group_id: g.id(),
-        device_id: Some(pending.id()),
-        serial: Some(pending.serial().clone()),
-        kind: EventKind::AllocationStarted {
-            operation: op,
-            target: Fixtures::target(),
-        },
-    });
+    cs.transition(begun.intent);
     run.dps
         .store()
         .commit(cs)

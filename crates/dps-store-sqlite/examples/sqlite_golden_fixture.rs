@@ -1,6 +1,6 @@
 //! Writes the golden scenario into a new SQLite file, the fixture of the upgrade tests.
 //!
-//! `cargo run -p dps-store-sqlite --example golden_fixture -- <new file>`; see
+//! `cargo run -p dps-store-sqlite --example sqlite_golden_fixture -- <new file>`; see
 //! `dps_testkit::golden` for when to write a new fixture.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -11,7 +11,7 @@ use dps_store_sqlite::{SqliteOptions, SqliteStore};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Some(path) = std::env::args_os().nth(1) else {
-        eprintln!("usage: golden_fixture <new SQLite file>");
+        eprintln!("usage: sqlite_golden_fixture <new SQLite file>");
         std::process::exit(2);
     };
     if std::path::Path::new(&path).exists() {

@@ -1,7 +1,7 @@
 //! Writes the golden scenario into a new PostgreSQL schema, from which the fixture of the
 //! upgrade tests is dumped.
 //!
-//! `cargo run -p dps-store-postgres --example golden_fixture -- <url> <new schema>`, then run
+//! `cargo run -p dps-store-postgres --example postgres_golden_fixture -- <url> <new schema>`, then run
 //! the `pg_dump` pipeline it prints; see `dps_testkit::golden` for when to write a new
 //! fixture.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -15,7 +15,7 @@ use dps_testkit::golden::SCHEMA_PLACEHOLDER;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [url, schema] = args.as_slice() else {
-        eprintln!("usage: golden_fixture <postgres url> <new schema>");
+        eprintln!("usage: postgres_golden_fixture <postgres url> <new schema>");
         std::process::exit(2);
     };
     let store = PgStore::connect(url, PgOptions::default().with_schema(schema)?).await?;
