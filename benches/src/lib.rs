@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use dps_core::{
     Atomicity, Config, Injected, NewDevice, NewGroup, OsSecrets, Provisioner, Selection,
-    StaticConfig, StaticEnvironment, SystemClock, SystemIds, Target, TargetConfig,
+    SystemClock, SystemIds, Target,
 };
+use dps_env_static::{StaticConfig, StaticEnvironment, TargetConfig};
 use dps_store_memory::InMemoryStore;
 
 pub mod csv;

@@ -4,9 +4,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dps_core::{
-    GroupId, OsSecrets, Provisioner, RegistrationGroup, StaticConfig, StaticEnvironment, Store,
-};
+use dps_core::{GroupId, OsSecrets, Provisioner, RegistrationGroup, Store};
+use dps_env_static::{StaticConfig, StaticEnvironment};
 use dps_store_postgres::{PgOptions, PgStore};
 use dps_store_sqlite::{SqliteOptions, SqliteStore};
 

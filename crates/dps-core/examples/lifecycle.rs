@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use dps_core::{
     AllocationStatus, Atomicity, DeviceFilter, DeviceQuery, EventCursor, NewDevice, NewGroup,
-    NewSerial, OsSecrets, Provisioner, ReplaceRequest, Selection, StaticConfig, StaticEnvironment,
-    TargetConfig,
+    NewSerial, OsSecrets, Provisioner, ReplaceRequest, Selection,
 };
+use dps_env_static::{StaticConfig, StaticEnvironment, TargetConfig};
 use dps_store_memory::InMemoryStore;
 
 #[tokio::main(flavor = "current_thread")]

@@ -9,7 +9,7 @@
 //!   [`recover`](Provisioner::recover) and the [event log](Provisioner::events).
 //! - [`Store`] is where groups, devices and events live (one atomic
 //!   [`commit`](Store::commit) with optimistic versions); [`Environment`] is the platform that
-//!   onboards devices. [`StaticEnvironment`] serves targets from configuration.
+//!   onboards devices. The `dps-env-static` crate serves targets from configuration.
 //! - [`RegistrationGroup`], [`Device`] and [`AllocationState`] are the domain types; every
 //!   identifier and bounded text is a validated newtype such as [`SerialNumber`].
 //! - [`Provisioner::bootstrap`] is the device-facing call: a device proves it belongs to a
@@ -28,25 +28,15 @@
 //! # Example
 //!
 //! ```
-//! use std::sync::Arc;
 //! use dps_core::*;
 //! use dps_store_memory::InMemoryStore;
+//! use dps_testkit::FakeEnvironment;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let target: Target = "prod-eu/acme".parse()?;
-//! let env = StaticEnvironment::new(
-//!     StaticConfig {
-//!         targets: vec![TargetConfig {
-//!             environment: target.environment.clone(),
-//!             ou: target.ou.clone(),
-//!             models: vec!["thermostat".parse()?],
-//!             mqtt_endpoint: None,
-//!             http_endpoint: None,
-//!         }],
-//!     },
-//!     Arc::new(OsSecrets),
-//! );
+//! // A platform with one target where the model `thermostat` exists.
+//! let env = FakeEnvironment::with_target(&target, &["thermostat"]);
 //! let dps = Provisioner::new(InMemoryStore::new(), env);
 //!
 //! let mut settings = NewGroup::new("Building 7".parse()?);
@@ -81,7 +71,6 @@ pub mod lifecycle;
 mod provisioner;
 mod secret;
 pub mod state;
-mod static_env;
 mod store;
 pub mod stored;
 mod text;
@@ -118,7 +107,6 @@ pub use provisioner::{
 };
 pub use secret::Secret;
 pub use state::{AllocationState, AllocationStatus};
-pub use static_env::{StaticConfig, StaticEnvironment, TargetConfig};
 pub use store::{DeviceFilter, DeviceQuery, Store};
 pub use text::{
     AssetId, AttributeId, AttributeName, BatchTag, Description, DeviceName, Endpoint,

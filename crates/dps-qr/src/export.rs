@@ -43,6 +43,7 @@ use crate::error::Result;
 /// #     ids: Arc::new(SequentialIds::new(1)),
 /// #     secrets: Arc::new(SeededSecrets::new(7)),
 /// # };
+/// # use dps_env_static::{StaticConfig, StaticEnvironment};
 /// # let env = StaticEnvironment::new(StaticConfig { targets: vec![] }, Arc::new(SeededSecrets::new(7)));
 /// // A provisioner with a group of one device.
 /// let dps = Provisioner::with_parts(InMemoryStore::new(), env, injected, Config::default());

@@ -7,7 +7,8 @@
 //! page, not the group.
 //!
 //! ```
-//! use dps_core::{Provisioner, StaticEnvironment, StaticConfig, NewGroup, OsSecrets};
+//! use dps_core::{NewGroup, OsSecrets, Provisioner};
+//! use dps_env_static::{StaticConfig, StaticEnvironment};
 //! use dps_store_memory::InMemoryStore;
 //! use std::sync::Arc;
 //!

@@ -7,8 +7,9 @@
 //! several service instances.
 //!
 //! This crate re-exports [`dps_core`] (the domain: [`Provisioner`], [`Store`],
-//! [`Environment`], the records and their validated fields) at its root, and each adapter as a
-//! module behind a feature:
+//! [`Environment`], the records and their validated fields) and [`dps_env_static`] (the
+//! [`StaticEnvironment`] that serves targets from configuration) at its root, and each adapter
+//! as a module behind a feature:
 //!
 //! | feature        | default | module       | what it adds |
 //! |----------------|---------|--------------|--------------|
@@ -96,6 +97,8 @@
 
 #[doc(inline)]
 pub use dps_core::*;
+#[doc(inline)]
+pub use dps_env_static::{StaticConfig, StaticEnvironment, TargetConfig};
 
 /// The in-memory store (feature `memory`).
 #[cfg(feature = "memory")]

@@ -17,7 +17,7 @@ mod template;
 
 use std::path::Path;
 
-use dps_core::StaticConfig;
+use dps_env_static::StaticConfig;
 
 use crate::CliResult;
 use crate::cli::{Cli, Command, DeviceCommand, GroupCommand};

@@ -65,7 +65,7 @@ fn list(targets: &Path, json: bool) -> CliResult<u8> {
 
 #[cfg(test)]
 mod tests {
-    use dps_core::StaticConfig;
+    use dps_env_static::StaticConfig;
 
     use super::*;
 

@@ -1,6 +1,7 @@
 //! Targets: the configured ones, and a target as a record names it.
 
-use dps_core::{Target, TargetConfig};
+use dps_core::Target;
+use dps_env_static::TargetConfig;
 use serde::Serialize;
 
 /// A configured target: where it is, its models and its endpoints.

@@ -173,8 +173,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// ```
     /// # use std::time::Duration;
     /// use dps_core::{Config, ManualClock, Provisioner, Timestamp};
-    /// # use dps_core::{StaticConfig, StaticEnvironment, OsSecrets};
-    /// # let env = StaticEnvironment::new(StaticConfig { targets: vec![] }, std::sync::Arc::new(OsSecrets));
+    /// # let env = dps_testkit::FakeEnvironment::new();
     /// # let store = dps_store_memory::InMemoryStore::new();
     /// let dps = Provisioner::builder(store, env)
     ///     .clock(ManualClock::new(Timestamp::from_unix_millis(0)))

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use dps_core::{
-    DeviceId, Environment, EnvironmentError, OnboardRequest, OperationId, SeededSecrets,
-    StaticConfig, StaticEnvironment, Target, Uuid,
+    DeviceId, Environment, EnvironmentError, OnboardRequest, OperationId, SeededSecrets, Target,
+    Uuid,
 };
+use dps_env_static::{StaticConfig, StaticEnvironment};
 
 fn target() -> Target {
     "prod/acme".parse().unwrap()

@@ -1,122 +1,49 @@
 //! `StaticEnvironment`: targets from configuration, credentials from the secret source.
 
-use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use compact_str::CompactString;
-use serde::{Deserialize, Serialize};
-
-use crate::environment::{
-    Credentials, Endpoints, Environment, EnvironmentError, OnboardRequest, Onboarded,
+use dps_core::{
+    AssetId, Credentials, Endpoints, Environment, EnvironmentError, Key, ModelId, OnboardRequest,
+    Onboarded, OperationId, Secret, SecretSource, SerialNumber, Target,
 };
-use crate::id::OperationId;
-use crate::inject::SecretSource;
-use crate::secret::{Secret, hex_digits};
-use crate::text::{AssetId, Endpoint, EnvironmentId, Key, ModelId, OuId, SerialNumber, Target};
 
-/// One configured target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetConfig {
-    /// The environment.
-    pub environment: EnvironmentId,
-    /// The organization unit.
-    pub ou: OuId,
-    /// The models that exist in this target.
-    #[serde(default)]
-    pub models: Vec<ModelId>,
-    /// The MQTT broker devices connect to.
-    #[serde(default)]
-    pub mqtt_endpoint: Option<Endpoint>,
-    /// The HTTP API devices connect to.
-    #[serde(default)]
-    pub http_endpoint: Option<Endpoint>,
-}
-
-impl TargetConfig {
-    /// The target this configures.
-    pub fn target(&self) -> Target {
-        Target::new(self.environment.clone(), self.ou.clone())
-    }
-}
-
-/// The configuration of a [`StaticEnvironment`], for example from a TOML or JSON file:
-///
-/// ```toml
-/// [[targets]]
-/// environment = "prod-eu"
-/// ou = "acme"
-/// models = ["thermostat-v2"]
-/// mqtt_endpoint = "mqtts://mqtt.eu.example.com:8883"
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StaticConfig {
-    /// The targets.
-    #[serde(default)]
-    pub targets: Vec<TargetConfig>,
-}
-
-#[derive(Debug, Clone)]
-enum Recorded {
-    Onboarded {
-        asset_id: AssetId,
-        credentials: Issued,
-    },
-    Offboarded,
-    Reissued(Issued),
-}
-
-/// Credentials as remembered: the secret as its random bytes, so that remembering an
-/// operation neither allocates nor copies the secret text.
-#[derive(Clone)]
-struct Issued {
-    product_key: Key,
-    device_key: Key,
-    secret: [u8; SECRET_BYTES],
-}
-
-impl Issued {
-    fn credentials(&self) -> Credentials {
-        Credentials {
-            product_key: self.product_key.clone(),
-            device_key: self.device_key.clone(),
-            device_secret: Secret::from_bytes_hex(&self.secret),
-        }
-    }
-}
-
-impl fmt::Debug for Issued {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The secret is left out.
-        f.debug_struct("Issued")
-            .field("product_key", &self.product_key)
-            .field("device_key", &self.device_key)
-            .finish_non_exhaustive()
-    }
-}
+use crate::config::{StaticConfig, TargetConfig};
 
 /// How many asset IDs an onboarding tries before it gives up: with random bytes from the
 /// operating system, a second attempt is already all but never needed.
 const MAX_ASSET_ID_ATTEMPTS: u32 = 16;
 
-/// How many random bytes a device secret has (it is written as twice as many hex digits).
-const SECRET_BYTES: usize = 24;
+/// The sequence numbers of asset IDs have 24 bits (six hex digits).
+const SEQUENCE_MASK: u32 = 0xff_ffff;
+
+/// The result of an operation, as a retry gets it again.
+#[derive(Debug, Clone)]
+enum Recorded {
+    Onboarded(Onboarded),
+    Offboarded,
+    Reissued(Credentials),
+}
+
+/// An asset this environment onboarded (or reissued credentials for) and has not offboarded.
+#[derive(Debug)]
+struct Asset {
+    target: Target,
+    product_key: Key,
+}
 
 #[derive(Debug)]
 struct State {
     /// The remembered operations, by identifier: identifiers are time-ordered (see
-    /// [`IdGen`](crate::IdGen)), so new ones go to the end and the oldest are first.
+    /// [`IdGen`](dps_core::IdGen)), so the first ones are the oldest.
     operations: BTreeMap<OperationId, Recorded>,
     /// How many operations are remembered.
     remember: usize,
-    /// By asset ID: IDs start with a sequence number, so each new asset goes near the one
-    /// before it.
-    assets: BTreeMap<AssetKey, Asset>,
-    /// The sequence number of the next asset ID (24 bits, wrapping).
+    /// The assets in use.
+    assets: HashMap<AssetId, Asset>,
+    /// The sequence number of the next asset ID.
     next_asset: u32,
 }
 
@@ -128,48 +55,13 @@ impl State {
             self.operations.pop_first();
         }
     }
-}
 
-/// An asset ID as the key of the asset index: ordered as its text is, but compared eight
-/// bytes at a time inline, since every insertion compares the new ID with a few dozen others.
-#[derive(Debug, PartialEq, Eq)]
-struct AssetKey(AssetId);
-
-impl Ord for AssetKey {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let (a, b) = (self.0.as_str().as_bytes(), other.0.as_str().as_bytes());
-        let (a_words, _) = a.as_chunks::<8>();
-        let (b_words, _) = b.as_chunks::<8>();
-        for (x, y) in a_words.iter().zip(b_words) {
-            let (x, y) = (u64::from_be_bytes(*x), u64::from_be_bytes(*y));
-            if x != y {
-                return x.cmp(&y);
-            }
-        }
-        // Every whole word of the shorter one is equal: what follows decides.
-        let at = 8 * a_words.len().min(b_words.len());
-        let (a_tail, b_tail) = (a.get(at..), b.get(at..));
-        a_tail.unwrap_or_default().cmp(b_tail.unwrap_or_default())
+    /// The next sequence number for an asset ID, counting up and wrapping after `ffffff`.
+    fn take_sequence(&mut self) -> u32 {
+        let sequence = self.next_asset;
+        self.next_asset = (sequence + 1) & SEQUENCE_MASK;
+        sequence
     }
-}
-
-impl PartialOrd for AssetKey {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-// Look-ups by `&AssetId` compare as `AssetId` does, which orders alike.
-impl std::borrow::Borrow<AssetId> for AssetKey {
-    fn borrow(&self) -> &AssetId {
-        &self.0
-    }
-}
-
-#[derive(Debug)]
-struct Asset {
-    target: Target,
-    product_key: Key,
 }
 
 /// An [`Environment`] whose targets, models and endpoints come from a [`StaticConfig`] and
@@ -178,10 +70,9 @@ struct Asset {
 /// An asset ID is `asset-` and 18 hex digits: six of a sequence number and twelve from the
 /// secret source. The sequence starts at a random point taken from the secret source and
 /// counts up by one for each ID tried, wrapping from `ffffff` to `000000`: the IDs an
-/// environment issues sort in the order it issued them (except across that wrap), so its
-/// asset index grows at one place. An ID that is still in use is never issued again. Product
-/// and device keys are `pk-` and `dk-` and 16 hex digits, and a device secret is 48 hex
-/// digits, all from the secret source.
+/// environment issues sort in the order it issued them (except across that wrap). An ID that
+/// is still in use is never issued again. Product and device keys are `pk-` and `dk-` and 16
+/// hex digits, and a device secret is 48 hex digits, all from the secret source.
 ///
 /// It keeps the results of the most recent operations (those with the newest identifiers) in
 /// memory ([`StaticEnvironment::DEFAULT_REMEMBERED_OPERATIONS`] unless
@@ -216,16 +107,17 @@ impl StaticEnvironment {
             .into_iter()
             .map(|t| (t.target(), t))
             .collect();
-        let mut start = [0u8; 4];
-        secrets.fill(&mut start[1..]);
+        let mut start = [0u8; 3];
+        secrets.fill(&mut start);
+        let [high, middle, low] = start;
         Self {
             targets,
             secrets,
             state: Mutex::new(State {
                 operations: BTreeMap::new(),
                 remember: Self::DEFAULT_REMEMBERED_OPERATIONS,
-                assets: BTreeMap::new(),
-                next_asset: u32::from_be_bytes(start),
+                assets: HashMap::new(),
+                next_asset: u32::from_be_bytes([0, high, middle, low]),
             }),
         }
     }
@@ -235,7 +127,8 @@ impl StaticEnvironment {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use dps_core::{SeededSecrets, StaticConfig, StaticEnvironment};
+    /// use dps_core::SeededSecrets;
+    /// use dps_env_static::{StaticConfig, StaticEnvironment};
     ///
     /// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(SeededSecrets::new(1)))
     ///     .with_remembered_operations(10_000);
@@ -267,42 +160,75 @@ impl StaticEnvironment {
             .ok_or_else(|| EnvironmentError::rejected(format!("unknown target {target}")))
     }
 
-    /// `prefix` followed by 16 random hex digits (kept inline: no heap allocation).
-    fn token(&self, prefix: &str) -> CompactString {
-        let mut random = [0u8; 8];
+    /// `bytes` random bytes from the secret source, as hex digits.
+    fn random_hex(&self, bytes: usize) -> String {
+        let mut random = vec![0u8; bytes];
         self.secrets.fill(&mut random);
-        let mut text = CompactString::new(prefix);
-        text.extend(hex_digits(&random));
-        text
+        hex(&random)
     }
 
-    /// `asset-`, six hex digits of `sequence` and twelve random ones: 24 characters, which
-    /// the ID keeps inline on 64-bit targets.
+    /// `asset-`, six hex digits of `sequence` and twelve random ones.
     fn asset_id(&self, sequence: u32) -> AssetId {
-        let mut bytes = [0u8; 9];
-        let [_, high, middle, low] = sequence.to_be_bytes();
-        bytes[..3].copy_from_slice(&[high, middle, low]);
-        self.secrets.fill(&mut bytes[3..]);
-        let mut text = CompactString::new("asset-");
-        text.extend(hex_digits(&bytes));
+        let text = format!("asset-{sequence:06x}{}", self.random_hex(6));
         // Hex digits after an ASCII prefix always form a valid identifier.
         AssetId::new(text).unwrap_or_else(|_| unreachable!("generated asset IDs are valid"))
     }
 
+    /// `prefix` and 16 random hex digits.
     fn key(&self, prefix: &str) -> Key {
+        let text = format!("{prefix}{}", self.random_hex(8));
         // Hex digits after an ASCII prefix always form a valid key.
-        Key::new(self.token(prefix)).unwrap_or_else(|_| unreachable!("generated keys are valid"))
+        Key::new(text).unwrap_or_else(|_| unreachable!("generated keys are valid"))
     }
 
-    fn issue(&self, product_key: Key) -> Issued {
-        let mut secret = [0u8; SECRET_BYTES];
+    /// New device credentials under `product_key`.
+    fn credentials(&self, product_key: Key) -> Credentials {
+        let mut secret = [0u8; 24];
         self.secrets.fill(&mut secret);
-        Issued {
+        Credentials {
             product_key,
             device_key: self.key("dk-"),
-            secret,
+            device_secret: Secret::from_bytes_hex(&secret),
         }
     }
+
+    /// An asset ID that is not in use, filed as an asset of `target` under `product_key`.
+    fn new_asset(
+        &self,
+        state: &mut State,
+        target: &Target,
+        product_key: &Key,
+    ) -> Result<AssetId, EnvironmentError> {
+        for _ in 0..MAX_ASSET_ID_ATTEMPTS {
+            let id = self.asset_id(state.take_sequence());
+            if !state.assets.contains_key(&id) {
+                let asset = Asset {
+                    target: target.clone(),
+                    product_key: product_key.clone(),
+                };
+                state.assets.insert(id.clone(), asset);
+                return Ok(id);
+            }
+        }
+        Err(EnvironmentError::transient(
+            "no free asset ID: the secret source keeps repeating itself",
+        ))
+    }
+}
+
+/// The lowercase hex digits of `bytes`, two per byte.
+fn hex(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        // Writing to a `String` cannot fail.
+        let _ = write!(text, "{b:02x}");
+    }
+    text
+}
+
+/// The refusal of an operation identifier that was used for another kind of call.
+fn used_for_another_call(op: OperationId) -> EnvironmentError {
+    EnvironmentError::rejected(format!("operation {op} was used for another call"))
 }
 
 #[async_trait]
@@ -330,53 +256,19 @@ impl Environment for StaticEnvironment {
         }
         let mut state = self.state();
         match state.operations.get(&op) {
-            Some(Recorded::Onboarded {
-                asset_id,
-                credentials,
-            }) => {
-                return Ok(Onboarded {
-                    asset_id: asset_id.clone(),
-                    credentials: credentials.credentials(),
-                });
-            }
+            Some(Recorded::Onboarded(onboarded)) => return Ok(onboarded.clone()),
             Some(Recorded::Offboarded | Recorded::Reissued(_)) => {
-                return Err(EnvironmentError::rejected(format!(
-                    "operation {op} was used for another call"
-                )));
+                return Err(used_for_another_call(op));
             }
             None => {}
         }
-        let issued = self.issue(self.key("pk-"));
-        let mut attempts = 0;
-        let asset_id = loop {
-            let id = self.asset_id(state.next_asset);
-            state.next_asset = state.next_asset.wrapping_add(1) & 0xff_ffff;
-            if let Entry::Vacant(slot) = state.assets.entry(AssetKey(id)) {
-                let id = slot.key().0.clone();
-                slot.insert(Asset {
-                    target: target.clone(),
-                    product_key: issued.product_key.clone(),
-                });
-                break id;
-            }
-            attempts += 1;
-            if attempts == MAX_ASSET_ID_ATTEMPTS {
-                return Err(EnvironmentError::transient(
-                    "no free asset ID: the secret source keeps repeating itself",
-                ));
-            }
-        };
+        let credentials = self.credentials(self.key("pk-"));
+        let asset_id = self.new_asset(&mut state, target, &credentials.product_key)?;
         let onboarded = Onboarded {
-            asset_id: asset_id.clone(),
-            credentials: issued.credentials(),
+            asset_id,
+            credentials,
         };
-        state.record(
-            op,
-            Recorded::Onboarded {
-                asset_id,
-                credentials: issued,
-            },
-        );
+        state.record(op, Recorded::Onboarded(onboarded.clone()));
         Ok(onboarded)
     }
 
@@ -390,10 +282,8 @@ impl Environment for StaticEnvironment {
         let mut state = self.state();
         match state.operations.get(&op) {
             Some(Recorded::Offboarded) => return Ok(()),
-            Some(Recorded::Onboarded { .. } | Recorded::Reissued(_)) => {
-                return Err(EnvironmentError::rejected(format!(
-                    "operation {op} was used for another call"
-                )));
+            Some(Recorded::Onboarded(_) | Recorded::Reissued(_)) => {
+                return Err(used_for_another_call(op));
             }
             None => {}
         }
@@ -412,11 +302,9 @@ impl Environment for StaticEnvironment {
         self.target(target)?;
         let mut state = self.state();
         match state.operations.get(&op) {
-            Some(Recorded::Reissued(issued)) => return Ok(issued.credentials()),
-            Some(Recorded::Onboarded { .. } | Recorded::Offboarded) => {
-                return Err(EnvironmentError::rejected(format!(
-                    "operation {op} was used for another call"
-                )));
+            Some(Recorded::Reissued(credentials)) => return Ok(credentials.clone()),
+            Some(Recorded::Onboarded(_) | Recorded::Offboarded) => {
+                return Err(used_for_another_call(op));
             }
             None => {}
         }
@@ -430,16 +318,15 @@ impl Environment for StaticEnvironment {
             // An asset from before a restart: the product key is issued anew.
             None => self.key("pk-"),
         };
-        let issued = self.issue(product_key);
-        let credentials = issued.credentials();
+        let credentials = self.credentials(product_key);
         state.assets.insert(
-            AssetKey(asset.clone()),
+            asset.clone(),
             Asset {
                 target: target.clone(),
-                product_key: issued.product_key.clone(),
+                product_key: credentials.product_key.clone(),
             },
         );
-        state.record(op, Recorded::Reissued(issued));
+        state.record(op, Recorded::Reissued(credentials.clone()));
         Ok(credentials)
     }
 
@@ -455,8 +342,7 @@ impl Environment for StaticEnvironment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::environment::OnboardRequest;
-    use crate::id::DeviceId;
+    use dps_core::{DeviceId, Uuid};
 
     /// A broken secret source: every byte it gives is zero.
     #[derive(Debug)]
@@ -483,12 +369,12 @@ mod tests {
     }
 
     fn op(n: u128) -> OperationId {
-        OperationId::from_uuid(uuid::Uuid::from_u128(n))
+        OperationId::from_uuid(Uuid::from_u128(n))
     }
 
     fn request() -> OnboardRequest {
         OnboardRequest {
-            device_id: DeviceId::from_uuid(uuid::Uuid::from_u128(1)),
+            device_id: DeviceId::from_uuid(Uuid::from_u128(1)),
             serial: "SN-1".parse().unwrap(),
             model_id: "m1".parse().unwrap(),
             name: None,
@@ -496,32 +382,9 @@ mod tests {
     }
 
     #[test]
-    fn asset_keys_order_as_asset_ids_do() {
-        let ids: Vec<AssetId> = [
-            "a",
-            "asset-1",
-            "asset-10",
-            "asset-2",
-            "asset-000000000000000000",
-            "asset-000000ffffffffffff",
-            "asset-000001000000000000",
-            "asset-00000100000000000",
-            "asset-0000010000000000000",
-            "b-12345678",
-            "b-1234567",
-            "b-123456789abcdefgh",
-            "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
-            "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzy",
-        ]
-        .iter()
-        .map(|s| s.parse().unwrap())
-        .collect();
-        for a in &ids {
-            for b in &ids {
-                let keys = AssetKey(a.clone()).cmp(&AssetKey(b.clone()));
-                assert_eq!(keys, a.cmp(b), "{a} against {b}");
-            }
-        }
+    fn hex_writes_two_lowercase_digits_per_byte() {
+        assert_eq!(hex(&[]), "");
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
     }
 
     #[tokio::test]
@@ -533,6 +396,16 @@ mod tests {
         let second = env.onboard(op(2), &target, &request()).await.unwrap();
         assert_ne!(first.asset_id, second.asset_id);
         assert_eq!(env.state().assets.len(), 2, "both assets are kept");
+    }
+
+    #[tokio::test]
+    async fn the_sequence_wraps_after_its_last_value() {
+        let (env, target) = env();
+        env.state().next_asset = SEQUENCE_MASK;
+        let last = env.onboard(op(1), &target, &request()).await.unwrap();
+        let first = env.onboard(op(2), &target, &request()).await.unwrap();
+        assert_eq!(last.asset_id.as_str(), "asset-ffffff000000000000");
+        assert_eq!(first.asset_id.as_str(), "asset-000000000000000000");
     }
 
     #[tokio::test]
