@@ -71,6 +71,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bytes;
 mod columns;
 mod error;
 mod export;

@@ -12,8 +12,14 @@
 
 use std::io::{self, Read};
 
+use crate::bytes::find_unquoted_end;
 use crate::error::{CsvError, Position};
 use crate::limits::{Limit, Limits};
+
+mod head;
+mod in_place;
+
+use head::{detect_delimiter, has_line_end};
 
 const BUF_SIZE: usize = 64 * 1024;
 
@@ -46,6 +52,14 @@ enum State {
     Unquoted,
     Quoted,
     AfterQuote,
+}
+
+/// The field the general path is copying: where it starts in `data`, and whether it is
+/// quoted.
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    start: usize,
+    quoted: bool,
 }
 
 /// Reads records from a byte source within [`Limits`].
@@ -130,7 +144,7 @@ impl<R: Read> RecordReader<R> {
 
     /// Whether the in-place paths may read a record: always, outside the tests.
     #[cfg(not(test))]
-    #[inline(always)]
+    #[inline]
     fn in_place(&self) -> bool {
         true
     }
@@ -237,25 +251,15 @@ impl<R: Read> RecordReader<R> {
         }
     }
 
+
     /// Reads the next record into `data` and `fields`; `None` at the end of the file.
     #[inline]
     pub(crate) fn read_record(&mut self) -> Result<Option<RecordInfo>, CsvError> {
         self.data.clear();
         self.fields.clear();
         self.in_buf = false;
-        // Skip line ends left by the previous record and blank lines.
-        loop {
-            if !self.refill()? {
-                return Ok(None);
-            }
-            match self.buf[self.pos] {
-                b'\n' => {
-                    self.line += 1;
-                    self.pos += 1;
-                }
-                b'\r' => self.pos += 1,
-                _ => break,
-            }
+        if !self.skip_line_ends()? {
+            return Ok(None);
         }
         let mut info = RecordInfo {
             line: self.line,
@@ -267,93 +271,150 @@ impl<R: Read> RecordReader<R> {
         if self.in_place() && (self.plain_record(&mut info) || self.record_in_buffer(&mut info)) {
             return Ok(Some(info));
         }
-        let max_field = self.limits.max_field_bytes;
-        let delimiter = self.delimiter;
+        self.copied_record(&mut info)?;
+        Ok(Some(info))
+    }
+
+    /// Skips the line ends left by the previous record and blank lines; returns whether a
+    /// byte follows them.
+    #[inline]
+    fn skip_line_ends(&mut self) -> Result<bool, CsvError> {
+        loop {
+            if !self.refill()? {
+                return Ok(false);
+            }
+            match self.buf[self.pos] {
+                b'\n' => {
+                    self.line += 1;
+                    self.pos += 1;
+                }
+                b'\r' => self.pos += 1,
+                _ => return Ok(true),
+            }
+        }
+    }
+
+    /// The general path: reads the record at `pos` into `data`, across buffer refills,
+    /// unescaping doubled quotes.
+    fn copied_record(&mut self, info: &mut RecordInfo) -> Result<(), CsvError> {
         let mut state = State::StartField;
-        let mut start = 0usize;
-        let mut quoted = false;
+        let mut field = Field {
+            start: 0,
+            quoted: false,
+        };
         loop {
             if !self.refill()? {
                 info.unterminated = state == State::Quoted;
                 if state == State::StartField {
                     // A delimiter was the last byte: one more, empty field.
-                    start = self.data.len();
-                    quoted = false;
+                    field = Field {
+                        start: self.data.len(),
+                        quoted: false,
+                    };
                 }
-                self.end_field(start, quoted, &mut info);
-                return Ok(Some(info));
+                self.end_field(field.start, field.quoted, info);
+                return Ok(());
             }
-            match state {
-                State::StartField | State::Unquoted => {
-                    if state == State::StartField {
-                        start = self.data.len();
-                        if self.buf[self.pos] == b'"' {
-                            quoted = true;
-                            self.pos += 1;
-                            state = State::Quoted;
-                            continue;
-                        }
-                        quoted = false;
-                        state = State::Unquoted;
-                    }
-                    let chunk = &self.buf[self.pos..self.len];
-                    let run = find_unquoted_end(chunk, delimiter);
-                    self.data.extend_from_slice(&chunk[..run]);
-                    self.pos += run;
-                    if self.data.len() - start > max_field {
-                        return Err(self.field_too_large());
-                    }
-                    if self.pos == self.len {
-                        continue;
-                    }
-                    let b = self.buf[self.pos];
-                    self.end_field(start, quoted, &mut info);
-                    if b == delimiter {
-                        self.pos += 1;
-                        state = State::StartField;
-                    } else {
-                        // The line end is consumed by the next call.
-                        return Ok(Some(info));
-                    }
-                }
-                State::Quoted => {
-                    let chunk = &self.buf[self.pos..self.len];
-                    let run = chunk.iter().position(|&b| b == b'"').unwrap_or(chunk.len());
-                    let text = &chunk[..run];
-                    self.line += text.iter().filter(|&&b| b == b'\n').count() as u64;
-                    self.data.extend_from_slice(text);
-                    self.pos += run;
-                    if self.data.len() - start > max_field {
-                        return Err(self.field_too_large());
-                    }
-                    if self.pos < self.len {
-                        self.pos += 1;
-                        state = State::AfterQuote;
-                    }
-                }
-                State::AfterQuote => {
-                    let b = self.buf[self.pos];
-                    if b == b'"' {
-                        self.data.push(b'"');
-                        self.pos += 1;
-                        if self.data.len() - start > max_field {
-                            return Err(self.field_too_large());
-                        }
-                        state = State::Quoted;
-                    } else if b == delimiter {
-                        self.end_field(start, quoted, &mut info);
-                        self.pos += 1;
-                        state = State::StartField;
-                    } else if b == b'\n' || b == b'\r' {
-                        self.end_field(start, quoted, &mut info);
-                        return Ok(Some(info));
-                    } else {
-                        // Text after a closing quote belongs to the field.
-                        state = State::Unquoted;
-                    }
-                }
+            let next = match state {
+                State::StartField => Some(self.start_field(&mut field)),
+                State::Unquoted => self.unquoted_run(field, info)?,
+                State::Quoted => Some(self.quoted_run(field)?),
+                State::AfterQuote => self.after_quote(field, info)?,
+            };
+            match next {
+                Some(next) => state = next,
+                // The line end is consumed by the next call.
+                None => return Ok(()),
             }
         }
+    }
+
+    /// Starts a field at `pos`: quoted when it opens with a quote.
+    fn start_field(&mut self, field: &mut Field) -> State {
+        field.start = self.data.len();
+        field.quoted = self.buf[self.pos] == b'"';
+        if field.quoted {
+            self.pos += 1;
+            State::Quoted
+        } else {
+            State::Unquoted
+        }
+    }
+
+    /// Copies unquoted bytes up to the next delimiter or line end; the next state, or `None`
+    /// when the record ended.
+    fn unquoted_run(
+        &mut self,
+        field: Field,
+        info: &mut RecordInfo,
+    ) -> Result<Option<State>, CsvError> {
+        let chunk = &self.buf[self.pos..self.len];
+        let run = find_unquoted_end(chunk, self.delimiter);
+        self.data.extend_from_slice(&chunk[..run]);
+        self.pos += run;
+        self.check_field_size(field)?;
+        if self.pos == self.len {
+            return Ok(Some(State::Unquoted));
+        }
+        let b = self.buf[self.pos];
+        self.end_field(field.start, field.quoted, info);
+        if b == self.delimiter {
+            self.pos += 1;
+            Ok(Some(State::StartField))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Copies quoted bytes up to the next quote.
+    fn quoted_run(&mut self, field: Field) -> Result<State, CsvError> {
+        let chunk = &self.buf[self.pos..self.len];
+        let run = chunk.iter().position(|&b| b == b'"').unwrap_or(chunk.len());
+        let text = &chunk[..run];
+        self.line += text.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.data.extend_from_slice(text);
+        self.pos += run;
+        self.check_field_size(field)?;
+        if self.pos < self.len {
+            self.pos += 1;
+            return Ok(State::AfterQuote);
+        }
+        Ok(State::Quoted)
+    }
+
+    /// Reads the byte after a quote inside a quoted field; the next state, or `None` when the
+    /// record ended.
+    fn after_quote(
+        &mut self,
+        field: Field,
+        info: &mut RecordInfo,
+    ) -> Result<Option<State>, CsvError> {
+        let b = self.buf[self.pos];
+        if b == b'"' {
+            self.data.push(b'"');
+            self.pos += 1;
+            self.check_field_size(field)?;
+            Ok(Some(State::Quoted))
+        } else if b == self.delimiter {
+            self.end_field(field.start, field.quoted, info);
+            self.pos += 1;
+            Ok(Some(State::StartField))
+        } else if b == b'\n' || b == b'\r' {
+            self.end_field(field.start, field.quoted, info);
+            Ok(None)
+        } else {
+            // Text after a closing quote belongs to the field.
+            Ok(Some(State::Unquoted))
+        }
+    }
+
+    /// An error when the field being copied has grown over the size limit.
+    #[inline]
+    fn check_field_size(&self, field: Field) -> Result<(), CsvError> {
+        if self.data.len() - field.start > self.limits.max_field_bytes {
+            return Err(self.field_too_large());
+        }
+        Ok(())
     }
 
     /// The bytes of a field of the current record.
@@ -373,295 +434,11 @@ impl<R: Read> RecordReader<R> {
             (&self.data, 0)
         }
     }
-
-    /// The fastest path, for the common record: no quoted field, no more fields than kept, no
-    /// field over the size limit, and its line end within the last whole eight-byte word of
-    /// the record that the buffer holds. It finds every delimiter and line end of the record
-    /// eight bytes at a time and cuts the fields between them. Gives up (returning `false`
-    /// with nothing consumed) on anything else; the other paths then read the record.
-    #[inline]
-    fn plain_record(&mut self, info: &mut RecordInfo) -> bool {
-        let start = self.pos;
-        let buf = &self.buf[..self.len];
-        let fields = &mut self.fields;
-        let delimiter = self.delimiter;
-        let d = LO * u64::from(delimiter);
-        let max_field = self.limits.max_field_bytes;
-        let keep = self.max_fields;
-        let mut field_start = start;
-        let mut i = start;
-        while let Some(x) = word_at(buf, i) {
-            // Delimiters, and control bytes up to CR (which takes in LF and CR).
-            let mut m = equal_bytes(x, d) | bytes_below(x, b'\r' + 1);
-            while m != 0 {
-                let at = i + (m.trailing_zeros() / 8) as usize;
-                m &= m - 1;
-                let b = buf[at];
-                if b != delimiter && b != b'\n' && b != b'\r' {
-                    // A tab or another control byte: part of the field.
-                    continue;
-                }
-                if buf.get(field_start) == Some(&b'"')
-                    || at - field_start > max_field
-                    || fields.len() == keep
-                {
-                    fields.clear();
-                    return false;
-                }
-                fields.push(FieldSpan {
-                    start: field_start,
-                    end: at,
-                    quoted: false,
-                });
-                if b != delimiter {
-                    // The line end is consumed by the next call.
-                    info.fields = fields.len();
-                    self.in_buf = true;
-                    self.raw = (start, at);
-                    self.pos = at;
-                    return true;
-                }
-                field_start = at + 1;
-            }
-            i += 8;
-        }
-        fields.clear();
-        false
-    }
-
-    /// The fast path: reads a record that lies in the buffer in place, without copying. Gives
-    /// up (returning `false` with nothing consumed) when the record reaches the end of the
-    /// buffer, has a doubled quote, text after a closing quote or a field over the size
-    /// limit; the general path then reads it.
-    fn record_in_buffer(&mut self, info: &mut RecordInfo) -> bool {
-        let start = self.pos;
-        let end = self.len;
-        let delimiter = self.delimiter;
-        let max_field = self.limits.max_field_bytes;
-        let buf = &self.buf[..end];
-        let mut i = start;
-        let mut lines = 0u64;
-        let complete = loop {
-            if i >= end {
-                break false;
-            }
-            let (field_start, field_end, quoted) = if buf[i] == b'"' {
-                let from = i + 1;
-                let close = from + find_byte(&buf[from..], b'"');
-                // The byte after the closing quote must be seen and end the field.
-                match buf.get(close + 1) {
-                    Some(&b) if b == delimiter || b == b'\n' || b == b'\r' => {}
-                    Some(_) | None => break false,
-                }
-                lines += buf[from..close].iter().filter(|&&b| b == b'\n').count() as u64;
-                i = close + 1;
-                (from, close, true)
-            } else {
-                let stop = i + find_unquoted_end(&buf[i..], delimiter);
-                if stop >= end {
-                    break false;
-                }
-                let field = (i, stop, false);
-                i = stop;
-                field
-            };
-            if field_end - field_start > max_field {
-                // The general path reports it.
-                break false;
-            }
-            info.fields += 1;
-            if self.fields.len() < self.max_fields {
-                self.fields.push(FieldSpan {
-                    start: field_start,
-                    end: field_end,
-                    quoted,
-                });
-            } else if quoted
-                || buf[field_start..field_end]
-                    .iter()
-                    .any(|b| !b.is_ascii_whitespace())
-            {
-                info.extra_content = true;
-            }
-            if buf[i] == delimiter {
-                i += 1;
-            } else {
-                break true;
-            }
-        };
-        if !complete {
-            self.fields.clear();
-            info.fields = 0;
-            info.extra_content = false;
-            return false;
-        }
-        self.in_buf = true;
-        self.raw = (start, i);
-        self.pos = i;
-        self.line += lines;
-        true
-    }
-}
-
-/// Whether `bytes` hold a line end outside quotes.
-fn has_line_end(bytes: &[u8]) -> bool {
-    let line = first_line(bytes);
-    line.as_ptr_range().end < bytes.as_ptr_range().end
-}
-
-/// The bytes of the first non-blank line, up to its line end outside quotes.
-fn first_line(bytes: &[u8]) -> &[u8] {
-    let skip = bytes
-        .iter()
-        .position(|&b| b != b'\n' && b != b'\r')
-        .unwrap_or(bytes.len());
-    let bytes = &bytes[skip..];
-    let mut in_quotes = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'"' => in_quotes = !in_quotes,
-            b'\n' | b'\r' if !in_quotes => return &bytes[..i],
-            _ => {}
-        }
-    }
-    bytes
-}
-
-/// `;` when the first line has more semicolons than commas outside quotes, else `,`.
-fn detect_delimiter(bytes: &[u8]) -> u8 {
-    let mut in_quotes = false;
-    let (mut commas, mut semicolons) = (0usize, 0usize);
-    for &b in first_line(bytes) {
-        match b {
-            b'"' => in_quotes = !in_quotes,
-            b',' if !in_quotes => commas += 1,
-            b';' if !in_quotes => semicolons += 1,
-            _ => {}
-        }
-    }
-    if semicolons > commas { b';' } else { b',' }
-}
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// The eight bytes of `hay` from `i` as a little-endian word, when there are eight.
-#[inline(always)]
-fn word_at(hay: &[u8], i: usize) -> Option<u64> {
-    let bytes: [u8; 8] = hay.get(i..i.saturating_add(8))?.try_into().ok()?;
-    Some(u64::from_le_bytes(bytes))
-}
-
-/// A mask with the high bit set in (at least) the lowest byte of `v` that is zero.
-#[inline]
-fn zero_bytes(v: u64) -> u64 {
-    v.wrapping_sub(LO) & !v & HI
-}
-
-/// The high bit of each byte of `x` that equals the same byte of `y`, and nothing else.
-#[inline(always)]
-fn equal_bytes(x: u64, y: u64) -> u64 {
-    let v = x ^ y;
-    !(((v & !HI).wrapping_add(!HI)) | v) & HI
-}
-
-/// The high bit of each byte of `x` that is below `n` (at most 0x80), and nothing else.
-#[inline(always)]
-fn bytes_below(x: u64, n: u8) -> u64 {
-    !(((x & !HI).wrapping_add(LO * u64::from(0x80 - n))) | x) & HI
-}
-
-/// The index of the first delimiter, CR or LF in `hay`, or its length; eight bytes at a time.
-#[inline]
-fn find_unquoted_end(hay: &[u8], delimiter: u8) -> usize {
-    let (d, n, r) = (
-        LO * u64::from(delimiter),
-        LO * u64::from(b'\n'),
-        LO * u64::from(b'\r'),
-    );
-    let mut i = 0;
-    while let Some(x) = word_at(hay, i) {
-        let m = zero_bytes(x ^ d) | zero_bytes(x ^ n) | zero_bytes(x ^ r);
-        if m != 0 {
-            return i + (m.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    i + hay[i..]
-        .iter()
-        .position(|&b| b == delimiter || b == b'\n' || b == b'\r')
-        .unwrap_or(hay.len() - i)
-}
-
-/// The index of the first `needle` in `hay`, or its length; eight bytes at a time.
-#[inline]
-fn find_byte(hay: &[u8], needle: u8) -> usize {
-    let q = LO * u64::from(needle);
-    let mut i = 0;
-    while let Some(x) = word_at(hay, i) {
-        let m = zero_bytes(x ^ q);
-        if m != 0 {
-            return i + (m.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    i + hay[i..]
-        .iter()
-        .position(|&b| b == needle)
-        .unwrap_or(hay.len() - i)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn word_scans_find_the_first_match_anywhere() {
-        let mut hay = vec![b'a'; 40];
-        for at in 0..40 {
-            for b in [b',', b'\n', b'\r'] {
-                hay[at] = b;
-                assert_eq!(find_unquoted_end(&hay, b','), at);
-                assert_eq!(find_unquoted_end(&hay[..at], b','), at);
-                hay[at] = b'a';
-            }
-            hay[at] = b'"';
-            assert_eq!(find_byte(&hay, b'"'), at);
-            hay[at] = 0x80 | b',';
-            assert_eq!(
-                find_unquoted_end(&hay, b','),
-                40,
-                "a byte above 0x80 is no delimiter"
-            );
-            hay[at] = b'a';
-        }
-        // A match after a byte that borrows in the subtraction.
-        assert_eq!(find_unquoted_end(b"\x01,aaaaaaaa", b','), 1);
-        assert_eq!(find_unquoted_end(b"\x00\x01;;", b';'), 2);
-    }
-
-    #[test]
-    fn byte_masks_are_exact() {
-        for a in 0..=255u8 {
-            for b in [0u8, b'\n', b'\r', b',', b';', b'"', 0x7F, 0x80, 0xFF] {
-                // Every position, with neighbours that borrow or carry.
-                for at in 0..8 {
-                    let mut bytes = [0u8, 0xFF, b',', 0x80, 0x0E, 0x0D, 0x01, 0x7F];
-                    bytes[at] = a;
-                    let x = u64::from_le_bytes(bytes);
-                    let eq = equal_bytes(x, LO * u64::from(b));
-                    let below = bytes_below(x, 0x0E);
-                    for (i, &byte) in bytes.iter().enumerate() {
-                        let bit = 0x80u64 << (8 * i);
-                        assert_eq!(eq & bit != 0, byte == b, "{bytes:?} == {b}");
-                        assert_eq!(below & bit != 0, byte < 0x0E, "{bytes:?} < 0x0E");
-                    }
-                    assert_eq!(eq & !HI, 0);
-                    assert_eq!(below & !HI, 0);
-                }
-            }
-        }
-    }
 
     /// Every record of `bytes` as (line, fields, extra content, unterminated, field texts).
     type Records = Vec<(u64, usize, bool, bool, Vec<(Vec<u8>, bool)>)>;
