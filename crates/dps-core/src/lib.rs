@@ -58,6 +58,7 @@
 
 mod attribute;
 pub mod bootstrap;
+mod bytes;
 mod changeset;
 mod device;
 mod environment;

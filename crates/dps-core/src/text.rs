@@ -13,6 +13,7 @@ use compact_str::CompactString;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::bytes::{ident_bytes, printable_ascii};
 use crate::validation::{Field, Rule, ValidationError};
 
 const IDENT_CHARS: &str = "ASCII letters, digits and - _ . :";
@@ -21,29 +22,12 @@ fn is_ident_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')
 }
 
-/// Which bytes [`is_ident_char`] allows, by value: one look-up per byte.
-const IDENT_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 128 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':');
-        b += 1;
-    }
-    table
-};
-
 /// Checks an identifier: 1 to `max` characters of ASCII letters, digits and `- _ . :`.
 fn check_ident(field: Field, s: &str, max: usize) -> Result<(), ValidationError> {
     if s.is_empty() {
         return Err(ValidationError::new(field, Rule::Empty));
     }
-    // Every byte is looked up, without stopping early: for identifiers of a few dozen
-    // bytes that is faster than a branch per byte.
-    if s.len() <= max
-        && s.bytes()
-            .fold(true, |ok, b| ok & IDENT_BYTES[usize::from(b)])
-    {
+    if s.len() <= max && ident_bytes(s.as_bytes()) {
         return Ok(());
     }
     if let Some(ch) = s.chars().find(|c| !is_ident_char(*c)) {
@@ -62,23 +46,6 @@ fn check_ident(field: Field, s: &str, max: usize) -> Result<(), ValidationError>
         return Err(ValidationError::new(field, Rule::TooLong { max }));
     }
     Ok(())
-}
-
-/// Whether every byte of `bytes` is printable ASCII (space to `~`): eight bytes at a time,
-/// the last eight overlapping the others when the length is not a multiple of eight.
-fn printable_ascii(bytes: &[u8]) -> bool {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    // With no high bit set, adding 0x60 to a byte sets its high bit exactly when it is at
-    // least 0x20, and adding 1 exactly when it is 0x7f; neither carries into the next byte.
-    let word = |chunk: &[u8; 8]| {
-        let x = u64::from_le_bytes(*chunk);
-        x & HI == 0 && x.wrapping_add(LO * 0x60) & HI == HI && x.wrapping_add(LO) & HI == 0
-    };
-    match bytes.last_chunk::<8>() {
-        None => bytes.iter().all(|b| matches!(b, b' '..=b'~')),
-        Some(last) => bytes.as_chunks::<8>().0.iter().all(word) && word(last),
-    }
 }
 
 /// Checks free text: `min` to `max` characters, no surrounding white space, no control

@@ -142,7 +142,11 @@ impl Iterator for Separators<'_> {
                 let at = self.base + first_byte(self.mask);
                 self.mask &= self.mask - 1;
                 // A tab or another control byte below CR is a candidate but no separator.
-                if self.hay.get(at).is_some_and(|&b| ends_field(b, self.delimiter)) {
+                if self
+                    .hay
+                    .get(at)
+                    .is_some_and(|&b| ends_field(b, self.delimiter))
+                {
                     return Some(at);
                 }
             }
@@ -306,8 +310,14 @@ mod tests {
     #[test]
     fn separators_skip_tabs_and_other_control_bytes() {
         let hay = b"a\tb,c\x01d\ne\x0bf;g\rhh";
-        assert_eq!(Separators::new(hay, 0, b',').collect::<Vec<_>>(), [3, 7, 13]);
-        assert_eq!(Separators::new(hay, 0, b';').collect::<Vec<_>>(), [7, 11, 13]);
+        assert_eq!(
+            Separators::new(hay, 0, b',').collect::<Vec<_>>(),
+            [3, 7, 13]
+        );
+        assert_eq!(
+            Separators::new(hay, 0, b';').collect::<Vec<_>>(),
+            [7, 11, 13]
+        );
         assert_eq!(Separators::new(hay, 1, b';').collect::<Vec<_>>(), [7]);
     }
 

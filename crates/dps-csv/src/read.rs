@@ -251,7 +251,6 @@ impl<R: Read> RecordReader<R> {
         }
     }
 
-
     /// Reads the next record into `data` and `fields`; `None` at the end of the file.
     #[inline]
     pub(crate) fn read_record(&mut self) -> Result<Option<RecordInfo>, CsvError> {

@@ -36,7 +36,11 @@ impl<'a, R: Read> Cells<'a, R> {
     /// The text of cell `index`: decoded, trimmed when unquoted, unguarded; `None` (absent)
     /// when empty, unless it was quoted and `allow_empty`.
     #[inline]
-    pub(super) fn cell(&self, index: usize, allow_empty: bool) -> Result<Option<&'a str>, RowError> {
+    pub(super) fn cell(
+        &self,
+        index: usize,
+        allow_empty: bool,
+    ) -> Result<Option<&'a str>, RowError> {
         let Some(&span) = self.reader.fields.get(index) else {
             return Ok(None);
         };
