@@ -3,7 +3,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use dps_core::{AttributeDef, AttributeSchema, AttributeType};
+use dps_core::{attribute::AttributeDef, attribute::AttributeSchema, attribute::AttributeType};
 use dps_csv::{DeviceReader, Limits};
 
 use crate::{Measured, best, rate};

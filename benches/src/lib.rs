@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dps_core::{
-    Atomicity, Config, Injected, NewDevice, NewGroup, OsSecrets, Provisioner, Selection,
-    SystemClock, SystemIds, Target,
+    Atomicity, Config, Injected, NewDevice, NewGroup, Provisioner, Selection, Target,
+    inject::OsSecrets, inject::SystemClock, inject::SystemIds,
 };
 use dps_env_static::{StaticConfig, StaticEnvironment, TargetConfig};
 use dps_store_memory::InMemoryStore;

@@ -9,10 +9,9 @@
 #![no_main]
 
 use dps_core::{
-    AttributeDef, AttributeSchema, AttributeType, AttributeValue, BatchTag, Description, Device,
+    attribute::AttributeDef, attribute::AttributeSchema, attribute::AttributeType, attribute::AttributeValue, BatchTag, Description, Device,
     DeviceId, DeviceName, GroupId, ModelId, NewGroup, RegistrationGroup, Secret, SerialNumber,
-    Timestamp, Uuid,
-};
+    Timestamp, Uuid};
 use dps_csv::{DeviceReader, DeviceWriter, ExportOptions, Limits, MAX_VALUE_CHARS};
 use libfuzzer_sys::fuzz_target;
 

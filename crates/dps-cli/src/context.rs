@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dps_core::{GroupId, OsSecrets, Provisioner, RegistrationGroup, Store};
+use dps_core::{GroupId, Provisioner, RegistrationGroup, Store, inject::OsSecrets};
 use dps_env_static::{StaticConfig, StaticEnvironment};
 use dps_store_postgres::{PgOptions, PgStore};
 use dps_store_sqlite::{SqliteOptions, SqliteStore};

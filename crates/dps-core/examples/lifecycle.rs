@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use dps_core::{
-    AllocationStatus, Atomicity, DeviceFilter, DeviceQuery, EventCursor, NewDevice, NewGroup,
-    NewSerial, OsSecrets, Provisioner, ReplaceRequest, Selection,
+    Atomicity, DeviceFilter, DeviceQuery, EventCursor, NewDevice, NewGroup, NewSerial, Provisioner,
+    ReplaceRequest, Selection, inject::OsSecrets, state::AllocationStatus,
 };
 use dps_env_static::{StaticConfig, StaticEnvironment, TargetConfig};
 use dps_store_memory::InMemoryStore;

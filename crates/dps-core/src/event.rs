@@ -121,7 +121,7 @@ pub enum EventKind {
         /// Why the request was refused.
         reason: BootstrapRefusal,
         /// How many refusals since the previous `BootstrapRefused` event went unrecorded
-        /// because [`BootstrapConfig::refusal_events_per_minute`](crate::BootstrapConfig::refusal_events_per_minute)
+        /// because [`BootstrapConfig::refusal_events_per_minute`](crate::bootstrap::BootstrapConfig::refusal_events_per_minute)
         /// was reached (0 without a limit).
         #[serde(default, skip_serializing_if = "is_zero")]
         suppressed: u64,
@@ -129,7 +129,7 @@ pub enum EventKind {
     /// A group's secret was replaced by a new one.
     GroupSecretRotated {
         /// Whether the replaced secret keeps verifying bootstrap requests for the grace
-        /// period ([`BootstrapConfig::secret_grace`](crate::BootstrapConfig::secret_grace)).
+        /// period ([`BootstrapConfig::secret_grace`](crate::bootstrap::BootstrapConfig::secret_grace)).
         previous_kept: bool,
     },
 }

@@ -68,12 +68,12 @@ macro_rules! uuid_id {
 
 uuid_id! {
     /// The identifier of a registration group (a UUID v7 from the injected
-    /// [`IdGen`](crate::IdGen)).
+    /// [`IdGen`](crate::inject::IdGen)).
     GroupId
 }
 
 uuid_id! {
-    /// The identifier of a device (a UUID v7 from the injected [`IdGen`](crate::IdGen)). It
+    /// The identifier of a device (a UUID v7 from the injected [`IdGen`](crate::inject::IdGen)). It
     /// stays the same when the device's hardware is replaced.
     DeviceId
 }

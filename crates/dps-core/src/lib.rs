@@ -10,19 +10,19 @@
 //! - [`Store`] is where groups, devices and events live (one atomic
 //!   [`commit`](Store::commit) with optimistic versions); [`Environment`] is the platform that
 //!   onboards devices. The `dps-env-static` crate serves targets from configuration.
-//! - [`RegistrationGroup`], [`Device`] and [`AllocationState`] are the domain types; every
+//! - [`RegistrationGroup`], [`Device`] and [`AllocationState`](crate::state::AllocationState) are the domain types; every
 //!   identifier and bounded text is a validated newtype such as [`SerialNumber`].
 //! - [`Provisioner::bootstrap`] is the device-facing call: a device proves it belongs to a
-//!   group with a [`BootstrapRequest`] signed by its [`DeviceBootstrapKey`] and receives its
+//!   group with a [`BootstrapRequest`](crate::bootstrap::BootstrapRequest) signed by its [`DeviceBootstrapKey`](crate::bootstrap::DeviceBootstrapKey) and receives its
 //!   endpoints and credentials (see the [`bootstrap`] module and `docs/bootstrap.md`).
-//! - [`Clock`], [`IdGen`] and [`SecretSource`] are injected: this crate does no I/O and never
+//! - [`Clock`](crate::inject::Clock), [`IdGen`](crate::inject::IdGen) and [`SecretSource`](crate::inject::SecretSource) are injected: this crate does no I/O and never
 //!   reads the clock or a random source on its own.
 //!
 //! # Features
 //!
 //! | feature  | default | what it adds |
 //! |----------|---------|--------------|
-//! | `system` | yes     | [`SystemClock`], [`SystemIds`], [`OsSecrets`], [`Provisioner::new`] and [`Injected::system`] |
+//! | `system` | yes     | [`SystemClock`](crate::inject::SystemClock), [`SystemIds`](crate::inject::SystemIds), [`OsSecrets`](crate::inject::OsSecrets), [`Provisioner::new`] and [`Injected::system`] |
 //! | `mock`   | no      | `MockStore` and `MockEnvironment` (mockall) |
 //!
 //! # Example
@@ -56,7 +56,7 @@
 //! ```
 #![deny(missing_docs)]
 
-mod attribute;
+pub mod attribute;
 pub mod bootstrap;
 mod bytes;
 mod changeset;
@@ -66,8 +66,8 @@ mod error;
 mod event;
 mod group;
 mod id;
-mod import;
-mod inject;
+pub mod import;
+pub mod inject;
 pub mod lifecycle;
 mod provisioner;
 mod secret;
@@ -78,44 +78,39 @@ mod text;
 mod time;
 mod validation;
 
-pub use attribute::{
-    AttributeDef, AttributeIter, AttributeSchema, AttributeType, AttributeValue, AttributeValues,
-    MAX_ATTRIBUTES,
-};
-pub use bootstrap::{
-    BootstrapAnswer, BootstrapClaims, BootstrapConfig, BootstrapRefusal, BootstrapRequest,
-    DeviceBootstrapKey, SecretRotation,
-};
-pub use changeset::{Change, Changeset, Transition};
-pub use device::{Device, DeviceEdit, LastError, NewDevice, Replacement};
-pub use environment::{
-    Credentials, Endpoints, Environment, EnvironmentError, OnboardRequest, Onboarded,
-};
-pub use error::{Category, Entity, Error, Result, StoreError};
-pub use event::{Event, EventKind, NewEvent};
-pub use group::{GroupEdit, ModelType, NewGroup, RegistrationGroup, ReprovisionMethod};
-pub use id::{DeviceId, EventCursor, GroupId, OperationId, Version};
-pub use import::{ImportAction, ImportApplied, ImportFields, ImportMode, ImportPlan, ImportRecord};
-pub use inject::{Clock, IdGen, ManualClock, SecretSource, SeededSecrets, SequentialIds, uuid_v7};
-#[cfg(feature = "system")]
-pub use inject::{OsSecrets, SystemClock, SystemIds};
-pub use lifecycle::Outcome;
+// The service.
 #[cfg(feature = "system")]
 pub use provisioner::Builder;
 pub use provisioner::{
     Atomicity, BatchReport, Config, DeviceOutcome, GenerateSpec, Injected, NewSerial, Page,
     Provisioner, RegisterReport, ReplaceRequest, Selection,
 };
-pub use secret::Secret;
-pub use state::{AllocationState, AllocationStatus};
+
+// The records and what creates or changes them.
+pub use device::{Device, DeviceEdit, LastError, NewDevice, Replacement};
+pub use event::{Event, EventKind, NewEvent};
+pub use group::{GroupEdit, ModelType, NewGroup, RegistrationGroup, ReprovisionMethod};
+
+// The ports and what crosses them.
+pub use changeset::{Change, Changeset, Transition};
+pub use environment::{
+    Credentials, Endpoints, Environment, EnvironmentError, OnboardRequest, Onboarded,
+};
 pub use store::{DeviceFilter, DeviceQuery, Store};
+
+// Errors.
+pub use error::{Category, Entity, Error, Result, StoreError};
+pub use validation::{Field, Rule, ValidationError};
+
+// Identifiers, validated text and time.
+pub use id::{DeviceId, EventCursor, GroupId, OperationId, Version};
+pub use secret::Secret;
 pub use text::{
     AssetId, AttributeId, AttributeName, BatchTag, Description, DeviceName, Endpoint,
     EnvironmentId, GroupName, Key, ModelId, OuId, SerialNumber, Target, Timezone,
 };
 pub use time::{Date, Timestamp};
 pub use uuid::Uuid;
-pub use validation::{Field, Rule, ValidationError};
 
 #[cfg(feature = "mock")]
 pub use environment::MockEnvironment;

@@ -9,7 +9,7 @@ use crate::validation::{Field, Rule, ValidationError};
 
 /// An instant as milliseconds since the Unix epoch (UTC).
 ///
-/// Only the injected [`Clock`](crate::Clock) produces the current instant; this type itself
+/// Only the injected [`Clock`](crate::inject::Clock) produces the current instant; this type itself
 /// never reads the system clock. It displays as RFC 3339 in UTC with milliseconds.
 ///
 /// ```

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use dps_core::{AttributeId, AttributeValue, AttributeValues};
+use dps_core::{AttributeId, attribute::AttributeValue, attribute::AttributeValues};
 use proptest::prelude::*;
 
 fn id(s: &str) -> AttributeId {

@@ -10,12 +10,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::*;
 use dps_core::{
-    AllocationStatus, AssetId, BootstrapAnswer, BootstrapClaims, BootstrapConfig, BootstrapRefusal,
-    BootstrapRequest, Config, Credentials, DeviceBootstrapKey, DeviceEdit, DeviceName, Endpoints,
-    Environment, EnvironmentError, Error, Event, EventCursor, EventKind, GroupId, Injected,
-    ManualClock, ModelId, NewDevice, OnboardRequest, Onboarded, OperationId, Provisioner,
-    RegistrationGroup, Secret, SecretRotation, SeededSecrets, SequentialIds, SerialNumber, Target,
-    Timestamp, Timezone,
+    AssetId, Config, Credentials, DeviceEdit, DeviceName, Endpoints, Environment, EnvironmentError,
+    Error, Event, EventCursor, EventKind, GroupId, Injected, ModelId, NewDevice, OnboardRequest,
+    Onboarded, OperationId, Provisioner, RegistrationGroup, Secret, SerialNumber, Target,
+    Timestamp, Timezone, bootstrap::BootstrapAnswer, bootstrap::BootstrapClaims,
+    bootstrap::BootstrapConfig, bootstrap::BootstrapRefusal, bootstrap::BootstrapRequest,
+    bootstrap::DeviceBootstrapKey, bootstrap::SecretRotation, inject::ManualClock,
+    inject::SeededSecrets, inject::SequentialIds, state::AllocationStatus,
 };
 use dps_store_memory::InMemoryStore;
 use dps_testkit::{CallKind, EPOCH, FakeEnvironment, Fault, Fixtures};
@@ -1342,7 +1343,7 @@ trait ClockSeconds {
 
 impl ClockSeconds for ManualClock {
     fn now_seconds(&self) -> i64 {
-        dps_core::Clock::now(self).unix_seconds()
+        dps_core::inject::Clock::now(self).unix_seconds()
     }
 }
 

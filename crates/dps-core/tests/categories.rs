@@ -2,7 +2,8 @@
 //! event listing) read instead of parsing codes or serialised JSON.
 
 use dps_core::{
-    BootstrapRefusal, Category, Entity, Error, EventKind, GroupId, OperationId, StoreError, Uuid,
+    Category, Entity, Error, EventKind, GroupId, OperationId, StoreError, Uuid,
+    bootstrap::BootstrapRefusal,
 };
 
 fn op() -> OperationId {

@@ -3,10 +3,10 @@
 use std::sync::{Arc, Mutex};
 
 use dps_core::{
-    AllocationStatus, AssetId, Config, Credentials, EnvironmentError, EventCursor, EventKind,
-    Injected, Key, ManualClock, MockEnvironment, NewDevice, NewGroup, NewSerial, Onboarded,
-    OperationId, Provisioner, ReplaceRequest, Secret, SeededSecrets, Selection, SequentialIds,
-    SerialNumber, Target,
+    AssetId, Config, Credentials, EnvironmentError, EventCursor, EventKind, Injected, Key,
+    MockEnvironment, NewDevice, NewGroup, NewSerial, Onboarded, OperationId, Provisioner,
+    ReplaceRequest, Secret, Selection, SerialNumber, Target, inject::ManualClock,
+    inject::SeededSecrets, inject::SequentialIds, state::AllocationStatus,
 };
 use dps_store_memory::InMemoryStore;
 use dps_testkit::EPOCH;

@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dps_core::{
-    Config, Device, Entity, Error, Injected, ManualClock, MockEnvironment, MockStore, Provisioner,
-    RegistrationGroup, SeededSecrets, SequentialIds, StoreError,
+    Config, Device, Entity, Error, Injected, MockEnvironment, MockStore, Provisioner,
+    RegistrationGroup, StoreError, inject::ManualClock, inject::SeededSecrets,
+    inject::SequentialIds,
 };
 use dps_testkit::{EPOCH, Fixtures};
 

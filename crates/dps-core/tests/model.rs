@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use common::*;
 use dps_core::{
-    AllocationStatus, DeviceEdit, DeviceQuery, Error, EventCursor, NewDevice, NewSerial, Outcome,
-    RegistrationGroup, ReplaceRequest, Selection, SerialNumber, Target,
+    DeviceEdit, DeviceQuery, Error, EventCursor, NewDevice, NewSerial, RegistrationGroup,
+    ReplaceRequest, Selection, SerialNumber, Target, lifecycle::Outcome, state::AllocationStatus,
 };
 use dps_testkit::{CallKind, Fault, Fixtures};
 use proptest::prelude::*;

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use common::*;
 use dps_core::{
-    AllocationStatus, Atomicity, AttributeDef, AttributeSchema, AttributeType, AttributeValue,
-    DeviceEdit, DeviceFilter, DeviceQuery, Error, EventCursor, EventKind, GenerateSpec, ModelType,
-    NewDevice, NewSerial, Outcome, ReplaceRequest, ReprovisionMethod, Selection, Store,
-};
-use dps_core::{
     AssetId, Credentials, Endpoints, Environment, EnvironmentError, ModelId, OnboardRequest,
     Onboarded, OperationId, SerialNumber, Target,
+};
+use dps_core::{
+    Atomicity, DeviceEdit, DeviceFilter, DeviceQuery, Error, EventCursor, EventKind, GenerateSpec,
+    ModelType, NewDevice, NewSerial, ReplaceRequest, ReprovisionMethod, Selection, Store,
+    attribute::AttributeDef, attribute::AttributeSchema, attribute::AttributeType,
+    attribute::AttributeValue, lifecycle::Outcome, state::AllocationStatus,
 };
 use dps_testkit::{CallKind, FakeEnvironment, Fault, Fixtures};
 
@@ -235,7 +236,7 @@ async fn reset_follows_the_reprovision_method() {
         assert!(r.all_succeeded(), "{method}: {r:?}");
         let a = w.dps.device_by_serial(group.id(), &sn("A")).await.unwrap();
         assert_eq!(a.status(), AllocationStatus::NotAllocated);
-        let dps_core::AllocationState::NotAllocated(na) = a.state() else {
+        let dps_core::state::AllocationState::NotAllocated(na) = a.state() else {
             panic!("not reset");
         };
         assert!(na.reprovisioned());
@@ -451,8 +452,8 @@ async fn a_rejected_replacement_whose_old_serial_was_taken_settles_under_the_new
     // the first registers through the second.
     let injected = |first_id| dps_core::Injected {
         clock: w.clock.clone(),
-        ids: Arc::new(dps_core::SequentialIds::new(first_id)),
-        secrets: Arc::new(dps_core::SeededSecrets::new(first_id)),
+        ids: Arc::new(dps_core::inject::SequentialIds::new(first_id)),
+        secrets: Arc::new(dps_core::inject::SeededSecrets::new(first_id)),
     };
     let other = dps_core::Provisioner::with_parts(
         Arc::clone(&w.store),

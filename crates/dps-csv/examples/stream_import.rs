@@ -11,7 +11,10 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use dps_core::{AttributeDef, AttributeSchema, AttributeType, NewGroup, Provisioner};
+use dps_core::{
+    NewGroup, Provisioner, attribute::AttributeDef, attribute::AttributeSchema,
+    attribute::AttributeType,
+};
 use dps_csv::{DeviceReader, ImportOptions, Limits, import_with};
 use dps_store_memory::InMemoryStore;
 use dps_testkit::FakeEnvironment;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use dps_core::{AttributeSchema, ImportFields};
+use dps_core::{attribute::AttributeSchema, import::ImportFields};
 
 use crate::error::CsvError;
 

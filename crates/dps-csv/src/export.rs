@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use dps_core::{
-    AttributeSchema, Device, DeviceBootstrapKey, DeviceQuery, Environment, GroupId, Provisioner,
-    RegistrationGroup, Selection, SerialNumber, Store,
+    Device, DeviceQuery, Environment, GroupId, Provisioner, RegistrationGroup, Selection,
+    SerialNumber, Store, attribute::AttributeSchema, bootstrap::DeviceBootstrapKey,
 };
 
 use crate::columns::Column;
@@ -84,7 +84,7 @@ impl ExportOptions {
 /// schema attribute, header row only.
 ///
 /// ```
-/// use dps_core::{AttributeDef, AttributeSchema, AttributeType};
+/// use dps_core::{attribute::AttributeDef, attribute::AttributeSchema, attribute::AttributeType};
 /// use dps_csv::{ExportOptions, write_template};
 ///
 /// let schema = AttributeSchema::new(vec![AttributeDef::new("floor".parse()?, AttributeType::Integer)])?;
@@ -138,7 +138,7 @@ pub fn export_columns(schema: &AttributeSchema, options: &ExportOptions) -> Vec<
 /// current row is held.
 ///
 /// ```
-/// use dps_core::AttributeSchema;
+/// use dps_core::attribute::AttributeSchema;
 /// use dps_csv::{DeviceWriter, ExportOptions};
 ///
 /// let w = DeviceWriter::new(Vec::new(), &AttributeSchema::default(), &ExportOptions::default())?;

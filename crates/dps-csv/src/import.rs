@@ -3,8 +3,8 @@
 use std::io::Read;
 
 use dps_core::{
-    Atomicity, Environment, Error, GroupId, ImportAction, ImportMode, ImportPlan, ImportRecord,
-    Provisioner, RegistrationGroup, SerialNumber, Store, Version,
+    Atomicity, Environment, Error, GroupId, Provisioner, RegistrationGroup, SerialNumber, Store,
+    Version, import::ImportAction, import::ImportMode, import::ImportPlan, import::ImportRecord,
 };
 
 use crate::columns::Column;
@@ -342,7 +342,7 @@ struct Run<'a, S, E, F> {
     dps: &'a Provisioner<S, E>,
     options: &'a ImportOptions,
     names: Names,
-    fields: dps_core::ImportFields,
+    fields: dps_core::import::ImportFields,
     group: RegistrationGroup,
     summary: ImportSummary,
     on_row: F,

@@ -84,7 +84,7 @@ mod rows;
 mod write;
 
 pub use columns::Column;
-pub use dps_core::{ImportAction, ImportMode};
+pub use dps_core::{import::ImportAction, import::ImportMode};
 pub use error::{CsvError, ExportError, ImportError, MAX_VALUE_CHARS, Position, RowError};
 pub use export::{
     DeviceWriter, ExportOptions, ExportSummary, export, export_columns, write_template,

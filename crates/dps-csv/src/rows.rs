@@ -3,8 +3,9 @@
 use std::io::Read;
 
 use dps_core::{
-    AttributeSchema, AttributeValue, BatchTag, EnvironmentId, ImportFields, ImportRecord, ModelId,
-    NewDevice, OuId, Timezone, Version,
+    BatchTag, EnvironmentId, ModelId, NewDevice, OuId, Timezone, Version,
+    attribute::AttributeSchema, attribute::AttributeValue, import::ImportFields,
+    import::ImportRecord,
 };
 
 use crate::bytes::same_bytes;
@@ -61,7 +62,7 @@ impl Row {
 /// with a probability of about n²/2⁶⁵, below 10⁻⁷ for a million rows).
 ///
 /// ```
-/// use dps_core::AttributeSchema;
+/// use dps_core::attribute::AttributeSchema;
 /// use dps_csv::{DeviceReader, Limits};
 ///
 /// let file = "\u{feff}serial_number;MODEL;Timezone\nSN-1;m1;+01:00\nSN 2;m1;\n";

@@ -1,6 +1,6 @@
 //! The opt-in `Device Bootstrap Key` export column for factories.
 
-use dps_core::{DeviceBootstrapKey, NewDevice, NewGroup, Provisioner, Selection};
+use dps_core::{NewDevice, NewGroup, Provisioner, Selection, bootstrap::DeviceBootstrapKey};
 use dps_csv::{ExportOptions, ImportOptions, export, import};
 use dps_store_memory::InMemoryStore;
 use dps_testkit::FakeEnvironment;
@@ -75,7 +75,7 @@ async fn bootstrap_keys_are_exported_only_on_request_and_reimport_as_is() {
 fn a_device_writer_without_the_group_refuses_bootstrap_keys() {
     let err = dps_csv::DeviceWriter::new(
         Vec::new(),
-        &dps_core::AttributeSchema::default(),
+        &dps_core::attribute::AttributeSchema::default(),
         &ExportOptions::default().with_bootstrap_keys(),
     )
     .unwrap_err();

@@ -7,9 +7,9 @@ use dps_store_memory::InMemoryStore;
 use dps_testkit::{EPOCH, FakeEnvironment};
 
 use dps_core::{
-    Atomicity, Config, DeviceEdit, DeviceQuery, Error, ImportAction, ImportFields, ImportMode,
-    ImportRecord, Injected, ManualClock, NewDevice, NewGroup, Provisioner, Result, SeededSecrets,
-    SequentialIds,
+    Atomicity, Config, DeviceEdit, DeviceQuery, Error, Injected, NewDevice, NewGroup, Provisioner,
+    Result, import::ImportAction, import::ImportFields, import::ImportMode, import::ImportRecord,
+    inject::ManualClock, inject::SeededSecrets, inject::SequentialIds,
 };
 
 type Dps = Provisioner<Arc<InMemoryStore>, FakeEnvironment>;

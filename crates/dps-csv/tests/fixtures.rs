@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::{Counting, Repeat, dps, group, rt, schema};
-use dps_core::{AttributeValue, DeviceQuery, SerialNumber, Timezone};
+use dps_core::{DeviceQuery, SerialNumber, Timezone, attribute::AttributeValue};
 use dps_csv::{
     CsvError, DeviceReader, ImportError, ImportOptions, Limit, Limits, Row, RowError, import,
 };
@@ -510,7 +510,7 @@ fn runs_of_repeated_cells_are_read_like_any_other_cells() {
 
 #[test]
 fn a_required_attribute_without_default_needs_its_column_and_a_value() {
-    use dps_core::{AttributeDef, AttributeSchema, AttributeType};
+    use dps_core::{attribute::AttributeDef, attribute::AttributeSchema, attribute::AttributeType};
     let schema = AttributeSchema::new(vec![
         AttributeDef::new("floor".parse().unwrap(), AttributeType::Integer).required(),
     ])

@@ -4,8 +4,8 @@ mod common;
 
 use common::{dps, dps_with, group, rt, schema};
 use dps_core::{
-    AttributeValue, Config, DeviceEdit, DeviceQuery, EventCursor, EventKind, ImportAction,
-    Selection, SerialNumber,
+    Config, DeviceEdit, DeviceQuery, EventCursor, EventKind, Selection, SerialNumber,
+    attribute::AttributeValue, import::ImportAction,
 };
 use dps_csv::{
     Column, Delimiter, ExportOptions, ImportOptions, Limits, RowOutcome, export, import,

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use common::{dps, group, rt, schema};
 use dps_core::{
-    Atomicity, AttributeValue, BatchTag, Date, Description, DeviceName, EnvironmentId, ModelId,
-    NewDevice, OuId, Selection, SerialNumber, Target, Timezone,
+    Atomicity, BatchTag, Date, Description, DeviceName, EnvironmentId, ModelId, NewDevice, OuId,
+    Selection, SerialNumber, Target, Timezone, attribute::AttributeValue,
 };
 use dps_csv::{Delimiter, ExportOptions, ImportAction, ImportOptions, Limits, export, import};
 use proptest::prelude::*;

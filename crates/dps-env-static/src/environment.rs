@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use dps_core::{
     AssetId, Credentials, Endpoints, Environment, EnvironmentError, Key, ModelId, OnboardRequest,
-    Onboarded, OperationId, Secret, SecretSource, SerialNumber, Target,
+    Onboarded, OperationId, Secret, SerialNumber, Target, inject::SecretSource,
 };
 
 use crate::config::{StaticConfig, TargetConfig};
@@ -37,7 +37,7 @@ struct Asset {
 #[derive(Debug)]
 struct State {
     /// The remembered operations, by identifier: identifiers are time-ordered (see
-    /// [`IdGen`](dps_core::IdGen)), so the first ones are the oldest.
+    /// [`IdGen`](dps_core::inject::IdGen)), so the first ones are the oldest.
     operations: BTreeMap<OperationId, Recorded>,
     /// How many operations are remembered.
     remember: usize,
@@ -127,7 +127,7 @@ impl StaticEnvironment {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use dps_core::SeededSecrets;
+    /// use dps_core::inject::SeededSecrets;
     /// use dps_env_static::{StaticConfig, StaticEnvironment};
     ///
     /// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(SeededSecrets::new(1)))

@@ -4,7 +4,7 @@
 //!
 //! [`StaticEnvironment`] serves the targets of a [`StaticConfig`] (a list of
 //! [`TargetConfig`], usually read from a TOML or JSON file) and issues asset IDs, keys and
-//! device secrets from an injected [`SecretSource`](dps_core::SecretSource). It remembers the
+//! device secrets from an injected [`SecretSource`](dps_core::inject::SecretSource). It remembers the
 //! results of recent operations, so a retry with the same
 //! [`OperationId`](dps_core::OperationId) gets the first answer.
 //!
@@ -12,7 +12,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use dps_core::{DeviceId, Environment, OnboardRequest, OperationId, SeededSecrets, Target, Uuid};
+//! use dps_core::{DeviceId, Environment, OnboardRequest, OperationId, inject::SeededSecrets, Target, Uuid};
 //! use dps_env_static::{StaticConfig, StaticEnvironment};
 //!
 //! # #[tokio::main(flavor = "current_thread")]

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use dps_core::{
-    DeviceId, Environment, EnvironmentError, OnboardRequest, OperationId, SeededSecrets, Target,
-    Uuid,
+    DeviceId, Environment, EnvironmentError, OnboardRequest, OperationId, Target, Uuid,
+    inject::SeededSecrets,
 };
 use dps_env_static::{StaticConfig, StaticEnvironment};
 

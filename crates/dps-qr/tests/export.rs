@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use common::{check_labels, decode_png, manifest_rows, zip_entries};
 use dps_core::{
-    BatchTag, Config, DeviceFilter, GroupId, Injected, ManualClock, NewDevice, NewGroup,
-    Provisioner, SeededSecrets, Selection, SequentialIds,
+    BatchTag, Config, DeviceFilter, GroupId, Injected, NewDevice, NewGroup, Provisioner, Selection,
+    inject::ManualClock, inject::SeededSecrets, inject::SequentialIds,
 };
 use dps_qr::{ArchiveOptions, MANIFEST_NAME, Payload, RenderOptions, export_zip};
 use dps_store_memory::InMemoryStore;

@@ -7,7 +7,7 @@
 //! page, not the group.
 //!
 //! ```
-//! use dps_core::{NewGroup, OsSecrets, Provisioner};
+//! use dps_core::{NewGroup, inject::OsSecrets, Provisioner};
 //! use dps_env_static::{StaticConfig, StaticEnvironment};
 //! use dps_store_memory::InMemoryStore;
 //! use std::sync::Arc;
@@ -29,8 +29,8 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use dps_core::{
-    AllocationStatus, Change, Changeset, Device, DeviceId, DeviceQuery, Entity, Event, EventCursor,
-    GroupId, RegistrationGroup, SerialNumber, Store, StoreError, Version,
+    Change, Changeset, Device, DeviceId, DeviceQuery, Entity, Event, EventCursor, GroupId,
+    RegistrationGroup, SerialNumber, Store, StoreError, Version, state::AllocationStatus,
 };
 
 /// A [`Store`] in process memory.

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use common::{DropSchema, unique_schema, url};
 use dps_core::{
-    AllocationStatus, Atomicity, Config, DeviceEdit, DeviceId, DeviceQuery, EventCursor, Injected,
-    ManualClock, NewDevice, NewGroup, Provisioner, SeededSecrets, Selection, SequentialIds,
+    Atomicity, Config, DeviceEdit, DeviceId, DeviceQuery, EventCursor, Injected, NewDevice,
+    NewGroup, Provisioner, Selection, inject::ManualClock, inject::SeededSecrets,
+    inject::SequentialIds, state::AllocationStatus,
 };
 use dps_store_postgres::{PgOptions, PgStore};
 use dps_testkit::{CallKind, EPOCH, FakeEnvironment, Fault, Fixtures};

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use dps_core::{
-    AllocationStatus, Config, EventCursor, Injected, ManualClock, NewDevice, NewGroup, NewSerial,
-    Provisioner, ReplaceRequest, SeededSecrets, Selection, SequentialIds,
+    Config, EventCursor, Injected, NewDevice, NewGroup, NewSerial, Provisioner, ReplaceRequest,
+    Selection, inject::ManualClock, inject::SeededSecrets, inject::SequentialIds,
+    state::AllocationStatus,
 };
 use dps_store_sqlite::{SqliteOptions, SqliteStore};
 use dps_testkit::{EPOCH, FakeEnvironment, Fixtures};

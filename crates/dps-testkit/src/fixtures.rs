@@ -1,9 +1,10 @@
 //! Deterministic groups, devices and states for tests.
 
 use dps_core::{
-    AssetId, AttributeDef, AttributeSchema, AttributeType, AttributeValue, BatchTag, Credentials,
-    Device, DeviceId, EventKind, GroupId, IdGen, Key, NewDevice, NewEvent, NewGroup, OperationId,
-    RegistrationGroup, Secret, SequentialIds, Target, Timestamp, lifecycle::EnvOutcome,
+    AssetId, BatchTag, Credentials, Device, DeviceId, EventKind, GroupId, Key, NewDevice, NewEvent,
+    NewGroup, OperationId, RegistrationGroup, Secret, Target, Timestamp, attribute::AttributeDef,
+    attribute::AttributeSchema, attribute::AttributeType, attribute::AttributeValue, inject::IdGen,
+    inject::SequentialIds, lifecycle::EnvOutcome,
 };
 use dps_core::{Onboarded, SerialNumber};
 

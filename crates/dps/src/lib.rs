@@ -33,7 +33,9 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
+//! use dps::inject::OsSecrets;
 //! use dps::memory::InMemoryStore;
+//! use dps::state::AllocationStatus;
 //! use dps::*;
 //!
 //! // Where devices go: one target with one model.

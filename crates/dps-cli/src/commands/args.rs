@@ -2,8 +2,8 @@
 //! filters and selections.
 
 use dps_core::{
-    AllocationStatus, AttributeDef, AttributeSchema, AttributeType, DeviceFilter, ModelType,
-    ReprovisionMethod, Selection, Target,
+    DeviceFilter, ModelType, ReprovisionMethod, Selection, Target, attribute::AttributeDef,
+    attribute::AttributeSchema, attribute::AttributeType, state::AllocationStatus,
 };
 
 use crate::cli::{Filters, ModelTypeArg, ReprovisionArg, SelectionArgs, StatusArg};
@@ -142,7 +142,7 @@ pub(crate) fn selection(args: &SelectionArgs) -> CliResult<Selection> {
 
 #[cfg(test)]
 mod tests {
-    use dps_core::AttributeValue;
+    use dps_core::attribute::AttributeValue;
 
     use super::*;
 

@@ -1,6 +1,8 @@
 //! `dps device bootstrap`: act as the device.
 
-use dps_core::{BootstrapAnswer, BootstrapClaims, Clock, SystemClock};
+use dps_core::{
+    bootstrap::BootstrapAnswer, bootstrap::BootstrapClaims, inject::Clock, inject::SystemClock,
+};
 
 use crate::CliResult;
 use crate::cli::BootstrapArgs;

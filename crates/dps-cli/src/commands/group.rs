@@ -1,6 +1,6 @@
 //! `dps group`: registration groups.
 
-use dps_core::{GroupEdit, NewGroup, RegistrationGroup, SecretRotation};
+use dps_core::{GroupEdit, NewGroup, RegistrationGroup, bootstrap::SecretRotation};
 
 use super::args::{model_type, parse_opt, reprovision, schema, target_of};
 use crate::CliResult;

@@ -1,6 +1,6 @@
 //! The report of a batch command: `{"succeeded", "failed", "results"}`.
 
-use dps_core::{BatchReport, Outcome, SerialNumber};
+use dps_core::{BatchReport, SerialNumber, lifecycle::Outcome};
 use serde::Serialize;
 
 use super::error::ErrorOut;

@@ -1,6 +1,6 @@
 //! A bootstrap answer, as the device receives it.
 
-use dps_core::{BootstrapAnswer, Credentials, Endpoints};
+use dps_core::{Credentials, Endpoints, bootstrap::BootstrapAnswer};
 use serde::Serialize;
 
 use super::target::TargetRefOut;

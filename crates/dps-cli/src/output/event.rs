@@ -1,6 +1,6 @@
 //! An event of the event log.
 
-use dps_core::{BootstrapRefusal, Event, EventKind, OperationId};
+use dps_core::{Event, EventKind, OperationId, bootstrap::BootstrapRefusal};
 use serde::Serialize;
 
 use super::target::TargetRefOut;

@@ -1,6 +1,8 @@
 //! A registration group and its attribute schema.
 
-use dps_core::{AttributeDef, AttributeType, AttributeValue, RegistrationGroup};
+use dps_core::{
+    RegistrationGroup, attribute::AttributeDef, attribute::AttributeType, attribute::AttributeValue,
+};
 use serde::Serialize;
 
 use crate::CliResult;

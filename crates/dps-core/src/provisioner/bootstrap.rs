@@ -22,7 +22,7 @@ use crate::time::Timestamp;
 use super::Provisioner;
 
 /// The refusals recorded in the current minute, for
-/// [`BootstrapConfig::refusal_events_per_minute`](crate::BootstrapConfig::refusal_events_per_minute).
+/// [`BootstrapConfig::refusal_events_per_minute`](crate::bootstrap::BootstrapConfig::refusal_events_per_minute).
 #[derive(Debug, Default)]
 pub(super) struct RefusalBudget {
     /// When the current minute started.
@@ -68,7 +68,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ///
     /// 1. The group must exist, the signature must verify with the key derived from the
     ///    group's secret (or from its previous secret during the grace period), and the
-    ///    timestamp must be within [`BootstrapConfig::window`](crate::BootstrapConfig::window) of the injected clock; the
+    ///    timestamp must be within [`BootstrapConfig::window`](crate::bootstrap::BootstrapConfig::window) of the injected clock; the
     ///    device must exist. Otherwise the answer is [`Error::Unauthorized`], the same for
     ///    every reason, and an [`EventKind::BootstrapRefused`] event records the real one.
     /// 2. A pending device gets [`Error::TryAgain`]. A device that is not allocated gets
@@ -193,7 +193,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     }
 
     /// Records a refused bootstrap request (within
-    /// [`BootstrapConfig::refusal_events_per_minute`](crate::BootstrapConfig::refusal_events_per_minute)) and answers [`Error::Unauthorized`].
+    /// [`BootstrapConfig::refusal_events_per_minute`](crate::bootstrap::BootstrapConfig::refusal_events_per_minute)) and answers [`Error::Unauthorized`].
     async fn refuse<T>(&self, claims: &BootstrapClaims, reason: BootstrapRefusal) -> Result<T> {
         let now = self.now();
         let suppressed = match self.config.bootstrap.refusal_events_per_minute {

@@ -113,7 +113,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// Replaces a group's secret with a fresh one from the injected secret source, and with
     /// it every device bootstrap key of the group. With [`SecretRotation::Graceful`] the old
     /// secret keeps verifying for
-    /// [`BootstrapConfig::secret_grace`](crate::BootstrapConfig::secret_grace); with
+    /// [`BootstrapConfig::secret_grace`](crate::bootstrap::BootstrapConfig::secret_grace); with
     /// [`SecretRotation::Immediate`] it stops at once. Event `GroupSecretRotated`.
     ///
     /// # Errors

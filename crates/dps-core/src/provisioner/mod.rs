@@ -172,7 +172,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// use dps_core::{Config, ManualClock, Provisioner, Timestamp};
+    /// use dps_core::{Config, inject::ManualClock, Provisioner, Timestamp};
     /// # let env = dps_testkit::FakeEnvironment::new();
     /// # let store = dps_store_memory::InMemoryStore::new();
     /// let dps = Provisioner::builder(store, env)

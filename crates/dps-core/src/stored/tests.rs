@@ -146,7 +146,7 @@ fn event() -> NewEvent {
         device_id: None,
         serial: Some(p("SN-9")),
         kind: EventKind::BootstrapRefused {
-            reason: crate::BootstrapRefusal::StaleTimestamp { skew_seconds: -400 },
+            reason: crate::bootstrap::BootstrapRefusal::StaleTimestamp { skew_seconds: -400 },
             suppressed: 3,
         },
     }
@@ -271,7 +271,7 @@ fn rows_carry_the_indexed_columns() {
 fn queries_become_conditions_on_the_columns() {
     let mut query = crate::DeviceQuery::group(GroupId::from_uuid(Uuid::from_u128(1)));
     query.filter.serial_prefix = Some(p("SN-"));
-    query.filter.status = Some(crate::AllocationStatus::Allocated);
+    query.filter.status = Some(crate::state::AllocationStatus::Allocated);
     let after: SerialNumber = p("SN-5");
     let c = device_conditions(&query, Some(&after));
     let shown: Vec<String> = c

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use dps_core::{
-    Config, Injected, ManualClock, NewDevice, NewGroup, Provisioner, RegistrationGroup,
-    SeededSecrets, SequentialIds, SerialNumber, Target,
+    Config, Injected, NewDevice, NewGroup, Provisioner, RegistrationGroup, SerialNumber, Target,
+    inject::ManualClock, inject::SeededSecrets, inject::SequentialIds,
 };
 use dps_store_memory::InMemoryStore;
 use dps_testkit::{EPOCH, FakeEnvironment, Fixtures};

@@ -4,9 +4,9 @@ use std::io::Read;
 use std::str::FromStr;
 
 use dps_core::{
-    AttributeSchema, AttributeType, AttributeValues, BatchTag, Description, DeviceName,
-    EnvironmentId, ModelId, NewDevice, OuId, SerialNumber, Target, Timezone, ValidationError,
-    Version,
+    BatchTag, Description, DeviceName, EnvironmentId, ModelId, NewDevice, OuId, SerialNumber,
+    Target, Timezone, ValidationError, Version, attribute::AttributeSchema,
+    attribute::AttributeType, attribute::AttributeValues,
 };
 
 use super::cells::Cells;

@@ -5,8 +5,9 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use dps_core::{
-    AttributeDef, AttributeSchema, AttributeType, AttributeValue, Config, Injected, ManualClock,
-    NewGroup, Provisioner, RegistrationGroup, SeededSecrets, SequentialIds,
+    Config, Injected, NewGroup, Provisioner, RegistrationGroup, attribute::AttributeDef,
+    attribute::AttributeSchema, attribute::AttributeType, attribute::AttributeValue,
+    inject::ManualClock, inject::SeededSecrets, inject::SequentialIds,
 };
 use dps_store_memory::InMemoryStore;
 use dps_testkit::{EPOCH, FakeEnvironment, Fixtures};

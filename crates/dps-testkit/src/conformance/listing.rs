@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
-use dps_core::{AllocationStatus, Change, DeviceFilter, DeviceQuery, SerialNumber, Store};
+use dps_core::{Change, DeviceFilter, DeviceQuery, SerialNumber, Store, state::AllocationStatus};
 
 use super::{commit, must_commit};
 use crate::fixtures::{EPOCH, Fixtures};

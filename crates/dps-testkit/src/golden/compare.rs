@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use dps_core::state::PendingAction;
 use dps_core::{
-    AllocationState, Device, DeviceQuery, Event, EventCursor, GroupId, RegistrationGroup,
-    ReprovisionMethod, SerialNumber, Store, StoreError,
+    Device, DeviceQuery, Event, EventCursor, GroupId, RegistrationGroup, ReprovisionMethod,
+    SerialNumber, Store, StoreError, state::AllocationState,
 };
 
 use super::scenario;

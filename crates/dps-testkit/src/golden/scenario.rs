@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dps_core::{
-    Atomicity, AttributeDef, AttributeSchema, AttributeType, AttributeValue, BootstrapClaims,
-    BootstrapConfig, BootstrapRequest, Changeset, Clock, Config, Device, DeviceEdit, GroupEdit,
-    GroupId, Injected, ManualClock, ModelType, NewDevice, NewGroup, NewSerial, OperationId,
-    Provisioner, RegistrationGroup, ReplaceRequest, ReprovisionMethod, SecretRotation,
-    SeededSecrets, Selection, SequentialIds, Store, Uuid,
+    Atomicity, Changeset, Config, Device, DeviceEdit, GroupEdit, GroupId, Injected, ModelType,
+    NewDevice, NewGroup, NewSerial, OperationId, Provisioner, RegistrationGroup, ReplaceRequest,
+    ReprovisionMethod, Selection, Store, Uuid, attribute::AttributeDef, attribute::AttributeSchema,
+    attribute::AttributeType, attribute::AttributeValue, bootstrap::BootstrapClaims,
+    bootstrap::BootstrapConfig, bootstrap::BootstrapRequest, bootstrap::SecretRotation,
+    inject::Clock, inject::ManualClock, inject::SeededSecrets, inject::SequentialIds,
 };
 
 use crate::{CallKind, EPOCH, FakeEnvironment, Fault, Fixtures};
