@@ -28,6 +28,7 @@
 //! # Example
 //!
 //! ```
+//! use dps_core::state::AllocationStatus;
 //! use dps_core::*;
 //! use dps_store_memory::InMemoryStore;
 //! use dps_testkit::FakeEnvironment;

@@ -222,62 +222,88 @@ pub(crate) struct Header {
     pub(crate) attributes: Vec<Option<usize>>,
 }
 
-impl Header {
-    /// Maps headers (already decoded and trimmed) to columns of `schema`.
-    pub(crate) fn new(names: Vec<String>, schema: &AttributeSchema) -> Result<Self, CsvError> {
+/// How header names find their columns: the template's names, then schema attribute
+/// identifiers, then aliases, each compared in normal form.
+struct Lookup<'a> {
+    defs: &'a [dps_core::attribute::AttributeDef],
+    canonical: HashMap<String, Slot>,
+    aliases: HashMap<String, Slot>,
+    by_attribute: HashMap<String, Slot>,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(schema: &'a AttributeSchema) -> Self {
         let defs = schema.attributes();
-        let mut canonical: HashMap<String, Slot> = HashMap::new();
-        let mut aliases: HashMap<String, Slot> = HashMap::new();
+        let mut canonical = HashMap::new();
+        let mut aliases = HashMap::new();
         for c in Column::ALL {
             canonical.insert(normalize(c.header()), Slot::Field(c));
             for a in c.aliases() {
                 aliases.insert(normalize(a), Slot::Field(c));
             }
         }
-        let mut by_attribute: HashMap<String, Slot> = HashMap::new();
+        let mut by_attribute = HashMap::new();
         for (i, d) in defs.iter().enumerate() {
             by_attribute
                 .entry(normalize(d.id.as_str()))
                 .or_insert(Slot::Attribute(i));
         }
+        Self {
+            defs,
+            canonical,
+            aliases,
+            by_attribute,
+        }
+    }
+
+    /// What the column headed `name`, at `index` (from 0), holds.
+    fn slot(&self, name: &str, index: usize) -> Result<Slot, CsvError> {
+        if name.is_empty() {
+            return Ok(Slot::Ignored);
+        }
+        if let Some(i) = self.defs.iter().position(|d| d.id.as_str() == name) {
+            return Ok(Slot::Attribute(i));
+        }
+        let n = normalize(name);
+        self.canonical
+            .get(&n)
+            .or_else(|| self.by_attribute.get(&n))
+            .or_else(|| self.aliases.get(&n))
+            .copied()
+            .ok_or_else(|| CsvError::UnknownColumn {
+                column: name.to_owned(),
+                index: index + 1,
+            })
+    }
+}
+
+impl Header {
+    /// Maps headers (already decoded and trimmed) to columns of `schema`.
+    pub(crate) fn new(names: Vec<String>, schema: &AttributeSchema) -> Result<Self, CsvError> {
+        let lookup = Lookup::new(schema);
         let mut slots = Vec::with_capacity(names.len());
         let mut seen: HashMap<Slot, usize> = HashMap::new();
         let mut fixed = [None; Column::ALL.len()];
-        let mut attributes = vec![None; defs.len()];
+        let mut attributes = vec![None; lookup.defs.len()];
         for (index, name) in names.iter().enumerate() {
-            let slot = if name.is_empty() {
-                Slot::Ignored
-            } else if let Some(i) = defs.iter().position(|d| d.id.as_str() == name) {
-                Slot::Attribute(i)
-            } else {
-                let n = normalize(name);
-                canonical
-                    .get(&n)
-                    .or_else(|| by_attribute.get(&n))
-                    .or_else(|| aliases.get(&n))
-                    .copied()
-                    .ok_or_else(|| CsvError::UnknownColumn {
-                        column: name.clone(),
-                        index: index + 1,
-                    })?
-            };
-            if slot != Slot::Ignored {
-                if let Some(first) = seen.insert(slot, index) {
-                    return Err(CsvError::DuplicateColumn {
-                        column: name.clone(),
-                        first: first + 1,
-                        second: index + 1,
-                    });
-                }
-                match slot {
-                    Slot::Field(c) => {
-                        if let Some(f) = fixed.get_mut(c as usize) {
-                            *f = Some(index);
-                        }
+            let slot = lookup.slot(name, index)?;
+            if slot != Slot::Ignored
+                && let Some(first) = seen.insert(slot, index)
+            {
+                return Err(CsvError::DuplicateColumn {
+                    column: name.clone(),
+                    first: first + 1,
+                    second: index + 1,
+                });
+            }
+            match slot {
+                Slot::Field(c) => {
+                    if let Some(f) = fixed.get_mut(c as usize) {
+                        *f = Some(index);
                     }
-                    Slot::Attribute(i) => attributes[i] = Some(index),
-                    Slot::Ignored => {}
                 }
+                Slot::Attribute(i) => attributes[i] = Some(index),
+                Slot::Ignored => {}
             }
             slots.push(slot);
         }
@@ -287,37 +313,37 @@ impl Header {
             fixed,
             attributes,
         };
+        header.check_required(schema)?;
+        Ok(header)
+    }
+
+    /// Refuses a header without the serial or the model, with only one of environment and OU,
+    /// or without a required attribute that has no default.
+    fn check_required(&self, schema: &AttributeSchema) -> Result<(), CsvError> {
+        let missing = |c: Column| CsvError::MissingColumn {
+            column: c.header().to_owned(),
+        };
         for c in [Column::Serial, Column::ModelId] {
-            if header.index_of(c).is_none() {
-                return Err(CsvError::MissingColumn {
-                    column: c.header().to_owned(),
-                });
+            if self.index_of(c).is_none() {
+                return Err(missing(c));
             }
         }
         match (
-            header.index_of(Column::Environment),
-            header.index_of(Column::Ou),
+            self.index_of(Column::Environment),
+            self.index_of(Column::Ou),
         ) {
-            (Some(_), None) => {
-                return Err(CsvError::MissingColumn {
-                    column: Column::Ou.header().to_owned(),
-                });
-            }
-            (None, Some(_)) => {
-                return Err(CsvError::MissingColumn {
-                    column: Column::Environment.header().to_owned(),
-                });
-            }
+            (Some(_), None) => return Err(missing(Column::Ou)),
+            (None, Some(_)) => return Err(missing(Column::Environment)),
             (Some(_), Some(_)) | (None, None) => {}
         }
-        for (d, index) in defs.iter().zip(&header.attributes) {
+        for (d, index) in schema.attributes().iter().zip(&self.attributes) {
             if d.required && d.default.is_none() && index.is_none() {
                 return Err(CsvError::MissingColumn {
                     column: d.id.to_string(),
                 });
             }
         }
-        Ok(header)
+        Ok(())
     }
 
     pub(crate) fn index_of(&self, c: Column) -> Option<usize> {

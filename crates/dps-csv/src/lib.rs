@@ -34,6 +34,7 @@
 //! # Example
 //!
 //! ```
+//! use dps_core::attribute::{AttributeDef, AttributeSchema, AttributeType};
 //! use dps_core::*;
 //! use dps_csv::{ExportOptions, ImportOptions, export, import, write_error_report};
 //! use dps_store_memory::InMemoryStore;

@@ -32,6 +32,7 @@ use crate::error::Result;
 ///
 /// ```
 /// use std::sync::Arc;
+/// use dps_core::inject::{ManualClock, SeededSecrets, SequentialIds};
 /// use dps_core::*;
 /// use dps_qr::{ArchiveOptions, export_zip};
 /// use dps_store_memory::InMemoryStore;
