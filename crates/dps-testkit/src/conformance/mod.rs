@@ -53,6 +53,19 @@ pub(crate) async fn must_commit<S: Store + ?Sized>(store: &S, changes: Vec<Chang
     }
 }
 
+/// Inserts `group`, which must succeed.
+pub(crate) async fn insert_group<S: Store + ?Sized>(
+    store: &S,
+    group: &dps_core::RegistrationGroup,
+) {
+    must_commit(
+        store,
+        vec![Change::InsertGroup(group.clone())],
+        "insert group",
+    )
+    .await;
+}
+
 /// Every event in the store (the suite writes far fewer than a thousand).
 pub(crate) async fn all_events<S: Store + ?Sized>(store: &S) -> Vec<dps_core::Event> {
     store

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use dps_core::{Change, Changeset, Entity, EventKind, GroupEdit, Store, StoreError};
 
-use super::{all_events, commit, device_count, must_commit, renamed, update};
+use super::{all_events, commit, device_count, insert_group, must_commit, renamed, update};
 use crate::fixtures::{EPOCH, Fixtures};
 
 /// Contract 1, 2, 4: groups are inserted, read back equal, listed by identifier with keyset
@@ -27,15 +27,7 @@ pub async fn crud_groups<S: Store + ?Sized>(store: Arc<S>) {
         "a group reads back as written"
     );
 
-    let first = store.groups(None, 2).await.unwrap_or_default();
-    let rest = store
-        .groups(first.last().map(|g| g.id()), 10)
-        .await
-        .unwrap_or_default();
-    let ids: Vec<_> = first.iter().chain(&rest).map(|g| g.id()).collect();
-    let mut expected: Vec<_> = groups.iter().map(|g| g.id()).collect();
-    expected.sort();
-    assert_eq!(ids, expected, "groups page by ascending identifier");
+    assert_groups_page_by_id(&*store, &groups).await;
 
     let edited = groups[0].edited(
         GroupEdit {
@@ -97,17 +89,28 @@ pub async fn crud_groups<S: Store + ?Sized>(store: Arc<S>) {
     );
 }
 
+/// Two pages of groups visit every group once, by ascending identifier.
+async fn assert_groups_page_by_id<S: Store + ?Sized>(
+    store: &S,
+    groups: &[dps_core::RegistrationGroup],
+) {
+    let first = store.groups(None, 2).await.unwrap_or_default();
+    let rest = store
+        .groups(first.last().map(|g| g.id()), 10)
+        .await
+        .unwrap_or_default();
+    let ids: Vec<_> = first.iter().chain(&rest).map(|g| g.id()).collect();
+    let mut expected: Vec<_> = groups.iter().map(|g| g.id()).collect();
+    expected.sort();
+    assert_eq!(ids, expected, "groups page by ascending identifier");
+}
+
 /// Contract 1, 2: devices are inserted, read back equal by identifier and by serial (with
 /// every field, state data and secrets included), updated and deleted.
 pub async fn crud_devices<S: Store + ?Sized>(store: Arc<S>) {
     let fx = Fixtures::new();
     let group = fx.group("g");
-    must_commit(
-        &*store,
-        vec![Change::InsertGroup(group.clone())],
-        "insert group",
-    )
-    .await;
+    insert_group(&*store, &group).await;
     let device = fx.device(&group, "SN-1");
     let (_, allocated) = fx.allocated(&group, &fx.device(&group, "SN-2"));
     must_commit(
@@ -178,11 +181,16 @@ pub async fn crud_devices<S: Store + ?Sized>(store: Arc<S>) {
         "updating a deleted device is not found, got {missing:?}"
     );
 
+    assert_by_serials_skips_unknown(&*store, &allocated).await;
+}
+
+/// `devices_by_serials` finds `device` and leaves out a serial nobody has.
+async fn assert_by_serials_skips_unknown<S: Store + ?Sized>(store: &S, device: &dps_core::Device) {
     let found = store
         .devices_by_serials(
-            group.id(),
+            device.group_id(),
             &[
-                allocated.serial().clone(),
+                device.serial().clone(),
                 "NOPE".parse().unwrap_or_else(|e| panic!("{e}")),
             ],
         )
@@ -190,7 +198,7 @@ pub async fn crud_devices<S: Store + ?Sized>(store: Arc<S>) {
         .unwrap_or_default();
     assert_eq!(
         found,
-        vec![allocated],
+        vec![device.clone()],
         "devices_by_serials skips unknown serials"
     );
 }
@@ -231,36 +239,14 @@ pub async fn serial_unique_per_group<S: Store + ?Sized>(store: Arc<S>) {
         "insert",
     )
     .await;
-    let pending = allocated
-        .begin_replace(
-            "SN-A".parse().unwrap_or_else(|e| panic!("{e}")),
-            "b2".parse().unwrap_or_else(|e| panic!("{e}")),
-            None,
-            fx.op(),
-            EPOCH,
-            EPOCH,
-        )
-        .unwrap_or_else(|e| panic!("{e}"))
-        .pending
-        .into_device();
+    let pending = replacing(&fx, &allocated, "SN-A");
     let taken = commit(&*store, vec![update(&allocated, pending)]).await;
     assert!(
         matches!(taken, Err(StoreError::DuplicateSerial { .. })),
         "changing a serial to a taken one is refused, got {taken:?}"
     );
     // And the old serial is free once a device moves off it.
-    let moved = allocated
-        .begin_replace(
-            "SN-C".parse().unwrap_or_else(|e| panic!("{e}")),
-            "b2".parse().unwrap_or_else(|e| panic!("{e}")),
-            None,
-            fx.op(),
-            EPOCH,
-            EPOCH,
-        )
-        .unwrap_or_else(|e| panic!("{e}"))
-        .pending
-        .into_device();
+    let moved = replacing(&fx, &allocated, "SN-C");
     must_commit(&*store, vec![update(&allocated, moved)], "move serial").await;
     must_commit(
         &*store,
@@ -277,6 +263,22 @@ pub async fn serial_unique_per_group<S: Store + ?Sized>(store: Arc<S>) {
             .is_some(),
         "a device is found by its new serial"
     );
+}
+
+/// `device` pending its replacement by the hardware `serial`.
+fn replacing(fx: &Fixtures, device: &dps_core::Device, serial: &str) -> dps_core::Device {
+    device
+        .begin_replace(
+            serial.parse().unwrap_or_else(|e| panic!("{e}")),
+            "b2".parse().unwrap_or_else(|e| panic!("{e}")),
+            None,
+            fx.op(),
+            EPOCH,
+            EPOCH,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .pending
+        .into_device()
 }
 
 /// Contract 2: updates and deletes at a stale version fail with `Conflict` and change nothing.
