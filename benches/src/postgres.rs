@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use dps_core::stored::DeviceColumns;
 use dps_core::{Change, Changeset, Device, EventKind, NewEvent, RegistrationGroup, Store};
-use dps_store_postgres::__bench::{self, DeviceRow};
+use dps_store_postgres::__bench::{self, copy_sql, device_row, write_copy};
 use dps_store_postgres::{PgOptions, PgStore};
 
 use crate::sqlite::devices;
@@ -74,9 +75,9 @@ async fn through_store(url: &str, group: &RegistrationGroup, devices: &[Device])
 
 async fn raw_copy(url: &str, group: &RegistrationGroup, devices: &[Device]) -> Duration {
     let store = fresh(url, "dps_bench_raw", group).await;
-    let rows: Vec<DeviceRow> = devices
+    let rows: Vec<DeviceColumns> = devices
         .iter()
-        .map(|d| DeviceRow::of(d).unwrap_or_else(|e| panic!("{e}")))
+        .map(|d| device_row(d).unwrap_or_else(|e| panic!("{e}")))
         .collect();
     let mut client = __bench::client(&store)
         .await
@@ -86,10 +87,10 @@ async fn raw_copy(url: &str, group: &RegistrationGroup, devices: &[Device]) -> D
     for chunk in rows.chunks(CHUNK) {
         let tx = client.transaction().await.unwrap_or_else(|e| panic!("{e}"));
         let sink = tx
-            .copy_in(&DeviceRow::copy_sql(&table))
+            .copy_in(&copy_sql(&table))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        DeviceRow::write_copy(sink, chunk)
+        write_copy(sink, chunk)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         tx.commit().await.unwrap_or_else(|e| panic!("{e}"));

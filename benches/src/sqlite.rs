@@ -6,7 +6,7 @@ use dps_core::{
     Change, Changeset, Device, DeviceId, EventKind, GroupId, NewDevice, NewEvent, NewGroup,
     RegistrationGroup, Secret, SerialNumber, Store, Timestamp, Uuid,
 };
-use dps_store_sqlite::__bench::{INSERT_DEVICE_SQL, device_row};
+use dps_store_sqlite::__bench::{INSERT_DEVICE_SQL, device_row, device_values};
 use dps_store_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::{Measured, best, rate, runtime};
@@ -98,7 +98,7 @@ fn import_raw(group: &RegistrationGroup, devices: &[Device]) -> Duration {
                 .prepare_cached(INSERT_DEVICE_SQL)
                 .unwrap_or_else(|e| panic!("{e}"));
             for r in chunk {
-                stmt.execute(&r.values()[..])
+                stmt.execute(&device_values(r)[..])
                     .unwrap_or_else(|e| panic!("{e}"));
             }
         }

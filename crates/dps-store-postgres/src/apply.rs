@@ -11,7 +11,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use crate::error::{insert_error, pg_error};
-use crate::row::{DeviceRow, limit, write_copy};
+use crate::row::{device_row, device_values, limit, write_copy};
 use crate::{COPY_THRESHOLD, PgStore};
 
 impl PgStore {
@@ -71,7 +71,7 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         let rows = batch
             .iter()
-            .map(DeviceRow::of)
+            .map(device_row)
             .collect::<Result<Vec<_>, _>>()?;
         if batch.len() >= COPY_THRESHOLD {
             let copied = match tx.copy_in(&self.sql.copy_devices).await {
@@ -90,7 +90,7 @@ impl PgStore {
             .await
             .map_err(|e| pg_error("prepare insert", e))?;
         for (row, d) in rows.iter().zip(&batch) {
-            if let Err(e) = tx.execute(&stmt, &row.values()).await {
+            if let Err(e) = tx.execute(&stmt, &device_values(row)).await {
                 return Err(insert_error(&e, std::slice::from_ref(d))
                     .unwrap_or_else(|| pg_error("insert device", e)));
             }
@@ -181,8 +181,8 @@ impl PgStore {
         device: Device,
     ) -> Result<(), StoreError> {
         let (id, group, serial) = (device.id(), device.group_id(), device.serial().clone());
-        let row = DeviceRow::from(DeviceColumns::from_device(device)?);
-        let v = row.values();
+        let row = DeviceColumns::from_device(device)?;
+        let v = device_values(&row);
         let expected = stored::version_column(expected);
         let params: [&(dyn ToSql + Sync); 11] = [
             v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], &expected,

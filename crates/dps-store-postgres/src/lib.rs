@@ -205,7 +205,7 @@ impl PgStore {
 /// baselines that write the same rows without the store. Not part of the API.
 #[doc(hidden)]
 pub mod __bench {
-    pub use crate::row::{DEVICE_COLUMN_TYPES, DeviceRow};
+    pub use crate::row::{DEVICE_COLUMN_TYPES, copy_sql, device_row, device_values, write_copy};
 
     /// A connection from the store's pool.
     ///

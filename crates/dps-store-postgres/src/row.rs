@@ -2,7 +2,7 @@
 //! queries on its columns.
 
 use dps_core::stored::{ColumnValue, DeviceColumns, device_conditions};
-use dps_core::{Device, DeviceQuery, SerialNumber, StoreError, Uuid};
+use dps_core::{Device, DeviceQuery, SerialNumber, StoreError};
 use futures_util::pin_mut;
 use tokio_postgres::CopyInSink;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -11,31 +11,6 @@ use tokio_postgres::types::{ToSql, Type};
 /// A row count as a `bigint` parameter (saturating).
 pub(crate) fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// The column values of a device row, in `dps_devices` column order.
-#[derive(Debug, Clone)]
-pub struct DeviceRow {
-    /// `id`.
-    pub id: Uuid,
-    /// `group_id`.
-    pub group_id: Uuid,
-    /// `serial`.
-    pub serial: String,
-    /// `version`.
-    pub version: i64,
-    /// `status`.
-    pub status: i16,
-    /// `model_id`.
-    pub model_id: String,
-    /// `batch_tag`.
-    pub batch_tag: Option<String>,
-    /// `target`.
-    pub target: Option<String>,
-    /// `allocated_to`.
-    pub allocated_to: Option<String>,
-    /// `data`.
-    pub data: String,
 }
 
 /// The column types of a device row, for binary COPY.
@@ -52,82 +27,51 @@ pub const DEVICE_COLUMN_TYPES: [Type; 10] = [
     Type::TEXT,
 ];
 
-impl From<DeviceColumns> for DeviceRow {
-    fn from(c: DeviceColumns) -> Self {
-        Self {
-            id: c.id,
-            group_id: c.group_id,
-            serial: c.serial,
-            version: c.version,
-            status: c.status,
-            model_id: c.model_id,
-            batch_tag: c.batch_tag,
-            target: c.target,
-            allocated_to: c.allocated_to,
-            data: c.data,
-        }
-    }
+/// The values of a device row, in `dps_devices` column order.
+pub fn device_values(c: &DeviceColumns) -> [&(dyn ToSql + Sync); 10] {
+    [
+        &c.id,
+        &c.group_id,
+        &c.serial,
+        &c.version,
+        &c.status,
+        &c.model_id,
+        &c.batch_tag,
+        &c.target,
+        &c.allocated_to,
+        &c.data,
+    ]
 }
 
-impl DeviceRow {
-    /// The row of `d`.
-    ///
-    /// # Errors
-    ///
-    /// When the device does not serialise, which does not happen for valid devices.
-    pub fn of(d: &Device) -> Result<Self, StoreError> {
-        DeviceColumns::of(d).map(Self::from)
-    }
-
-    /// The values, in column order.
-    pub fn values(&self) -> [&(dyn ToSql + Sync); 10] {
-        [
-            &self.id,
-            &self.group_id,
-            &self.serial,
-            &self.version,
-            &self.status,
-            &self.model_id,
-            &self.batch_tag,
-            &self.target,
-            &self.allocated_to,
-            &self.data,
-        ]
-    }
-
-    /// The binary `COPY … FROM STDIN` statement for `table` (`"schema".dps_devices`).
-    pub fn copy_sql(table: &str) -> String {
-        format!(
-            "COPY {table} (id, group_id, serial, version, status, model_id, batch_tag, target, allocated_to, data) FROM STDIN (FORMAT binary)"
-        )
-    }
-
-    /// Writes rows into a sink opened with [`DeviceRow::copy_sql`].
-    ///
-    /// # Errors
-    ///
-    /// The database's errors.
-    pub async fn write_copy(
-        sink: CopyInSink<bytes::Bytes>,
-        rows: &[DeviceRow],
-    ) -> Result<u64, tokio_postgres::Error> {
-        write_copy(sink, rows).await
-    }
+/// The row of `d`.
+///
+/// # Errors
+///
+/// When the device does not serialise, which does not happen for valid devices.
+pub fn device_row(d: &Device) -> Result<DeviceColumns, StoreError> {
+    DeviceColumns::of(d)
 }
 
-/// Writes rows into a sink opened with [`DeviceRow::copy_sql`].
+/// The binary `COPY … FROM STDIN` statement for `table` (`"schema".dps_devices`).
+pub fn copy_sql(table: &str) -> String {
+    format!(
+        "COPY {table} (id, group_id, serial, version, status, model_id, batch_tag, target, allocated_to, data) FROM STDIN (FORMAT binary)"
+    )
+}
+
+/// Writes rows into a sink opened with [`copy_sql`].
 ///
 /// # Errors
 ///
 /// The database's errors.
-pub(crate) async fn write_copy(
+pub async fn write_copy(
     sink: CopyInSink<bytes::Bytes>,
-    rows: &[DeviceRow],
+    rows: &[DeviceColumns],
 ) -> Result<u64, tokio_postgres::Error> {
     let writer = BinaryCopyInWriter::new(sink, &DEVICE_COLUMN_TYPES);
     pin_mut!(writer);
     for row in rows {
-        writer.as_mut().write(&row.values()).await?;
+        writer.as_mut().write(&device_values(row)).await?;
     }
     writer.finish().await
 }

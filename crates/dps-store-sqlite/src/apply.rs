@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 use crate::error::{
     SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE, is_constraint, sql_error,
 };
-use crate::row::{DeviceRow, INSERT_DEVICE_SQL, UPDATE_DEVICE_SQL, id_bytes};
+use crate::row::{INSERT_DEVICE_SQL, UPDATE_DEVICE_SQL, device_values, id_bytes};
 use crate::{Inner, lock};
 
 impl Inner {
@@ -140,10 +140,10 @@ fn delete_group(tx: &Transaction<'_>, id: GroupId, expected: Version) -> Result<
 
 fn insert_device(tx: &Transaction<'_>, d: Device) -> Result<(), StoreError> {
     let (id, group, serial) = (d.id(), d.group_id(), d.serial().clone());
-    let row = DeviceRow::from(DeviceColumns::from_device(d)?);
+    let row = DeviceColumns::from_device(d)?;
     let r = tx
         .prepare_cached(INSERT_DEVICE_SQL)
-        .and_then(|mut s| s.execute(&row.values()[..]));
+        .and_then(|mut s| s.execute(&device_values(&row)[..]));
     match r {
         Ok(_) => Ok(()),
         Err(e) if is_constraint(&e, SQLITE_CONSTRAINT_UNIQUE) => {
@@ -165,9 +165,9 @@ fn update_device(
     device: Device,
 ) -> Result<(), StoreError> {
     let (id, group, serial) = (device.id(), device.group_id(), device.serial().clone());
-    let row = DeviceRow::from(DeviceColumns::from_device(device)?);
+    let row = DeviceColumns::from_device(device)?;
     let expected = stored::version_column(expected);
-    let mut params = row.values().to_vec();
+    let mut params = device_values(&row).to_vec();
     params.push(&expected);
     let r = tx
         .prepare_cached(UPDATE_DEVICE_SQL)

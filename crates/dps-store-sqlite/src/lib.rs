@@ -208,5 +208,5 @@ pub(crate) fn open_connection(
 /// same rows without the store. Not part of the API.
 #[doc(hidden)]
 pub mod __bench {
-    pub use crate::row::{DeviceRow, INSERT_DEVICE_SQL, device_row};
+    pub use crate::row::{INSERT_DEVICE_SQL, device_row, device_values};
 }

@@ -9,47 +9,21 @@ pub(crate) fn id_bytes(u: &Uuid) -> Vec<u8> {
     u.as_bytes().to_vec()
 }
 
-/// The column values of a device row, in `dps_devices` column order.
-#[derive(Debug, Clone)]
-pub struct DeviceRow {
-    /// `id`.
-    pub id: Vec<u8>,
-    /// `group_id`.
-    pub group_id: Vec<u8>,
-    /// `serial`.
-    pub serial: String,
-    /// `version`.
-    pub version: i64,
-    /// `status`.
-    pub status: i64,
-    /// `model_id`.
-    pub model_id: String,
-    /// `batch_tag`.
-    pub batch_tag: Option<String>,
-    /// `target`.
-    pub target: Option<String>,
-    /// `allocated_to`.
-    pub allocated_to: Option<String>,
-    /// `data`.
-    pub data: String,
-}
-
-impl DeviceRow {
-    /// The values, in column order.
-    pub fn values(&self) -> [&dyn rusqlite::ToSql; 10] {
-        [
-            &self.id,
-            &self.group_id,
-            &self.serial,
-            &self.version,
-            &self.status,
-            &self.model_id,
-            &self.batch_tag,
-            &self.target,
-            &self.allocated_to,
-            &self.data,
-        ]
-    }
+/// The values of a device row, in `dps_devices` column order (identifiers as 16-byte
+/// blobs).
+pub fn device_values(c: &DeviceColumns) -> [&dyn rusqlite::ToSql; 10] {
+    [
+        c.id.as_bytes(),
+        c.group_id.as_bytes(),
+        &c.serial,
+        &c.version,
+        &c.status,
+        &c.model_id,
+        &c.batch_tag,
+        &c.target,
+        &c.allocated_to,
+        &c.data,
+    ]
 }
 
 /// Encodes a device as its row.
@@ -57,25 +31,8 @@ impl DeviceRow {
 /// # Errors
 ///
 /// When the device does not serialise, which does not happen for valid devices.
-pub fn device_row(d: &Device) -> Result<DeviceRow, StoreError> {
-    DeviceColumns::of(d).map(DeviceRow::from)
-}
-
-impl From<DeviceColumns> for DeviceRow {
-    fn from(c: DeviceColumns) -> Self {
-        Self {
-            id: id_bytes(&c.id),
-            group_id: id_bytes(&c.group_id),
-            serial: c.serial,
-            version: c.version,
-            status: i64::from(c.status),
-            model_id: c.model_id,
-            batch_tag: c.batch_tag,
-            target: c.target,
-            allocated_to: c.allocated_to,
-            data: c.data,
-        }
-    }
+pub fn device_row(d: &Device) -> Result<DeviceColumns, StoreError> {
+    DeviceColumns::of(d)
 }
 
 /// The SQL that inserts a device row.
