@@ -1,8 +1,7 @@
-//! Devices and the pure operations on them.
+//! Devices: the record, its registration and edits, and its accessors.
 //!
-//! Every method here is a pure function from a device (and its group) to the device's next
-//! version; the [`Provisioner`](crate::Provisioner) commits the results and talks to the
-//! environment.
+//! The allocation lifecycle's steps on a device live in [`lifecycle`](crate::lifecycle); the
+//! [`Provisioner`](crate::Provisioner) commits their results and talks to the environment.
 
 use std::collections::BTreeMap;
 

@@ -1,8 +1,9 @@
 //! The allocation lifecycle: every change of a device, as a pure step that returns the
 //! device's next version together with the one event that records it.
 //!
-//! One file per operation holds its begin, its settlement and its roll-back, and names the
-//! events it records:
+//! One file per operation holds its begin and its settlement, and names the events it records;
+//! a rejected reset or deletion rolls back through one shared step here, and a transient
+//! failure of any operation is deferred by `recover.rs`:
 //!
 //! | file | begins | settles | rolls back / fails |
 //! |---|---|---|---|
@@ -50,8 +51,8 @@ impl PendingDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidState`] when `answer` does not answer the call (credentials for a
-    /// pending reset, say).
+    /// [`Error::OperationInProgress`] when `answer` does not answer the call (credentials for
+    /// a pending reset, say): the operation stays pending.
     pub fn settle(
         &self,
         group: &RegistrationGroup,
@@ -94,11 +95,12 @@ impl PendingDevice {
                 | PendingAction::Replace { .. }
                 | PendingAction::Delete { .. },
                 EnvOutcome::Onboarded(_) | EnvOutcome::Offboarded | EnvOutcome::Reissued(_),
-            ) => Err(Error::InvalidState(crate::state::TransitionError {
+            ) => Err(crate::state::TransitionError {
                 from: AllocationStatus::Pending,
                 operation: Operation::Complete,
                 pending: Some(self.pending().operation()),
-            })),
+            }
+            .into_error(self.device().id())),
         }
     }
 
