@@ -130,15 +130,10 @@ impl Transition {
 
     /// `old` becoming `new` (which must be its next version), recorded as `kind`.
     pub(crate) fn update(old: &Device, new: Device, kind: EventKind, now: Timestamp) -> Self {
-        Self::update_from(old.version(), new, kind, now)
-    }
-
-    /// The device at `expected` becoming `new`, recorded as `kind`.
-    fn update_from(expected: Version, new: Device, kind: EventKind, now: Timestamp) -> Self {
         let event = device_event(&new, kind, now);
         Self {
             change: Change::UpdateDevice {
-                expected,
+                expected: old.version(),
                 device: new,
             },
             event,

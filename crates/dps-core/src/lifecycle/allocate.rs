@@ -1,7 +1,7 @@
 //! Allocate: `NotAllocated` → `Pending(allocate)` → `Allocated`, or back to `NotAllocated`
 //! with the failure recorded.
 
-use super::pending::{Begun, PendingDevice, Settlement, pending_state};
+use super::pending::{Begun, PendingDevice, Settlement, pending_state, rolled_back};
 use crate::changeset::Transition;
 use crate::device::{Device, LastError};
 use crate::environment::Onboarded;
@@ -138,9 +138,7 @@ pub(super) fn rejected(
     error: Error,
     now: Timestamp,
 ) -> Settlement {
-    let mut d = pending.next(now);
-    d.state = AllocationState::NotAllocated(from);
-    d.last_error = Some(Box::new(LastError::from_error(&error, now)));
+    let (d, _) = rolled_back(pending, AllocationState::NotAllocated(from), &error, now);
     let kind = EventKind::AllocationFailed {
         operation: Some(pending.pending().operation()),
         code: error.code().to_owned(),
