@@ -49,7 +49,9 @@ impl Failure {
 /// The exit code for a category of domain error.
 pub(crate) fn exit_for(category: Category) -> u8 {
     match category {
-        Category::Usage | Category::Validation | Category::NotFound => EXIT_INVALID,
+        Category::Usage | Category::Validation | Category::NotFound | Category::Configuration => {
+            EXIT_INVALID
+        }
         Category::Conflict | Category::Storage | Category::Environment => EXIT_FAILED,
         _ => EXIT_FAILED,
     }

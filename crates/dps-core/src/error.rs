@@ -67,11 +67,15 @@ pub enum Category {
     Storage,
     /// The environment (the target platform) failed or refused.
     Environment,
+    /// The service is set up wrongly: a path that does not exist, a file it may not read, a
+    /// database URL or credentials that cannot work. Fix the configuration; retrying alone
+    /// does not help.
+    Configuration,
 }
 
 impl Category {
     /// The category as a snake_case word: `usage`, `validation`, `conflict`, `not_found`,
-    /// `storage` or `environment`.
+    /// `storage`, `environment` or `configuration`.
     pub fn as_str(self) -> &'static str {
         match self {
             Category::Usage => "usage",
@@ -80,6 +84,7 @@ impl Category {
             Category::NotFound => "not_found",
             Category::Storage => "storage",
             Category::Environment => "environment",
+            Category::Configuration => "configuration",
         }
     }
 }
@@ -87,6 +92,64 @@ impl Category {
 impl fmt::Display for Category {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What every error of the dps crates tells about itself, so that an edge (an HTTP handler, a
+/// CLI, a retry loop) treats them all alike: [`Error`], [`StoreError`], the CSV codec's
+/// `ImportError` and `ExportError`, and the QR codec's `Error`.
+///
+/// ```
+/// use dps_core::{Category, DpsError, Entity, Error};
+///
+/// // One mapping for every crate's errors, e.g. to an HTTP status.
+/// fn status(error: &dyn DpsError) -> u16 {
+///     match error.category() {
+///         Category::Validation | Category::Usage => 400,
+///         Category::NotFound => 404,
+///         Category::Conflict => 409,
+///         Category::Environment => 502,
+///         Category::Storage if error.is_retryable() => 503,
+///         _ => 500,
+///     }
+/// }
+///
+/// let e = Error::NotFound { entity: Entity::Group, key: "g".into() };
+/// assert_eq!((e.code(), status(&e)), ("not_found", 404));
+/// ```
+pub trait DpsError: std::error::Error + Send + Sync + 'static {
+    /// The stable snake_case code, listed in `docs/errors.md`; a code that has shipped is
+    /// never renamed.
+    fn code(&self) -> &'static str;
+
+    /// What kind of failure this is.
+    fn category(&self) -> Category;
+
+    /// Whether the same call may succeed later without any change to its input.
+    fn is_retryable(&self) -> bool;
+}
+
+impl DpsError for Error {
+    fn code(&self) -> &'static str {
+        Error::code(self)
+    }
+    fn category(&self) -> Category {
+        Error::category(self)
+    }
+    fn is_retryable(&self) -> bool {
+        Error::is_retryable(self)
+    }
+}
+
+impl DpsError for StoreError {
+    fn code(&self) -> &'static str {
+        StoreError::code(self)
+    }
+    fn category(&self) -> Category {
+        StoreError::category(self)
+    }
+    fn is_retryable(&self) -> bool {
+        StoreError::is_retryable(self)
     }
 }
 
@@ -431,6 +494,17 @@ pub enum StoreError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// The store cannot be opened as configured: its directory does not exist, its file may
+    /// not be read or written, or the database URL, user or password cannot work. Nothing is
+    /// retried: fix the configuration.
+    #[error("storage misconfigured: {message}")]
+    Configuration {
+        /// What is wrong.
+        message: String,
+        /// The backend's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// Any other backend failure.
     #[error("storage error: {message}")]
     Backend {
@@ -453,6 +527,7 @@ impl StoreError {
             StoreError::Unavailable { .. } => "storage_unavailable",
             StoreError::SchemaTooNew { .. } => "storage_schema_too_new",
             StoreError::Corrupt { .. } => "storage_corrupt",
+            StoreError::Configuration { .. } => "storage_misconfigured",
             StoreError::Backend { .. } => "storage_error",
         }
     }
@@ -467,6 +542,7 @@ impl StoreError {
             | StoreError::SchemaTooNew { .. }
             | StoreError::Corrupt { .. }
             | StoreError::Backend { .. } => Category::Storage,
+            StoreError::Configuration { .. } => Category::Configuration,
         }
     }
 
@@ -479,7 +555,19 @@ impl StoreError {
             | StoreError::AlreadyExists { .. }
             | StoreError::SchemaTooNew { .. }
             | StoreError::Corrupt { .. }
+            | StoreError::Configuration { .. }
             | StoreError::Backend { .. } => false,
+        }
+    }
+
+    /// A configuration failure with a message and a source.
+    pub fn configuration(
+        message: impl fmt::Display,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Configuration {
+            message: message.to_string(),
+            source: Some(Box::new(source)),
         }
     }
 

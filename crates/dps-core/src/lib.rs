@@ -100,7 +100,7 @@ pub use environment::{
 pub use store::{DeviceFilter, DeviceQuery, Store};
 
 // Errors.
-pub use error::{Category, Entity, Error, Result, StoreError};
+pub use error::{Category, DpsError, Entity, Error, Result, StoreError};
 pub use validation::{Field, Rule, ValidationError};
 
 // Identifiers, validated text and time.

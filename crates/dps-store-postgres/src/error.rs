@@ -13,6 +13,9 @@ pub(crate) fn pg_error(context: &str, e: tokio_postgres::Error) -> StoreError {
     }
     let code = e.code().cloned();
     match code {
+        Some(c) if c.code().starts_with("28") || c == SqlState::INVALID_CATALOG_NAME => {
+            StoreError::configuration(format!("{context}: {e}"), e)
+        }
         Some(c)
             if c == SqlState::T_R_SERIALIZATION_FAILURE
                 || c == SqlState::T_R_DEADLOCK_DETECTED
@@ -36,6 +39,9 @@ pub(crate) fn pg_error(context: &str, e: tokio_postgres::Error) -> StoreError {
 
 /// The error for a connection the pool could not hand out.
 pub(crate) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    if let deadpool_postgres::PoolError::Backend(e) = e {
+        return pg_error("no database connection", e);
+    }
     StoreError::Unavailable {
         message: format!("no database connection: {e}"),
         source: Some(Box::new(e)),

@@ -122,8 +122,9 @@ impl PgStore {
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] when the database cannot be reached,
-    /// [`StoreError::SchemaTooNew`] for a schema of a newer version, [`StoreError::Backend`]
-    /// for a malformed URL.
+    /// [`StoreError::SchemaTooNew`] for a schema of a newer version,
+    /// [`StoreError::Configuration`] for a malformed URL, a refused user or password, or a
+    /// database that does not exist.
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self, StoreError> {
         #[cfg(feature = "tls")]
         {
@@ -168,10 +169,9 @@ impl PgStore {
     }
 
     fn config(url: &str, options: &PgOptions) -> Result<tokio_postgres::Config, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Backend {
-            message: "invalid PostgreSQL connection string".to_owned(),
-            source: Some(Box::new(e)),
-        })?;
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::configuration("invalid PostgreSQL connection string", e))?;
         config.application_name(&options.application_name);
         Ok(config)
     }

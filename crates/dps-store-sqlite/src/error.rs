@@ -15,10 +15,7 @@ pub(crate) fn sql_error(context: &str, e: rusqlite::Error) -> StoreError {
             source: Some(Box::new(e)),
         },
         Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
-            StoreError::Unavailable {
-                message: format!("{context}: {e}"),
-                source: Some(Box::new(e)),
-            }
+            StoreError::configuration(format!("{context}: {e}"), e)
         }
         _ => StoreError::Backend {
             message: format!("{context}: {e}"),

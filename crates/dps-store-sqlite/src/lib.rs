@@ -102,7 +102,9 @@ impl SqliteStore {
     ///
     /// [`StoreError::Corrupt`] for a file that is not a dps database (it is left untouched),
     /// [`StoreError::SchemaTooNew`] for a database of a newer version (left untouched),
-    /// [`StoreError::Unavailable`] when the file cannot be opened or stays locked.
+    /// [`StoreError::Configuration`] when the file cannot be opened (its directory does not
+    /// exist, or it may not be read or written), [`StoreError::Unavailable`] when it stays
+    /// locked.
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let writer = open_connection(&path, &options)?;
