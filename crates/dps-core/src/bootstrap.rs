@@ -38,7 +38,7 @@ use sha2::Sha256;
 use crate::environment::{Credentials, Endpoints};
 use crate::group::RegistrationGroup;
 use crate::id::{DeviceId, GroupId};
-use crate::secret::Secret;
+use crate::secret::{Revealed, Secret};
 use crate::text::{AssetId, DeviceName, SerialNumber, Target, Timezone};
 use crate::time::Timestamp;
 use crate::validation::{Field, Rule, ValidationError};
@@ -411,8 +411,9 @@ impl fmt::Debug for BootstrapRequest {
 
 /// What a bootstrapped device receives: where to connect and with which credentials.
 ///
-/// `Debug` masks the device secret; serialising it (to answer the device) does not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` masks the device secret and `Serialize` leaves it out; the device's answer is
+/// [`BootstrapAnswer::revealed`], whose JSON carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BootstrapAnswer {
     /// The device's identifier.
     pub device_id: DeviceId,
@@ -430,6 +431,39 @@ pub struct BootstrapAnswer {
     pub bootstrapped_at: Timestamp,
     /// Whether this call allocated the device (auto-activation).
     pub allocated_now: bool,
+}
+
+impl BootstrapAnswer {
+    /// The answer as the device receives it: a value whose JSON is this answer's with the
+    /// device secret in `credentials` (see `docs/bootstrap.md`).
+    ///
+    /// ```json
+    /// {"device_id": "…", "serial": "SN-0001",
+    ///  "target": {"environment": "prod-eu", "ou": "acme"},
+    ///  "endpoints": {"mqtt": "mqtts://…", "http": null}, "asset_id": "…",
+    ///  "credentials": {"product_key": "…", "device_key": "…", "device_secret": "…"},
+    ///  "bootstrapped_at": 1767225600000, "allocated_now": false}
+    /// ```
+    pub fn revealed(&self) -> Revealed<'_, Self> {
+        Revealed(self)
+    }
+}
+
+impl Serialize for Revealed<'_, BootstrapAnswer> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let a = self.0;
+        let mut s = serializer.serialize_struct("BootstrapAnswer", 8)?;
+        s.serialize_field("device_id", &a.device_id)?;
+        s.serialize_field("serial", &a.serial)?;
+        s.serialize_field("target", &a.target)?;
+        s.serialize_field("endpoints", &a.endpoints)?;
+        s.serialize_field("asset_id", &a.asset_id)?;
+        s.serialize_field("credentials", &a.credentials.revealed())?;
+        s.serialize_field("bootstrapped_at", &a.bootstrapped_at)?;
+        s.serialize_field("allocated_now", &a.allocated_now)?;
+        s.end()
+    }
 }
 
 /// A secret that no group has, for the work done on requests that name an unknown group.

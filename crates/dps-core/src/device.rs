@@ -127,7 +127,11 @@ impl LastError {
 }
 
 /// A device registered in a group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Serialize` gives every field but the device secret of its credentials (see
+/// [`Credentials`](crate::Credentials)), so a device can be returned as JSON as it is. Its
+/// shape follows the fields and may grow; an API with a frozen contract defines its own view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Device {
     pub(crate) id: DeviceId,
     pub(crate) group_id: GroupId,
@@ -198,7 +202,7 @@ impl Device {
     ///
     /// [`Error::Conflict`] when `expected_version` is stale, [`Error::OperationInProgress`]
     /// when the device is pending, attribute errors when the result does not fit the schema.
-    pub fn edited(
+    pub(crate) fn edited(
         &self,
         group: &RegistrationGroup,
         edit: &DeviceEdit,
@@ -243,7 +247,7 @@ impl Device {
     /// # Errors
     ///
     /// [`Error::Conflict`] when they differ.
-    pub fn check_version(&self, expected: Option<Version>) -> Result<()> {
+    pub(crate) fn check_version(&self, expected: Option<Version>) -> Result<()> {
         match expected {
             Some(v) if v != self.version => Err(Error::Conflict {
                 entity: Entity::Device,
@@ -259,7 +263,7 @@ impl Device {
     }
 
     /// What a target needs to onboard this device.
-    pub fn onboard_request(&self) -> OnboardRequest {
+    pub(crate) fn onboard_request(&self) -> OnboardRequest {
         OnboardRequest {
             device_id: self.id,
             serial: self.serial.clone(),

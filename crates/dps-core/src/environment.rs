@@ -6,22 +6,48 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::id::{DeviceId, OperationId};
-use crate::secret::Secret;
+use crate::secret::{Revealed, Secret};
 use crate::text::{AssetId, DeviceName, Endpoint, Key, ModelId, SerialNumber, Target};
 
 /// The credentials ("triple") a target issues to an allocated device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Its JSON is `{"product_key": …, "device_key": …}`: the device secret is left out. Serialise
+/// [`Credentials::revealed`] where the secret must go along (the answer to the device).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Credentials {
     /// The product key.
     pub product_key: Key,
     /// The device key.
     pub device_key: Key,
-    /// The device secret (masked in `Debug` and `Display`).
+    /// The device secret (masked in `Debug` and `Display`, left out of `Serialize`).
+    #[serde(skip_serializing)]
     pub device_secret: Secret,
 }
 
+impl Credentials {
+    /// These credentials as a value whose JSON includes the device secret:
+    /// `{"product_key": …, "device_key": …, "device_secret": …}`.
+    pub fn revealed(&self) -> Revealed<'_, Self> {
+        Revealed(self)
+    }
+}
+
+impl Serialize for Revealed<'_, Credentials> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let c = self.0;
+        let mut s = serializer.serialize_struct("Credentials", 3)?;
+        s.serialize_field("product_key", &c.product_key)?;
+        s.serialize_field("device_key", &c.device_key)?;
+        s.serialize_field("device_secret", c.device_secret.expose())?;
+        s.end()
+    }
+}
+
 /// What a target returns when it onboards a device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Its JSON leaves the device secret out, as [`Credentials`] does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Onboarded {
     /// The identity the target gives the device.
     pub asset_id: AssetId,

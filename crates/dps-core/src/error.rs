@@ -408,6 +408,31 @@ impl Error {
     }
 }
 
+/// An error's JSON, for reports and APIs: its code, category, whether a retry may help, and
+/// its message.
+///
+/// ```
+/// use dps::{Entity, Error};
+///
+/// let e = Error::NotFound { entity: Entity::Device, key: "SN-1".into() };
+/// assert_eq!(
+///     serde_json::to_string(&e)?,
+///     r#"{"code":"not_found","category":"not_found","retryable":false,"message":"device SN-1 not found"}"#,
+/// );
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+impl serde::Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Error", 4)?;
+        s.serialize_field("code", self.code())?;
+        s.serialize_field("category", self.category().as_str())?;
+        s.serialize_field("retryable", &self.is_retryable())?;
+        s.serialize_field("message", &self.to_string())?;
+        s.end()
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {

@@ -132,7 +132,11 @@ pub struct GroupEdit {
 }
 
 /// A registration group: a container of devices with shared settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Serialize` leaves the group secret and the previous secret out (every device's bootstrap
+/// key derives from them); [`RegistrationGroup::secret`] hands the secret to code that asks
+/// for it by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RegistrationGroup {
     pub(crate) id: GroupId,
     pub(crate) name: GroupName,
@@ -141,10 +145,11 @@ pub struct RegistrationGroup {
     pub(crate) model_type: ModelType,
     pub(crate) reprovision: ReprovisionMethod,
     pub(crate) auto_activation: bool,
+    #[serde(skip)]
     pub(crate) secret: Secret,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip)]
     pub(crate) previous_secret: Option<Secret>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) secret_rotated_at: Option<Timestamp>,
     pub(crate) attributes: AttributeSchema,
     pub(crate) version: Version,

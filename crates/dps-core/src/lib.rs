@@ -105,7 +105,7 @@ pub use validation::{Field, Rule, ValidationError};
 
 // Identifiers, validated text and time.
 pub use id::{DeviceId, EventCursor, GroupId, OperationId, Version};
-pub use secret::Secret;
+pub use secret::{Revealed, Secret};
 pub use text::{
     AssetId, AttributeId, AttributeName, BatchTag, Description, DeviceName, Endpoint,
     EnvironmentId, GroupName, Key, ModelId, OuId, SerialNumber, Target, Timezone,

@@ -2,24 +2,34 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::validation::{Field, Rule, ValidationError};
 
 /// A secret (group secret, device secret): text whose `Debug` and `Display` print a mask.
 ///
 /// Two secrets compare in constant time. The text is reachable only through
-/// [`Secret::expose`], so that every place that reveals a secret is easy to find. Serde
-/// serialises the plain text: stores must persist it, exporters leave it out unless asked.
+/// [`Secret::expose`] and [`Secret::revealed`], so that every place that reveals a secret is
+/// easy to find.
+///
+/// `Secret` does not implement `Serialize`, and neither do the records that carry one put it
+/// in their JSON: [`RegistrationGroup`](crate::RegistrationGroup), [`Device`](crate::Device),
+/// [`Credentials`](crate::Credentials) and
+/// [`BootstrapAnswer`](crate::bootstrap::BootstrapAnswer) serialise without their secrets, so
+/// that `Json(device)` in a web handler never puts one on the wire. Where a secret must leave
+/// the process (the answer to a device's bootstrap call, an administrator's export), ask for
+/// it by name: [`Secret::expose`] for the text, or `revealed()` on the secret, the
+/// credentials or the bootstrap answer for a value whose JSON includes it.
 ///
 /// ```
-/// use dps_core::Secret;
+/// use dps::Secret;
 /// let s = Secret::new("hunter2").unwrap();
 /// assert_eq!(format!("{s} {s:?}"), "**** Secret(****)");
 /// assert_eq!(s.expose(), "hunter2");
+/// assert_eq!(serde_json::to_string(&s.revealed()).unwrap(), r#""hunter2""#);
 /// ```
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Secret(String);
 
 impl Secret {
@@ -59,6 +69,12 @@ impl Secret {
     /// The secret text. Call this only where the secret must leave the process.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// The secret as a value that serialises as its plain text. Call this only where the
+    /// secret must leave the process.
+    pub fn revealed(&self) -> Revealed<'_, Self> {
+        Revealed(self)
     }
 
     /// Compares two byte strings in time that depends only on their lengths.
@@ -104,6 +120,68 @@ impl TryFrom<String> for Secret {
 impl From<Secret> for String {
     fn from(s: Secret) -> String {
         s.0
+    }
+}
+
+/// A borrowed value whose `Serialize` includes the secrets that the value's own `Serialize`
+/// leaves out: what `revealed()` on a [`Secret`], on [`Credentials`](crate::Credentials) or
+/// on a [`BootstrapAnswer`](crate::bootstrap::BootstrapAnswer) returns.
+///
+/// It is the one way a secret reaches a serialiser, so that every place that sends one is
+/// easy to find.
+///
+/// ```
+/// use dps::{Credentials, Secret};
+///
+/// let credentials = Credentials {
+///     product_key: "pk-1".parse()?,
+///     device_key: "dk-1".parse()?,
+///     device_secret: Secret::new("s3cret")?,
+/// };
+/// // Plain serialisation leaves the secret out ...
+/// assert_eq!(
+///     serde_json::to_string(&credentials)?,
+///     r#"{"product_key":"pk-1","device_key":"dk-1"}"#,
+/// );
+/// // ... and `revealed()` asks for it by name.
+/// assert_eq!(
+///     serde_json::to_string(&credentials.revealed())?,
+///     r#"{"product_key":"pk-1","device_key":"dk-1","device_secret":"s3cret"}"#,
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Revealed<'a, T: ?Sized>(pub(crate) &'a T);
+
+impl<T: ?Sized> Revealed<'_, T> {
+    /// The value itself.
+    pub fn get(&self) -> &T {
+        self.0
+    }
+}
+
+impl Serialize for Revealed<'_, Secret> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.expose())
+    }
+}
+
+/// Serialises a secret as its plain text, for the stored form.
+pub(crate) fn serialize_exposed<S: Serializer>(
+    secret: &Secret,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose())
+}
+
+/// Serialises an optional secret as its plain text, for the stored form.
+pub(crate) fn serialize_exposed_opt<S: Serializer>(
+    secret: &Option<Secret>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(s) => serializer.serialize_some(s.expose()),
+        None => serializer.serialize_none(),
     }
 }
 

@@ -153,7 +153,7 @@ impl NotAllocated {
 }
 
 /// The data of an allocated device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Allocated {
     pub(crate) target: Target,
     pub(crate) asset_id: AssetId,
@@ -186,7 +186,7 @@ impl Allocated {
 
     /// This allocation marked as bootstrapped at `now`.
     #[must_use]
-    pub fn bootstrapped(&self, now: Timestamp) -> Self {
+    pub(crate) fn bootstrapped(&self, now: Timestamp) -> Self {
         Self {
             bootstrapped_at: Some(now),
             ..self.clone()
@@ -195,7 +195,7 @@ impl Allocated {
 }
 
 /// What a pending device is waiting for, with the state to return to if it fails.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum PendingAction {
     /// Onboarding to `target`.
@@ -247,7 +247,7 @@ impl PendingAction {
 /// failure), so that two service instances never drive one operation at the same time.
 ///
 /// [`Provisioner::recover`]: crate::Provisioner::recover
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Pending {
     pub(crate) operation: OperationId,
     // Boxed: the action carries what the device returns to on a rejection, which would
@@ -287,7 +287,7 @@ impl Pending {
 
     /// This operation with its lease released, after a transient failure.
     #[must_use]
-    pub fn released(&self) -> Self {
+    pub(crate) fn released(&self) -> Self {
         Self {
             lease_until: None,
             ..self.clone()
@@ -296,7 +296,7 @@ impl Pending {
 
     /// This operation claimed by a new driver until `lease_until`.
     #[must_use]
-    pub fn claimed(&self, lease_until: Timestamp) -> Self {
+    pub(crate) fn claimed(&self, lease_until: Timestamp) -> Self {
         Self {
             lease_until: Some(lease_until),
             attempts: self.attempts.saturating_add(1),
@@ -306,7 +306,7 @@ impl Pending {
 }
 
 /// A device's allocation state; see the [module documentation](self) for the diagram.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum AllocationState {
     /// Registered, not allocated.
@@ -354,7 +354,7 @@ impl AllocationState {
     /// # Errors
     ///
     /// A [`TransitionError`] when the device is pending.
-    pub fn check_settled(&self, operation: Operation) -> Result<(), TransitionError> {
+    pub(crate) fn check_settled(&self, operation: Operation) -> Result<(), TransitionError> {
         match self {
             AllocationState::NotAllocated(_) | AllocationState::Allocated(_) => Ok(()),
             AllocationState::Pending(_) => Err(TransitionError::new(self, operation)),

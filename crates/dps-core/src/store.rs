@@ -3,6 +3,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::changeset::Changeset;
 use crate::device::Device;
@@ -15,19 +16,45 @@ use crate::text::{BatchTag, ModelId, SerialNumber, Target};
 
 /// Filters on a group's devices; every filter that is set must match. The default matches
 /// every device.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Its JSON has one member per filter that is set, named as the fields are; an unknown member
+/// is refused, so a misspelt filter never silently matches everything:
+///
+/// ```
+/// use dps::DeviceFilter;
+/// use dps::state::AllocationStatus;
+///
+/// let f: DeviceFilter = serde_json::from_str(
+///     r#"{"status": "allocated", "batch_tag": "2026-w07", "serial_prefix": "SN-"}"#,
+/// )?;
+/// assert_eq!(f.status, Some(AllocationStatus::Allocated));
+/// assert_eq!(
+///     serde_json::to_string(&f)?,
+///     r#"{"status":"allocated","batch_tag":"2026-w07","serial_prefix":"SN-"}"#,
+/// );
+/// assert!(serde_json::from_str::<DeviceFilter>(r#"{"stauts": "allocated"}"#).is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DeviceFilter {
     /// Only devices with this allocation status.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<AllocationStatus>,
     /// Only devices with this batch tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_tag: Option<BatchTag>,
     /// Only devices of this model.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model_id: Option<ModelId>,
     /// Only devices whose own target is this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
     /// Only devices allocated to this target.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub allocated_to: Option<Target>,
     /// Only devices whose serial starts with this text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub serial_prefix: Option<SerialNumber>,
 }
 

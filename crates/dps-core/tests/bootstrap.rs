@@ -822,18 +822,19 @@ async fn rotating_a_missing_group_is_not_found() {
 
 #[test]
 fn groups_stored_before_rotation_existed_still_read() {
+    use dps_core::stored::{StoredGroup, decode_group};
     let group = Fixtures::new().group("g");
-    let json = serde_json::to_value(&group).unwrap();
+    let json = StoredGroup::from(&group).to_json().unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     // A group that was never rotated writes no rotation fields, as before.
-    assert!(json.get("previous_secret").is_none());
-    assert!(json.get("secret_rotated_at").is_none());
-    let back: RegistrationGroup = serde_json::from_value(json).unwrap();
+    assert!(value.get("previous_secret").is_none());
+    assert!(value.get("secret_rotated_at").is_none());
+    let back = decode_group(&json).unwrap();
     assert_eq!(back, group);
     assert_eq!(back.previous_secret(), None);
 
     let rotated = group.with_rotated_secret(Secret::new("next").unwrap(), true, EPOCH);
-    let back: RegistrationGroup =
-        serde_json::from_value(serde_json::to_value(&rotated).unwrap()).unwrap();
+    let back = decode_group(&StoredGroup::from(&rotated).to_json().unwrap()).unwrap();
     assert_eq!(back, rotated);
     assert_eq!(
         back.previous_secret_at(EPOCH, Duration::from_secs(1)),
@@ -889,11 +890,16 @@ async fn an_allocated_device_gets_endpoints_and_credentials_and_is_marked_bootst
     assert_eq!(last.device_id, Some(before.id()));
     assert_versions_count_events(&w, &group).await;
 
-    // The answer hides the device secret from Debug and shows it to the device.
+    // The answer hides the device secret from Debug and Serialize, and its revealed form
+    // shows it to the device.
     let secret = allocation.credentials().device_secret.expose().to_owned();
     assert!(!format!("{answer:?}").contains(&secret));
     let json = serde_json::to_value(&answer).unwrap();
+    assert!(json["credentials"].get("device_secret").is_none(), "{json}");
+    assert!(!json.to_string().contains(&secret));
+    let json = serde_json::to_value(answer.revealed()).unwrap();
     assert_eq!(json["credentials"]["device_secret"], secret.as_str());
+    assert_eq!(json["serial"], "A");
 }
 
 #[tokio::test(flavor = "current_thread")]

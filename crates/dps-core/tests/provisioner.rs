@@ -187,8 +187,8 @@ async fn recover_leaves_operations_whose_lease_still_runs() {
     let device = w.dps.device_by_serial(group.id(), &sn("A")).await.unwrap();
     let op = dps_core::OperationId::from_uuid(dps_core::Uuid::from_u128(99));
     let now = dps_testkit::EPOCH;
-    let pending = device
-        .begin_allocate(&group, op, now, now.saturating_add(Duration::from_secs(60)))
+    let lease = now.saturating_add(Duration::from_secs(60));
+    let pending = dps_core::lifecycle::begin_allocate(&device, &group, op, now, lease)
         .unwrap()
         .pending
         .into_device();

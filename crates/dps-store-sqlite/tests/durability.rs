@@ -180,9 +180,9 @@ fn two_stores_on_one_file_serialise_commits_and_report_conflicts() {
                 name: Some(Some(format!("writer {w}").parse().unwrap())),
                 ..Default::default()
             };
-            let next = device
-                .edited(&group, &edit, Timestamp::from_unix_millis(1))
-                .unwrap();
+            let next =
+                dps_core::lifecycle::edit(&device, &group, &edit, Timestamp::from_unix_millis(1))
+                    .unwrap();
             let expected = device.version();
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;

@@ -94,8 +94,7 @@ impl Fixtures {
     /// state and the allocated state, at the next two versions.
     pub fn allocated(&self, group: &RegistrationGroup, device: &Device) -> (Device, Device) {
         let op = self.op();
-        let pending = device
-            .begin_allocate(group, op, EPOCH, EPOCH)
+        let pending = dps_core::lifecycle::begin_allocate(device, group, op, EPOCH, EPOCH)
             .unwrap_or_else(|e| panic!("fixture allocate: {e}"))
             .pending;
         let onboarded = Onboarded {
@@ -119,8 +118,7 @@ impl Fixtures {
 
     /// `device` pending allocation.
     pub fn pending(&self, group: &RegistrationGroup, device: &Device) -> Device {
-        device
-            .begin_allocate(group, self.op(), EPOCH, EPOCH)
+        dps_core::lifecycle::begin_allocate(device, group, self.op(), EPOCH, EPOCH)
             .unwrap_or_else(|e| panic!("fixture pending: {e}"))
             .pending
             .into_device()

@@ -22,7 +22,7 @@ impl Device {
     ///
     /// [`Error::InvalidState`], [`Error::OperationInProgress`], [`Error::NoTarget`] or
     /// [`Error::PrivateModelTarget`].
-    pub fn allocation_target(&self, group: &RegistrationGroup) -> Result<Target> {
+    pub(crate) fn allocation_target(&self, group: &RegistrationGroup) -> Result<Target> {
         self.not_allocated()?;
         let Some(target) = self.resolve_target(group) else {
             return Err(Error::NoTarget {
@@ -47,7 +47,7 @@ impl Device {
     /// # Errors
     ///
     /// As [`Device::allocation_target`].
-    pub fn begin_allocate(
+    pub(crate) fn begin_allocate(
         &self,
         group: &RegistrationGroup,
         op: OperationId,
@@ -79,7 +79,7 @@ impl Device {
     /// # Errors
     ///
     /// A transition error unless the device is not allocated.
-    pub fn allocation_failed(&self, error: &Error, now: Timestamp) -> Result<Transition> {
+    pub(crate) fn allocation_failed(&self, error: &Error, now: Timestamp) -> Result<Transition> {
         self.not_allocated()?;
         let mut d = self.next(now);
         d.last_error = Some(Box::new(LastError::from_error(error, now)));

@@ -16,7 +16,7 @@ impl Device {
     /// # Errors
     ///
     /// A transition error unless the device is allocated.
-    pub fn bootstrapped(&self, now: Timestamp) -> Result<Transition> {
+    pub(crate) fn bootstrapped(&self, now: Timestamp) -> Result<Transition> {
         let allocated = self.allocated_for(Operation::Bootstrap)?.bootstrapped(now);
         let mut d = self.next(now);
         d.state = AllocationState::Allocated(allocated);
@@ -34,7 +34,7 @@ impl Device {
     ///
     /// [`Error::OperationInProgress`](crate::Error::OperationInProgress) when the device is
     /// pending.
-    pub fn first_contact(
+    pub(crate) fn first_contact(
         &self,
         name: Option<&DeviceName>,
         timezone: Option<Timezone>,

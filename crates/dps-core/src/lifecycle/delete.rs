@@ -28,7 +28,7 @@ impl Device {
     ///
     /// [`Error::Conflict`](crate::Error::Conflict) for a stale `expected` version, a
     /// transition error when the device is pending.
-    pub fn begin_delete(
+    pub(crate) fn begin_delete(
         &self,
         expected: Option<Version>,
         op: OperationId,

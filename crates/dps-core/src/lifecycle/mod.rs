@@ -7,12 +7,17 @@
 //!
 //! | file | begins | settles | rolls back / fails |
 //! |---|---|---|---|
-//! | `allocate.rs` | [`Device::begin_allocate`](crate::Device::begin_allocate) → `AllocationStarted` | `Allocated` | `AllocationFailed` |
-//! | `reset.rs` | [`Device::begin_reset`](crate::Device::begin_reset) → `ResetStarted` | `Reset` | `OperationFailed` |
-//! | `replace.rs` | [`Device::begin_replace`](crate::Device::begin_replace) → `ReplaceStarted` | `Replaced` | `OperationFailed` |
-//! | `delete.rs` | [`Device::begin_delete`](crate::Device::begin_delete) → `Deleted` or `DeleteStarted` | `Deleted` | `OperationFailed` |
-//! | `recover.rs` | [`Device::claim`](crate::Device::claim) → `OperationResumed` | — | `OperationDeferred` (transient) |
-//! | `contact.rs` | — | [`Device::bootstrapped`](crate::Device::bootstrapped) → `Bootstrapped`, [`Device::first_contact`](crate::Device::first_contact) → `Edited` | — |
+//! | `allocate.rs` | [`begin_allocate`] → `AllocationStarted` | `Allocated` | `AllocationFailed` ([`allocation_failed`]) |
+//! | `reset.rs` | [`begin_reset`] → `ResetStarted` | `Reset` | `OperationFailed` |
+//! | `replace.rs` | [`begin_replace`] → `ReplaceStarted` | `Replaced` | `OperationFailed` |
+//! | `delete.rs` | [`begin_delete`] → `Deleted` or `DeleteStarted` | `Deleted` | `OperationFailed` |
+//! | `recover.rs` | [`claim`] → `OperationResumed` | — | `OperationDeferred` (transient) |
+//! | `contact.rs` | — | `Bootstrapped`; `Edited` at a device's first contact | — |
+//!
+//! The [`Provisioner`](crate::Provisioner) runs these steps for every operation; an embedder
+//! never needs them. They are public for the authors of stores and environments, whose tests
+//! build devices in every state (`dps-testkit` does), and for tools that plan changes
+//! without a service: each is a pure function of its inputs, with no I/O.
 //!
 //! An operation that calls the environment begins with a [`Begun`]: the intent (a
 //! [`Transition`] to commit before the call) and the [`PendingDevice`] to drive after it. A
@@ -37,11 +42,118 @@ pub use pending::{Begun, EnvCall, EnvOutcome, Outcome, PendingDevice, Settlement
 use pending::rolled_back;
 
 use crate::changeset::Transition;
+use crate::device::{Device, DeviceEdit};
 use crate::environment::EnvironmentError;
 use crate::error::{Error, Result};
 use crate::group::RegistrationGroup;
+use crate::id::{OperationId, Version};
 use crate::state::{AllocationState, AllocationStatus, Operation, PendingAction};
+use crate::text::{BatchTag, Description, SerialNumber};
 use crate::time::Timestamp;
+
+/// `device` with `edit` applied, at the next version: every field but the serial.
+///
+/// # Errors
+///
+/// [`Error::Conflict`] when `edit.expected_version` is stale, [`Error::OperationInProgress`]
+/// when the device is pending, attribute errors when the result does not fit `group`'s schema.
+pub fn edit(
+    device: &Device,
+    group: &RegistrationGroup,
+    edit: &DeviceEdit,
+    now: Timestamp,
+) -> Result<Device> {
+    device.edited(group, edit, now)
+}
+
+/// Begins allocating `device` to the target it resolves to in `group`: the intent to commit
+/// and the pending device that waits for the environment's `onboard`.
+///
+/// # Errors
+///
+/// [`Error::NoTarget`], [`Error::PrivateModelTarget`], and [`Error::InvalidState`] or
+/// [`Error::OperationInProgress`] unless the device is not allocated.
+pub fn begin_allocate(
+    device: &Device,
+    group: &RegistrationGroup,
+    op: OperationId,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Begun> {
+    device.begin_allocate(group, op, now, lease_until)
+}
+
+/// The failed allocation of a not-allocated `device` that never reached the environment (a
+/// missing model, say): `error` recorded as its last error, event `AllocationFailed`.
+///
+/// # Errors
+///
+/// [`Error::InvalidState`] or [`Error::OperationInProgress`] unless the device is not
+/// allocated.
+pub fn allocation_failed(device: &Device, error: &Error, now: Timestamp) -> Result<Transition> {
+    device.allocation_failed(error, now)
+}
+
+/// Begins resetting an allocated `device` as `group`'s reprovision method says.
+///
+/// # Errors
+///
+/// [`Error::ReprovisionDisabled`], and [`Error::InvalidState`] or
+/// [`Error::OperationInProgress`] unless the device is allocated.
+pub fn begin_reset(
+    device: &Device,
+    group: &RegistrationGroup,
+    op: OperationId,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Begun> {
+    device.begin_reset(group, op, now, lease_until)
+}
+
+/// Begins replacing an allocated `device`'s hardware with `new_serial`.
+///
+/// # Errors
+///
+/// [`Error::InvalidState`] or [`Error::OperationInProgress`] unless the device is allocated.
+pub fn begin_replace(
+    device: &Device,
+    new_serial: SerialNumber,
+    batch_tag: BatchTag,
+    description: Option<Description>,
+    op: OperationId,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Begun> {
+    device.begin_replace(new_serial, batch_tag, description, op, now, lease_until)
+}
+
+/// Begins deleting `device`: at once when it is not allocated, after the environment's
+/// `offboard` when it is.
+///
+/// # Errors
+///
+/// [`Error::Conflict`] when `expected` is stale, [`Error::OperationInProgress`] when the
+/// device is pending.
+pub fn begin_delete(
+    device: &Device,
+    expected: Option<Version>,
+    op: OperationId,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<DeleteStart> {
+    device.begin_delete(expected, op, now, lease_until)
+}
+
+/// Claims a pending `device` for a new driver until `lease_until`, as
+/// [`Provisioner::recover`](crate::Provisioner::recover) does.
+///
+/// # Errors
+///
+/// [`Error::OperationInProgress`] while another driver's lease runs, [`Error::InvalidState`]
+/// unless the device is pending.
+pub fn claim(device: &Device, now: Timestamp, lease_until: Timestamp) -> Result<Begun> {
+    device.claim(now, lease_until)
+}
 
 impl PendingDevice {
     /// Settles the operation with the environment's `answer` to [`PendingDevice::call`]:

@@ -18,7 +18,7 @@ impl Device {
     ///
     /// A transition error when the device is not pending; [`Error::OperationInProgress`]
     /// while another driver's lease runs.
-    pub fn claim(&self, now: Timestamp, lease_until: Timestamp) -> Result<Begun> {
+    pub(crate) fn claim(&self, now: Timestamp, lease_until: Timestamp) -> Result<Begun> {
         let pending = match &self.state {
             AllocationState::Pending(pending) => pending,
             AllocationState::NotAllocated(_) | AllocationState::Allocated(_) => {

@@ -21,7 +21,7 @@ impl Device {
     /// # Errors
     ///
     /// A transition error unless the device is allocated.
-    pub fn begin_replace(
+    pub(crate) fn begin_replace(
         &self,
         new_serial: SerialNumber,
         batch_tag: BatchTag,

@@ -18,7 +18,7 @@ impl Device {
     ///
     /// A transition error unless the device is allocated; [`Error::ReprovisionDisabled`] when
     /// the group disables reset.
-    pub fn begin_reset(
+    pub(crate) fn begin_reset(
         &self,
         group: &RegistrationGroup,
         op: OperationId,

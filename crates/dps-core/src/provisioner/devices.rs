@@ -112,28 +112,43 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] when there is none.
+    /// [`Error::NotFound`] for the group or the device.
     pub async fn device_by_serial(&self, group: GroupId, serial: &SerialNumber) -> Result<Device> {
-        self.store
-            .device_by_serial(group, serial)
-            .await?
-            .ok_or_else(|| Error::not_found(Entity::Device, serial))
+        match self.store.device_by_serial(group, serial).await? {
+            Some(device) => Ok(device),
+            None => {
+                self.group(group).await?;
+                Err(Error::not_found(Entity::Device, serial))
+            }
+        }
     }
 
     /// One page of the devices matching `query`, by serial after `after`, at most `limit`.
     ///
+    /// The page's `next` is `None` exactly when no device follows it (the listing reads one
+    /// device ahead), so a caller stops at the last page without reading an empty one.
+    ///
     /// # Errors
     ///
-    /// Store errors.
+    /// [`Error::NotFound`] for the group, store errors.
     pub async fn devices(
         &self,
         query: &DeviceQuery,
         after: Option<SerialNumber>,
         limit: usize,
     ) -> Result<Page<Device, SerialNumber>> {
-        let items = self.store.devices(query, after, limit).await?;
-        let next = (limit > 0 && items.len() == limit)
-            .then(|| items.last().map(|d| d.serial().clone()))
+        let mut items = self
+            .store
+            .devices(query, after, limit.saturating_add(1))
+            .await?;
+        if items.is_empty() {
+            self.group(query.group).await?;
+        }
+        let next = (items.len() > limit)
+            .then(|| {
+                items.truncate(limit);
+                items.last().map(|d| d.serial().clone())
+            })
             .flatten();
         Ok(Page { items, next })
     }
@@ -142,9 +157,13 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ///
     /// # Errors
     ///
-    /// Store errors.
+    /// [`Error::NotFound`] for the group, store errors.
     pub async fn count(&self, query: &DeviceQuery) -> Result<u64> {
-        Ok(self.store.count_devices(query).await?)
+        let n = self.store.count_devices(query).await?;
+        if n == 0 {
+            self.group(query.group).await?;
+        }
+        Ok(n)
     }
 
     /// Edits every field of a device but its serial.

@@ -39,6 +39,8 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
 
     /// Groups after `after`, by identifier, at most `limit`.
     ///
+    /// The page's `next` is `None` exactly when no group follows it.
+    ///
     /// # Errors
     ///
     /// Store errors.
@@ -47,9 +49,12 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         after: Option<GroupId>,
         limit: usize,
     ) -> Result<Page<RegistrationGroup, GroupId>> {
-        let items = self.store.groups(after, limit).await?;
-        let next = (limit > 0 && items.len() == limit)
-            .then(|| items.last().map(|g| g.id()))
+        let mut items = self.store.groups(after, limit.saturating_add(1)).await?;
+        let next = (items.len() > limit)
+            .then(|| {
+                items.truncate(limit);
+                items.last().map(RegistrationGroup::id)
+            })
             .flatten();
         Ok(Page { items, next })
     }

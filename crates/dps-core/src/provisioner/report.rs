@@ -1,6 +1,9 @@
 //! What the service's operations take and report: selections, per-device outcomes, reports
 //! and pages.
 
+use serde::ser::{SerializeStruct, Serializer};
+use serde::{Deserialize, Serialize};
+
 use crate::error::Result;
 use crate::id::DeviceId;
 use crate::store::DeviceFilter;
@@ -9,7 +12,20 @@ use crate::text::{BatchTag, Description, ModelId, SerialNumber};
 use crate::lifecycle::Outcome;
 
 /// Which devices of a group a batch operation takes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its JSON names the one form it takes: `{"serials": ["SN-1", "SN-2"]}`, or
+/// `{"filter": {…}}` with a [`DeviceFilter`] (`{"filter": {}}` selects every device).
+///
+/// ```
+/// use dps::Selection;
+///
+/// let s: Selection = serde_json::from_str(r#"{"filter": {"status": "not_allocated"}}"#)?;
+/// assert!(matches!(&s, Selection::Filter(f) if f.status.is_some()));
+/// assert_eq!(serde_json::to_string(&Selection::all())?, r#"{"filter":{}}"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Selection {
     /// These serials, in this order; unknown ones are reported as not found.
     Serials(Vec<SerialNumber>),
@@ -25,6 +41,17 @@ impl Selection {
 }
 
 /// The result of a batch operation for one device.
+///
+/// Its JSON is flat: the serial, the device's identifier (`null` when no device has the
+/// serial), `ok`, then either the status and version the device is at (`"status": "deleted"`
+/// and no version after a deletion) or the error as [`Error`](crate::Error) serialises it:
+///
+/// ```json
+/// {"serial": "SN-1", "device_id": "0190…", "ok": true, "status": "allocated", "version": 3}
+/// {"serial": "SN-2", "device_id": null, "ok": false,
+///  "error": {"code": "not_found", "category": "not_found", "retryable": false,
+///            "message": "device SN-2 not found"}}
+/// ```
 #[derive(Debug)]
 pub struct DeviceOutcome {
     /// The serial the device was selected by.
@@ -36,6 +63,9 @@ pub struct DeviceOutcome {
 }
 
 /// The outcome of a batch operation: one entry per selected device, in selection order.
+///
+/// Its JSON is `{"succeeded": n, "failed": m, "outcomes": […]}`, each outcome as
+/// [`DeviceOutcome`] serialises it.
 #[derive(Debug, Default)]
 pub struct BatchReport {
     /// The outcomes.
@@ -60,6 +90,9 @@ impl BatchReport {
 }
 
 /// The outcome of [`Provisioner::register_many`](crate::Provisioner::register_many): one entry per input, in input order.
+///
+/// Its JSON is `{"committed": true, "registered": n, "rejected": m, "outcomes": […]}` with
+/// `{"ok": true, "device_id": "0190…"}` or `{"ok": false, "error": {…}}` per input.
 #[derive(Debug, Default)]
 pub struct RegisterReport {
     /// For each input device: its new identifier, or why it was refused.
@@ -124,10 +157,74 @@ pub struct GenerateSpec {
 }
 
 /// One page of a keyset-paged listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `next` is `None` exactly on the last page: a listing reads one item ahead to know. Pass
+/// `next` as `after` to read the following page. Its JSON is `{"items": […], "next": …}`, with
+/// `"next": null` on the last page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Page<T, C> {
     /// The items.
     pub items: Vec<T>,
     /// The cursor for the next page, or `None` when this is the last.
     pub next: Option<C>,
+}
+
+impl Serialize for DeviceOutcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let fields = match &self.result {
+            Ok(Outcome::Settled { .. }) => 5,
+            Ok(Outcome::Deleted) | Err(_) => 4,
+        };
+        let mut s = serializer.serialize_struct("DeviceOutcome", fields)?;
+        s.serialize_field("serial", &self.serial)?;
+        s.serialize_field("device_id", &self.device_id)?;
+        s.serialize_field("ok", &self.result.is_ok())?;
+        match &self.result {
+            Ok(Outcome::Settled { status, version }) => {
+                s.serialize_field("status", status)?;
+                s.serialize_field("version", version)?;
+            }
+            Ok(Outcome::Deleted) => s.serialize_field("status", "deleted")?,
+            Err(e) => s.serialize_field("error", e)?,
+        }
+        s.end()
+    }
+}
+
+impl Serialize for BatchReport {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("BatchReport", 3)?;
+        s.serialize_field("succeeded", &self.succeeded())?;
+        s.serialize_field("failed", &self.failed())?;
+        s.serialize_field("outcomes", &self.outcomes)?;
+        s.end()
+    }
+}
+
+impl Serialize for RegisterReport {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        /// One input's outcome.
+        struct Registered<'a>(&'a Result<DeviceId>);
+        impl Serialize for Registered<'_> {
+            fn serialize<S: Serializer>(
+                &self,
+                serializer: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let mut s = serializer.serialize_struct("Registered", 2)?;
+                s.serialize_field("ok", &self.0.is_ok())?;
+                match self.0 {
+                    Ok(id) => s.serialize_field("device_id", id)?,
+                    Err(e) => s.serialize_field("error", e)?,
+                }
+                s.end()
+            }
+        }
+        let outcomes: Vec<Registered<'_>> = self.outcomes.iter().map(Registered).collect();
+        let mut s = serializer.serialize_struct("RegisterReport", 4)?;
+        s.serialize_field("committed", &self.committed)?;
+        s.serialize_field("registered", &self.registered())?;
+        s.serialize_field("rejected", &self.rejected())?;
+        s.serialize_field("outcomes", &outcomes)?;
+        s.end()
+    }
 }

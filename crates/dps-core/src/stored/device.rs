@@ -153,6 +153,7 @@ struct StoredAllocated {
 struct StoredCredentials {
     product_key: Key,
     device_key: Key,
+    #[serde(serialize_with = "crate::secret::serialize_exposed")]
     device_secret: Secret,
 }
 

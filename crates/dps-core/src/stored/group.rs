@@ -28,8 +28,13 @@ pub struct StoredGroup {
     model_type: StoredModelType,
     reprovision: StoredReprovision,
     auto_activation: bool,
+    #[serde(serialize_with = "crate::secret::serialize_exposed")]
     secret: Secret,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::secret::serialize_exposed_opt"
+    )]
     previous_secret: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     secret_rotated_at: Option<Timestamp>,

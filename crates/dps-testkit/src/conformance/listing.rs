@@ -150,8 +150,7 @@ fn filter_devices(fx: &Fixtures, group: &dps_core::RegistrationGroup) -> Vec<dps
             edit.target = Some(Some(Fixtures::other_target()));
         }
         if !edit.is_empty() {
-            d = d
-                .edited(group, &edit, EPOCH)
+            d = dps_core::lifecycle::edit(&d, group, &edit, EPOCH)
                 .unwrap_or_else(|e| panic!("{e}"));
         }
         let d = match i % 6 {

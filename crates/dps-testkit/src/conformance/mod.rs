@@ -97,7 +97,8 @@ pub(crate) fn renamed(group: &dps_core::RegistrationGroup, d: &Device, name: &st
         name: Some(Some(name.parse().unwrap_or_else(|e| panic!("name: {e}")))),
         ..Default::default()
     };
-    d.edited(
+    dps_core::lifecycle::edit(
+        d,
         group,
         &edit,
         Timestamp::from_unix_millis(EPOCH.unix_millis() + 1),

@@ -267,18 +267,18 @@ pub async fn serial_unique_per_group<S: Store + ?Sized>(store: Arc<S>) {
 
 /// `device` pending its replacement by the hardware `serial`.
 fn replacing(fx: &Fixtures, device: &dps_core::Device, serial: &str) -> dps_core::Device {
-    device
-        .begin_replace(
-            serial.parse().unwrap_or_else(|e| panic!("{e}")),
-            "b2".parse().unwrap_or_else(|e| panic!("{e}")),
-            None,
-            fx.op(),
-            EPOCH,
-            EPOCH,
-        )
-        .unwrap_or_else(|e| panic!("{e}"))
-        .pending
-        .into_device()
+    dps_core::lifecycle::begin_replace(
+        device,
+        serial.parse().unwrap_or_else(|e| panic!("{e}")),
+        "b2".parse().unwrap_or_else(|e| panic!("{e}")),
+        None,
+        fx.op(),
+        EPOCH,
+        EPOCH,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .pending
+    .into_device()
 }
 
 /// Contract 2: updates and deletes at a stale version fail with `Conflict` and change nothing.

@@ -400,8 +400,7 @@ async fn pending_devices<S: Store + ?Sized>(run: &Run<S>, g: &RegistrationGroup)
     let now = run.clock.now();
     let op = OperationId::from_uuid(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001));
     let lease_until = now.saturating_add(Duration::from_secs(3600));
-    let begun = device
-        .begin_allocate(g, op, now, lease_until)
+    let begun = dps_core::lifecycle::begin_allocate(&device, g, op, now, lease_until)
         .unwrap_or_else(|e| panic!("begin allocate: {e}"));
     let mut cs = Changeset::new();
     cs.transition(begun.intent);
