@@ -198,7 +198,7 @@ fn quote(s: &str) -> String {
 /// A group's attribute schema: typed custom fields that every device of the group carries.
 ///
 /// ```
-/// use dps_core::{attribute::AttributeDef, attribute::AttributeSchema, attribute::AttributeType, attribute::AttributeValue};
+/// use dps::{attribute::AttributeDef, attribute::AttributeSchema, attribute::AttributeType, attribute::AttributeValue};
 /// let schema = AttributeSchema::new(vec![
 ///     AttributeDef::new("floor".parse()?, AttributeType::Integer).required(),
 ///     AttributeDef::new("color".parse()?, AttributeType::Enum { items: vec!["red".into(), "blue".into()] })

@@ -12,7 +12,7 @@
 //! test vectors.
 //!
 //! ```
-//! use dps_core::{bootstrap::BootstrapClaims, bootstrap::DeviceBootstrapKey, GroupId, Secret, SerialNumber};
+//! use dps::{bootstrap::BootstrapClaims, bootstrap::DeviceBootstrapKey, GroupId, Secret, SerialNumber};
 //!
 //! let group_secret = Secret::new("my-group-secret").unwrap();
 //! let serial: SerialNumber = "SN-0001".parse().unwrap();
@@ -191,7 +191,7 @@ impl fmt::Display for BootstrapRefusal {
 /// keys bootstrap only during the grace period.
 ///
 /// ```
-/// use dps_core::{bootstrap::DeviceBootstrapKey, Secret};
+/// use dps::{bootstrap::DeviceBootstrapKey, Secret};
 ///
 /// let key = DeviceBootstrapKey::derive(&Secret::new("s3cret").unwrap(), &"SN-1".parse().unwrap());
 /// let text = key.expose_base64();
@@ -299,7 +299,7 @@ impl fmt::Display for DeviceBootstrapKey {
 /// signature, all of which the signature covers.
 ///
 /// ```
-/// use dps_core::{bootstrap::BootstrapClaims, GroupId};
+/// use dps::{bootstrap::BootstrapClaims, GroupId};
 ///
 /// let group: GroupId = "0190a5b2-7c3e-7d4f-8a1b-2c3d4e5f6a7b".parse().unwrap();
 /// let claims = BootstrapClaims::new(group, "SN-0001".parse().unwrap(), 1_700_000_000)

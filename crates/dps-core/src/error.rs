@@ -44,7 +44,7 @@ impl fmt::Display for Entity {
 /// code, an HTTP status) without reading codes.
 ///
 /// ```
-/// use dps_core::{Category, Entity, Error};
+/// use dps::{Category, Entity, Error};
 ///
 /// let e = Error::NotFound { entity: Entity::Device, key: "SN-1".into() };
 /// assert_eq!(e.category(), Category::NotFound);
@@ -100,7 +100,7 @@ impl fmt::Display for Category {
 /// `ImportError` and `ExportError`, and the QR codec's `Error`.
 ///
 /// ```
-/// use dps_core::{Category, DpsError, Entity, Error};
+/// use dps::{Category, DpsError, Entity, Error};
 ///
 /// // One mapping for every crate's errors, e.g. to an HTTP status.
 /// fn status(error: &dyn DpsError) -> u16 {

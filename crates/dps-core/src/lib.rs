@@ -25,23 +25,34 @@
 //! | `system` | yes     | [`SystemClock`](crate::inject::SystemClock), [`SystemIds`](crate::inject::SystemIds), [`OsSecrets`](crate::inject::OsSecrets), [`Provisioner::new`] and [`Injected::system`] |
 //! | `mock`   | no      | `MockStore` and `MockEnvironment` (mockall) |
 //!
+//! Applications use this crate through the `dps` facade, which re-exports it at its root
+//! beside the stores, the CSV and QR codecs and the static environment; the examples here
+//! use the facade's paths.
+//!
 //! # Example
 //!
 //! ```
-//! use dps_core::state::AllocationStatus;
-//! use dps_core::*;
-//! use dps_store_memory::InMemoryStore;
-//! use dps_testkit::FakeEnvironment;
+//! use std::sync::Arc;
+//! use dps::prelude::*;
+//! use dps::{StaticConfig, StaticEnvironment, TargetConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let target: Target = "prod-eu/acme".parse()?;
 //! // A platform with one target where the model `thermostat` exists.
-//! let env = FakeEnvironment::with_target(&target, &["thermostat"]);
-//! let dps = Provisioner::new(InMemoryStore::new(), env);
+//! let targets = StaticConfig {
+//!     targets: vec![TargetConfig {
+//!         environment: "prod-eu".parse()?,
+//!         ou: "acme".parse()?,
+//!         models: vec!["thermostat".parse()?],
+//!         mqtt_endpoint: None,
+//!         http_endpoint: None,
+//!     }],
+//! };
+//! let env = StaticEnvironment::new(targets, Arc::new(dps::inject::OsSecrets));
+//! let dps = Provisioner::new(dps::memory::InMemoryStore::new(), env);
 //!
 //! let mut settings = NewGroup::new("Building 7".parse()?);
-//! settings.default_target = Some(target);
+//! settings.default_target = Some("prod-eu/acme".parse()?);
 //! let group = dps.create_group(settings).await?;
 //!
 //! dps.register(group.id(), NewDevice::new("SN-0001".parse()?, "thermostat".parse()?))
@@ -51,7 +62,7 @@
 //!
 //! let device = dps.device_by_serial(group.id(), &"SN-0001".parse()?).await?;
 //! assert_eq!(device.status(), AllocationStatus::Allocated);
-//! println!("asset {}", device.state().allocated().unwrap().asset_id());
+//! println!("asset {}", device.state().allocated().map(|a| a.asset_id().as_str()).unwrap_or("-"));
 //! # Ok(())
 //! # }
 //! ```
@@ -70,6 +81,7 @@ mod id;
 pub mod import;
 pub mod inject;
 pub mod lifecycle;
+pub mod prelude;
 mod provisioner;
 mod secret;
 pub mod state;

@@ -7,6 +7,11 @@
 //! serde field names and convert to and from the domain types, so a database written by one
 //! release reads back in the next.
 //!
+//! Unlike the domain types, whose JSON leaves every secret out, the stored form keeps the
+//! group secrets and device secrets, since a store must persist them: converting a record to
+//! its stored form is the explicit step that hands its secrets to a serialiser. Keep the
+//! stored JSON inside the store.
+//!
 //! # Format versions
 //!
 //! Every record carries `"format"`, the version of the stored form it was written in;
@@ -29,8 +34,8 @@
 //! columns, so that every SQL backend indexes and filters the same way.
 //!
 //! ```
-//! use dps_core::stored::{self, StoredDevice};
-//! # use dps_core::*;
+//! use dps::stored::{self, StoredDevice};
+//! # use dps::*;
 //! # let group = RegistrationGroup::new(GroupId::from_uuid(Uuid::from_u128(1)),
 //! #     NewGroup::new("g".parse()?), Secret::new("s")?, Timestamp::from_unix_millis(0));
 //! # let device = Device::register(DeviceId::from_uuid(Uuid::from_u128(2)), &group,

@@ -286,7 +286,7 @@ text_type! {
     /// `- _ . :`, unique within its registration group.
     ///
     /// ```
-    /// use dps_core::SerialNumber;
+    /// use dps::SerialNumber;
     /// assert!(SerialNumber::new("SN-0001").is_ok());
     /// assert_eq!(SerialNumber::new("SN 1").unwrap_err().code(), "invalid_serial");
     /// ```
@@ -401,7 +401,7 @@ fn check_attribute_id(s: &str) -> Result<(), ValidationError> {
 /// A UTC offset of the form `±HH:MM`, from `-12:00` to `+14:00`.
 ///
 /// ```
-/// use dps_core::Timezone;
+/// use dps::Timezone;
 /// let tz: Timezone = "+05:30".parse().unwrap();
 /// assert_eq!(tz.offset_minutes(), 330);
 /// assert_eq!(tz.to_string(), "+05:30");

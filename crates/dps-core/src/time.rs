@@ -13,7 +13,7 @@ use crate::validation::{Field, Rule, ValidationError};
 /// never reads the system clock. It displays as RFC 3339 in UTC with milliseconds.
 ///
 /// ```
-/// use dps_core::Timestamp;
+/// use dps::Timestamp;
 /// let t = Timestamp::from_unix_millis(1_700_000_000_123);
 /// assert_eq!(t.to_string(), "2023-11-14T22:13:20.123Z");
 /// ```
@@ -101,7 +101,7 @@ fn days_in_month(y: u32, m: u32) -> u32 {
 /// A calendar date `YYYY-MM-DD` (years 0001 to 9999), the value of a date attribute.
 ///
 /// ```
-/// use dps_core::Date;
+/// use dps::Date;
 /// assert!("2024-02-29".parse::<Date>().is_ok());
 /// assert!("2023-02-29".parse::<Date>().is_err());
 /// ```

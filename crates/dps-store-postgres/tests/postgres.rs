@@ -271,6 +271,8 @@ async fn a_malformed_url_and_an_unreachable_server_are_clear_errors() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("connection string"), "{err}");
+    assert_eq!(err.code(), "storage_misconfigured");
+    assert!(!err.is_retryable());
     let err = PgStore::connect(
         "postgres://postgres@127.0.0.1:1/nowhere?connect_timeout=2",
         PgOptions::default(),
@@ -278,4 +280,24 @@ async fn a_malformed_url_and_an_unreachable_server_are_clear_errors() {
     .await
     .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn a_database_that_does_not_exist_is_a_configuration_error() {
+    let Some(url) = url() else { return };
+    let missing = if url.contains('?') {
+        let (base, query) = url.split_once('?').unwrap();
+        let base = &base[..base.rfind('/').unwrap()];
+        format!("{base}/dps_no_such_database?{query}")
+    } else {
+        let base = &url[..url.rfind('/').unwrap()];
+        format!("{base}/dps_no_such_database")
+    };
+    let err = PgStore::connect(&missing, PgOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Configuration { .. }), "{err:?}");
+    assert_eq!(err.code(), "storage_misconfigured");
+    assert!(!err.is_retryable());
 }

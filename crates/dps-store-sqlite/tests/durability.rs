@@ -342,3 +342,19 @@ fn sigkill_mid_import_keeps_only_whole_chunks_with_their_events() {
     ids.dedup();
     assert_eq!(ids.len(), devices);
 }
+
+#[test]
+fn a_missing_directory_is_a_configuration_error_that_no_retry_fixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-directory").join("dps.sqlite");
+    let err = SqliteStore::open(&path, SqliteOptions::default()).unwrap_err();
+    assert!(matches!(err, StoreError::Configuration { .. }), "{err:?}");
+    assert_eq!(err.code(), "storage_misconfigured");
+    assert_eq!(err.category(), dps_core::Category::Configuration);
+    assert!(!err.is_retryable());
+    let err = dps_core::Error::from(err);
+    assert_eq!(
+        (err.code(), err.is_retryable()),
+        ("storage_misconfigured", false)
+    );
+}

@@ -18,7 +18,7 @@ use crate::text::AttributeId;
 /// replaces an earlier one.
 ///
 /// ```
-/// use dps_core::{attribute::AttributeValue, attribute::AttributeValues};
+/// use dps::{attribute::AttributeValue, attribute::AttributeValues};
 /// let mut values: AttributeValues = [
 ///     ("room".parse()?, AttributeValue::String("4.12".into())),
 ///     ("floor".parse()?, AttributeValue::Integer(3)),
@@ -48,12 +48,12 @@ impl AttributeValues {
     /// No values, with room for `capacity` of them before the map allocates again.
     ///
     /// ```
-    /// use dps_core::{attribute::AttributeValue, attribute::AttributeValues};
+    /// use dps::{attribute::AttributeValue, attribute::AttributeValues};
     ///
     /// let mut values = AttributeValues::with_capacity(1);
     /// values.insert("floor".parse()?, AttributeValue::Integer(3));
     /// assert_eq!(values.len(), 1);
-    /// # Ok::<(), dps_core::ValidationError>(())
+    /// # Ok::<(), dps::ValidationError>(())
     /// ```
     pub fn with_capacity(capacity: usize) -> Self {
         Self {

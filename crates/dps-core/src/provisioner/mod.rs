@@ -171,11 +171,14 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// configuration, and replaces what it is given.
     ///
     /// ```
-    /// # use std::time::Duration;
-    /// use dps_core::{Config, inject::ManualClock, Provisioner, Timestamp};
-    /// # let env = dps_testkit::FakeEnvironment::new();
-    /// # let store = dps_store_memory::InMemoryStore::new();
-    /// let dps = Provisioner::builder(store, env)
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use dps::inject::{ManualClock, OsSecrets};
+    /// use dps::memory::InMemoryStore;
+    /// use dps::{Config, Provisioner, StaticConfig, StaticEnvironment, Timestamp};
+    ///
+    /// let env = StaticEnvironment::new(StaticConfig { targets: vec![] }, Arc::new(OsSecrets));
+    /// let dps = Provisioner::builder(InMemoryStore::new(), env)
     ///     .clock(ManualClock::new(Timestamp::from_unix_millis(0)))
     ///     .config(Config::default().with_lease(Duration::from_secs(30)))
     ///     .build();
