@@ -4,12 +4,19 @@ use std::fmt;
 use std::io;
 
 use dps_core::{Category, DpsError};
+use serde::{Deserialize, Serialize};
 
 use crate::import::ImportReport;
 use crate::limits::Limit;
 
 /// Where the reader was in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+///
+/// It serialises (and deserialises) as an object of its three counts:
+///
+/// ```json
+/// {"line": 3, "byte": 58, "record": 1}
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Position {
     /// The line, counting from 1 (the header is line 1 unless blank lines precede it).
     pub line: u64,
@@ -156,7 +163,20 @@ pub const MAX_VALUE_CHARS: usize = 64;
 /// `already_registered`, …) plus the file-level ones of this crate: `duplicate_in_file`,
 /// `version_conflict`, `wrong_field_count`, `invalid_utf8`, `invalid_version`,
 /// `unterminated_quote`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+///
+/// It serialises as an object of its fields; `column` is `null` when the row as a whole is
+/// at fault:
+///
+/// ```json
+/// {
+///   "line": 3,
+///   "column": "Timezone",
+///   "value": "+25:00",
+///   "code": "invalid_timezone",
+///   "message": "invalid timezone"
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error, Serialize)]
 #[error("line {line}{}: {message}", column_suffix(.column.as_deref()))]
 pub struct RowError {
     /// The line the row starts on, counting from 1.

@@ -2,6 +2,9 @@
 
 use std::io::Read;
 
+use serde::ser::{SerializeStruct, Serializer};
+use serde::{Deserialize, Serialize};
+
 use dps_core::{
     Atomicity, Environment, Error, GroupId, Provisioner, RegistrationGroup, SerialNumber, Store,
     Version, import::ImportAction, import::ImportMode, import::ImportPlan, import::ImportRecord,
@@ -88,6 +91,28 @@ impl ImportOptions {
 
 /// What happened to one row (or, in a dry run or a refused all-or-nothing import, what would
 /// have happened).
+///
+/// It serialises as an object with the line, the serial (`null` when the row has no valid
+/// one) and either the `action` (`create`, `update` or `unchanged`) or the `error` (a
+/// [`RowError`]):
+///
+/// ```json
+/// {"line": 2, "serial": "SN-1", "action": "create"}
+/// ```
+///
+/// ```json
+/// {
+///   "line": 3,
+///   "serial": null,
+///   "error": {
+///     "line": 3,
+///     "column": "Device Serial No.",
+///     "value": "SN 2",
+///     "code": "invalid_serial",
+///     "message": "invalid serial: contains ' '; allowed are ASCII letters, digits and - _ . :"
+///   }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowOutcome {
     /// The line the row starts on.
@@ -99,7 +124,13 @@ pub struct RowOutcome {
 }
 
 /// Counts of an import's rows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// It serialises (and deserialises) as an object of its fields:
+///
+/// ```json
+/// {"rows": 3, "created": 2, "updated": 0, "unchanged": 0, "failed": 1, "committed": true}
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportSummary {
     /// Rows read (blank rows are not counted).
     pub rows: u64,
@@ -116,6 +147,19 @@ pub struct ImportSummary {
     pub committed: bool,
 }
 
+impl Serialize for RowOutcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("RowOutcome", 3)?;
+        out.serialize_field("line", &self.line)?;
+        out.serialize_field("serial", &self.serial.as_ref().map(SerialNumber::as_str))?;
+        match &self.result {
+            Ok(action) => out.serialize_field("action", action.as_str())?,
+            Err(error) => out.serialize_field("error", error)?,
+        }
+        out.end()
+    }
+}
+
 impl ImportSummary {
     fn count(&mut self, outcome: &RowOutcome) {
         self.rows += 1;
@@ -129,7 +173,16 @@ impl ImportSummary {
 }
 
 /// The outcome of [`import`]: the counts and one outcome per row, in file order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// It serialises as an object of the [`ImportSummary`] and the [`RowOutcome`]s:
+///
+/// ```json
+/// {
+///   "summary": {"rows": 1, "created": 1, "updated": 0, "unchanged": 0, "failed": 0, "committed": true},
+///   "rows": [{"line": 2, "serial": "SN-1", "action": "create"}]
+/// }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ImportReport {
     /// The counts.
     pub summary: ImportSummary,

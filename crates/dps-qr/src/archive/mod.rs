@@ -2,6 +2,7 @@
 //! (`pool.rs`) and writes them as stored entries with a manifest (`entries.rs`).
 
 mod entries;
+mod json;
 mod pool;
 
 use entries::{Sink, prepared, push_manifest_row};
@@ -110,6 +111,22 @@ impl ArchiveOptions {
 }
 
 /// What became of one device's label.
+///
+/// It serialises as an object with the serial, the device's identifier (`null` when the
+/// device was not given or does not exist) and either the `file` (the entry's name) or the
+/// `error` (its code and message):
+///
+/// ```json
+/// {"serial": "SN-0001", "device_id": "0190a4c6-7b1e-7cc2-9d4e-2f61a8b3c5d7", "file": "SN-0001.png"}
+/// ```
+///
+/// ```json
+/// {
+///   "serial": "SN-0404",
+///   "device_id": null,
+///   "error": {"code": "not_found", "message": "device SN-0404 not found"}
+/// }
+/// ```
 #[derive(Debug)]
 pub struct LabelOutcome {
     /// The serial the device was selected by.
@@ -121,6 +138,20 @@ pub struct LabelOutcome {
 }
 
 /// The outcome of an export: one entry per label asked for, in the order asked.
+///
+/// It serialises as an object with the counts ([`LabelReport::succeeded`],
+/// [`LabelReport::failed`]) and the [`LabelOutcome`]s:
+///
+/// ```json
+/// {
+///   "succeeded": 1,
+///   "failed": 1,
+///   "outcomes": [
+///     {"serial": "SN-0001", "device_id": "0190a4c6-7b1e-7cc2-9d4e-2f61a8b3c5d7", "file": "SN-0001.png"},
+///     {"serial": "SN-0404", "device_id": null, "error": {"code": "not_found", "message": "device SN-0404 not found"}}
+///   ]
+/// }
+/// ```
 #[derive(Debug, Default)]
 pub struct LabelReport {
     /// The outcomes.
