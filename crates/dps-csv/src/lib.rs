@@ -76,6 +76,7 @@ mod bytes;
 mod columns;
 mod error;
 mod export;
+mod feed;
 pub mod formula;
 mod import;
 mod limits;
@@ -90,7 +91,10 @@ pub use error::{CsvError, ExportError, ImportError, MAX_VALUE_CHARS, Position, R
 pub use export::{
     DeviceWriter, ExportOptions, ExportSummary, export, export_columns, write_template,
 };
-pub use import::{ImportOptions, ImportReport, ImportSummary, RowOutcome, import, import_with};
+pub use import::{
+    ImportOptions, ImportReport, ImportSummary, RowOutcome, import, import_async, import_with,
+    import_with_async,
+};
 pub use limits::{Limit, Limits};
 pub use report::{ERROR_REPORT_HEADER, ErrorReportWriter, write_error_report};
 pub use rows::{DeviceReader, MAX_COLUMNS, Row};
