@@ -89,7 +89,8 @@ pub use columns::Column;
 pub use dps_core::{import::ImportAction, import::ImportMode};
 pub use error::{CsvError, ExportError, ImportError, MAX_VALUE_CHARS, Position, RowError};
 pub use export::{
-    DeviceWriter, ExportOptions, ExportSummary, export, export_columns, write_template,
+    DeviceWriter, ExportOptions, ExportSummary, export, export_async, export_columns,
+    write_template,
 };
 pub use import::{
     ImportOptions, ImportReport, ImportSummary, RowOutcome, import, import_async, import_with,

@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use common::{dps, group, schema};
-use dps_core::{Entity, Error, GroupId, Uuid};
+use dps_core::{Entity, Error, GroupId, Selection, SerialNumber, Uuid};
 use dps_csv::{
-    CsvError, ImportError, ImportOptions, ImportReport, Limits, RowOutcome, import, import_async,
-    import_with, import_with_async,
+    CsvError, Delimiter, ExportError, ExportOptions, ImportError, ImportOptions, ImportReport,
+    Limits, RowOutcome, export, export_async, import, import_async, import_with, import_with_async,
 };
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// A source that is not ready on every other poll (the first one included) and otherwise
 /// hands out at most `step`
@@ -282,4 +282,221 @@ fn the_async_import_future_can_move_between_threads() {
     is_send(&future);
     let report = common::rt().block_on(future);
     assert_eq!(report.map(|_| ()).unwrap_err().code(), "not_found");
+}
+
+/// A writer that is not ready on every other poll (the first one included) and otherwise
+/// takes at most `step` bytes; it records the largest piece it was offered at once.
+#[derive(Default)]
+struct Sip {
+    bytes: Vec<u8>,
+    step: usize,
+    ready: bool,
+    waits: u64,
+    largest_offer: usize,
+    flushed: bool,
+}
+
+impl Sip {
+    fn new(step: usize) -> Self {
+        Self {
+            step,
+            ready: true,
+            ..Self::default()
+        }
+    }
+
+    fn wait(&mut self, cx: &mut Context<'_>) -> bool {
+        self.ready = !self.ready;
+        if !self.ready {
+            self.waits += 1;
+            cx.waker().wake_by_ref();
+        }
+        !self.ready
+    }
+}
+
+impl AsyncWrite for Sip {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.wait(cx) {
+            return Poll::Pending;
+        }
+        this.largest_offer = this.largest_offer.max(buf.len());
+        let n = buf.len().min(this.step);
+        this.bytes.extend_from_slice(&buf[..n]);
+        this.flushed = false;
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.wait(cx) {
+            return Poll::Pending;
+        }
+        this.flushed = true;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A writer whose writes fail.
+struct Refusing;
+
+impl AsyncWrite for Refusing {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed")))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn sn(s: &str) -> SerialNumber {
+    s.parse().unwrap()
+}
+
+/// A provisioner with a group of `n` devices, the first three allocated.
+async fn exported_world(n: usize) -> (common::Dps, GroupId) {
+    let dps = dps();
+    let g = group(&dps, "g", schema()).await;
+    let mut file = String::from("sn,model,Timezone,note,floor\n");
+    for i in 0..n {
+        file.push_str(&format!(
+            "SN-{i:05},m1,-05:00,\"=note {i}; with \"\"quotes\"\"\",{i}\n"
+        ));
+    }
+    let options = ImportOptions::default().with_limits(Limits::unbounded());
+    let report = import(&dps, g.id(), file.as_bytes(), &options)
+        .await
+        .unwrap();
+    assert_eq!(report.summary.created, n as u64);
+    let first = Selection::Serials(vec![sn("SN-00000"), sn("SN-00001"), sn("SN-00002")]);
+    dps.allocate(g.id(), &first).await.unwrap();
+    (dps, g.id())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_async_export_writes_the_bytes_of_the_sync_export_in_bounded_pieces() {
+    let (dps, g) = exported_world(3000).await;
+    let selections = [
+        Selection::all(),
+        Selection::Serials(vec![
+            sn("SN-00002"),
+            sn("NOPE"),
+            sn("SN-00001"),
+            sn("SN-00002"),
+        ]),
+    ];
+    let options = [
+        ExportOptions::default().with_page_size(700),
+        ExportOptions::default()
+            .with_secrets()
+            .with_bootstrap_keys()
+            .with_bom()
+            .with_delimiter(Delimiter::Semicolon)
+            .with_page_size(1),
+    ];
+    for selection in &selections {
+        for options in &options {
+            let (expected, expected_summary) = export(&dps, g, selection, Vec::new(), options)
+                .await
+                .unwrap();
+            let (sip, summary) = export_async(&dps, g, selection, Sip::new(7), options)
+                .await
+                .unwrap();
+            assert_eq!(summary, expected_summary);
+            assert!(
+                sip.bytes == expected,
+                "the same bytes for {selection:?}, {options:?}"
+            );
+            assert!(sip.flushed, "the writer is flushed at the end");
+            assert!(sip.waits > 0);
+            assert!(
+                sip.largest_offer <= 64 * 1024 + 1024,
+                "at most 64 KiB and a row at once, not {}",
+                sip.largest_offer
+            );
+        }
+    }
+    let (sip, summary) = export_async(&dps, g, &Selection::all(), Sip::new(7), &options[0])
+        .await
+        .unwrap();
+    assert_eq!(summary.rows, 3000);
+    assert!(sip.bytes.len() > 4 * 64 * 1024, "{} bytes", sip.bytes.len());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_async_export_to_a_failing_writer_is_an_io_error() {
+    let (dps, g) = exported_world(2).await;
+    let err = export_async(
+        &dps,
+        g,
+        &Selection::all(),
+        Refusing,
+        &ExportOptions::default(),
+    )
+    .await
+    .map(|_| ())
+    .unwrap_err();
+    assert!(
+        matches!(&err, ExportError::Io(e) if e.kind() == io::ErrorKind::BrokenPipe),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn exporting_an_unknown_group_is_not_found_in_both_forms() {
+    let dps = dps();
+    let options = ExportOptions::default();
+    let sync = export(
+        &dps,
+        unknown_group(),
+        &Selection::all(),
+        Vec::new(),
+        &options,
+    )
+    .await
+    .map(|_| ())
+    .unwrap_err();
+    let sip = export_async(
+        &dps,
+        unknown_group(),
+        &Selection::all(),
+        Sip::new(7),
+        &options,
+    )
+    .await
+    .map(|(sip, _)| sip.bytes.len())
+    .unwrap_err();
+    for err in [sync, sip] {
+        assert!(
+            matches!(&err, ExportError::Core(e) if is_group_not_found(e)),
+            "{err:?}"
+        );
+        assert_eq!(err.code(), "not_found");
+    }
+}
+
+#[test]
+fn the_async_export_future_can_move_between_threads() {
+    fn is_send<T: Send>(_: &T) {}
+    let dps = dps();
+    let options = ExportOptions::default();
+    let selection = Selection::all();
+    let future = export_async(&dps, unknown_group(), &selection, Sip::new(7), &options);
+    is_send(&future);
+    let err = common::rt().block_on(future).map(|_| ()).unwrap_err();
+    assert_eq!(err.code(), "not_found");
 }
