@@ -3,11 +3,20 @@
 use std::fmt;
 use std::io;
 
+use dps_core::{Category, DpsError};
+use serde::{Deserialize, Serialize};
+
 use crate::import::ImportReport;
 use crate::limits::Limit;
 
 /// Where the reader was in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+///
+/// It serialises (and deserialises) as an object of its three counts:
+///
+/// ```json
+/// {"line": 3, "byte": 58, "record": 1}
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Position {
     /// The line, counting from 1 (the header is line 1 unless blank lines precede it).
     pub line: u64,
@@ -110,6 +119,38 @@ impl CsvError {
             | CsvError::Io(_) => None,
         }
     }
+
+    /// What kind of failure this is: [`Category::Storage`] when reading failed, else
+    /// [`Category::Validation`] (the file itself is unusable).
+    pub fn category(&self) -> Category {
+        match self {
+            CsvError::Io(_) => Category::Storage,
+            CsvError::Empty
+            | CsvError::MissingColumn { .. }
+            | CsvError::UnknownColumn { .. }
+            | CsvError::DuplicateColumn { .. }
+            | CsvError::InvalidEncoding { .. }
+            | CsvError::LimitExceeded { .. } => Category::Validation,
+        }
+    }
+
+    /// Whether the same call may succeed later without any change to its input: never, since
+    /// a file that cannot be read or parsed stays so.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+impl DpsError for CsvError {
+    fn code(&self) -> &'static str {
+        CsvError::code(self)
+    }
+    fn category(&self) -> Category {
+        CsvError::category(self)
+    }
+    fn is_retryable(&self) -> bool {
+        CsvError::is_retryable(self)
+    }
 }
 
 /// The most characters of an offending value that a [`RowError`] keeps.
@@ -122,7 +163,20 @@ pub const MAX_VALUE_CHARS: usize = 64;
 /// `already_registered`, …) plus the file-level ones of this crate: `duplicate_in_file`,
 /// `version_conflict`, `wrong_field_count`, `invalid_utf8`, `invalid_version`,
 /// `unterminated_quote`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+///
+/// It serialises as an object of its fields; `column` is `null` when the row as a whole is
+/// at fault:
+///
+/// ```json
+/// {
+///   "line": 3,
+///   "column": "Timezone",
+///   "value": "+25:00",
+///   "code": "invalid_timezone",
+///   "message": "invalid timezone"
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error, Serialize)]
 #[error("line {line}{}: {message}", column_suffix(.column.as_deref()))]
 pub struct RowError {
     /// The line the row starts on, counting from 1.
@@ -207,6 +261,41 @@ impl ImportError {
             ImportError::Interrupted { cause, .. } => cause.code(),
         }
     }
+
+    /// What kind of failure this is: the core error's category, [`CsvError::category`] for an
+    /// unusable file, the cause's for an interruption.
+    pub fn category(&self) -> Category {
+        match self {
+            ImportError::File(e) => e.category(),
+            ImportError::Core(e) => e.category(),
+            ImportError::Interrupted { cause, .. } => cause.category(),
+        }
+    }
+
+    /// Whether the same call may succeed later without any change to its input: as the core
+    /// error says (a store that was unavailable, a concurrent change), never for a file that
+    /// cannot be read or parsed, and as the cause says for an interruption. Retry an
+    /// interrupted import in upsert mode: in create mode the rows that landed before the stop
+    /// are refused as `already_registered`.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ImportError::File(e) => e.is_retryable(),
+            ImportError::Core(e) => e.is_retryable(),
+            ImportError::Interrupted { cause, .. } => cause.is_retryable(),
+        }
+    }
+}
+
+impl DpsError for ImportError {
+    fn code(&self) -> &'static str {
+        ImportError::code(self)
+    }
+    fn category(&self) -> Category {
+        ImportError::category(self)
+    }
+    fn is_retryable(&self) -> bool {
+        ImportError::is_retryable(self)
+    }
 }
 
 /// Why an export stopped.
@@ -229,5 +318,35 @@ impl ExportError {
             ExportError::Io(_) => "io_error",
             ExportError::Core(e) => e.code(),
         }
+    }
+
+    /// What kind of failure this is: [`Category::Storage`] when writing failed, else the core
+    /// error's category.
+    pub fn category(&self) -> Category {
+        match self {
+            ExportError::Io(_) => Category::Storage,
+            ExportError::Core(e) => e.category(),
+        }
+    }
+
+    /// Whether the same call may succeed later without any change to its input: as the core
+    /// error says; never when writing failed (the writer is spent).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ExportError::Io(_) => false,
+            ExportError::Core(e) => e.is_retryable(),
+        }
+    }
+}
+
+impl DpsError for ExportError {
+    fn code(&self) -> &'static str {
+        ExportError::code(self)
+    }
+    fn category(&self) -> Category {
+        ExportError::category(self)
+    }
+    fn is_retryable(&self) -> bool {
+        ExportError::is_retryable(self)
     }
 }

@@ -1,6 +1,9 @@
 //! The template and the export.
 
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use dps_core::{
     Device, DeviceQuery, Environment, GroupId, Provisioner, RegistrationGroup, Selection,
@@ -174,7 +177,7 @@ impl<W: Write> DeviceWriter<W> {
                 "bootstrap keys need the group: use DeviceWriter::for_group",
             ));
         }
-        Self::start(writer, schema, None, options)
+        Self::start(writer, schema, None, options, 64 * 1024)
     }
 
     /// A writer for devices of `group`; writes the header row. Unlike [`DeviceWriter::new`]
@@ -188,17 +191,20 @@ impl<W: Write> DeviceWriter<W> {
         group: &RegistrationGroup,
         options: &ExportOptions,
     ) -> std::io::Result<Self> {
-        let keys = options.include_bootstrap_keys.then(|| group.clone());
-        Self::start(writer, group.attributes(), keys, options)
+        let keys = bootstrap_group(group, options);
+        Self::start(writer, group.attributes(), keys, options, 64 * 1024)
     }
 
+    /// A writer that buffers up to `capacity` bytes (0 when `writer` is a buffer already);
+    /// writes the header row.
     fn start(
         writer: W,
         schema: &AttributeSchema,
         bootstrap_group: Option<RegistrationGroup>,
         options: &ExportOptions,
+        capacity: usize,
     ) -> std::io::Result<Self> {
-        let mut out = CellWriter::new(writer, options.delimiter, options.bom)?;
+        let mut out = CellWriter::with_buffer(writer, options.delimiter, options.bom, capacity)?;
         for name in export_columns(schema, options) {
             out.raw(&name)?;
         }
@@ -283,6 +289,14 @@ impl<W: Write> DeviceWriter<W> {
     }
 }
 
+/// The group whose secret derives the bootstrap keys, when the options ask for them.
+fn bootstrap_group(
+    group: &RegistrationGroup,
+    options: &ExportOptions,
+) -> Option<RegistrationGroup> {
+    options.include_bootstrap_keys.then(|| group.clone())
+}
+
 /// What an export wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExportSummary {
@@ -297,9 +311,47 @@ pub struct ExportSummary {
 /// for a filter, in selection order for explicit serials), so that a selection of any size
 /// streams through a page of memory. Returns the writer with what was written.
 ///
+/// `writer` is a blocking [`Write`]: use this form for a file or a buffer. To stream the
+/// export into an HTTP response in an async service, use [`export_async`], which writes to an
+/// [`AsyncWrite`] without blocking the runtime; or run this form on a blocking thread
+/// (`tokio::task::spawn_blocking` with a runtime handle's `block_on` inside).
+///
+/// Cells that a spreadsheet would run as a formula, those starting with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return, are written with a `'` in front ([`formula::guard`](crate::formula::guard)).
+/// That includes a `Device Bootstrap Key` that starts with `+` (base64 does), or a negative
+/// timezone. [`import`](crate::import) strips the guard again; any other program that reads
+/// the export, such as a factory's flashing tool, must strip it too, with
+/// [`formula::unguard`](crate::formula::unguard) (`dps::csv::formula::unguard`), before it
+/// uses a value.
+///
+/// ```
+/// use std::sync::Arc;
+/// use dps::csv::{ExportOptions, export, formula};
+/// use dps::memory::InMemoryStore;
+/// use dps::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(dps::inject::OsSecrets));
+/// let dps = Provisioner::new(InMemoryStore::new(), env);
+/// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
+/// let mut device = NewDevice::new("SN-0001".parse()?, "thermostat".parse()?);
+/// device.timezone = Some("-05:00".parse()?);
+/// dps.register(group.id(), device).await?;
+///
+/// let (csv, summary) = export(&dps, group.id(), &Selection::all(), Vec::new(), &ExportOptions::default()).await?;
+/// assert_eq!(summary.rows, 1);
+/// let text = String::from_utf8(csv)?;
+/// let row = text.lines().nth(1).unwrap_or_default();
+/// assert!(row.starts_with("SN-0001,,thermostat,'-05:00,"));
+/// assert_eq!(formula::unguard("'-05:00"), "-05:00");
+/// # Ok(())
+/// # }
+/// ```
+///
 /// # Errors
 ///
-/// [`ExportError::Core`] when the group does not exist or the store fails,
+/// [`ExportError::Core`] when the group does not exist (`not_found`) or the store fails,
 /// [`ExportError::Io`] when writing fails.
 pub async fn export<S, E, W>(
     dps: &Provisioner<S, E>,
@@ -315,15 +367,153 @@ where
 {
     let group = dps.group(group).await?;
     let mut out = DeviceWriter::for_group(writer, &group, options)?;
+    let not_found = write_selection(dps, group.id(), selection, options, &mut out).await?;
+    let rows = out.rows();
+    Ok((out.finish()?, ExportSummary { rows, not_found }))
+}
+
+/// How many bytes of rows [`export_async`] holds at most before it writes them on.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Exports the selected devices of a group to an async writer, like [`export`]: the same
+/// pages, rows and bytes, with the same [formula guard](crate::formula).
+///
+/// Rows are written into a buffer that goes on to `writer` once it holds 64 KiB and after
+/// every page of devices, so that the task never blocks on the writer and memory stays
+/// bounded: one page of devices ([`ExportOptions::page_size`]) and at most 64 KiB of rows plus
+/// one row. `writer` is flushed at the end but not shut down; shut it down (or drop it) to end
+/// the stream. This is the form for an HTTP response: write to one end of a
+/// [`tokio::io::duplex`] (or a `tokio_util::io::SinkWriter`) and stream the other end as the
+/// body.
+///
+/// ```
+/// use std::sync::Arc;
+/// use dps::csv::{ExportOptions, export_async};
+/// use dps::memory::InMemoryStore;
+/// use dps::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(dps::inject::OsSecrets));
+/// let dps = Provisioner::new(InMemoryStore::new(), env);
+/// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
+/// dps.register(group.id(), NewDevice::new("SN-0001".parse()?, "thermostat".parse()?)).await?;
+///
+/// // Any `AsyncWrite`; here a vector, which is one.
+/// let (csv, summary) =
+///     export_async(&dps, group.id(), &Selection::all(), Vec::new(), &ExportOptions::default()).await?;
+/// assert_eq!(summary.rows, 1);
+/// assert!(csv.starts_with(b"Device Serial No.,"));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// As [`export`]; a failed write to `writer` is [`ExportError::Io`].
+pub async fn export_async<S, E, W>(
+    dps: &Provisioner<S, E>,
+    group: GroupId,
+    selection: &Selection,
+    writer: W,
+    options: &ExportOptions,
+) -> Result<(W, ExportSummary), ExportError>
+where
+    S: Store,
+    E: Environment,
+    W: AsyncWrite + Unpin + Send,
+{
+    let group = dps.group(group).await?;
+    let out = DeviceWriter::start(
+        Vec::new(),
+        group.attributes(),
+        bootstrap_group(&group, options),
+        options,
+        0,
+    )?;
+    let mut sink = AsyncSink { out, writer };
+    let not_found = write_selection(dps, group.id(), selection, options, &mut sink).await?;
+    sink.drain().await?;
+    let rows = sink.out.rows();
+    let mut writer = sink.writer;
+    writer.flush().await?;
+    Ok((writer, ExportSummary { rows, not_found }))
+}
+
+/// Where an export's devices go: a [`DeviceWriter`], or a buffer that goes on to an async
+/// writer.
+trait DeviceSink {
+    /// Writes one device.
+    async fn device(&mut self, device: &Device) -> Result<(), ExportError>;
+
+    /// A page of devices is written.
+    async fn page_done(&mut self) -> Result<(), ExportError>;
+}
+
+impl<W: Write> DeviceSink for DeviceWriter<W> {
+    async fn device(&mut self, device: &Device) -> Result<(), ExportError> {
+        Ok(self.write(device)?)
+    }
+
+    async fn page_done(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+}
+
+/// The rows of [`export_async`], buffered and written on to `writer`.
+struct AsyncSink<W> {
+    out: DeviceWriter<Vec<u8>>,
+    writer: W,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncSink<W> {
+    /// Writes the buffered rows on to the writer.
+    async fn drain(&mut self) -> Result<(), ExportError> {
+        let buffer = self.out.out.flushed()?;
+        if !buffer.is_empty() {
+            self.writer.write_all(buffer).await?;
+            buffer.clear();
+        }
+        Ok(())
+    }
+}
+
+impl<W: AsyncWrite + Unpin> DeviceSink for AsyncSink<W> {
+    async fn device(&mut self, device: &Device) -> Result<(), ExportError> {
+        self.out.write(device)?;
+        if self.out.out.flushed()?.len() >= FLUSH_AT {
+            self.drain().await?;
+        }
+        Ok(())
+    }
+
+    async fn page_done(&mut self) -> Result<(), ExportError> {
+        self.drain().await
+    }
+}
+
+/// Writes the selected devices of `group` to `sink`, a page at a time; returns the selected
+/// serials that are not in the group.
+async fn write_selection<S, E, K>(
+    dps: &Provisioner<S, E>,
+    group: GroupId,
+    selection: &Selection,
+    options: &ExportOptions,
+    sink: &mut K,
+) -> Result<Vec<SerialNumber>, ExportError>
+where
+    S: Store,
+    E: Environment,
+    K: DeviceSink,
+{
     let page = options.page_size.max(1);
     let mut not_found = Vec::new();
     match selection {
         Selection::Serials(serials) => {
-            let mut written: std::collections::HashSet<&SerialNumber> =
-                std::collections::HashSet::new();
+            let mut written: HashSet<&SerialNumber> = HashSet::new();
             for chunk in serials.chunks(page) {
-                let found = dps.store().devices_by_serials(group.id(), chunk).await;
-                let mut found: std::collections::HashMap<SerialNumber, Device> = found
+                let found = dps.store().devices_by_serials(group, chunk).await;
+                let mut found: HashMap<SerialNumber, Device> = found
                     .map_err(dps_core::Error::from)?
                     .into_iter()
                     .map(|d| (d.serial().clone(), d))
@@ -333,20 +523,22 @@ where
                         continue;
                     }
                     match found.remove(s) {
-                        Some(d) => out.write(&d)?,
+                        Some(d) => sink.device(&d).await?,
                         None => not_found.push(s.clone()),
                     }
                 }
+                sink.page_done().await?;
             }
         }
         Selection::Filter(filter) => {
-            let query = DeviceQuery::new(group.id(), filter.clone());
+            let query = DeviceQuery::new(group, filter.clone());
             let mut after = None;
             loop {
                 let page = dps.devices(&query, after.take(), page).await?;
                 for d in &page.items {
-                    out.write(d)?;
+                    sink.device(d).await?;
                 }
+                sink.page_done().await?;
                 match page.next {
                     Some(next) => after = Some(next),
                     None => break,
@@ -354,6 +546,5 @@ where
             }
         }
     }
-    let rows = out.rows();
-    Ok((out.finish()?, ExportSummary { rows, not_found }))
+    Ok(not_found)
 }

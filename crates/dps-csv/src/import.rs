@@ -2,15 +2,21 @@
 
 use std::io::Read;
 
+use serde::ser::{SerializeStruct, Serializer};
+use serde::{Deserialize, Serialize};
+
 use dps_core::{
     Atomicity, Environment, Error, GroupId, Provisioner, RegistrationGroup, SerialNumber, Store,
     Version, import::ImportAction, import::ImportMode, import::ImportPlan, import::ImportRecord,
 };
 
+use tokio::io::AsyncRead;
+
 use crate::columns::Column;
-use crate::error::{ImportError, RowError};
+use crate::error::{CsvError, ImportError, RowError};
+use crate::feed::{AsyncRows, Feed};
 use crate::limits::Limits;
-use crate::rows::DeviceReader;
+use crate::rows::{DeviceReader, Row};
 
 /// How an import runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +94,28 @@ impl ImportOptions {
 
 /// What happened to one row (or, in a dry run or a refused all-or-nothing import, what would
 /// have happened).
+///
+/// It serialises as an object with the line, the serial (`null` when the row has no valid
+/// one) and either the `action` (`create`, `update` or `unchanged`) or the `error` (a
+/// [`RowError`]):
+///
+/// ```json
+/// {"line": 2, "serial": "SN-1", "action": "create"}
+/// ```
+///
+/// ```json
+/// {
+///   "line": 3,
+///   "serial": null,
+///   "error": {
+///     "line": 3,
+///     "column": "Device Serial No.",
+///     "value": "SN 2",
+///     "code": "invalid_serial",
+///     "message": "invalid serial: contains ' '; allowed are ASCII letters, digits and - _ . :"
+///   }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowOutcome {
     /// The line the row starts on.
@@ -99,7 +127,13 @@ pub struct RowOutcome {
 }
 
 /// Counts of an import's rows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// It serialises (and deserialises) as an object of its fields:
+///
+/// ```json
+/// {"rows": 3, "created": 2, "updated": 0, "unchanged": 0, "failed": 1, "committed": true}
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportSummary {
     /// Rows read (blank rows are not counted).
     pub rows: u64,
@@ -116,6 +150,19 @@ pub struct ImportSummary {
     pub committed: bool,
 }
 
+impl Serialize for RowOutcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("RowOutcome", 3)?;
+        out.serialize_field("line", &self.line)?;
+        out.serialize_field("serial", &self.serial.as_ref().map(SerialNumber::as_str))?;
+        match &self.result {
+            Ok(action) => out.serialize_field("action", action.as_str())?,
+            Err(error) => out.serialize_field("error", error)?,
+        }
+        out.end()
+    }
+}
+
 impl ImportSummary {
     fn count(&mut self, outcome: &RowOutcome) {
         self.rows += 1;
@@ -129,7 +176,16 @@ impl ImportSummary {
 }
 
 /// The outcome of [`import`]: the counts and one outcome per row, in file order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// It serialises as an object of the [`ImportSummary`] and the [`RowOutcome`]s:
+///
+/// ```json
+/// {
+///   "summary": {"rows": 1, "created": 1, "updated": 0, "unchanged": 0, "failed": 0, "committed": true},
+///   "rows": [{"line": 2, "serial": "SN-1", "action": "create"}]
+/// }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ImportReport {
     /// The counts.
     pub summary: ImportSummary,
@@ -146,30 +202,34 @@ impl ImportReport {
 
 /// Imports a device file into a group and returns every row's outcome.
 ///
-/// The file is read from `reader` as a stream (synchronously: wrap a slow source so that it
-/// does not block the runtime for long) within `options.limits`, rows are validated
+/// The file is read from `reader` as a stream within `options.limits`, rows are validated
 /// ([`DeviceReader`]), then planned and committed through
 /// [`Provisioner::plan_import`] and [`Provisioner::apply_import`] in chunks of
 /// `options.chunk_size` rows. All-or-nothing imports hold the whole plan and commit it once.
+///
+/// `reader` is a blocking [`Read`]: use this form for a file, a byte slice or anything
+/// already in memory. For an upload in an async service, use [`import_async`], which reads
+/// an [`AsyncRead`] without blocking the runtime; or run this form on a blocking thread
+/// (`tokio::task::spawn_blocking` with a runtime handle's `block_on` inside).
 ///
 /// This keeps one [`RowOutcome`] per row; for files of hundreds of thousands of rows use
 /// [`import_with`], which hands each outcome to a callback instead.
 ///
 /// ```
 /// use std::sync::Arc;
-/// use dps_core::*;
-/// use dps_csv::{ImportOptions, import};
-/// use dps_store_memory::InMemoryStore;
-/// use dps_testkit::FakeEnvironment;
+/// use dps::csv::{ImportOptions, import};
+/// use dps::memory::InMemoryStore;
+/// use dps::*;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let dps = Provisioner::new(InMemoryStore::new(), FakeEnvironment::new());
+/// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(dps::inject::OsSecrets));
+/// let dps = Provisioner::new(InMemoryStore::new(), env);
 /// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
 /// let file = "Device Serial No.,Model ID\nSN-1,thermostat\nSN 2,thermostat\n";
 /// let report = import(&dps, group.id(), file.as_bytes(), &ImportOptions::default()).await?;
 /// assert_eq!((report.summary.created, report.summary.failed), (1, 1));
-/// assert_eq!(report.errors().next().unwrap().code, "invalid_serial");
+/// assert_eq!(report.errors().next().map(|e| e.code), Some("invalid_serial"));
 /// # Ok(())
 /// # }
 /// ```
@@ -177,9 +237,9 @@ impl ImportReport {
 /// # Errors
 ///
 /// [`ImportError::File`] when the file is unusable (header, limits, I/O),
-/// [`ImportError::Core`] when the group does not exist or the store fails; in both cases
-/// nothing was written. [`ImportError::Interrupted`] when such an error stops a best-effort
-/// import after earlier chunks were written.
+/// [`ImportError::Core`] when the group does not exist (`not_found`) or the store fails; in
+/// both cases nothing was written. [`ImportError::Interrupted`] when such an error stops a
+/// best-effort import after earlier chunks were written.
 pub async fn import<S, E, R>(
     dps: &Provisioner<S, E>,
     group: GroupId,
@@ -192,7 +252,72 @@ where
     R: Read,
 {
     let mut rows = Vec::new();
-    match import_with(dps, group, reader, options, |o| rows.push(o)).await {
+    let result = import_with(dps, group, reader, options, |o| rows.push(o)).await;
+    with_rows(result, rows)
+}
+
+/// Imports a device file read from an async source, like [`import`]: the same rows, checks,
+/// chunks and report.
+///
+/// The file is read from `reader` a chunk of at most 16 KiB at a time, each chunk awaited and
+/// then parsed, so that the task never blocks on the source and memory stays bounded as in
+/// [`import`] (the reader's 64 KiB buffer and one chunk more). The source is read no further
+/// than `options.limits.max_bytes` and one byte. This is the form for an HTTP upload: pass
+/// the request body as an [`AsyncRead`] (for example through `tokio_util::io::StreamReader`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use dps::csv::{ImportOptions, import_async};
+/// use dps::memory::InMemoryStore;
+/// use dps::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(dps::inject::OsSecrets));
+/// let dps = Provisioner::new(InMemoryStore::new(), env);
+/// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
+///
+/// // An upload arriving in pieces: here one end of an in-memory pipe.
+/// let (mut upload, body) = tokio::io::duplex(64);
+/// let send = async move {
+///     use tokio::io::AsyncWriteExt;
+///     upload.write_all(b"Device Serial No.,Model ID\nSN-1,thermostat\n").await?;
+///     upload.shutdown().await
+/// };
+/// let options = ImportOptions::default();
+/// let (sent, report) = tokio::join!(send, import_async(&dps, group.id(), body, &options));
+/// sent?;
+/// assert_eq!(report?.summary.created, 1);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// As [`import`]; a failed read of `reader` is [`ImportError::File`] with
+/// [`CsvError::Io`](crate::CsvError::Io).
+pub async fn import_async<S, E, R>(
+    dps: &Provisioner<S, E>,
+    group: GroupId,
+    reader: R,
+    options: &ImportOptions,
+) -> Result<ImportReport, ImportError>
+where
+    S: Store,
+    E: Environment,
+    R: AsyncRead + Unpin + Send,
+{
+    let mut rows = Vec::new();
+    let result = import_with_async(dps, group, reader, options, |o| rows.push(o)).await;
+    with_rows(result, rows)
+}
+
+/// The report of an import whose outcomes were collected in `rows`.
+fn with_rows(
+    result: Result<ImportSummary, ImportError>,
+    rows: Vec<RowOutcome>,
+) -> Result<ImportReport, ImportError> {
+    match result {
         Ok(summary) => Ok(ImportReport { summary, rows }),
         Err(ImportError::Interrupted { cause, mut report }) => {
             report.rows = rows;
@@ -226,11 +351,53 @@ where
 {
     let group = dps.group(group).await?;
     let rows = DeviceReader::new(reader, group.attributes(), options.limits)?;
+    run(dps, group, rows, options, on_row).await
+}
+
+/// Imports a device file read from an async source like [`import_async`], handing each
+/// row's outcome to `on_row` in file order instead of keeping it, as [`import_with`] does;
+/// returns the counts.
+///
+/// # Errors
+///
+/// As [`import_with`].
+pub async fn import_with_async<S, E, R, F>(
+    dps: &Provisioner<S, E>,
+    group: GroupId,
+    reader: R,
+    options: &ImportOptions,
+    on_row: F,
+) -> Result<ImportSummary, ImportError>
+where
+    S: Store,
+    E: Environment,
+    R: AsyncRead + Unpin + Send,
+    F: FnMut(RowOutcome),
+{
+    let group = dps.group(group).await?;
+    let rows = AsyncRows::open(reader, group.attributes(), options.limits).await?;
+    run(dps, group, rows, options, on_row).await
+}
+
+/// Runs the rows of `rows` through the provisioner into `group`.
+async fn run<S, E, F, T>(
+    dps: &Provisioner<S, E>,
+    group: RegistrationGroup,
+    rows: T,
+    options: &ImportOptions,
+    on_row: F,
+) -> Result<ImportSummary, ImportError>
+where
+    S: Store,
+    E: Environment,
+    F: FnMut(RowOutcome),
+    T: RowSource,
+{
     let mut run = Run {
         dps,
         options,
-        names: Names::new(&rows),
-        fields: rows.fields(),
+        names: Names::new(rows.reader()),
+        fields: rows.reader().fields(),
         group,
         summary: ImportSummary::default(),
         on_row,
@@ -248,6 +415,43 @@ where
             }),
         }),
         Err(cause) => Err(cause),
+    }
+}
+
+/// Where an import's rows come from: a [`DeviceReader`] of a blocking source, or one fed
+/// from an async source.
+trait RowSource {
+    /// The reader's source.
+    type Source: Read;
+
+    /// The reader, for its header.
+    fn reader(&self) -> &DeviceReader<Self::Source>;
+
+    /// The next row, as [`DeviceReader::next_row`] gives it.
+    async fn next_row(&mut self) -> Result<Option<Result<Row, RowError>>, CsvError>;
+}
+
+impl<R: Read> RowSource for DeviceReader<R> {
+    type Source = R;
+
+    fn reader(&self) -> &DeviceReader<R> {
+        self
+    }
+
+    async fn next_row(&mut self) -> Result<Option<Result<Row, RowError>>, CsvError> {
+        DeviceReader::next_row(self)
+    }
+}
+
+impl<A: AsyncRead + Unpin> RowSource for AsyncRows<A> {
+    type Source = Feed;
+
+    fn reader(&self) -> &DeviceReader<Feed> {
+        self.rows()
+    }
+
+    async fn next_row(&mut self) -> Result<Option<Result<Row, RowError>>, CsvError> {
+        AsyncRows::next_row(self).await
     }
 }
 
@@ -359,11 +563,11 @@ impl<S: Store, E: Environment, F: FnMut(RowOutcome)> Run<'_, S, E, F> {
         self.options.atomicity == Atomicity::AllOrNothing && !self.options.dry_run
     }
 
-    async fn read_all<R: Read>(&mut self, mut rows: DeviceReader<R>) -> Result<(), ImportError> {
+    async fn read_all<T: RowSource>(&mut self, mut rows: T) -> Result<(), ImportError> {
         let chunk = self.options.chunk_size.max(1);
         let mut entries: Vec<Entry> = Vec::new();
         let mut records: Vec<ImportRecord> = Vec::new();
-        while let Some(row) = rows.next_row()? {
+        while let Some(row) = rows.next_row().await? {
             match row {
                 Ok(row) => {
                     entries.push(Entry::Record {

@@ -76,6 +76,7 @@ mod bytes;
 mod columns;
 mod error;
 mod export;
+mod feed;
 pub mod formula;
 mod import;
 mod limits;
@@ -88,9 +89,13 @@ pub use columns::Column;
 pub use dps_core::{import::ImportAction, import::ImportMode};
 pub use error::{CsvError, ExportError, ImportError, MAX_VALUE_CHARS, Position, RowError};
 pub use export::{
-    DeviceWriter, ExportOptions, ExportSummary, export, export_columns, write_template,
+    DeviceWriter, ExportOptions, ExportSummary, export, export_async, export_columns,
+    write_template,
 };
-pub use import::{ImportOptions, ImportReport, ImportSummary, RowOutcome, import, import_with};
+pub use import::{
+    ImportOptions, ImportReport, ImportSummary, RowOutcome, import, import_async, import_with,
+    import_with_async,
+};
 pub use limits::{Limit, Limits};
 pub use report::{ERROR_REPORT_HEADER, ErrorReportWriter, write_error_report};
 pub use rows::{DeviceReader, MAX_COLUMNS, Row};

@@ -7,8 +7,10 @@
 //! lines are skipped.
 //!
 //! Unlike a general reader it enforces the [`Limits`] while it reads: the file size on every
-//! read from the source, the size of a field on every byte appended to it, and the number of
-//! fields kept per record. Memory is one input buffer plus one record.
+//! read from the source (never asking for more than one byte past it, and refusing the file
+//! when the records reach that byte), the size of a field on every byte appended to it, and
+//! the number of fields kept per record. Where a limit stops the reader does not depend on
+//! how the source splits the file. Memory is one input buffer plus one record.
 
 use std::io::{self, Read};
 
@@ -62,7 +64,28 @@ struct Field {
     quoted: bool,
 }
 
+/// A record the general path was copying when the source had no bytes yet
+/// ([`is_pending`]): the next [`RecordReader::read_record`] goes on from here.
+#[derive(Debug, Clone, Copy)]
+struct Suspended {
+    state: State,
+    field: Field,
+    info: RecordInfo,
+}
+
+/// Whether `e` only says that the source has no bytes yet (it answered
+/// [`io::ErrorKind::WouldBlock`]): the reader has kept its place, and the call that returned
+/// it can be made again once the source has more.
+pub(crate) fn is_pending(e: &CsvError) -> bool {
+    matches!(e, CsvError::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
 /// Reads records from a byte source within [`Limits`].
+///
+/// A source may answer [`io::ErrorKind::WouldBlock`] when it has no bytes yet (the async
+/// import's feed does): [`RecordReader::sniff`] and [`RecordReader::read_record`] then return
+/// that error ([`is_pending`]) with their place kept, and go on where they stopped when they
+/// are called again.
 #[derive(Debug)]
 pub(crate) struct RecordReader<R> {
     inner: R,
@@ -72,6 +95,8 @@ pub(crate) struct RecordReader<R> {
     eof: bool,
     /// Bytes taken from the source so far.
     consumed: u64,
+    /// Whether the source gave a byte past the file size limit (which is not kept).
+    over_limit: bool,
     /// Offset in the file of `buf[0]`.
     offset: u64,
     line: u64,
@@ -90,6 +115,8 @@ pub(crate) struct RecordReader<R> {
     raw: (usize, usize),
     /// The current record's fields.
     pub(crate) fields: Vec<FieldSpan>,
+    /// The record the general path stopped in when the source had no bytes yet.
+    suspended: Option<Suspended>,
     /// Whether the in-place paths may read a record (the general path reads every record
     /// when not; the tests compare the two).
     #[cfg(test)]
@@ -100,13 +127,22 @@ impl<R: Read> RecordReader<R> {
     /// A reader that strips a UTF-8 byte order mark and detects the delimiter (`;` when the
     /// header line has more semicolons than commas outside quotes, else `,`).
     pub(crate) fn new(inner: R, limits: Limits, max_fields: usize) -> Result<Self, CsvError> {
-        let mut r = Self {
+        let mut r = Self::unsniffed(inner, limits, max_fields);
+        r.sniff()?;
+        Ok(r)
+    }
+
+    /// A reader that has not looked at the file yet: call [`RecordReader::sniff`] before the
+    /// first record.
+    pub(crate) fn unsniffed(inner: R, limits: Limits, max_fields: usize) -> Self {
+        Self {
             inner,
             buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
             pos: 0,
             len: 0,
             eof: false,
             consumed: 0,
+            over_limit: false,
             offset: 0,
             line: 1,
             delimiter: b',',
@@ -117,23 +153,33 @@ impl<R: Read> RecordReader<R> {
             in_buf: false,
             raw: (0, 0),
             fields: Vec::new(),
+            suspended: None,
             #[cfg(test)]
             in_place: true,
-        };
-        // Buffer the first line (or as much of it as fits) to look at the BOM and delimiters.
-        while !r.eof && r.len < r.buf.len() && !has_line_end(&r.buf[..r.len]) {
-            r.read_more()?;
         }
-        let head = &r.buf[..r.len];
+    }
+
+    /// Strips a UTF-8 byte order mark and detects the delimiter from the first line (or as
+    /// much of it as the buffer holds).
+    pub(crate) fn sniff(&mut self) -> Result<(), CsvError> {
+        while !self.eof && self.len < self.buf.len() && !has_line_end(&self.buf[..self.len]) {
+            self.read_more()?;
+        }
+        let head = &self.buf[..self.len];
         if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            r.pos = 3;
+            self.pos = 3;
         } else if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
             return Err(CsvError::InvalidEncoding {
                 reason: "the file is UTF-16; save it as CSV UTF-8",
             });
         }
-        r.delimiter = detect_delimiter(&r.buf[r.pos..r.len]);
-        Ok(r)
+        self.delimiter = detect_delimiter(&self.buf[self.pos..self.len]);
+        Ok(())
+    }
+
+    /// The source.
+    pub(crate) fn source_mut(&mut self) -> &mut R {
+        &mut self.inner
     }
 
     /// Whether the in-place paths may read a record.
@@ -175,6 +221,17 @@ impl<R: Read> RecordReader<R> {
 
     /// Appends bytes from the source to the buffer; returns whether any came.
     fn read_more(&mut self) -> Result<bool, CsvError> {
+        if self.over_limit {
+            return Err(CsvError::LimitExceeded {
+                limit: Limit::Bytes,
+                max: self.limits.max_bytes,
+                position: Position {
+                    line: self.line,
+                    byte: self.limits.max_bytes,
+                    record: self.records,
+                },
+            });
+        }
         if self.eof {
             return Ok(false);
         }
@@ -201,15 +258,15 @@ impl<R: Read> RecordReader<R> {
         self.len += n;
         self.consumed += n as u64;
         if self.consumed > self.limits.max_bytes {
-            return Err(CsvError::LimitExceeded {
-                limit: Limit::Bytes,
-                max: self.limits.max_bytes,
-                position: Position {
-                    line: self.line,
-                    byte: self.limits.max_bytes,
-                    record: self.records,
-                },
-            });
+            // The byte past the limit only shows that the file is too large: the records
+            // before it are read, and the error comes when the reader needs that byte, at the
+            // same place however the source splits the file.
+            let over = usize::try_from(self.consumed - self.limits.max_bytes).unwrap_or(n);
+            self.len -= over.min(n);
+            self.over_limit = true;
+            if over >= n {
+                return self.read_more();
+            }
         }
         Ok(true)
     }
@@ -254,6 +311,11 @@ impl<R: Read> RecordReader<R> {
     /// Reads the next record into `data` and `fields`; `None` at the end of the file.
     #[inline]
     pub(crate) fn read_record(&mut self) -> Result<Option<RecordInfo>, CsvError> {
+        if let Some(suspended) = self.suspended.take() {
+            let mut info = suspended.info;
+            self.copy_from(suspended.state, suspended.field, &mut info)?;
+            return Ok(Some(info));
+        }
         self.data.clear();
         self.fields.clear();
         self.in_buf = false;
@@ -296,13 +358,36 @@ impl<R: Read> RecordReader<R> {
     /// The general path: reads the record at `pos` into `data`, across buffer refills,
     /// unescaping doubled quotes.
     fn copied_record(&mut self, info: &mut RecordInfo) -> Result<(), CsvError> {
-        let mut state = State::StartField;
-        let mut field = Field {
+        let field = Field {
             start: 0,
             quoted: false,
         };
+        self.copy_from(State::StartField, field, info)
+    }
+
+    /// The general path from `state` in `field`; when the source has no bytes yet, the place
+    /// is kept for the next [`RecordReader::read_record`].
+    fn copy_from(
+        &mut self,
+        mut state: State,
+        mut field: Field,
+        info: &mut RecordInfo,
+    ) -> Result<(), CsvError> {
         loop {
-            if !self.refill()? {
+            let more = match self.refill() {
+                Ok(more) => more,
+                Err(e) => {
+                    if is_pending(&e) {
+                        self.suspended = Some(Suspended {
+                            state,
+                            field,
+                            info: *info,
+                        });
+                    }
+                    return Err(e);
+                }
+            };
+            if !more {
                 info.unterminated = state == State::Quoted;
                 if state == State::StartField {
                     // A delimiter was the last byte: one more, empty field.
@@ -348,7 +433,7 @@ impl<R: Read> RecordReader<R> {
         info: &mut RecordInfo,
     ) -> Result<Option<State>, CsvError> {
         let chunk = &self.buf[self.pos..self.len];
-        let run = find_unquoted_end(chunk, self.delimiter);
+        let run = find_unquoted_end(chunk, self.delimiter).min(self.field_room(field));
         self.data.extend_from_slice(&chunk[..run]);
         self.pos += run;
         self.check_field_size(field)?;
@@ -368,7 +453,11 @@ impl<R: Read> RecordReader<R> {
     /// Copies quoted bytes up to the next quote.
     fn quoted_run(&mut self, field: Field) -> Result<State, CsvError> {
         let chunk = &self.buf[self.pos..self.len];
-        let run = chunk.iter().position(|&b| b == b'"').unwrap_or(chunk.len());
+        let run = chunk
+            .iter()
+            .position(|&b| b == b'"')
+            .unwrap_or(chunk.len())
+            .min(self.field_room(field));
         let text = &chunk[..run];
         self.line += text.iter().filter(|&&b| b == b'\n').count() as u64;
         self.data.extend_from_slice(text);
@@ -407,6 +496,18 @@ impl<R: Read> RecordReader<R> {
         }
     }
 
+    /// How many more bytes the field being copied may take in one run: one past the size
+    /// limit at most, so that a field too large is reported at the same byte however the
+    /// source splits the file.
+    #[inline]
+    fn field_room(&self, field: Field) -> usize {
+        let held = self.data.len() - field.start;
+        self.limits
+            .max_field_bytes
+            .saturating_add(1)
+            .saturating_sub(held)
+    }
+
     /// An error when the field being copied has grown over the size limit.
     #[inline]
     fn check_field_size(&self, field: Field) -> Result<(), CsvError> {
@@ -442,11 +543,24 @@ mod tests {
     /// Every record of `bytes` as (line, fields, extra content, unterminated, field texts).
     type Records = Vec<(u64, usize, bool, bool, Vec<(Vec<u8>, bool)>)>;
 
-    fn records(bytes: &[u8], in_place: bool, keep: usize) -> Result<Records, String> {
-        let limits = Limits {
+    /// The limits of these tests: 12 bytes a field, and a file size limit.
+    fn small(max_bytes: u64) -> Limits {
+        Limits {
             max_field_bytes: 12,
-            ..Limits::unbounded()
-        };
+            ..Limits::unbounded().with_max_bytes(max_bytes)
+        }
+    }
+
+    fn records(bytes: &[u8], in_place: bool, keep: usize) -> Result<Records, String> {
+        records_within(bytes, in_place, keep, small(u64::MAX))
+    }
+
+    fn records_within(
+        bytes: &[u8],
+        in_place: bool,
+        keep: usize,
+        limits: Limits,
+    ) -> Result<Records, String> {
         let mut reader = RecordReader::new(bytes, limits, keep).map_err(|e| e.to_string())?;
         reader.in_place = in_place;
         let mut out = Vec::new();
@@ -467,7 +581,108 @@ mod tests {
         Ok(out)
     }
 
+    /// A source that has no bytes on every other call, the first one included, and at most
+    /// `step` bytes on the others.
+    struct Stutter<'a> {
+        bytes: &'a [u8],
+        step: usize,
+        ready: bool,
+    }
+
+    impl Read for Stutter<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.ready = !self.ready;
+            if !self.ready {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = out.len().min(self.step).min(self.bytes.len());
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    /// Every record of `bytes` read from a [`Stutter`] source, calling again while pending.
+    fn stuttered_records(
+        bytes: &[u8],
+        step: usize,
+        keep: usize,
+        limits: Limits,
+    ) -> Result<Records, String> {
+        let source = Stutter {
+            bytes,
+            step,
+            ready: true,
+        };
+        let mut reader = RecordReader::unsniffed(source, limits, keep);
+        let mut pending = 0;
+        loop {
+            match reader.sniff() {
+                Err(e) if is_pending(&e) => pending += 1,
+                other => break other.map_err(|e| e.to_string())?,
+            }
+        }
+        let mut out = Vec::new();
+        loop {
+            let info = match reader.read_record() {
+                Err(e) if is_pending(&e) => {
+                    pending += 1;
+                    continue;
+                }
+                other => other.map_err(|e| e.to_string())?,
+            };
+            let Some(info) = info else { break };
+            let fields = reader
+                .fields
+                .iter()
+                .map(|f| (reader.field(*f).to_vec(), f.quoted))
+                .collect();
+            out.push((
+                info.line,
+                info.fields,
+                info.extra_content,
+                info.unterminated,
+                fields,
+            ));
+        }
+        assert!(pending > 0, "the source was pending at least once");
+        Ok(out)
+    }
+
+    #[test]
+    fn a_pending_source_in_the_middle_of_a_quoted_field_resumes_it() {
+        let file = b"a,b\n\"x,\n\"\"y\"\"\",z\n";
+        let limits = small(u64::MAX);
+        assert_eq!(
+            stuttered_records(file, 1, 4, limits),
+            records(file, true, 4)
+        );
+        assert_eq!(
+            stuttered_records(file, 1, 4, limits).map(|r| r.len()),
+            Ok(2)
+        );
+    }
+
     proptest::proptest! {
+        #[test]
+        fn a_source_that_is_pending_between_pieces_reads_the_same_records(
+            text in proptest::collection::vec(
+                proptest::sample::select(
+                    &[b'a', b' ', b',', b';', b'"', b'\n', b'\r', 0xEF, 0xBB, 0xBF][..],
+                ),
+                0..200,
+            ),
+            step in 1usize..9,
+            keep in 1usize..6,
+            max_bytes in proptest::prop_oneof![0u64..220, proptest::strategy::Just(u64::MAX)],
+        ) {
+            let limits = small(max_bytes);
+            proptest::prop_assert_eq!(
+                stuttered_records(&text, step, keep, limits),
+                records_within(&text, true, keep, limits),
+            );
+        }
+
         #[test]
         fn in_place_reads_agree_with_the_general_path(
             text in proptest::collection::vec(

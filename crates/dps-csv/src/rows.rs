@@ -12,7 +12,7 @@ use crate::bytes::same_bytes;
 use crate::columns::{Column, Header, Slot};
 use crate::error::{CsvError, Position, RowError};
 use crate::limits::{Limit, Limits};
-use crate::read::RecordReader;
+use crate::read::{RecordInfo, RecordReader, is_pending};
 
 mod cells;
 mod row;
@@ -88,6 +88,8 @@ pub struct DeviceReader<R> {
     seen: SeenSerials,
     repeats: Repeats,
     done: bool,
+    /// Whether a source with no bytes yet ([`is_pending`]) leaves the file open.
+    resumable: bool,
 }
 
 /// The last cell of each column whose values files tend to repeat from row to row (model,
@@ -156,7 +158,19 @@ impl<R: Read> DeviceReader<R> {
     /// repeated column.
     pub fn new(reader: R, schema: &AttributeSchema, limits: Limits) -> Result<Self, CsvError> {
         let mut reader = RecordReader::new(reader, limits, MAX_COLUMNS + 1)?;
-        let Some(info) = reader.read_record()? else {
+        let header = reader.read_record()?;
+        Self::with_header(reader, header, schema, limits)
+    }
+
+    /// A reader of `reader`'s rows, whose header record (`None` for an empty file) it has just
+    /// read; see [`DeviceReader::new`].
+    pub(crate) fn with_header(
+        mut reader: RecordReader<R>,
+        header: Option<RecordInfo>,
+        schema: &AttributeSchema,
+        limits: Limits,
+    ) -> Result<Self, CsvError> {
+        let Some(info) = header else {
             return Err(CsvError::Empty);
         };
         if info.fields > MAX_COLUMNS {
@@ -206,7 +220,20 @@ impl<R: Read> DeviceReader<R> {
                 ..Repeats::default()
             },
             done: false,
+            resumable: false,
         })
+    }
+
+    /// This reader, with a source that answers [`std::io::ErrorKind::WouldBlock`] when it
+    /// has no bytes yet: such an error does not end the file, and the next call goes on.
+    pub(crate) fn resumable(mut self) -> Self {
+        self.resumable = true;
+        self
+    }
+
+    /// The source.
+    pub(crate) fn source_mut(&mut self) -> &mut R {
+        self.reader.source_mut()
     }
 
     /// The headers as written in the file, trimmed.
@@ -276,7 +303,7 @@ impl<R: Read> DeviceReader<R> {
                     return None;
                 }
                 Err(e) => {
-                    self.done = true;
+                    self.done = !(self.resumable && is_pending(&e));
                     return Some(Err(e));
                 }
             };

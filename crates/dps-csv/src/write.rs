@@ -37,7 +37,18 @@ pub(crate) struct CellWriter<W: Write> {
 
 impl<W: Write> CellWriter<W> {
     pub(crate) fn new(inner: W, delimiter: Delimiter, bom: bool) -> io::Result<Self> {
-        let mut inner = io::BufWriter::with_capacity(64 * 1024, inner);
+        Self::with_buffer(inner, delimiter, bom, 64 * 1024)
+    }
+
+    /// A writer that buffers up to `capacity` bytes before it writes to `inner` (0 for a
+    /// writer that is a buffer already).
+    pub(crate) fn with_buffer(
+        inner: W,
+        delimiter: Delimiter,
+        bom: bool,
+        capacity: usize,
+    ) -> io::Result<Self> {
+        let mut inner = io::BufWriter::with_capacity(capacity, inner);
         if bom {
             inner.write_all("\u{feff}".as_bytes())?;
         }
@@ -103,6 +114,12 @@ impl<W: Write> CellWriter<W> {
     pub(crate) fn end_record(&mut self) -> io::Result<()> {
         self.first = true;
         self.inner.write_all(b"\r\n")
+    }
+
+    /// The underlying writer, with everything written so far flushed to it.
+    pub(crate) fn flushed(&mut self) -> io::Result<&mut W> {
+        self.inner.flush()?;
+        Ok(self.inner.get_mut())
     }
 
     /// Flushes and returns the underlying writer.

@@ -1,6 +1,6 @@
 //! Errors and their stable codes.
 
-use dps_core::ValidationError;
+use dps_core::{Category, DpsError, ValidationError};
 
 use crate::render::EcLevel;
 
@@ -57,6 +57,20 @@ impl PayloadError {
             PayloadError::CheckMismatch { .. } => "payload_check_mismatch",
             PayloadError::Field(e) => e.code(),
         }
+    }
+}
+
+/// Every payload error is [`Category::Validation`] and not retryable: the text stays what it
+/// is.
+impl DpsError for PayloadError {
+    fn code(&self) -> &'static str {
+        PayloadError::code(self)
+    }
+    fn category(&self) -> Category {
+        Category::Validation
+    }
+    fn is_retryable(&self) -> bool {
+        false
     }
 }
 
@@ -138,6 +152,20 @@ impl Error {
         }
     }
 
+    /// What kind of failure this is: the domain error's category for [`Error::Core`];
+    /// [`Category::Validation`] for a payload, a payload too long or an option out of range;
+    /// [`Category::Storage`] when writing the archive or the image encoder failed (the service
+    /// failed, not the request).
+    pub fn category(&self) -> Category {
+        match self {
+            Error::Core(e) => e.category(),
+            Error::Payload(_) | Error::PayloadTooLong { .. } | Error::InvalidOption { .. } => {
+                Category::Validation
+            }
+            Error::Render { .. } | Error::Io(_) | Error::Archive { .. } => Category::Storage,
+        }
+    }
+
     /// Whether retrying the same call later may succeed without any change to the input.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -159,5 +187,17 @@ impl Error {
                 source: Box::new(other),
             },
         }
+    }
+}
+
+impl DpsError for Error {
+    fn code(&self) -> &'static str {
+        Error::code(self)
+    }
+    fn category(&self) -> Category {
+        Error::category(self)
+    }
+    fn is_retryable(&self) -> bool {
+        Error::is_retryable(self)
     }
 }

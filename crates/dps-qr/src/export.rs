@@ -7,7 +7,9 @@ use dps_core::{
     Device, DeviceQuery, Entity, Environment, GroupId, Provisioner, Selection, SerialNumber, Store,
 };
 
-use crate::archive::{ArchiveOptions, LabelArchive, LabelReport};
+use tokio::io::AsyncWrite;
+
+use crate::archive::{ArchiveOptions, AsyncArchive, LabelArchive, LabelReport};
 use crate::error::Result;
 
 /// Writes a ZIP of the QR labels of a group's selected devices to `writer`, one outcome per
@@ -18,36 +20,31 @@ use crate::error::Result;
 /// ascending serial order, read page by page ([`Config::page_size`](dps_core::Config)), so
 /// that any number of devices streams through bounded memory.
 ///
-/// Rendering runs on [`ArchiveOptions::threads`] threads while this task awaits the store and
-/// writes entries, and `writer` is a blocking [`Write`]: in an async service, run the export
-/// where blocking is allowed (for example inside `tokio::task::block_in_place`, or on a thread
-/// of its own).
+/// Rendering runs on [`ArchiveOptions::threads`] threads, this one included, and `writer` is
+/// a blocking [`Write`]: this call blocks while it renders and writes. Use it where blocking
+/// is allowed: a command-line tool, a file, a buffer, or a blocking thread of an async
+/// service (`tokio::task::spawn_blocking` with a runtime handle's `block_on` inside). To
+/// stream the archive into an HTTP response from an async task, use [`export_zip_async`].
 ///
 /// # Errors
 ///
-/// [`Error::Core`](crate::Error::Core) when the group does not exist or the store fails;
-/// [`Error::Io`](crate::Error::Io) or [`Error::Archive`](crate::Error::Archive) when writing
-/// fails; [`Error::InvalidOption`](crate::Error::InvalidOption) for options out of range.
-/// A device whose label cannot be made is an outcome in the report, not an error.
+/// [`Error::Core`](crate::Error::Core) when the group does not exist (`not_found`) or the
+/// store fails; [`Error::Io`](crate::Error::Io) or [`Error::Archive`](crate::Error::Archive)
+/// when writing fails; [`Error::InvalidOption`](crate::Error::InvalidOption) for options out
+/// of range. A device whose label cannot be made is an outcome in the report, not an error.
 ///
 /// ```
 /// use std::sync::Arc;
-/// use dps_core::inject::{ManualClock, SeededSecrets, SequentialIds};
-/// use dps_core::*;
-/// use dps_qr::{ArchiveOptions, export_zip};
-/// use dps_store_memory::InMemoryStore;
+/// use dps::inject::OsSecrets;
+/// use dps::memory::InMemoryStore;
+/// use dps::qr::{ArchiveOptions, export_zip};
+/// use dps::*;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let injected = Injected {
-/// #     clock: Arc::new(ManualClock::new(Timestamp::from_unix_millis(0))),
-/// #     ids: Arc::new(SequentialIds::new(1)),
-/// #     secrets: Arc::new(SeededSecrets::new(7)),
-/// # };
-/// # use dps_env_static::{StaticConfig, StaticEnvironment};
-/// # let env = StaticEnvironment::new(StaticConfig { targets: vec![] }, Arc::new(SeededSecrets::new(7)));
 /// // A provisioner with a group of one device.
-/// let dps = Provisioner::with_parts(InMemoryStore::new(), env, injected, Config::default());
+/// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(OsSecrets));
+/// let dps = Provisioner::new(InMemoryStore::new(), env);
 /// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
 /// dps.register(group.id(), NewDevice::new("SN-0001".parse()?, "thermostat".parse()?)).await?;
 ///
@@ -55,8 +52,10 @@ use crate::error::Result;
 /// let selection = Selection::Serials(vec!["SN-0001".parse()?, "SN-0404".parse()?]);
 /// let report = export_zip(&dps, group.id(), &selection, &mut zip, ArchiveOptions::default())
 ///     .await?;
+/// assert!(zip.starts_with(b"PK"));
 /// assert_eq!(report.outcomes[0].result.as_deref().ok(), Some("SN-0001.png"));
-/// assert_eq!(report.outcomes[1].result.as_ref().unwrap_err().code(), "not_found");
+/// let missing = report.outcomes[1].result.as_ref().err().map(|e| e.code());
+/// assert_eq!(missing, Some("not_found"));
 /// # Ok(())
 /// # }
 /// ```
@@ -73,8 +72,131 @@ where
     W: Write,
 {
     let group = dps.group(group).await?.id();
-    let page_size = dps.config().page_size.max(1);
     let mut archive = LabelArchive::new(writer, options)?;
+    push_selection(dps, group, selection, &mut archive).await?;
+    archive.finish()
+}
+
+/// Writes a ZIP of the QR labels of a group's selected devices to an async writer, like
+/// [`export_zip`]: the same labels, outcomes and bytes.
+///
+/// Labels render on [`ArchiveOptions::effective_threads`] threads of their own (never on
+/// this task, unless not one thread can be started), while this task awaits the store, the
+/// finished labels and `writer`: it never blocks, neither on the writer nor on the renderers.
+/// The archive's bytes go on to `writer` after every label, so that memory stays bounded as
+/// in [`export_zip`]: at most 16 labels per rendering thread in flight, plus what a ZIP needs
+/// at its end (a few hundred bytes a label), which is written at the end in one piece.
+/// `writer` is flushed at the end but not shut down. This is the form for an HTTP response:
+/// write to one end of a [`tokio::io::duplex`] and stream the other end as the body.
+///
+/// # Errors
+///
+/// As [`export_zip`]; a failed write to `writer` is [`Error::Io`](crate::Error::Io).
+///
+/// ```
+/// use std::sync::Arc;
+/// use dps::inject::OsSecrets;
+/// use dps::memory::InMemoryStore;
+/// use dps::qr::{ArchiveOptions, export_zip_async};
+/// use dps::*;
+/// use tokio::io::AsyncReadExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(OsSecrets));
+/// let dps = Provisioner::new(InMemoryStore::new(), env);
+/// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
+/// dps.register(group.id(), NewDevice::new("SN-0001".parse()?, "thermostat".parse()?)).await?;
+///
+/// // The archive streams into one end of a pipe while the other end is read, as an HTTP
+/// // server would send it.
+/// let (mut body, mut client) = tokio::io::duplex(8 * 1024);
+/// let export = async move {
+///     let report =
+///         export_zip_async(&dps, group.id(), &Selection::all(), &mut body, ArchiveOptions::default())
+///             .await;
+///     drop(body); // ends the stream
+///     report
+/// };
+/// let mut zip = Vec::new();
+/// let (report, read) = tokio::join!(export, client.read_to_end(&mut zip));
+/// read?;
+/// assert_eq!(report?.succeeded(), 1);
+/// assert!(zip.starts_with(b"PK"));
+/// # Ok(())
+/// # }
+/// ```
+pub async fn export_zip_async<S, E, W>(
+    dps: &Provisioner<S, E>,
+    group: GroupId,
+    selection: &Selection,
+    writer: W,
+    options: ArchiveOptions,
+) -> Result<LabelReport>
+where
+    S: Store,
+    E: Environment,
+    W: AsyncWrite + Unpin + Send,
+{
+    let group = dps.group(group).await?.id();
+    let mut archive = AsyncArchive::new(writer, options)?;
+    push_selection(dps, group, selection, &mut archive).await?;
+    archive.finish().await
+}
+
+/// Where an export's labels go: a [`LabelArchive`], or one whose bytes go on to an async
+/// writer.
+trait Labels {
+    /// Adds the label of `device`.
+    async fn device(&mut self, device: &Device) -> Result<()>;
+
+    /// Records that `serial` was selected but is not in the group.
+    async fn missing(&mut self, serial: &SerialNumber) -> Result<()>;
+}
+
+/// The outcome of a selected serial that is not in the group.
+fn not_found(serial: &SerialNumber) -> crate::Error {
+    dps_core::Error::NotFound {
+        entity: Entity::Device,
+        key: serial.to_string(),
+    }
+    .into()
+}
+
+impl<W: Write> Labels for LabelArchive<W> {
+    async fn device(&mut self, device: &Device) -> Result<()> {
+        self.push_device(device)
+    }
+
+    async fn missing(&mut self, serial: &SerialNumber) -> Result<()> {
+        self.push_failure(serial.clone(), None, not_found(serial))
+    }
+}
+
+impl<W: AsyncWrite + Unpin> Labels for AsyncArchive<W> {
+    async fn device(&mut self, device: &Device) -> Result<()> {
+        self.push_device(device).await
+    }
+
+    async fn missing(&mut self, serial: &SerialNumber) -> Result<()> {
+        self.push_failure(serial.clone(), None, not_found(serial))
+            .await
+    }
+}
+
+/// Adds the labels of the selected devices of `group` to `labels`, a page at a time.
+async fn push_selection<S, E, L>(
+    dps: &Provisioner<S, E>,
+    group: GroupId,
+    selection: &Selection,
+    labels: &mut L,
+) -> Result<()>
+where
+    S: Store,
+    E: Environment,
+    L: Labels,
+{
+    let page_size = dps.config().page_size.max(1);
     match selection {
         Selection::Serials(serials) => {
             for chunk in serials.chunks(page_size) {
@@ -87,14 +209,8 @@ where
                     found.into_iter().map(|d| (d.serial().clone(), d)).collect();
                 for serial in chunk {
                     match by_serial.remove(serial) {
-                        Some(device) => archive.push_device(&device)?,
-                        None => {
-                            let error = dps_core::Error::NotFound {
-                                entity: Entity::Device,
-                                key: serial.to_string(),
-                            };
-                            archive.push_failure(serial.clone(), None, error.into())?;
-                        }
+                        Some(device) => labels.device(&device).await?,
+                        None => labels.missing(serial).await?,
                     }
                 }
             }
@@ -105,7 +221,7 @@ where
             loop {
                 let page = dps.devices(&query, after.take(), page_size).await?;
                 for device in &page.items {
-                    archive.push_device(device)?;
+                    labels.device(device).await?;
                 }
                 match page.next {
                     Some(next) => after = Some(next),
@@ -114,5 +230,5 @@ where
             }
         }
     }
-    archive.finish()
+    Ok(())
 }

@@ -61,7 +61,7 @@ pub use archive::{
     MANIFEST_NAME, write_zip,
 };
 pub use error::{Error, PayloadError, Result};
-pub use export::export_zip;
+pub use export::{export_zip, export_zip_async};
 pub use name::{FileNames, MAX_STEM, safe_file_stem};
 pub use payload::Payload;
 pub use render::{EcLevel, RenderOptions, Symbol, render_png, render_svg};

@@ -2,42 +2,9 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{check_labels, decode_png, manifest_rows, zip_entries};
-use dps_core::{
-    BatchTag, Config, DeviceFilter, GroupId, Injected, NewDevice, NewGroup, Provisioner, Selection,
-    inject::ManualClock, inject::SeededSecrets, inject::SequentialIds,
-};
+use common::{SERIALS, check_labels, decode_png, manifest_rows, world, zip_entries};
+use dps_core::{BatchTag, DeviceFilter, GroupId, Selection};
 use dps_qr::{ArchiveOptions, MANIFEST_NAME, Payload, RenderOptions, export_zip};
-use dps_store_memory::InMemoryStore;
-use dps_testkit::{EPOCH, FakeEnvironment, Fixtures};
-
-type Dps = Provisioner<InMemoryStore, FakeEnvironment>;
-
-/// A provisioner with small pages, and a group of devices `serials` (model `m1`; batch tag
-/// `odd` or `even` by position).
-async fn world(serials: &[&str]) -> (Dps, GroupId) {
-    let injected = Injected {
-        clock: Arc::new(ManualClock::new(EPOCH)),
-        ids: Arc::new(SequentialIds::new(1)),
-        secrets: Arc::new(SeededSecrets::new(42)),
-    };
-    let env = FakeEnvironment::with_target(&Fixtures::target(), &["m1"]);
-    let config = Config::default().with_page_size(3);
-    let dps = Provisioner::with_parts(InMemoryStore::new(), env, injected, config);
-    let mut settings = NewGroup::new("building".parse().unwrap());
-    settings.default_target = Some(Fixtures::target());
-    let group = dps.create_group(settings).await.unwrap();
-    for (i, s) in serials.iter().enumerate() {
-        let mut new = NewDevice::new(s.parse().unwrap(), "m1".parse().unwrap());
-        new.batch_tag = Some(BatchTag::new(if i % 2 == 0 { "even" } else { "odd" }).unwrap());
-        dps.register(group.id(), new).await.unwrap();
-    }
-    (dps, group.id())
-}
-
-const SERIALS: [&str; 8] = ["SN-7", "SN-1", "sn-1", "SN-3", "a:b", "a_b", "SN-5", "CON"];
 
 #[tokio::test]
 async fn all_devices_page_through_in_serial_order() {

@@ -76,9 +76,10 @@ impl<W: Write> std::fmt::Debug for Sink<W> {
 }
 
 impl<W: Write> Sink<W> {
-    pub(super) fn new(inner: W, abandoned: Arc<AtomicBool>) -> Self {
+    /// A sink that buffers up to `capacity` bytes (0 when `inner` is a buffer already).
+    pub(super) fn new(inner: W, capacity: usize, abandoned: Arc<AtomicBool>) -> Self {
         Self {
-            inner: BufWriter::with_capacity(64 * 1024, inner),
+            inner: BufWriter::with_capacity(capacity, inner),
             position: 0,
             abandoned,
         }

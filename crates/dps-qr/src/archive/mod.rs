@@ -2,16 +2,20 @@
 //! (`pool.rs`) and writes them as stored entries with a manifest (`entries.rs`).
 
 mod entries;
+mod json;
 mod pool;
+mod stream;
 
 use entries::{Sink, prepared, push_manifest_row};
 use pool::{Done, Job, Label, Pool};
+pub(crate) use stream::AsyncArchive;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use dps_core::{Device, DeviceId, SerialNumber};
 use zip::ZipWriter;
@@ -110,6 +114,22 @@ impl ArchiveOptions {
 }
 
 /// What became of one device's label.
+///
+/// It serialises as an object with the serial, the device's identifier (`null` when the
+/// device was not given or does not exist) and either the `file` (the entry's name) or the
+/// `error` (its code and message):
+///
+/// ```json
+/// {"serial": "SN-0001", "device_id": "0190a4c6-7b1e-7cc2-9d4e-2f61a8b3c5d7", "file": "SN-0001.png"}
+/// ```
+///
+/// ```json
+/// {
+///   "serial": "SN-0404",
+///   "device_id": null,
+///   "error": {"code": "not_found", "message": "device SN-0404 not found"}
+/// }
+/// ```
 #[derive(Debug)]
 pub struct LabelOutcome {
     /// The serial the device was selected by.
@@ -121,6 +141,20 @@ pub struct LabelOutcome {
 }
 
 /// The outcome of an export: one entry per label asked for, in the order asked.
+///
+/// It serialises as an object with the counts ([`LabelReport::succeeded`],
+/// [`LabelReport::failed`]) and the [`LabelOutcome`]s:
+///
+/// ```json
+/// {
+///   "succeeded": 1,
+///   "failed": 1,
+///   "outcomes": [
+///     {"serial": "SN-0001", "device_id": "0190a4c6-7b1e-7cc2-9d4e-2f61a8b3c5d7", "file": "SN-0001.png"},
+///     {"serial": "SN-0404", "device_id": null, "error": {"code": "not_found", "message": "device SN-0404 not found"}}
+///   ]
+/// }
+/// ```
 #[derive(Debug, Default)]
 pub struct LabelReport {
     /// The outcomes.
@@ -210,12 +244,18 @@ impl<W: Write> LabelArchive<W> {
     ///
     /// [`Error::InvalidOption`] for rendering options out of range.
     pub fn new(writer: W, options: ArchiveOptions) -> Result<Self> {
-        options.render.validate()?;
-        let threads = options.effective_threads();
-        let render = Arc::new(options.render);
         // The calling thread renders too while it would wait, so it counts as one renderer.
-        let pool = if threads > 1 {
-            Pool::start(threads - 1, &render, options.format)
+        let workers = options.effective_threads() - 1;
+        Self::start(writer, options, workers, 64 * 1024)
+    }
+
+    /// An archive whose labels render on `workers` threads (on the calling thread when 0, or
+    /// when no thread can be started), written through a buffer of `capacity` bytes.
+    fn start(writer: W, options: ArchiveOptions, workers: usize, capacity: usize) -> Result<Self> {
+        options.render.validate()?;
+        let render = Arc::new(options.render);
+        let pool = if workers > 0 {
+            Pool::start(workers, &render, options.format)
         } else {
             None
         };
@@ -227,7 +267,11 @@ impl<W: Write> LabelArchive<W> {
         manifest.extend_from_slice(b"\r\n");
         let abandoned = Arc::new(AtomicBool::new(false));
         Ok(Self {
-            zip: Some(ZipWriter::new(Sink::new(writer, Arc::clone(&abandoned)))),
+            zip: Some(ZipWriter::new(Sink::new(
+                writer,
+                capacity,
+                Arc::clone(&abandoned),
+            ))),
             abandoned,
             names,
             manifest,
@@ -332,6 +376,16 @@ impl<W: Write> LabelArchive<W> {
     }
 
     fn push_label(&mut self, payload: Payload, device_id: Option<DeviceId>) -> Result<()> {
+        self.submit(payload, device_id)?;
+        while self.is_full() {
+            self.help_or_wait()?;
+        }
+        self.collect();
+        self.write_ready()
+    }
+
+    /// Sends a label to the pool, or renders it here when there is none; does not wait.
+    fn submit(&mut self, payload: Payload, device_id: Option<DeviceId>) -> Result<()> {
         self.check_usable()?;
         let seq = self.take_seq();
         let job = Job {
@@ -342,10 +396,9 @@ impl<W: Write> LabelArchive<W> {
         let Some(pool) = &self.pool else {
             let done = job.run(&self.render, self.format);
             self.ready.insert(seq, done);
-            return self.write_ready();
+            return Ok(());
         };
-        let sent = pool.send(job);
-        match sent {
+        match pool.send(job) {
             Ok(()) => self.in_flight += 1,
             Err(job) => {
                 // The pool is gone (it cannot be while we hold it); render here.
@@ -353,14 +406,41 @@ impl<W: Write> LabelArchive<W> {
                 self.ready.insert(seq, done);
             }
         }
-        while self.in_flight >= self.max_in_flight {
-            self.help_or_wait()?;
-        }
+        Ok(())
+    }
+
+    /// Whether as many labels are in flight as may be.
+    fn is_full(&self) -> bool {
+        self.in_flight >= self.max_in_flight
+    }
+
+    /// Takes the labels the pool has finished, without waiting.
+    fn collect(&mut self) {
         while let Some(done) = self.pool.as_ref().and_then(Pool::try_receive) {
             self.in_flight -= 1;
             self.ready.insert(done.seq, done);
         }
-        self.write_ready()
+    }
+
+    /// Takes one finished label from the pool, without blocking: pending until a worker
+    /// finishes one. An error when the workers stopped.
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let received = match &self.pool {
+            Some(pool) => pool.poll_receive(cx),
+            None => Poll::Ready(None),
+        };
+        match received {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(done)) => {
+                self.in_flight -= 1;
+                self.ready.insert(done.seq, done);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(None) => {
+                self.broken = true;
+                Poll::Ready(Err(stopped()))
+            }
+        }
     }
 
     /// Renders a queued label here if there is one (this thread is one of the renderers),
@@ -379,9 +459,7 @@ impl<W: Write> LabelArchive<W> {
         let done = self.pool.as_ref().and_then(Pool::receive);
         let Some(done) = done else {
             self.broken = true;
-            return Err(Error::Render {
-                message: "the label rendering threads stopped".to_owned(),
-            });
+            return Err(stopped());
         };
         self.in_flight -= 1;
         self.ready.insert(done.seq, done);
@@ -448,6 +526,12 @@ impl<W: Write> Drop for LabelArchive<W> {
         if self.zip.is_some() {
             self.abandoned.store(true, Ordering::Relaxed);
         }
+    }
+}
+
+fn stopped() -> Error {
+    Error::Render {
+        message: "the label rendering threads stopped".to_owned(),
     }
 }
 

@@ -3,8 +3,15 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{Cursor, Read};
+use std::sync::Arc;
 
+use dps_core::{
+    BatchTag, Config, GroupId, Injected, NewDevice, NewGroup, Provisioner, inject::ManualClock,
+    inject::SeededSecrets, inject::SequentialIds,
+};
 use dps_qr::Payload;
+use dps_store_memory::InMemoryStore;
+use dps_testkit::{EPOCH, FakeEnvironment, Fixtures};
 
 /// A payload of a fixed group.
 pub fn payload(serial: &str, model: &str) -> Payload {
@@ -190,4 +197,31 @@ pub fn check_labels(entries: &[(String, Vec<u8>)]) {
         assert_eq!(payload.group().to_string(), row[1]);
         assert_eq!(payload.model().as_str(), row[3]);
     }
+}
+
+pub type Dps = Provisioner<InMemoryStore, FakeEnvironment>;
+
+/// Serials with collisions of their file names, also ignoring case, and a reserved name.
+pub const SERIALS: [&str; 8] = ["SN-7", "SN-1", "sn-1", "SN-3", "a:b", "a_b", "SN-5", "CON"];
+
+/// A provisioner with small pages, and a group of devices `serials` (model `m1`; batch tag
+/// `odd` or `even` by position).
+pub async fn world(serials: &[&str]) -> (Dps, GroupId) {
+    let injected = Injected {
+        clock: Arc::new(ManualClock::new(EPOCH)),
+        ids: Arc::new(SequentialIds::new(1)),
+        secrets: Arc::new(SeededSecrets::new(42)),
+    };
+    let env = FakeEnvironment::with_target(&Fixtures::target(), &["m1"]);
+    let config = Config::default().with_page_size(3);
+    let dps = Provisioner::with_parts(InMemoryStore::new(), env, injected, config);
+    let mut settings = NewGroup::new("building".parse().unwrap());
+    settings.default_target = Some(Fixtures::target());
+    let group = dps.create_group(settings).await.unwrap();
+    for (i, s) in serials.iter().enumerate() {
+        let mut new = NewDevice::new(s.parse().unwrap(), "m1".parse().unwrap());
+        new.batch_tag = Some(BatchTag::new(if i % 2 == 0 { "even" } else { "odd" }).unwrap());
+        dps.register(group.id(), new).await.unwrap();
+    }
+    (dps, group.id())
 }
