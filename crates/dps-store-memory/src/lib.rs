@@ -21,6 +21,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -66,6 +66,7 @@
 //! All tables live in one schema (default `dps`), so tenants and tests isolate by schema. The
 //! schema is created and migrated on connect; a schema written by a newer version of this crate
 //! is refused with [`StoreError::SchemaTooNew`] and left untouched.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod apply;

@@ -43,6 +43,7 @@
 //! this crate is refused with [`StoreError::SchemaTooNew`] and left untouched; a file that is not
 //! a SQLite database, or is one of another application, is refused with
 //! [`StoreError::Corrupt`] and left untouched.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod apply;
