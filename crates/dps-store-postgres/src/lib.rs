@@ -1,6 +1,10 @@
 //! `PgStore`: the [`Store`](dps_core::Store) of **dps** on PostgreSQL, for several service
 //! instances sharing one database.
 //!
+//! A service uses it through the `dps` crate, as `dps::postgres::PgStore` (feature `postgres`,
+//! and `postgres-tls` for this crate's `tls`); the page of `dps::postgres` covers everything
+//! here.
+//!
 //! ```no_run
 //! use dps_store_postgres::{PgOptions, PgStore};
 //!
