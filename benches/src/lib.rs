@@ -1,4 +1,5 @@
 //! Shared set-up for the dps benchmarks: the `ratios` binary and the criterion benches.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 use std::sync::Arc;

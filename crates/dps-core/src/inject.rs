@@ -145,11 +145,14 @@ impl SecretSource for SeededSecrets {
     }
 }
 
+// Each item repeats the module's `cfg`: that is what makes the feature badge appear on the
+// item's page in crates that re-export it, such as the `dps` facade.
 #[cfg(feature = "system")]
 mod system {
     use super::*;
 
     /// The system's wall clock.
+    #[cfg(feature = "system")]
     #[derive(Debug, Default, Clone, Copy)]
     pub struct SystemClock;
 
@@ -164,6 +167,7 @@ mod system {
     }
 
     /// UUID v7 identifiers from the system clock and the operating system's random source.
+    #[cfg(feature = "system")]
     #[derive(Debug, Default, Clone, Copy)]
     pub struct SystemIds;
 
@@ -177,6 +181,7 @@ mod system {
     }
 
     /// The operating system's cryptographically secure random source.
+    #[cfg(feature = "system")]
     #[derive(Debug, Default, Clone, Copy)]
     pub struct OsSecrets;
 

@@ -123,17 +123,8 @@ impl StaticEnvironment {
     }
 
     /// This environment remembering the results of the `n` most recent operations (at least
-    /// one), by their time-ordered identifiers.
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use dps_core::inject::SeededSecrets;
-    /// use dps_env_static::{StaticConfig, StaticEnvironment};
-    ///
-    /// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(SeededSecrets::new(1)))
-    ///     .with_remembered_operations(10_000);
-    /// # let _ = env;
-    /// ```
+    /// one), by their time-ordered identifiers: `StaticEnvironment::new(config,
+    /// secrets).with_remembered_operations(10_000)`.
     #[must_use]
     pub fn with_remembered_operations(self, n: usize) -> Self {
         self.state().remember = n.max(1);

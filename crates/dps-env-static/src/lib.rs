@@ -2,6 +2,8 @@
 //! the reference environment of **dps**, for tests, demos, the `dps` command and deployments
 //! that run in one process.
 //!
+//! A service uses it through the `dps` crate, as `dps::StaticEnvironment`.
+//!
 //! [`StaticEnvironment`] serves the targets of a [`StaticConfig`] (a list of
 //! [`TargetConfig`], usually read from a TOML or JSON file) and issues asset IDs, keys and
 //! device secrets from an injected [`SecretSource`](dps_core::inject::SecretSource). It remembers the
@@ -43,6 +45,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod config;

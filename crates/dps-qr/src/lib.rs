@@ -47,6 +47,7 @@
 //! assert_eq!(report.outcomes[0].result.as_deref().ok(), Some("SN-0001.png"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod archive;

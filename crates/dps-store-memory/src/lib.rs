@@ -1,6 +1,9 @@
 //! `InMemoryStore`: a [`Store`] held in process memory, the reference semantics of the
 //! [`Store` contract](dps_core::Store#contract).
 //!
+//! A service uses it through the `dps` crate, as `dps::memory::InMemoryStore` (feature
+//! `memory`, on by default).
+//!
 //! It suits tests, examples and short-lived tools; nothing survives the process. Commits are
 //! serialised by one lock and applied with an undo log, so a failing change leaves nothing
 //! behind. Device listings walk each group's ordered serial index, so keyset paging costs the
@@ -21,6 +24,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -1,6 +1,10 @@
 //! `PgStore`: the [`Store`](dps_core::Store) of **dps** on PostgreSQL, for several service
 //! instances sharing one database.
 //!
+//! A service uses it through the `dps` crate, as `dps::postgres::PgStore` (feature `postgres`,
+//! and `postgres-tls` for this crate's `tls`); the page of `dps::postgres` covers everything
+//! here.
+//!
 //! ```no_run
 //! use dps_store_postgres::{PgOptions, PgStore};
 //!
@@ -66,6 +70,7 @@
 //! All tables live in one schema (default `dps`), so tenants and tests isolate by schema. The
 //! schema is created and migrated on connect; a schema written by a newer version of this crate
 //! is refused with [`StoreError::SchemaTooNew`] and left untouched.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod apply;

@@ -1,6 +1,9 @@
 //! `SqliteStore`: the embedded default [`Store`](dps_core::Store) of **dps**, one SQLite file
 //! with nothing to install (SQLite is compiled in).
 //!
+//! A service uses it through the `dps` crate, as `dps::sqlite::SqliteStore` (feature `sqlite`);
+//! the page of `dps::sqlite` covers everything here.
+//!
 //! ```no_run
 //! use dps_store_sqlite::{SqliteStore, SqliteOptions};
 //!
@@ -43,6 +46,7 @@
 //! this crate is refused with [`StoreError::SchemaTooNew`] and left untouched; a file that is not
 //! a SQLite database, or is one of another application, is refused with
 //! [`StoreError::Corrupt`] and left untouched.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod apply;
@@ -97,6 +101,10 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl SqliteStore {
     /// Opens (or creates) the database file at `path` and migrates its schema.
+    ///
+    /// `path` names a file. For a database in memory use [`SqliteStore::open_in_memory`]:
+    /// SQLite's name `:memory:` here would give each reader connection a database of its own,
+    /// which does not see what the writer commits.
     ///
     /// # Errors
     ///

@@ -17,6 +17,7 @@
 //!
 //! which generates one test per contract point, once on the store and once through
 //! `Arc<dyn Store>`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 pub mod conformance;
