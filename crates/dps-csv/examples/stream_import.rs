@@ -11,13 +11,11 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use dps_core::{
-    NewGroup, Provisioner, attribute::AttributeDef, attribute::AttributeSchema,
-    attribute::AttributeType,
-};
-use dps_csv::{DeviceReader, ImportOptions, Limits, import_with};
-use dps_store_memory::InMemoryStore;
-use dps_testkit::FakeEnvironment;
+use dps::attribute::{AttributeDef, AttributeSchema, AttributeType};
+use dps::csv::{DeviceReader, ImportOptions, Limits, import_with};
+use dps::inject::OsSecrets;
+use dps::memory::InMemoryStore;
+use dps::{NewGroup, Provisioner, StaticConfig, StaticEnvironment};
 
 /// A device file generated as it is read.
 struct Generated {
@@ -91,7 +89,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("parsed {ok} valid rows of {rows} in {:?}", start.elapsed());
         }
         _ => {
-            let dps = Provisioner::new(Arc::new(InMemoryStore::new()), FakeEnvironment::new());
+            let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(OsSecrets));
+            let dps = Provisioner::new(Arc::new(InMemoryStore::new()), env);
             let mut settings = NewGroup::new("stream".parse()?);
             settings.attributes = schema()?;
             let group = dps.create_group(settings).await?;

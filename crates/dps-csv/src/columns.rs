@@ -1,4 +1,4 @@
-//! The columns of DESIGN §7 and how headers map to them.
+//! The columns of the template and the export, and how headers map to them.
 
 use std::collections::HashMap;
 use std::fmt;

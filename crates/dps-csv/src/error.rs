@@ -158,7 +158,7 @@ pub const MAX_VALUE_CHARS: usize = 64;
 
 /// Why one row was refused: where, which value, a stable code and a message.
 ///
-/// Row codes are those of [`dps_core::Error::code`] where one applies (`invalid_serial`,
+/// Row codes are those of [`dps::Error::code`](dps_core::Error::code) where one applies (`invalid_serial`,
 /// `too_long`, `invalid_timezone`, `missing_required`, `invalid_attribute`,
 /// `already_registered`, …) plus the file-level ones of this crate: `duplicate_in_file`,
 /// `version_conflict`, `wrong_field_count`, `invalid_utf8`, `invalid_version`,

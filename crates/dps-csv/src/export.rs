@@ -83,12 +83,12 @@ impl ExportOptions {
     }
 }
 
-/// Writes the import template of a group: the template columns of DESIGN §7 and one column per
-/// schema attribute, header row only.
+/// Writes the import template of a group: the template columns ([`Column::TEMPLATE`]) and one
+/// column per schema attribute, header row only.
 ///
 /// ```
-/// use dps_core::{attribute::AttributeDef, attribute::AttributeSchema, attribute::AttributeType};
-/// use dps_csv::{ExportOptions, write_template};
+/// use dps::attribute::{AttributeDef, AttributeSchema, AttributeType};
+/// use dps::csv::{ExportOptions, write_template};
 ///
 /// let schema = AttributeSchema::new(vec![AttributeDef::new("floor".parse()?, AttributeType::Integer)])?;
 /// let out = write_template(&schema, Vec::new(), &ExportOptions::default())?;
@@ -137,12 +137,13 @@ pub fn export_columns(schema: &AttributeSchema, options: &ExportOptions) -> Vec<
     out
 }
 
-/// Writes devices as the export of DESIGN §7, one row per device, streaming: nothing but the
-/// current row is held.
+/// Writes devices with the export columns ([`export_columns`]), one row per device,
+/// streaming: nothing but the current row is held. Cells are guarded against formula
+/// execution as [`export`] says.
 ///
 /// ```
-/// use dps_core::attribute::AttributeSchema;
-/// use dps_csv::{DeviceWriter, ExportOptions};
+/// use dps::attribute::AttributeSchema;
+/// use dps::csv::{DeviceWriter, ExportOptions};
 ///
 /// let w = DeviceWriter::new(Vec::new(), &AttributeSchema::default(), &ExportOptions::default())?;
 /// let out = String::from_utf8(w.finish()?)?;

@@ -7,7 +7,7 @@
 //! characters, and import strips one `'` exactly when the rest would be guarded.
 //!
 //! ```
-//! use dps_csv::formula::{guard, unguard};
+//! use dps::csv::formula::{guard, unguard};
 //! assert_eq!(guard("=1+2"), "'=1+2");
 //! assert_eq!(guard("-05:00"), "'-05:00");
 //! assert_eq!(guard("'=x"), "''=x");

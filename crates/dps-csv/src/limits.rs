@@ -10,7 +10,7 @@ use std::fmt;
 /// still stops the import after a few kilobytes.
 ///
 /// ```
-/// use dps_csv::Limits;
+/// use dps::csv::Limits;
 /// let console = Limits::default();
 /// assert_eq!((console.max_bytes, console.max_records, console.max_field_bytes), (2 << 20, 1000, 4096));
 /// let bulk = Limits::unbounded();

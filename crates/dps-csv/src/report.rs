@@ -12,7 +12,7 @@ pub const ERROR_REPORT_HEADER: [&str; 5] = ["Line", "Column", "Value", "Code", "
 /// guarded against formula execution like an export.
 ///
 /// ```
-/// use dps_csv::{ErrorReportWriter, RowError};
+/// use dps::csv::{ErrorReportWriter, RowError};
 ///
 /// let mut report = ErrorReportWriter::new(Vec::new())?;
 /// report.write(&RowError::new(3, Some("Timezone".into()), "+25:00", "invalid_timezone", "invalid timezone"))?;

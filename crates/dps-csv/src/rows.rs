@@ -62,8 +62,8 @@ impl Row {
 /// with a probability of about n²/2⁶⁵, below 10⁻⁷ for a million rows).
 ///
 /// ```
-/// use dps_core::attribute::AttributeSchema;
-/// use dps_csv::{DeviceReader, Limits};
+/// use dps::attribute::AttributeSchema;
+/// use dps::csv::{DeviceReader, Limits};
 ///
 /// let file = "\u{feff}serial_number;MODEL;Timezone\nSN-1;m1;+01:00\nSN 2;m1;\n";
 /// let mut rows = DeviceReader::new(file.as_bytes(), &AttributeSchema::default(), Limits::default())?;

@@ -1,5 +1,6 @@
 //! QR labels for **dps**: the label payload, PNG and SVG rendering, and ZIP archives of labels
-//! written as a stream.
+//! written as a stream. Reach it through the facade as `dps::qr` (feature `qr` of the `dps`
+//! crate).
 //!
 //! - [`Payload`] is what a label carries: the device's group ID, serial number and model ID,
 //!   and no secret. Its text form is version 1 of the dps label payload (specified in
@@ -14,16 +15,34 @@
 //!   render on all cores while the entries are written in order; the same labels give
 //!   byte-identical archives, and memory stays bounded however many labels there are.
 //!   [`export_zip`] does this for a [`Provisioner`](dps_core::Provisioner)'s devices, by
-//!   explicit serials or by filter, with one [`LabelOutcome`] per device.
+//!   explicit serials or by filter, with one [`LabelOutcome`] per device, and
+//!   [`export_zip_async`] writes the same archive to an async writer. The [`LabelReport`]
+//!   serialises with serde in the JSON shape its docs show.
 //!
-//! Errors are [`Error`] and [`PayloadError`]; each has a stable [`code`](Error::code).
+//! Errors are [`Error`] and [`PayloadError`]; each has a stable [`code`](Error::code) and
+//! implements [`DpsError`](dps_core::DpsError).
 //!
-//! This crate has no cargo features.
+//! This crate has no cargo features of its own.
+//!
+//! # Blocking and async I/O
+//!
+//! | you have | use |
+//! |---|---|
+//! | a file, a `Vec<u8>`, a command-line tool | [`export_zip`], [`LabelArchive`], [`write_zip`] with a [`std::io::Write`] |
+//! | an async service streaming a response body | [`export_zip_async`] with a [`tokio::io::AsyncWrite`] |
+//!
+//! [`export_zip`] renders on the calling thread as well as on its pool and waits for the pool
+//! when it is busy, so it blocks the task for the whole archive, whatever the writer. In an
+//! async service, use [`export_zip_async`], which renders on threads of its own, awaits them
+//! and the writer, and never blocks the task; or run [`export_zip`] on a blocking thread:
+//! `tokio::task::spawn_blocking(move || handle.block_on(dps::qr::export_zip(…)))` with a
+//! `tokio::runtime::Handle`. Do not wrap it in `tokio::task::block_in_place`, which panics on
+//! a `current_thread` runtime.
 //!
 //! # Example
 //!
 //! ```
-//! use dps_qr::{ArchiveOptions, LabelArchive, Payload, RenderOptions, render_png};
+//! use dps::qr::{ArchiveOptions, LabelArchive, Payload, RenderOptions, render_png};
 //!
 //! let payload = Payload::new(
 //!     "0190a4c6-7b1e-7cc2-9d4e-2f61a8b3c5d7".parse()?,

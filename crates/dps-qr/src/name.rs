@@ -18,7 +18,7 @@ const WINDOWS_RESERVED: &[&str] = &["CON", "PRN", "AUX", "NUL"];
 /// extension: those get a leading `_`), and is at most [`MAX_STEM`] characters long.
 ///
 /// ```
-/// use dps_qr::safe_file_stem;
+/// use dps::qr::safe_file_stem;
 /// assert_eq!(safe_file_stem("SN-0001"), "SN-0001");
 /// assert_eq!(safe_file_stem("../x"), "_._x");
 /// assert_eq!(safe_file_stem("AA:BB:CC"), "AA_BB_CC");
@@ -80,7 +80,7 @@ fn is_windows_reserved(name: &str) -> bool {
 /// result depends only on the sequence of calls, so the same input always gets the same names.
 ///
 /// ```
-/// use dps_qr::FileNames;
+/// use dps::qr::FileNames;
 /// let mut names = FileNames::new();
 /// assert_eq!(names.assign("A", "png"), "A.png");
 /// assert_eq!(names.assign("a", "png"), "a-2.png");

@@ -58,7 +58,7 @@ const CHECK_MODULUS: u32 = 43;
 /// a different payload.
 ///
 /// ```
-/// use dps_qr::Payload;
+/// use dps::qr::Payload;
 ///
 /// let payload = Payload::new(
 ///     "0190a4c6-7b1e-7cc2-9d4e-2f61a8b3c5d7".parse()?,

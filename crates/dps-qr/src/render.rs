@@ -49,7 +49,7 @@ impl fmt::Display for EcLevel {
 /// ranges and answer [`Error::InvalidOption`] for a value outside them.
 ///
 /// ```
-/// use dps_qr::{EcLevel, RenderOptions};
+/// use dps::qr::{EcLevel, RenderOptions};
 /// let options = RenderOptions::default()
 ///     .with_ec_level(EcLevel::Q)
 ///     .with_module_size(4)

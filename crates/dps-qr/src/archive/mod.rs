@@ -62,7 +62,7 @@ impl ImageFormat {
 /// How a label archive is made.
 ///
 /// ```
-/// use dps_qr::{ArchiveOptions, ImageFormat, RenderOptions};
+/// use dps::qr::{ArchiveOptions, ImageFormat, RenderOptions};
 /// let options = ArchiveOptions::default()
 ///     .with_format(ImageFormat::Svg)
 ///     .with_render(RenderOptions::default().with_caption(true))
@@ -195,11 +195,15 @@ impl LabelReport {
 /// [`LabelReport`] and no entry; the archive stays valid. An error returned by a method
 /// itself (the writer failed) leaves an unusable archive.
 ///
+/// The calls block: they render labels and wait for the pool, and the writer is a blocking
+/// [`Write`]. In an async task, use [`export_zip_async`](crate::export_zip_async) (see the
+/// [crate docs](crate#blocking-and-async-io)).
+///
 /// The writer gets many small writes, buffered here; it needs no `Seek`, and each entry's
 /// local header carries its size and CRC (no data descriptors), so streaming readers work.
 ///
 /// ```
-/// use dps_qr::{ArchiveOptions, LabelArchive, Payload};
+/// use dps::qr::{ArchiveOptions, LabelArchive, Payload};
 ///
 /// let group = "0190a4c6-7b1e-7cc2-9d4e-2f61a8b3c5d7".parse()?;
 /// let mut zip = Vec::new();
