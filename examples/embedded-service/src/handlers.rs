@@ -12,12 +12,12 @@ use dps::attribute::{AttributeDef, AttributeSchema, AttributeType};
 use dps::csv::ImportOptions;
 use dps::qr::ArchiveOptions;
 use dps::{
-    DeviceFilter, DeviceQuery, EventCursor, GroupId, NewGroup, NewSerial, ReplaceRequest,
-    Selection, SerialNumber, ValidationError,
+    BatchReport, DeviceFilter, DeviceQuery, EventCursor, GroupId, NewGroup, NewSerial, Page,
+    ReplaceRequest, Selection, SerialNumber, ValidationError,
 };
 use serde::Deserialize;
 
-use crate::views::{BatchView, DeviceView, EventView, GroupView, ImportView, PageView};
+use crate::views::{DeviceView, EventView, GroupView, ImportView};
 use crate::{ApiError, Dps, MAX_PAGE};
 
 type Shared = State<Arc<Dps>>;
@@ -120,7 +120,7 @@ pub(crate) async fn allocate(
     State(dps): Shared,
     Path(group): Path<String>,
     Json(body): Json<SelectionBody>,
-) -> Result<Json<BatchView>, ApiError> {
+) -> Result<Json<BatchReport>, ApiError> {
     let selection = match body.serials {
         Some(serials) => {
             Selection::Serials(serials.iter().map(|s| parse(s)).collect::<Result<_, _>>()?)
@@ -128,7 +128,8 @@ pub(crate) async fn allocate(
         None => Selection::all(),
     };
     let report = dps.allocate(parse(&group)?, &selection).await?;
-    Ok(Json(BatchView::from(&report)))
+    // The library's report has a documented JSON shape of its own.
+    Ok(Json(report))
 }
 
 /// The filters of a device listing and of the label archive.
@@ -158,13 +159,13 @@ pub(crate) async fn devices(
     State(dps): Shared,
     Path(group): Path<String>,
     Query(params): Query<DeviceParams>,
-) -> Result<Json<PageView<DeviceView>>, ApiError> {
+) -> Result<Json<Page<DeviceView, SerialNumber>>, ApiError> {
     let query = DeviceQuery::new(parse(&group)?, params.filter()?);
     let after: Option<SerialNumber> = parse_opt(params.after.as_deref())?;
     let page = dps.devices(&query, after, page_size(params.limit)).await?;
-    Ok(Json(PageView {
+    Ok(Json(Page {
         items: page.items.iter().map(DeviceView::from).collect(),
-        next: page.next.map(|s| s.to_string()),
+        next: page.next,
     }))
 }
 
@@ -205,8 +206,8 @@ pub(crate) async fn replace(
     Ok(Json(DeviceView::from(&device)))
 }
 
-/// Rendering labels blocks the thread that awaits the export, so the export runs on tokio's
-/// blocking pool and the async threads stay free for other requests.
+/// The async export renders labels on threads of its own, so the handler awaits it like any
+/// other call and the async threads stay free for other requests.
 pub(crate) async fn labels(
     State(dps): Shared,
     Path(group): Path<String>,
@@ -214,15 +215,8 @@ pub(crate) async fn labels(
 ) -> Result<impl IntoResponse, ApiError> {
     let group: GroupId = parse(&group)?;
     let selection = Selection::Filter(params.filter()?);
-    let runtime = tokio::runtime::Handle::current();
-    let zip = tokio::task::spawn_blocking(move || {
-        let mut zip = Vec::new();
-        let export =
-            dps::qr::export_zip(&dps, group, &selection, &mut zip, ArchiveOptions::default());
-        runtime.block_on(export).map(|_| zip)
-    })
-    .await
-    .map_err(|_| ApiError::internal("the label export stopped"))??;
+    let mut zip = Vec::new();
+    dps::qr::export_zip_async(&dps, group, &selection, &mut zip, ArchiveOptions::default()).await?;
     Ok(([(header::CONTENT_TYPE, "application/zip")], zip))
 }
 
@@ -235,14 +229,14 @@ pub(crate) struct EventParams {
 pub(crate) async fn events(
     State(dps): Shared,
     Query(params): Query<EventParams>,
-) -> Result<Json<PageView<EventView>>, ApiError> {
+) -> Result<Json<Page<EventView, String>>, ApiError> {
     let after: EventCursor = parse_opt(params.after.as_deref())?.unwrap_or(EventCursor::START);
     let limit = page_size(params.limit);
     let events = dps.events(after, limit).await?;
     let next = (events.len() == limit)
         .then(|| events.last().map(|e| e.cursor.to_string()))
         .flatten();
-    Ok(Json(PageView {
+    Ok(Json(Page {
         items: events.iter().map(EventView::from).collect(),
         next,
     }))

@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 
 use dps::csv::ImportReport;
-use dps::lifecycle::Outcome;
-use dps::{BatchReport, Device, Event, RegistrationGroup};
+use dps::{Device, Event, RegistrationGroup};
 use serde::Serialize;
 
 /// A group.
@@ -104,13 +103,6 @@ impl From<&Device> for DeviceView {
     }
 }
 
-/// A page of a keyset-paged listing: pass `next` as `after` to read on.
-#[derive(Debug, Serialize)]
-pub(crate) struct PageView<T> {
-    pub(crate) items: Vec<T>,
-    pub(crate) next: Option<String>,
-}
-
 /// What an import did: the counts and every refused row with its line, column and code.
 #[derive(Debug, Serialize)]
 pub(crate) struct ImportView {
@@ -148,45 +140,6 @@ impl From<&ImportReport> for ImportView {
                     value: e.value.clone(),
                     code: e.code,
                     message: e.message.clone(),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// What a batch operation did: one outcome per device, in selection order.
-#[derive(Debug, Serialize)]
-pub(crate) struct BatchView {
-    succeeded: usize,
-    failed: usize,
-    outcomes: Vec<OutcomeView>,
-}
-
-#[derive(Debug, Serialize)]
-struct OutcomeView {
-    serial: String,
-    /// The device's status afterwards, when the operation succeeded.
-    status: Option<&'static str>,
-    /// The error's code, when it failed.
-    code: Option<&'static str>,
-}
-
-impl From<&BatchReport> for BatchView {
-    fn from(report: &BatchReport) -> Self {
-        Self {
-            succeeded: report.succeeded(),
-            failed: report.failed(),
-            outcomes: report
-                .outcomes
-                .iter()
-                .map(|o| OutcomeView {
-                    serial: o.serial.to_string(),
-                    status: match &o.result {
-                        Ok(Outcome::Settled { status, .. }) => Some(status.as_str()),
-                        Ok(Outcome::Deleted) => Some("deleted"),
-                        Err(_) => None,
-                    },
-                    code: o.result.as_ref().err().map(dps::Error::code),
                 })
                 .collect(),
         }

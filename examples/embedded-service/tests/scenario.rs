@@ -164,11 +164,12 @@ async fn the_embedders_scenario_answers_every_step() -> TestResult {
     );
     for outcome in batch["outcomes"].as_array().ok_or("no outcomes")? {
         if outcome["serial"] == "SN-0006" {
-            assert_eq!(outcome["code"], "model_missing");
+            assert_eq!(outcome["ok"], false);
+            assert_eq!(outcome["error"]["code"], "model_missing");
             assert_eq!(outcome["status"], Value::Null);
         } else {
             assert_eq!(outcome["status"], "allocated", "{outcome}");
-            assert_eq!(outcome["code"], Value::Null);
+            assert_eq!(outcome["error"], Value::Null);
         }
     }
 
@@ -308,7 +309,7 @@ async fn bad_requests_answer_their_status_and_code() -> TestResult {
         .as_array()
         .ok_or("no outcomes")?
         .iter()
-        .map(|o| o["code"].as_str().unwrap_or_default().to_owned())
+        .map(|o| o["error"]["code"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(
         codes,
