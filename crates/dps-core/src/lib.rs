@@ -72,6 +72,7 @@
 pub mod attribute;
 pub mod bootstrap;
 mod bytes;
+mod category;
 mod changeset;
 mod device;
 mod environment;

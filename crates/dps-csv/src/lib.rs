@@ -139,6 +139,7 @@ mod feed;
 pub mod formula;
 mod import;
 mod limits;
+mod outcome;
 mod read;
 mod report;
 mod rows;
