@@ -91,7 +91,7 @@ impl ImportSummary {
     }
 }
 
-/// The outcome of [`import`]: the counts and one outcome per row, in file order.
+/// The outcome of [`import`](fn@crate::import): the counts and one outcome per row, in file order.
 ///
 /// It serialises as an object of the [`ImportSummary`] and the [`RowOutcome`]s:
 ///
