@@ -52,7 +52,12 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Device(Box<DeviceCommand>),
     /// Complete the operations that a crash or an unavailable environment left pending.
-    Recover,
+    Recover {
+        /// Wait for the leases that other drivers still hold to run out, showing a
+        /// countdown, then complete those devices too.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Read the event log.
     Events {
         /// Only events after this cursor.

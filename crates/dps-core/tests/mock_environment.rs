@@ -205,7 +205,7 @@ async fn a_transient_failure_stays_pending_and_recover_reuses_the_operation() {
     let d = dps.device_by_serial(group, &sn("A")).await.unwrap();
     assert_eq!(d.status(), AllocationStatus::Pending);
     let recovered = dps.recover().await.unwrap();
-    assert!(recovered.all_succeeded());
+    assert!(recovered.completed.all_succeeded());
     let ops = ops.lock().unwrap().clone();
     assert_eq!(ops.len(), 2);
     assert_eq!(ops[0], ops[1], "recover re-drove the same operation id");

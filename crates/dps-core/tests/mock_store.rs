@@ -59,9 +59,9 @@ async fn recover_leaves_out_a_device_another_instance_claimed_first() {
     }));
     let report = dps.recover().await.unwrap();
     assert!(
-        report.outcomes.is_empty(),
+        report.completed.outcomes.is_empty(),
         "the other instance drives it: {:?}",
-        report.outcomes
+        report.completed.outcomes
     );
 }
 
@@ -72,7 +72,11 @@ async fn recover_leaves_out_a_device_deleted_since_it_was_listed() {
         key: "SN-1".to_owned(),
     }));
     let report = dps.recover().await.unwrap();
-    assert!(report.outcomes.is_empty(), "{:?}", report.outcomes);
+    assert!(
+        report.completed.outcomes.is_empty(),
+        "{:?}",
+        report.completed.outcomes
+    );
 }
 
 #[tokio::test]
@@ -82,8 +86,8 @@ async fn recover_reports_a_store_failure_while_claiming() {
         source: None,
     }));
     let report = dps.recover().await.unwrap();
-    assert_eq!(report.outcomes.len(), 1);
-    let outcome = &report.outcomes[0];
+    assert_eq!(report.completed.outcomes.len(), 1);
+    let outcome = &report.completed.outcomes[0];
     assert_eq!(outcome.serial, "SN-1");
     assert!(
         matches!(

@@ -355,7 +355,7 @@ impl Harness {
                     .rt
                     .block_on(self.w.dps.recover())
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                prop_assert!(report.all_succeeded(), "recover: {:?}", report);
+                prop_assert!(report.completed.all_succeeded(), "recover: {:?}", report);
                 let pending: Vec<String> = self
                     .model
                     .devices
@@ -363,7 +363,7 @@ impl Harness {
                     .filter(|(_, d)| matches!(d.state, St::Pending(_)))
                     .map(|(s, _)| s.clone())
                     .collect();
-                prop_assert_eq!(report.outcomes.len(), pending.len());
+                prop_assert_eq!(report.completed.outcomes.len(), pending.len());
                 for s in pending {
                     let d = self
                         .model

@@ -167,7 +167,7 @@ async fn a_transient_failure_stays_pending_until_recover_completes_it_with_the_s
     );
 
     let recovered = w.dps.recover().await.unwrap();
-    assert_eq!(recovered.succeeded(), 1);
+    assert_eq!(recovered.completed.succeeded(), 1);
     let onboards = w.env.calls_of(CallKind::Onboard);
     assert_eq!(onboards.len(), 2);
     assert!(
@@ -200,12 +200,32 @@ async fn recover_leaves_operations_whose_lease_still_runs() {
     w.store.commit(cs).await.unwrap();
 
     let report = w.dps.recover().await.unwrap();
-    assert!(report.outcomes.is_empty(), "the lease is still held");
+    assert!(
+        report.completed.outcomes.is_empty(),
+        "the lease is still held"
+    );
+    assert_eq!(
+        report.leased,
+        dps_core::Leased {
+            count: 1,
+            earliest_expiry: Some(lease)
+        },
+        "the held lease is reported with its expiry"
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["leased"]["count"], 1);
+    assert_eq!(json["leased"]["earliest_expiry"], lease.unix_millis());
+    assert_eq!(json["succeeded"], 0);
     assert!(w.env.calls_of(CallKind::Onboard).is_empty());
 
     w.clock.advance(Duration::from_secs(61));
     let report = w.dps.recover().await.unwrap();
-    assert_eq!(report.succeeded(), 1);
+    assert_eq!(report.completed.succeeded(), 1);
+    assert_eq!(
+        report.leased,
+        dps_core::Leased::default(),
+        "no lease is left"
+    );
     let onboards = w.env.calls_of(CallKind::Onboard);
     assert_eq!(onboards.len(), 1);
     assert_eq!(onboards[0].op, Some(op));
@@ -498,7 +518,7 @@ async fn a_rejected_replacement_whose_old_serial_was_taken_settles_under_the_new
     let other = dps.device_by_serial(group.id(), &sn("OLD")).await.unwrap();
     assert_ne!(other.id(), d.id());
     // Nothing is left for recovery, and each commit has its event.
-    assert!(dps.recover().await.unwrap().outcomes.is_empty());
+    assert!(dps.recover().await.unwrap().completed.outcomes.is_empty());
     let events = dps.events(EventCursor::START, 100).await.unwrap();
     let of_d = events
         .iter()

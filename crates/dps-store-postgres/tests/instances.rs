@@ -142,7 +142,7 @@ async fn two_instances_race_on_the_same_devices_with_one_winner_each_time() {
     let (ra, rb) = tokio::join!(a.recover(), b.recover());
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert_eq!(
-        ra.succeeded() + rb.succeeded(),
+        ra.completed.succeeded() + rb.completed.succeeded(),
         N,
         "every pending device recovered once"
     );

@@ -78,7 +78,7 @@ fn spawn_recovery(dps: Arc<Dps>) -> tokio::task::JoinHandle<()> {
             ticks.tick().await;
             match dps.recover().await {
                 Ok(report) => {
-                    for outcome in &report.outcomes {
+                    for outcome in &report.completed.outcomes {
                         if let Err(e) = &outcome.result {
                             eprintln!("recovery of {}: {} ({})", outcome.serial, e, e.code());
                         }

@@ -58,7 +58,9 @@ fn calls_environment(command: &Command) -> bool {
                 | DeviceCommand::Replace(_)
                 | DeviceCommand::Bootstrap(_)
         ),
-        Command::Recover | Command::Group(GroupCommand::Delete { cascade: true, .. }) => true,
+        Command::Recover { .. } | Command::Group(GroupCommand::Delete { cascade: true, .. }) => {
+            true
+        }
         _ => false,
     }
 }
@@ -67,7 +69,7 @@ async fn dispatch(dps: &Dps, command: Command, json: bool) -> CliResult<u8> {
     match command {
         Command::Group(command) => group::run(dps, command, json).await,
         Command::Device(command) => device::run(dps, *command, json).await,
-        Command::Recover => recover::run(dps, json).await,
+        Command::Recover { wait } => recover::run(dps, wait, json).await,
         Command::Events { after, limit } => events::run(dps, after, limit, json).await,
         Command::Demo { .. } | Command::Targets(_) => Ok(0),
     }

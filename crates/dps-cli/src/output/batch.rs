@@ -1,6 +1,6 @@
 //! The report of a batch command: `{"succeeded", "failed", "results"}`.
 
-use dps_core::{BatchReport, SerialNumber, lifecycle::Outcome};
+use dps_core::{BatchReport, Leased, RecoverReport, SerialNumber, lifecycle::Outcome};
 use serde::Serialize;
 
 use super::error::ErrorOut;
@@ -116,6 +116,54 @@ pub(crate) fn print_batch(json: bool, verb: &str, report: &BatchReport) -> CliRe
         if let Err(e) = &o.result {
             println!("  {}: {} ({})", o.serial, e, e.code());
         }
+    }
+    Ok(())
+}
+
+/// A recovery: the devices it completed, and the leases it found still held.
+#[derive(Debug, Serialize)]
+struct RecoverOut<'a> {
+    #[serde(flatten)]
+    completed: BatchOut<'a>,
+    leased: LeasedOut,
+}
+
+/// The pending devices that other drivers still own.
+#[derive(Debug, Serialize)]
+struct LeasedOut {
+    count: usize,
+    /// RFC 3339, UTC.
+    earliest_expiry: Option<String>,
+}
+
+impl From<Leased> for LeasedOut {
+    fn from(leased: Leased) -> Self {
+        Self {
+            count: leased.count,
+            earliest_expiry: leased.earliest_expiry.map(|t| t.to_string()),
+        }
+    }
+}
+
+/// Prints a recovery report: the batch report, then the leases still held and when the
+/// first runs out.
+pub(crate) fn print_recover(json: bool, report: &RecoverReport) -> CliResult<()> {
+    if json {
+        return super::print_json(&RecoverOut {
+            completed: BatchOut::from(&report.completed),
+            leased: report.leased.into(),
+        });
+    }
+    print_batch(false, "recovered", &report.completed)?;
+    if let (n, Some(expiry)) = (report.leased.count, report.leased.earliest_expiry) {
+        let devices = match n {
+            1 => "1 device is".to_owned(),
+            n => format!("{n} devices are"),
+        };
+        println!(
+            "  {devices} still pending under another driver's lease; the first lease runs out at \
+             {expiry}: run `dps recover` again then, or `dps recover --wait`"
+        );
     }
     Ok(())
 }

@@ -20,7 +20,9 @@ use std::io::IsTerminal;
 use serde::Serialize;
 use serde_json::Value;
 
-pub(crate) use batch::{CountsOut, GroupDeleteOut, ResultOut, batch_exit, print_batch};
+pub(crate) use batch::{
+    CountsOut, GroupDeleteOut, ResultOut, batch_exit, print_batch, print_recover,
+};
 pub(crate) use bootstrap::BootstrapOut;
 pub(crate) use demo::{DemoOut, StepOut};
 pub(crate) use device::DeviceOut;
@@ -78,6 +80,13 @@ impl Progress {
         bar.set_message(message.to_owned());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         Self(Some(bar))
+    }
+
+    /// Says `message` instead.
+    pub(crate) fn set_message(&self, message: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message.to_owned());
+        }
     }
 }
 

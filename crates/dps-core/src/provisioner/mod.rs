@@ -24,6 +24,7 @@ mod report;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use recover::{Leased, RecoverReport};
 pub use report::{
     Atomicity, BatchReport, DeviceOutcome, GenerateSpec, NewSerial, Page, RegisterReport,
     ReplaceRequest, Selection,

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
 
 use crate::device::Device;
 use crate::environment::Environment;
@@ -11,21 +12,81 @@ use crate::group::RegistrationGroup;
 use crate::id::GroupId;
 use crate::lifecycle::{Begun, Outcome};
 use crate::store::Store;
+use crate::time::Timestamp;
 
 use super::{BatchReport, DeviceOutcome, Provisioner};
+
+/// What [`Provisioner::recover`] did: the devices it completed, and the pending devices it
+/// left alone because their driver's lease still runs.
+///
+/// Its JSON is the completed devices' [`BatchReport`] with the held leases beside it:
+/// `{"succeeded": n, "failed": m, "outcomes": […], "leased": {"count": 1,
+/// "earliest_expiry": 1700000060000}}` (`earliest_expiry` in Unix milliseconds, `null` when
+/// no lease is held).
+#[derive(Debug, Default)]
+pub struct RecoverReport {
+    /// One outcome per device that was claimed and driven again.
+    pub completed: BatchReport,
+    /// The pending devices whose lease had not run out.
+    pub leased: Leased,
+}
+
+/// Pending devices that another driver still owns: their lease has not run out yet, so
+/// [`Provisioner::recover`] may not take them over. Call it again after
+/// [`earliest_expiry`](Self::earliest_expiry) to complete the first of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Leased {
+    /// How many devices were left alone.
+    pub count: usize,
+    /// When the first of their leases runs out; `None` when `count` is 0.
+    pub earliest_expiry: Option<Timestamp>,
+}
+
+impl Leased {
+    fn add(&mut self, until: Timestamp) {
+        self.count += 1;
+        self.earliest_expiry = Some(self.earliest_expiry.map_or(until, |t| t.min(until)));
+    }
+}
+
+impl Serialize for RecoverReport {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("RecoverReport", 4)?;
+        s.serialize_field("succeeded", &self.completed.succeeded())?;
+        s.serialize_field("failed", &self.completed.failed())?;
+        s.serialize_field("outcomes", &self.completed.outcomes)?;
+        s.serialize_field("leased", &self.leased)?;
+        s.end()
+    }
+}
+
+/// What became of one listed pending device.
+enum Recovered {
+    /// Claimed and driven: its outcome.
+    Driven(Result<Outcome>),
+    /// Its driver's lease runs until then.
+    Leased(Timestamp),
+    /// Claimed, settled or deleted by another instance after it was listed.
+    Gone,
+}
 
 impl<S: Store, E: Environment> Provisioner<S, E> {
     /// Completes every pending operation whose lease has run out or was released: each is
     /// claimed (so that no other instance drives it meanwhile) and re-driven with its
-    /// original [`OperationId`](crate::OperationId). A device whose lease still runs, or that
-    /// another instance claimed, settled or deleted after it was listed, is left out of the
-    /// report.
+    /// original [`OperationId`](crate::OperationId). A device whose lease still runs is
+    /// counted in [`RecoverReport::leased`] (with the earliest expiry, so that a caller knows
+    /// when to come back); one that another instance claimed, settled or deleted after it was
+    /// listed is left out of the report.
     ///
     /// # Errors
     ///
     /// Store errors while listing; per-device failures are in the report.
-    pub async fn recover(&self) -> Result<BatchReport> {
-        let mut report = BatchReport::default();
+    pub async fn recover(&self) -> Result<RecoverReport> {
+        let mut report = RecoverReport::default();
         let mut groups: HashMap<GroupId, Option<RegistrationGroup>> = HashMap::new();
         let mut after = None;
         loop {
@@ -49,19 +110,26 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                 .map(|(group, device)| async move {
                     let serial = device.serial().clone();
                     let id = device.id();
-                    let result = match group {
-                        Some(group) => self.recover_one(&group, device).await?,
-                        None => Err(Error::not_found(Entity::Group, device.group_id())),
+                    let recovered = match group {
+                        Some(group) => self.recover_one(&group, device).await,
+                        None => Recovered::Driven(Err(Error::not_found(
+                            Entity::Group,
+                            device.group_id(),
+                        ))),
                     };
-                    Some(DeviceOutcome {
+                    (serial, id, recovered)
+                })
+                .buffered(self.config.concurrency.max(1));
+            while let Some((serial, id, recovered)) = outcomes.next().await {
+                match recovered {
+                    Recovered::Driven(result) => report.completed.outcomes.push(DeviceOutcome {
                         serial,
                         device_id: Some(id),
                         result,
-                    })
-                })
-                .buffered(self.config.concurrency.max(1));
-            while let Some(outcome) = outcomes.next().await {
-                report.outcomes.extend(outcome);
+                    }),
+                    Recovered::Leased(until) => report.leased.add(until),
+                    Recovered::Gone => {}
+                }
             }
             if !full {
                 break;
@@ -70,26 +138,27 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         Ok(report)
     }
 
-    /// Claims and drives one pending device; `None` when another driver holds it or has
-    /// changed it since it was listed, which leaves nothing to recover here.
-    async fn recover_one(
-        &self,
-        group: &RegistrationGroup,
-        device: Device,
-    ) -> Option<Result<Outcome>> {
+    /// Claims and drives one pending device, unless another driver's lease still runs or
+    /// another instance changed it since it was listed.
+    async fn recover_one(&self, group: &RegistrationGroup, device: Device) -> Recovered {
         let now = self.now();
         let Begun { intent, pending } = match device.claim(now, self.lease_from(now)) {
             Ok(begun) => begun,
-            Err(Error::OperationInProgress { .. }) => return None,
-            Err(e) => return Some(Err(e)),
+            Err(Error::OperationInProgress { .. }) => {
+                return match device.state().pending().and_then(|p| p.lease_until()) {
+                    Some(until) => Recovered::Leased(until),
+                    None => Recovered::Gone,
+                };
+            }
+            Err(e) => return Recovered::Driven(Err(e)),
         };
         drop(device);
         match self.commit(intent).await {
             Ok(()) => {}
             // Another instance claimed, settled or deleted the device after it was listed.
-            Err(Error::Conflict { .. } | Error::NotFound { .. }) => return None,
-            Err(e) => return Some(Err(e)),
+            Err(Error::Conflict { .. } | Error::NotFound { .. }) => return Recovered::Gone,
+            Err(e) => return Recovered::Driven(Err(e)),
         }
-        Some(self.drive(group, pending).await)
+        Recovered::Driven(self.drive(group, pending).await)
     }
 }
