@@ -80,7 +80,11 @@ impl TlsContext {
                 presented,
             } => format!(
                 "server certificate is for {}, not {} ({at}): connect by a name it lists, or use sslmode=verify-ca",
-                presented.join(", "),
+                presented
+                    .iter()
+                    .map(|name| bare_name(name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 expected.to_str()
             ),
             CertificateError::NotValidForName => format!(
@@ -95,6 +99,14 @@ impl TlsContext {
             _ => format!("server certificate rejected ({at}): {cause}"),
         }
     }
+}
+
+/// A name as rustls presents it, `DnsName("localhost")`, without its kind: `localhost`.
+fn bare_name(presented: &str) -> &str {
+    presented
+        .split_once("(\"")
+        .and_then(|(_, rest)| rest.strip_suffix("\")"))
+        .unwrap_or(presented)
 }
 
 /// What tokio-postgres says when `sslmode=require` meets a server without TLS.
@@ -335,6 +347,14 @@ mod tests {
         assert_eq!(
             ctx.message(&expired),
             "server certificate has expired (sslmode=verify-full, system roots)"
+        );
+        let name = rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+            expected: ServerName::try_from("db.internal").unwrap(),
+            presented: vec!["DnsName(\"a.internal\")".to_owned(), "10.0.0.1".to_owned()],
+        });
+        assert_eq!(
+            ctx.message(&name),
+            "server certificate is for a.internal, 10.0.0.1, not db.internal (sslmode=verify-full, system roots): connect by a name it lists, or use sslmode=verify-ca"
         );
         let custom = TlsContext::custom(SslMode::Require);
         assert_eq!(
