@@ -21,9 +21,39 @@
 //!
 //! | feature | what it adds |
 //! |---------|--------------|
-//! | `tls`   | TLS with rustls: [`PgStore::connect`] trusts the webpki root certificates, `PgStore::connect_with_tls` takes your own `rustls::ClientConfig`; the URL's `sslmode` (`disable`, `prefer`, `require`) decides whether TLS is used |
+//! | `tls`   | TLS with rustls (no OpenSSL): [`PgStore::connect`] follows the URL's `sslmode` and `sslrootcert` as libpq does, `PgStore::connect_with_tls` takes your own `rustls::ClientConfig` |
 //!
-//! Without `tls`, connections are plain and a URL with `sslmode=require` is refused.
+//! Without `tls`, connections are plain: `disable`, `allow` and `prefer` connect without TLS,
+//! and `require`, `verify-ca` and `verify-full` are refused with
+//! [`StoreError::Configuration`].
+//!
+//! # TLS
+//!
+//! `sslmode` and `sslrootcert` are read from the URL's query or from a key-value connection
+//! string, with libpq's meaning:
+//!
+//! | `sslmode` | TLS | server certificate |
+//! |-----------|-----|--------------------|
+//! | `disable` | never | — |
+//! | `allow` | tried first, plain if the server offers none (libpq tries plain first) | not verified |
+//! | `prefer` (default) | tried first, plain if the server offers none | not verified |
+//! | `require` | always; a server without TLS is refused | not verified |
+//! | `verify-ca` | always | chains to a trusted root; the host name is not checked |
+//! | `verify-full` | always | chains to a trusted root and names the host |
+//!
+//! The trusted roots of `verify-ca` and `verify-full`: the PEM file `sslrootcert` names;
+//! for `sslrootcert=system` the system's certificate store; without `sslrootcert`,
+//! `~/.postgresql/root.crt` (`%APPDATA%\postgresql\root.crt` on Windows) if it exists, else the
+//! system's store. The system's store is read with `rustls-native-certs` (on Linux it honours
+//! `SSL_CERT_FILE` and `SSL_CERT_DIR`); where it holds no certificate, the webpki (Mozilla)
+//! roots are used. `prefer` and `require` never verify, even when a root file exists: ask for
+//! `verify-ca` or `verify-full`. Connections over a Unix socket are plain whatever the mode,
+//! as in libpq.
+//!
+//! A `sslrootcert` file that does not exist or holds no certificate, an unknown `sslmode`, a
+//! certificate the mode does not trust and a server without TLS for `require` and stronger
+//! are [`StoreError::Configuration`] errors whose one-line message names the file, or the
+//! mode and the cause.
 //!
 //! # What the store relies on
 //!
@@ -170,6 +200,30 @@ impl PgStore {
     /// certificates, client certificates). The URL's `sslmode` decides only whether TLS is
     /// used (`verify-ca` and `verify-full` as `require`): what is trusted is up to `tls`, and
     /// `sslrootcert` is not read.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use dps_store_postgres::{PgOptions, PgStore};
+    /// use rustls::pki_types::{CertificateDer, pem::PemObject};
+    ///
+    /// # async fn open() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// for cert in CertificateDer::pem_file_iter("/etc/dps/db-ca.pem")? {
+    ///     roots.add(cert?)?;
+    /// }
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let tls = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let store = PgStore::connect_with_tls(
+    ///     "postgres://dps@db.internal:5432/provisioning?sslmode=require",
+    ///     PgOptions::default(),
+    ///     tls,
+    /// )
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
