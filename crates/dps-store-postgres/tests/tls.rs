@@ -13,9 +13,8 @@ use common::{DropSchema, raw, unique_schema, url};
 use dps_core::{Change, Changeset, Store, StoreError};
 use dps_store_postgres::{PgOptions, PgStore};
 use dps_testkit::Fixtures;
-use rustls::DigitallySignedStruct;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 /// A root certificate that signed nothing the test server holds.
 const UNRELATED_CA: &str = concat!(
@@ -283,85 +282,62 @@ async fn require_against_a_server_without_tls_is_a_configuration_error() {
     );
 }
 
-/// Accepts any server certificate: the test server has a self-signed one. Never do this in
-/// production; pass your CA's certificates to `connect_with_tls` instead.
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 #[tokio::test]
 async fn connect_with_tls_uses_the_callers_configuration() {
     let Some((url, plain)) = tls_server().await else {
         return;
     };
-    let tls_url = with_params(&url, "sslmode=require");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-        .with_no_client_auth();
+    let Some(cert) = server_certificate(&plain).await else {
+        return;
+    };
+    if !url.contains("@127.0.0.1:") {
+        eprintln!("skipped: the test URL's host is not 127.0.0.1");
+        return;
+    }
+    // The caller trusts the server's own certificate and verifies in full.
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tls_url = with_params(&url, "sslmode=require").replacen("@127.0.0.1:", "@localhost:", 1);
     let schema = unique_schema();
     let _drop = DropSchema {
         url: url.clone(),
         schema: schema.clone(),
     };
     let app = format!("tls-{schema}");
-    let store = PgStore::connect_with_tls(
-        &tls_url,
-        PgOptions::default()
-            .with_schema(&schema)
-            .unwrap()
-            .with_application_name(&app),
-        config,
-    )
-    .await
-    .unwrap();
+    let options = PgOptions::default()
+        .with_schema(&schema)
+        .unwrap()
+        .with_application_name(&app);
+    let store = PgStore::connect_with_tls(&tls_url, options, config.clone())
+        .await
+        .unwrap();
     round_trip(&store).await;
     assert!(
         encrypted(&plain, &app).await,
         "the store's connections use TLS"
+    );
+
+    // The same configuration refuses the server by its address, which the certificate does
+    // not name, and says so.
+    let by_address = with_params(&url, "sslmode=require");
+    let options = PgOptions::default().with_schema(&unique_schema()).unwrap();
+    let Err(e) = PgStore::connect_with_tls(&by_address, options, config).await else {
+        panic!("connected by an address the certificate does not name")
+    };
+    assert_eq!(e.code(), "storage_misconfigured", "{e}");
+    assert!(
+        e.to_string().starts_with(
+            "storage misconfigured: TLS handshake failed (sslmode=require, your TLS configuration): invalid peer certificate"
+        ),
+        "{e}"
     );
 }
