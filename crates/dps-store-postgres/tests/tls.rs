@@ -65,6 +65,18 @@ async fn server_certificate(plain: &tokio_postgres::Client) -> Option<String> {
     Some(path)
 }
 
+/// The test URL, a plain client and the server's certificate file, when the URL's host is
+/// 127.0.0.1, which the certificate (issued to `localhost`) does not name.
+async fn server_at_127_0_0_1() -> Option<(String, tokio_postgres::Client, String)> {
+    let (url, plain) = tls_server().await?;
+    let cert = server_certificate(&plain).await?;
+    if !url.contains("@127.0.0.1:") {
+        eprintln!("skipped: the test URL's host is not 127.0.0.1");
+        return None;
+    }
+    Some((url, plain, cert))
+}
+
 /// Connects to `url` on a fresh schema, writes and reads a group, and says whether the
 /// store's connections are encrypted.
 async fn connect_and_check(url: &str, plain: &tokio_postgres::Client, base: &str) -> bool {
@@ -200,16 +212,9 @@ async fn verify_ca_trusts_the_servers_certificate_as_root_whatever_the_host_name
 
 #[tokio::test]
 async fn verify_full_checks_the_host_name_against_the_certificate() {
-    let Some((url, plain)) = tls_server().await else {
+    let Some((url, plain, cert)) = server_at_127_0_0_1().await else {
         return;
     };
-    let Some(cert) = server_certificate(&plain).await else {
-        return;
-    };
-    if !url.contains("@127.0.0.1:") {
-        eprintln!("skipped: the test URL's host is not 127.0.0.1");
-        return;
-    }
     let params = format!("sslmode=verify-full&sslrootcert={cert}");
     let by_address = with_params(&url, &params);
     let e = refused(&by_address).await;
@@ -284,16 +289,9 @@ async fn require_against_a_server_without_tls_is_a_configuration_error() {
 
 #[tokio::test]
 async fn connect_with_tls_uses_the_callers_configuration() {
-    let Some((url, plain)) = tls_server().await else {
+    let Some((url, plain, cert)) = server_at_127_0_0_1().await else {
         return;
     };
-    let Some(cert) = server_certificate(&plain).await else {
-        return;
-    };
-    if !url.contains("@127.0.0.1:") {
-        eprintln!("skipped: the test URL's host is not 127.0.0.1");
-        return;
-    }
     // The caller trusts the server's own certificate and verifies in full.
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(&cert).unwrap() {
