@@ -128,41 +128,26 @@ async fn refused(url: &str) -> StoreError {
     }
 }
 
+/// Without `sslmode` (so `prefer`), `allow` and `prefer` try TLS first and get it from a server
+/// that offers it; `require` encrypts without verifying the self-signed certificate;
+/// `disable` stays plain.
 #[tokio::test]
-async fn a_url_without_sslmode_prefers_tls_and_gets_it() {
+async fn each_mode_that_tries_tls_encrypts_and_disable_does_not() {
     let Some((url, plain)) = tls_server().await else {
         return;
     };
-    let bare = with_params(&url, "");
-    assert!(!bare.contains("sslmode"));
-    assert!(
-        connect_and_check(&bare, &plain, &url).await,
-        "prefer encrypts"
-    );
-}
-
-#[tokio::test]
-async fn sslmode_require_encrypts_without_verifying() {
-    let Some((url, plain)) = tls_server().await else {
-        return;
-    };
-    let require = with_params(&url, "sslmode=require");
-    assert!(
-        connect_and_check(&require, &plain, &url).await,
-        "require encrypts"
-    );
-}
-
-#[tokio::test]
-async fn sslmode_disable_connects_in_plain() {
-    let Some((url, plain)) = tls_server().await else {
-        return;
-    };
-    let disable = with_params(&url, "sslmode=disable");
-    assert!(
-        !connect_and_check(&disable, &plain, &url).await,
-        "disable does not encrypt"
-    );
+    for (params, encrypts) in [
+        ("", true),
+        ("sslmode=allow", true),
+        ("sslmode=prefer", true),
+        ("sslmode=require", true),
+        ("sslmode=disable", false),
+    ] {
+        let mode_url = with_params(&url, params);
+        assert_eq!(mode_url.contains("sslmode"), !params.is_empty());
+        let encrypted = connect_and_check(&mode_url, &plain, &url).await;
+        assert_eq!(encrypted, encrypts, "{params:?}");
+    }
 }
 
 #[tokio::test]
