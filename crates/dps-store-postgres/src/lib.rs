@@ -21,9 +21,39 @@
 //!
 //! | feature | what it adds |
 //! |---------|--------------|
-//! | `tls`   | TLS with rustls: [`PgStore::connect`] trusts the webpki root certificates, `PgStore::connect_with_tls` takes your own `rustls::ClientConfig`; the URL's `sslmode` (`disable`, `prefer`, `require`) decides whether TLS is used |
+//! | `tls`   | TLS with rustls (no OpenSSL): [`PgStore::connect`] follows the URL's `sslmode` and `sslrootcert` as libpq does, `PgStore::connect_with_tls` takes your own `rustls::ClientConfig` |
 //!
-//! Without `tls`, connections are plain and a URL with `sslmode=require` is refused.
+//! Without `tls`, connections are plain: `disable`, `allow` and `prefer` connect without TLS,
+//! and `require`, `verify-ca` and `verify-full` are refused with
+//! [`StoreError::Configuration`].
+//!
+//! # TLS
+//!
+//! `sslmode` and `sslrootcert` are read from the URL's query or from a key-value connection
+//! string, with libpq's meaning:
+//!
+//! | `sslmode` | TLS | server certificate |
+//! |-----------|-----|--------------------|
+//! | `disable` | never | — |
+//! | `allow` | tried first, plain if the server offers none (libpq tries plain first) | not verified |
+//! | `prefer` (default) | tried first, plain if the server offers none | not verified |
+//! | `require` | always; a server without TLS is refused | not verified |
+//! | `verify-ca` | always | chains to a trusted root; the host name is not checked |
+//! | `verify-full` | always | chains to a trusted root and names the host |
+//!
+//! The trusted roots of `verify-ca` and `verify-full`: the PEM file `sslrootcert` names;
+//! for `sslrootcert=system` the system's certificate store; without `sslrootcert`,
+//! `~/.postgresql/root.crt` (`%APPDATA%\postgresql\root.crt` on Windows) if it exists, else the
+//! system's store. The system's store is read with `rustls-native-certs` (on Linux it honours
+//! `SSL_CERT_FILE` and `SSL_CERT_DIR`); where it holds no certificate, the webpki (Mozilla)
+//! roots are used. `prefer` and `require` never verify, even when a root file exists: ask for
+//! `verify-ca` or `verify-full`. Connections over a Unix socket are plain whatever the mode,
+//! as in libpq.
+//!
+//! A `sslrootcert` file that does not exist or holds no certificate, an unknown `sslmode`, a
+//! certificate the mode does not trust and a server without TLS for `require` and stronger
+//! are [`StoreError::Configuration`] errors whose one-line message names the file, or the
+//! mode and the cause.
 //!
 //! # What the store relies on
 //!
@@ -80,6 +110,9 @@ mod query;
 mod row;
 mod schema;
 mod sql;
+mod ssl;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::fmt;
 use std::sync::Arc;
@@ -88,6 +121,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use dps_core::StoreError;
 #[cfg(not(feature = "tls"))]
 use tokio_postgres::NoTls;
+use tokio_postgres::config::SslNegotiation;
 
 use crate::error::pool_error;
 use crate::sql::Sql;
@@ -103,6 +137,8 @@ pub struct PgStore {
     pool: Pool,
     sql: Arc<Sql>,
     schema: String,
+    #[cfg(feature = "tls")]
+    tls: tls::TlsContext,
 }
 
 impl fmt::Debug for PgStore {
@@ -124,30 +160,34 @@ impl PgStore {
     /// Connects with a pool to the database at `url` (a `postgres://` URL or a key-value
     /// connection string) and creates or migrates the schema.
     ///
+    /// The URL's `sslmode` (default `prefer`) and `sslrootcert` mean what they mean to libpq;
+    /// see the crate documentation.
+    ///
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] when the database cannot be reached,
     /// [`StoreError::SchemaTooNew`] for a schema of a newer version,
-    /// [`StoreError::Configuration`] for a malformed URL, a refused user or password, or a
-    /// database that does not exist.
+    /// [`StoreError::Configuration`] for a malformed URL, an unknown `sslmode`, a
+    /// `sslrootcert` file that does not exist or holds no certificate, a server certificate
+    /// that `verify-ca` or `verify-full` does not trust, a server without TLS for `require`
+    /// and stronger (or, without the `tls` feature, any of those modes), a refused user or
+    /// password, or a database that does not exist.
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self, StoreError> {
+        let conninfo = ssl::split(url)?;
         #[cfg(feature = "tls")]
         {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| StoreError::backend("configure TLS", e))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            Self::connect_with_tls(url, options, config).await
+            let (config, context) = tls::client_config(&conninfo)?;
+            Self::start(&conninfo, options, config, context).await
         }
         #[cfg(not(feature = "tls"))]
         {
-            let config = Self::config(url, &options)?;
+            if conninfo.mode.needs_tls() {
+                return Err(ssl::misconfigured(format!(
+                    "sslmode={} needs TLS, which this build leaves out: enable the tls feature of dps-store-postgres (postgres-tls of dps)",
+                    conninfo.mode.as_str()
+                )));
+            }
+            let config = Self::config(&conninfo, &options)?;
             Self::with_manager(
                 Manager::from_config(config, NoTls, manager_config()),
                 options,
@@ -157,7 +197,33 @@ impl PgStore {
     }
 
     /// Connects like [`PgStore::connect`], with TLS configured by `tls` (your root
-    /// certificates, client certificates).
+    /// certificates, client certificates). The URL's `sslmode` decides only whether TLS is
+    /// used (`verify-ca` and `verify-full` as `require`): what is trusted is up to `tls`, and
+    /// `sslrootcert` is not read.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use dps_store_postgres::{PgOptions, PgStore};
+    /// use rustls::pki_types::{CertificateDer, pem::PemObject};
+    ///
+    /// # async fn open() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// for cert in CertificateDer::pem_file_iter("/etc/dps/db-ca.pem")? {
+    ///     roots.add(cert?)?;
+    /// }
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let tls = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let store = PgStore::connect_with_tls(
+    ///     "postgres://dps@db.internal:5432/provisioning?sslmode=require",
+    ///     PgOptions::default(),
+    ///     tls,
+    /// )
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -168,20 +234,67 @@ impl PgStore {
         options: PgOptions,
         tls: rustls::ClientConfig,
     ) -> Result<Self, StoreError> {
-        let config = Self::config(url, &options)?;
-        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
-        Self::with_manager(Manager::from_config(config, tls, manager_config()), options).await
+        let conninfo = ssl::split(url)?;
+        let context = tls::TlsContext::custom(conninfo.mode);
+        Self::start(&conninfo, options, tls, context).await
     }
 
-    fn config(url: &str, options: &PgOptions) -> Result<tokio_postgres::Config, StoreError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::configuration("invalid PostgreSQL connection string", e))?;
+    #[cfg(feature = "tls")]
+    async fn start(
+        conninfo: &ssl::Conninfo,
+        options: PgOptions,
+        config: rustls::ClientConfig,
+        context: tls::TlsContext,
+    ) -> Result<Self, StoreError> {
+        let pg = Self::config(conninfo, &options)?;
+        let connector = tokio_postgres_rustls::MakeRustlsConnect::new(config);
+        let manager = Manager::from_config(pg, connector, manager_config());
+        Self::with_manager(manager, options, context).await
+    }
+
+    /// The tokio-postgres configuration: the connection string without its TLS parameters,
+    /// and whether TLS is tried or required.
+    fn config(
+        conninfo: &ssl::Conninfo,
+        options: &PgOptions,
+    ) -> Result<tokio_postgres::Config, StoreError> {
+        let mut config: tokio_postgres::Config = conninfo.rest.parse().map_err(|e| {
+            StoreError::configuration(format!("invalid PostgreSQL connection string: {e}"), e)
+        })?;
         config.application_name(&options.application_name);
+        let mode = if cfg!(feature = "tls") {
+            conninfo.mode
+        } else {
+            ssl::SslMode::Disable
+        };
+        if !mode.needs_tls()
+            && mode != ssl::SslMode::Disable
+            && config.get_ssl_negotiation() == SslNegotiation::Direct
+        {
+            return Err(ssl::misconfigured(format!(
+                "sslnegotiation=direct needs sslmode=require, verify-ca or verify-full, not {}",
+                mode.as_str()
+            )));
+        }
+        config.ssl_mode(mode.negotiation());
+        // As in libpq, sslmode does not apply to Unix sockets.
+        #[cfg(unix)]
+        if !config.get_hosts().is_empty()
+            && config
+                .get_hosts()
+                .iter()
+                .all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)))
+        {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        }
         Ok(config)
     }
 
-    async fn with_manager(manager: Manager, options: PgOptions) -> Result<Self, StoreError> {
+    async fn with_manager(
+        manager: Manager,
+        options: PgOptions,
+        #[cfg(feature = "tls")] tls: tls::TlsContext,
+    ) -> Result<Self, StoreError> {
         let pool = Pool::builder(manager)
             .max_size(options.pool_size)
             .build()
@@ -190,6 +303,8 @@ impl PgStore {
             pool,
             sql: Arc::new(Sql::new(&options.schema)),
             schema: options.schema,
+            #[cfg(feature = "tls")]
+            tls,
         };
         store.migrate().await?;
         Ok(store)
@@ -200,9 +315,17 @@ impl PgStore {
         &self.schema
     }
 
-    /// A connection from the pool.
+    /// A connection from the pool; a TLS failure is a configuration error that names the
+    /// mode and the cause.
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(pool_error)
+        self.pool.get().await.map_err(|e| {
+            #[cfg(feature = "tls")]
+            let e = match self.tls.explain(e) {
+                Ok(explained) => return explained,
+                Err(e) => e,
+            };
+            pool_error(e)
+        })
     }
 }
 

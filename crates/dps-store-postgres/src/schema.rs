@@ -3,7 +3,7 @@
 use dps_core::StoreError;
 
 use crate::PgStore;
-use crate::error::{pg_error, pool_error};
+use crate::error::pg_error;
 
 /// The migrations, in order; migration `i` brings the schema from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -65,7 +65,7 @@ pub(crate) fn lock_key(schema: &str) -> i64 {
 impl PgStore {
     /// Creates the schema or brings it to [`VERSION`], under the migration lock.
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let mut client = self.client().await?;
         let tx = client
             .transaction()
             .await
