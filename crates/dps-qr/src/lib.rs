@@ -70,18 +70,26 @@
 #![deny(missing_docs)]
 
 mod archive;
+mod caption;
 mod error;
 mod export;
 mod name;
 mod payload;
 mod render;
+#[cfg(feature = "pdf")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pdf")))]
+mod sheet;
 
 pub use archive::{
     ArchiveOptions, ImageFormat, LabelArchive, LabelOutcome, LabelReport, MANIFEST_HEADER,
     MANIFEST_NAME, write_zip,
 };
 pub use error::{Error, PayloadError, Result};
+#[cfg(feature = "pdf")]
+pub use export::{export_pdf, export_pdf_async};
 pub use export::{export_zip, export_zip_async};
 pub use name::{FileNames, MAX_STEM, safe_file_stem};
 pub use payload::Payload;
 pub use render::{EcLevel, RenderOptions, Symbol, render_png, render_svg};
+#[cfg(feature = "pdf")]
+pub use sheet::{LabelSheet, Paper, SheetOptions, SheetReport};
