@@ -218,9 +218,22 @@ pub(crate) enum ImportModeArg {
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
 pub(crate) enum ImageFormatArg {
+    /// A ZIP of PNG images, each with the serial and the model under the code.
     #[default]
     Png,
+    /// A ZIP of SVG images.
     Svg,
+    /// A PDF label sheet: a grid of labels a page, ready to print.
+    Pdf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub(crate) enum PaperArg {
+    /// ISO A4, 210 × 297 mm.
+    #[default]
+    A4,
+    /// US Letter, 8.5 × 11 in.
+    Letter,
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,7 +252,7 @@ pub(crate) enum DeviceCommand {
     Edit(EditArgs),
     /// Export devices to a CSV file.
     Export(ExportArgs),
-    /// Write the devices' QR labels into a ZIP file.
+    /// Write the devices' QR labels into a ZIP file, or onto a PDF label sheet.
     Qr(QrArgs),
     /// Allocate devices to their targets.
     Allocate(BatchArgs),
@@ -373,12 +386,15 @@ pub(crate) struct QrArgs {
     pub(crate) group: String,
     #[command(flatten)]
     pub(crate) selection: SelectionArgs,
-    /// The ZIP file to write.
+    /// The file to write: a ZIP of images, or a PDF with `--format pdf`.
     #[arg(short = 'o', long = "output")]
     pub(crate) output: PathBuf,
-    /// Label image format.
+    /// Label format.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) format: ImageFormatArg,
+    /// The paper of a PDF label sheet (3 × 7 labels a page).
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) paper: PaperArg,
 }
 
 // The group and the devices of `allocate`, `reset` and `delete`.

@@ -134,12 +134,21 @@ pub enum Error {
     /// Reading the devices failed, or a selected device does not exist.
     #[error(transparent)]
     Core(#[from] dps_core::Error),
+
+    /// A label sheet was finished without a single label on it: no device was selected, or
+    /// none of them has a label. Nothing was written.
+    #[cfg(feature = "pdf")]
+    #[error("no label to print: {selected} devices selected, none with a label")]
+    EmptySheet {
+        /// How many devices were selected.
+        selected: usize,
+    },
 }
 
 impl Error {
     /// The stable snake_case code of this error: `payload_too_long`, `invalid_option`,
-    /// `render_failed`, `io_error`, `archive_error`, a [`PayloadError::code`], or the domain
-    /// error's code (such as `not_found`).
+    /// `render_failed`, `io_error`, `archive_error`, `empty_sheet`, a [`PayloadError::code`],
+    /// or the domain error's code (such as `not_found`).
     pub fn code(&self) -> &'static str {
         match self {
             Error::Payload(e) => e.code(),
@@ -149,11 +158,14 @@ impl Error {
             Error::Io(_) => "io_error",
             Error::Archive { .. } => "archive_error",
             Error::Core(e) => e.code(),
+            #[cfg(feature = "pdf")]
+            Error::EmptySheet { .. } => "empty_sheet",
         }
     }
 
     /// What kind of failure this is: the domain error's category for [`Error::Core`];
-    /// [`Category::Validation`] for a payload, a payload too long or an option out of range;
+    /// [`Category::Validation`] for a payload, a payload too long, an option out of range or
+    /// an empty sheet;
     /// [`Category::Storage`] when writing the archive or the image encoder failed (the service
     /// failed, not the request).
     pub fn category(&self) -> Category {
@@ -163,6 +175,8 @@ impl Error {
                 Category::Validation
             }
             Error::Render { .. } | Error::Io(_) | Error::Archive { .. } => Category::Storage,
+            #[cfg(feature = "pdf")]
+            Error::EmptySheet { .. } => Category::Validation,
         }
     }
 
@@ -176,6 +190,8 @@ impl Error {
             | Error::Render { .. }
             | Error::Io(_)
             | Error::Archive { .. } => false,
+            #[cfg(feature = "pdf")]
+            Error::EmptySheet { .. } => false,
         }
     }
 

@@ -11,6 +11,8 @@ use tokio::io::AsyncWrite;
 
 use crate::archive::{ArchiveOptions, AsyncArchive, LabelArchive, LabelReport};
 use crate::error::Result;
+#[cfg(feature = "pdf")]
+use crate::sheet::{AsyncSheet, LabelSheet, SheetOptions, SheetReport};
 
 /// Writes a ZIP of the QR labels of a group's selected devices to `writer`, one outcome per
 /// device (see [`LabelArchive`] for the archive).
@@ -142,6 +144,121 @@ where
     let mut archive = AsyncArchive::new(writer, options)?;
     push_selection(dps, group, selection, &mut archive).await?;
     archive.finish().await
+}
+
+/// Writes a PDF label sheet of a group's selected devices to `writer`: a grid of labels a
+/// page (see [`SheetOptions`]), each with the code, the serial and the model, one outcome
+/// per device, and the page count.
+///
+/// The devices are selected and ordered as by [`export_zip`], read page by page, and the
+/// sheet goes out page by page (see [`LabelSheet`]), so that any number of devices streams
+/// through bounded memory. The call blocks on `writer`; in an async task, use
+/// [`export_pdf_async`].
+///
+/// # Errors
+///
+/// [`Error::EmptySheet`](crate::Error::EmptySheet) when no selected device has a label
+/// (nothing is written then); otherwise as [`export_zip`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use dps::inject::OsSecrets;
+/// use dps::memory::InMemoryStore;
+/// use dps::qr::{Paper, SheetOptions, export_pdf};
+/// use dps::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(OsSecrets));
+/// let dps = Provisioner::new(InMemoryStore::new(), env);
+/// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
+/// dps.register(group.id(), NewDevice::new("SN-0001".parse()?, "thermostat".parse()?)).await?;
+///
+/// let mut pdf = Vec::new();
+/// let options = SheetOptions::default().with_paper(Paper::Letter);
+/// let report = export_pdf(&dps, group.id(), &Selection::all(), &mut pdf, options).await?;
+/// assert_eq!(report.pages, 1);
+/// assert!(pdf.starts_with(b"%PDF-"));
+///
+/// // No device, no sheet.
+/// let empty = Selection::Serials(vec!["SN-0404".parse()?]);
+/// let error = export_pdf(&dps, group.id(), &empty, Vec::new(), SheetOptions::default()).await;
+/// assert_eq!(error.map_err(|e| e.code()).err(), Some("empty_sheet"));
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "pdf")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pdf")))]
+pub async fn export_pdf<S, E, W>(
+    dps: &Provisioner<S, E>,
+    group: GroupId,
+    selection: &Selection,
+    writer: W,
+    options: SheetOptions,
+) -> Result<SheetReport>
+where
+    S: Store,
+    E: Environment,
+    W: Write,
+{
+    let group = dps.group(group).await?.id();
+    let mut sheet = LabelSheet::new(writer, options)?;
+    push_selection(dps, group, selection, &mut sheet).await?;
+    sheet.finish()
+}
+
+/// Writes a PDF label sheet of a group's selected devices to an async writer, like
+/// [`export_pdf`]: the same pages, outcomes and bytes.
+///
+/// Each full page goes on to `writer` as soon as it is done, awaited on this task; the codes
+/// are encoded on this task too (a few microseconds a label). `writer` is flushed at the end
+/// but not shut down.
+///
+/// # Errors
+///
+/// As [`export_pdf`].
+#[cfg(feature = "pdf")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pdf")))]
+pub async fn export_pdf_async<S, E, W>(
+    dps: &Provisioner<S, E>,
+    group: GroupId,
+    selection: &Selection,
+    writer: W,
+    options: SheetOptions,
+) -> Result<SheetReport>
+where
+    S: Store,
+    E: Environment,
+    W: AsyncWrite + Unpin + Send,
+{
+    let group = dps.group(group).await?.id();
+    let mut sheet = AsyncSheet::new(writer, options)?;
+    push_selection(dps, group, selection, &mut sheet).await?;
+    sheet.finish().await
+}
+
+#[cfg(feature = "pdf")]
+impl<W: Write> Labels for LabelSheet<W> {
+    async fn device(&mut self, device: &Device) -> Result<()> {
+        self.push_device(device)
+    }
+
+    async fn missing(&mut self, serial: &SerialNumber) -> Result<()> {
+        self.push_failure(serial.clone(), None, not_found(serial));
+        Ok(())
+    }
+}
+
+#[cfg(feature = "pdf")]
+impl<W: AsyncWrite + Unpin> Labels for AsyncSheet<W> {
+    async fn device(&mut self, device: &Device) -> Result<()> {
+        self.push_device(device).await
+    }
+
+    async fn missing(&mut self, serial: &SerialNumber) -> Result<()> {
+        self.push_failure(serial.clone(), None, not_found(serial));
+        Ok(())
+    }
 }
 
 /// Where an export's labels go: a [`LabelArchive`], or one whose bytes go on to an async

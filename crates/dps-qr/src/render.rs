@@ -3,6 +3,7 @@
 use std::fmt;
 use std::fmt::Write as _;
 
+use crate::caption::Line;
 use crate::error::{Error, Result};
 use crate::payload::Payload;
 
@@ -70,8 +71,9 @@ pub struct RenderOptions {
     /// take, for labels of a fixed size; a payload that needs more is refused with
     /// [`Error::PayloadTooLong`]. Default: 40, the largest there is.
     pub max_version: u8,
-    /// Whether an SVG shows the serial as a caption under the code. Default: no. PNGs have
-    /// no caption.
+    /// Whether a label shows readable text under the code: the serial and the model on a
+    /// PNG, the serial on an SVG. Default: yes, so that a person can check a printed label;
+    /// without it, the image is the code and its quiet zone alone.
     pub caption: bool,
 }
 
@@ -82,7 +84,7 @@ impl Default for RenderOptions {
             module_size: 8,
             quiet_zone: 4,
             max_version: 40,
-            caption: false,
+            caption: true,
         }
     }
 }
@@ -123,7 +125,7 @@ impl RenderOptions {
         self
     }
 
-    /// These options with or without a caption on SVGs.
+    /// These options with or without the caption under the code.
     #[must_use]
     pub fn with_caption(mut self, caption: bool) -> Self {
         self.caption = caption;
@@ -246,21 +248,107 @@ impl Symbol {
         (self.size as u32 + 2 * options.quiet_zone) * options.module_size
     }
 
-    /// A PNG: 1-bit grayscale, `module_size` pixels per module, the quiet zone around.
+    /// A PNG of the code alone: 1-bit grayscale, `module_size` pixels per module, the quiet
+    /// zone around, whatever [`RenderOptions::caption`] says.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidOption`] for options out of range, [`Error::Render`] if the PNG
     /// encoder fails.
     pub fn to_png(&self, options: &RenderOptions) -> Result<Vec<u8>> {
+        self.to_png_with_caption(options, &[])
+    }
+
+    /// A PNG of the code with `caption` under it, one line of readable text per item (the
+    /// serial, then the model, for [`render_png`]); with no lines, the same as
+    /// [`Symbol::to_png`].
+    ///
+    /// The text is drawn in an 8×8 bitmap font built into the crate, scaled by whole pixels
+    /// up to `module_size` for the first line and half of it for the others, so that a
+    /// line fits the width of the image less one module on each side. Printable ASCII is
+    /// drawn as it is and any other character as `?`; a line too long to fit at one pixel per
+    /// font pixel is cut and ends in an ellipsis. The lines sit below the quiet zone, one
+    /// module apart, so the code keeps its quiet zone and still decodes.
+    ///
+    /// ```
+    /// use dps::qr::{Payload, RenderOptions, Symbol};
+    ///
+    /// let payload = Payload::new(
+    ///     "0190a4c6-7b1e-7cc2-9d4e-2f61a8b3c5d7".parse()?,
+    ///     "SN-0001".parse()?,
+    ///     "thermostat".parse()?,
+    /// );
+    /// let options = RenderOptions::default();
+    /// let symbol = Symbol::for_payload(&payload, &options)?;
+    /// let png = symbol.to_png_with_caption(&options, &["SN-0001", "thermostat"])?;
+    /// assert!(png.len() > symbol.to_png(&options)?.len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Symbol::to_png`].
+    pub fn to_png_with_caption(
+        &self,
+        options: &RenderOptions,
+        caption: &[&str],
+    ) -> Result<Vec<u8>> {
         options.validate()?;
         let side = self.side(options);
         let width = side as usize;
         let row_bytes = width.div_ceil(8);
         let module = options.module_size as usize;
-        let quiet = options.quiet_zone as usize;
+        let mut pixels = self.code_rows(options.module_size, options.quiet_zone);
 
-        // 1 is white. Every pixel row of a module row is the same, so build it once.
+        // The caption: a line of up to `module_size` pixels per font pixel, the others half
+        // that, each one module below the one before.
+        let room = width.saturating_sub(2 * module);
+        let lines: Vec<Line> = caption
+            .iter()
+            .enumerate()
+            .filter_map(|(i, text)| {
+                let max_scale = if i == 0 { module } else { module / 2 };
+                Line::fit(text, room, max_scale)
+            })
+            .collect();
+        if !lines.is_empty() {
+            let band: usize = lines.iter().map(|l| l.height() + module).sum::<usize>() + module;
+            let mut top = pixels.len() / row_bytes + module;
+            pixels.resize(pixels.len() + band * row_bytes, 0xFF);
+            for line in &lines {
+                line.draw(&mut pixels, row_bytes, width, top);
+                top += line.height() + module;
+            }
+        }
+        let height = u32::try_from(pixels.len() / row_bytes).map_err(|_| Error::Render {
+            message: "the label is too tall".to_owned(),
+        })?;
+
+        let mut out = Vec::with_capacity(256 + pixels.len() / 8);
+        let render_err = |e: png::EncodingError| Error::Render {
+            message: e.to_string(),
+        };
+        let mut encoder = png::Encoder::new(&mut out, side, height);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::One);
+        encoder.set_compression(png::Compression::Fast);
+        encoder.set_filter(png::Filter::Up);
+        let mut writer = encoder.write_header().map_err(render_err)?;
+        writer.write_image_data(&pixels).map_err(render_err)?;
+        writer.finish().map_err(render_err)?;
+        Ok(out)
+    }
+
+    /// The code as packed 1-bit rows, most significant bit first and 1 for white: `module`
+    /// pixels per module, `quiet` modules of white around, `side` rows of `side.div_ceil(8)`
+    /// bytes where `side` is `(size + 2 × quiet) × module`.
+    pub(crate) fn code_rows(&self, module: u32, quiet: u32) -> Vec<u8> {
+        let module = module as usize;
+        let quiet = quiet as usize;
+        let width = (self.size + 2 * quiet) * module;
+        let row_bytes = width.div_ceil(8);
+
+        // Every pixel row of a module row is the same, so build it once.
         let mut pixels = vec![0u8; row_bytes * width];
         let mut row = vec![0u8; row_bytes];
         let white_row = vec![0xFFu8; row_bytes];
@@ -282,20 +370,7 @@ impl Symbol {
                 line.copy_from_slice(src);
             }
         }
-
-        let mut out = Vec::with_capacity(256 + pixels.len() / 8);
-        let render_err = |e: png::EncodingError| Error::Render {
-            message: e.to_string(),
-        };
-        let mut encoder = png::Encoder::new(&mut out, side, side);
-        encoder.set_color(png::ColorType::Grayscale);
-        encoder.set_depth(png::BitDepth::One);
-        encoder.set_compression(png::Compression::Fast);
-        encoder.set_filter(png::Filter::Up);
-        let mut writer = encoder.write_header().map_err(render_err)?;
-        writer.write_image_data(&pixels).map_err(render_err)?;
-        writer.finish().map_err(render_err)?;
-        Ok(out)
+        pixels
     }
 
     /// An SVG: one path for the dark modules over a white square, `module_size` user units
@@ -363,13 +438,21 @@ impl Symbol {
     }
 }
 
-/// Renders a payload as a PNG (see [`Symbol::to_png`]).
+/// Renders a payload as a PNG: with the serial and the model as a caption under the code
+/// when [`RenderOptions::caption`] is set (the default; see
+/// [`Symbol::to_png_with_caption`]), the code alone when it is not ([`Symbol::to_png`]).
 ///
 /// # Errors
 ///
 /// As [`Symbol::for_payload`] and [`Symbol::to_png`].
 pub fn render_png(payload: &Payload, options: &RenderOptions) -> Result<Vec<u8>> {
-    Symbol::for_payload(payload, options)?.to_png(options)
+    let symbol = Symbol::for_payload(payload, options)?;
+    if options.caption {
+        let caption = [payload.serial().as_str(), payload.model().as_str()];
+        symbol.to_png_with_caption(options, &caption)
+    } else {
+        symbol.to_png(options)
+    }
 }
 
 /// Renders a payload as an SVG (see [`Symbol::to_svg`]), with the serial as a caption when
@@ -384,7 +467,7 @@ pub fn render_svg(payload: &Payload, options: &RenderOptions) -> Result<String> 
 }
 
 /// Clears the bits `start..end` of a packed row, most significant bit first.
-fn clear_bits(row: &mut [u8], start: usize, end: usize) {
+pub(crate) fn clear_bits(row: &mut [u8], start: usize, end: usize) {
     for bit in start..end {
         if let Some(byte) = row.get_mut(bit / 8) {
             *byte &= !(0x80u8 >> (bit % 8));

@@ -46,7 +46,7 @@ fn pngs_decode_with_other_module_sizes_and_quiet_zones() {
 #[test]
 fn png_is_one_bit_grayscale_with_the_quiet_zone_around() {
     let p = payload("SN-0001", "thermostat");
-    let options = RenderOptions::default();
+    let options = RenderOptions::default().with_caption(false);
     let symbol = Symbol::for_payload(&p, &options).unwrap();
     let bytes = render_png(&p, &options).unwrap();
     assert_eq!(decode_png(&bytes), p.render());
@@ -99,7 +99,8 @@ fn svg_size_follows_module_size_and_quiet_zone() {
     let p = payload("SN-0001", "thermostat");
     let options = RenderOptions::default()
         .with_module_size(2)
-        .with_quiet_zone(3);
+        .with_quiet_zone(3)
+        .with_caption(false);
     let symbol = Symbol::for_payload(&p, &options).unwrap();
     let svg = render_svg(&p, &options).unwrap();
     let side = symbol.size() + 6;
@@ -173,4 +174,57 @@ fn quiet_zone_defaults_to_four_and_ec_level_to_m() {
     assert_eq!(options.quiet_zone, 4);
     assert_eq!(options.ec_level, EcLevel::M);
     assert!(options.validate().is_ok());
+}
+
+#[test]
+fn png_labels_show_the_serial_and_model_under_the_code_and_still_decode() {
+    for module in [1, 2, 4, 8] {
+        for (serial, model) in [("SN-0001", "thermostat"), (&*"S".repeat(64), "m1")] {
+            let p = payload(serial, model);
+            let options = RenderOptions::default().with_module_size(module);
+            assert!(options.caption, "captions are on by default");
+            let symbol = Symbol::for_payload(&p, &options).unwrap();
+            let bytes = render_png(&p, &options).unwrap();
+            assert_eq!(decode_png(&bytes), p.render(), "module {module}, {serial}");
+            let png = read_png(&bytes);
+            let side = (symbol.size() + 8) * module as usize;
+            assert_eq!(png.width, side);
+            assert!(png.height > side, "taller than the code: {}", png.height);
+            // The quiet zone under the code stays white; the caption below it has ink.
+            let quiet = 4 * module as usize;
+            let row_dark = |y: usize| (0..png.width).any(|x| png.gray[y * png.width + x] == 0);
+            assert!(
+                !(side - quiet..side).any(row_dark),
+                "the quiet zone is kept"
+            );
+            assert!(
+                (side..png.height).any(row_dark),
+                "the caption has dark pixels"
+            );
+            // Text never runs into the side margins of one module.
+            let m = module as usize;
+            for y in side..png.height {
+                for x in (0..m).chain(png.width - m..png.width) {
+                    assert_eq!(png.gray[y * png.width + x], 255, "margin at {x},{y}");
+                }
+            }
+            let plain = render_png(&p, &options.clone().with_caption(false)).unwrap();
+            assert_eq!(
+                read_png(&plain).height,
+                side,
+                "without a caption, the code alone"
+            );
+        }
+    }
+}
+
+#[test]
+fn png_captions_differ_by_serial() {
+    let options = RenderOptions::default();
+    let caption_rows = |serial: &str| {
+        let png = read_png(&render_png(&payload(serial, "m1"), &options).unwrap());
+        png.gray[png.width * png.width..].to_vec()
+    };
+    assert_ne!(caption_rows("SN-0001"), caption_rows("SN-0002"));
+    assert_eq!(caption_rows("SN-0001"), caption_rows("SN-0001"));
 }

@@ -53,10 +53,13 @@ impl<'a> ExportOut<'a> {
     }
 }
 
-/// A label archive: where, how many labels, and the devices without one.
+/// A label archive or sheet: where, how many labels (and pages, for a sheet), and the
+/// devices without one.
 #[derive(Debug, Serialize)]
 pub(crate) struct QrOut<'a> {
     path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pages: Option<usize>,
     succeeded: usize,
     failed: usize,
     results: Vec<ResultOut<'a>>,
@@ -67,9 +70,16 @@ impl<'a> QrOut<'a> {
     pub(crate) fn new(path: &Path, succeeded: usize, failed: Vec<ResultOut<'a>>) -> Self {
         Self {
             path: path.display().to_string(),
+            pages: None,
             succeeded,
             failed: failed.len(),
             results: failed,
         }
+    }
+
+    /// These labels on `pages` pages of a sheet.
+    pub(crate) fn with_pages(mut self, pages: usize) -> Self {
+        self.pages = Some(pages);
+        self
     }
 }

@@ -18,19 +18,29 @@ impl Serialize for ErrorJson<'_> {
     }
 }
 
-impl Serialize for LabelOutcome {
+/// An outcome whose success is named `key`: `file` in an archive, `label` on a sheet.
+pub(crate) struct OutcomeJson<'a>(pub(crate) &'a LabelOutcome, pub(crate) &'static str);
+
+impl Serialize for OutcomeJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Self(outcome, key) = self;
         let mut out = serializer.serialize_struct("LabelOutcome", 3)?;
-        out.serialize_field("serial", self.serial.as_str())?;
+        out.serialize_field("serial", outcome.serial.as_str())?;
         out.serialize_field(
             "device_id",
-            &self.device_id.as_ref().map(ToString::to_string),
+            &outcome.device_id.as_ref().map(ToString::to_string),
         )?;
-        match &self.result {
-            Ok(file) => out.serialize_field("file", file)?,
+        match &outcome.result {
+            Ok(file) => out.serialize_field(key, file)?,
             Err(error) => out.serialize_field("error", &ErrorJson(error))?,
         }
         out.end()
+    }
+}
+
+impl Serialize for LabelOutcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        OutcomeJson(self, "file").serialize(serializer)
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod entries;
 mod json;
+#[cfg(feature = "pdf")]
+pub(crate) use json::OutcomeJson;
 mod pool;
 mod stream;
 
