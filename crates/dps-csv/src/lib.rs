@@ -144,6 +144,9 @@ mod read;
 mod report;
 mod rows;
 mod write;
+#[cfg(feature = "xlsx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "xlsx")))]
+pub mod xlsx;
 
 pub use columns::Column;
 pub use dps_core::{import::ImportAction, import::ImportMode};

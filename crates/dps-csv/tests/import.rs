@@ -30,6 +30,17 @@ fn the_template_has_the_fixed_columns_and_one_per_attribute() {
     let out = write_template(&schema(), Vec::new(), &ExportOptions::default()).unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
+        "\u{feff}Device Serial No.,Device Name,Model ID,Timezone,Batch Tag,Description,Environment,OU,floor,note,color,installed\r\n",
+        "the default template starts with a byte order mark"
+    );
+    let out = write_template(
+        &schema(),
+        Vec::new(),
+        &ExportOptions::default().without_bom(),
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
         "Device Serial No.,Device Name,Model ID,Timezone,Batch Tag,Description,Environment,OU,floor,note,color,installed\r\n"
     );
     let out = write_template(
