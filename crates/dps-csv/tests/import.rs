@@ -504,3 +504,33 @@ fn a_limit_crossed_before_anything_landed_is_a_plain_file_error() {
         assert_eq!(dps.count(&DeviceQuery::group(g.id())).await.unwrap(), 0);
     });
 }
+
+#[test]
+fn a_csv_export_starts_with_a_byte_order_mark_unless_asked_not_to() {
+    rt().block_on(async {
+        let dps = dps();
+        let g = group(&dps, "Bom", schema()).await;
+        import(&dps, g.id(), FILE.as_bytes(), &ImportOptions::default())
+            .await
+            .unwrap();
+        let all = Selection::all();
+        let (csv, _) = export(&dps, g.id(), &all, Vec::new(), &ExportOptions::default())
+            .await
+            .unwrap();
+        assert!(csv.starts_with("\u{feff}Device Serial No.,".as_bytes()));
+        let again = import(
+            &dps,
+            g.id(),
+            csv.as_slice(),
+            &ImportOptions::default().upsert(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.summary.unchanged, 3, "an import reads the mark");
+        let options = ExportOptions::default().without_bom();
+        let (csv, _) = export(&dps, g.id(), &all, Vec::new(), &options)
+            .await
+            .unwrap();
+        assert!(csv.starts_with(b"Device Serial No.,"));
+    });
+}

@@ -108,8 +108,12 @@ pub(crate) struct SheetCsv<'a, RS: Read + Seek> {
     /// The row (from 0) the next line of CSV stands for.
     line_row: u32,
     header_done: bool,
+    /// The header's width: every record gets at least as many cells.
+    width: u32,
     buf: Vec<u8>,
     pos: usize,
+    /// Whether the cell reader reached the end of the sheet's data.
+    cells_done: bool,
     done: bool,
 }
 
@@ -128,8 +132,10 @@ impl<'a, RS: Read + Seek> SheetCsv<'a, RS> {
             pending: None,
             line_row: 0,
             header_done: false,
+            width: 0,
             buf: Vec::new(),
             pos: 0,
+            cells_done: false,
             done: false,
         }
     }
@@ -139,7 +145,11 @@ impl<'a, RS: Read + Seek> SheetCsv<'a, RS> {
         if let Some(cell) = self.pending.take() {
             return Ok(Some(cell));
         }
+        if self.cells_done {
+            return Ok(None);
+        }
         let Some(cell) = self.cells.next_cell().map_err(XlsxError::invalid)? else {
+            self.cells_done = true;
             return Ok(None);
         };
         let (row, col) = cell.get_position();
@@ -204,6 +214,13 @@ impl<'a, RS: Read + Seek> SheetCsv<'a, RS> {
                 self.buf.push(b);
             }
             self.buf.push(b'"');
+        }
+        let last = cells.last().map_or(0, |(c, _)| *c);
+        if !self.header_done {
+            self.width = last + 1;
+        }
+        for _ in last + 1..self.width {
+            self.buf.push(b',');
         }
         self.buf.push(b'\n');
         self.header_done = true;
