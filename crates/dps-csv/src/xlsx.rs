@@ -2,7 +2,7 @@
 //! reports as the CSV ones, in a workbook that a spreadsheet opens and saves without changing
 //! a value.
 //!
-//! - [`export`] writes the export columns ([`export_columns`](crate::export_columns)) to the
+//! - [`export`] writes the export columns ([`export_columns`]) to the
 //!   sheet `Devices`, one row per device, streaming: rows go to a temporary file as they are
 //!   written, so memory stays flat however many devices are exported.
 //! - [`write_template`] writes the import template as a workbook.
@@ -34,7 +34,7 @@
 //! the console's limits), and each entry is inflated, into nothing, to check that it holds no
 //! more than it declared: a zip bomb or a huge shared-strings table is refused with
 //! [`XlsxError::TooLarge`] before it takes memory. A cell past column
-//! [`MAX_COLUMNS`](crate::MAX_COLUMNS) or past row 1 048 576 is refused the same way. A file
+//! [`MAX_COLUMNS`] or past row 1 048 576 is refused the same way. A file
 //! that is not a workbook (a CSV file named `.xlsx`, a truncated archive, a workbook without
 //! a sheet) is [`XlsxError`] with the code `xlsx_invalid`.
 //!

@@ -94,7 +94,7 @@ fn the_core_planner_refuses_unknown_serials_in_update_mode() {
         let codes: Vec<_> = plan
             .outcomes()
             .iter()
-            .map(|o| o.as_ref().map_err(|e| e.code()).map(|a| *a))
+            .map(|o| o.as_ref().map_err(|e| e.code()).copied())
             .collect();
         assert_eq!(codes, vec![Err("unknown_serial")]);
     });
