@@ -211,9 +211,22 @@ pub(crate) struct SelectionArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
 pub(crate) enum ImportModeArg {
+    /// Create new devices only; an existing serial is refused.
     #[default]
     Create,
+    /// Create new devices and update existing ones.
     Upsert,
+    /// Update existing devices only; an unknown serial is refused (for an edited export).
+    Update,
+}
+
+/// The format of a device file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FileFormatArg {
+    /// CSV, UTF-8.
+    Csv,
+    /// An Excel workbook, every cell text.
+    Xlsx,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
@@ -238,9 +251,9 @@ pub(crate) enum PaperArg {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum DeviceCommand {
-    /// Write the group's CSV import template.
+    /// Write the group's import template (CSV or XLSX).
     Template(TemplateArgs),
-    /// Import devices from a CSV file.
+    /// Import devices from a CSV or XLSX file.
     Import(ImportArgs),
     /// Register devices with generated serial numbers.
     Generate(GenerateArgs),
@@ -250,7 +263,7 @@ pub(crate) enum DeviceCommand {
     Show(ShowArgs),
     /// Edit a device's fields (all but the serial).
     Edit(EditArgs),
-    /// Export devices to a CSV file.
+    /// Export devices to a CSV or XLSX file.
     Export(ExportArgs),
     /// Write the devices' QR labels into a ZIP file, or onto a PDF label sheet.
     Qr(QrArgs),
@@ -270,18 +283,27 @@ pub(crate) enum DeviceCommand {
 pub(crate) struct TemplateArgs {
     #[arg(long)]
     pub(crate) group: String,
-    /// Where to write it (default: stdout).
+    /// Where to write it (default: stdout, CSV only).
     #[arg(short = 'o', long = "output")]
     pub(crate) output: Option<PathBuf>,
+    /// The file format (default: xlsx when the output ends in .xlsx, else csv).
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<FileFormatArg>,
+    /// Leave the UTF-8 byte order mark out of a CSV file.
+    #[arg(long)]
+    pub(crate) no_bom: bool,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
     #[arg(long)]
     pub(crate) group: String,
-    /// The CSV file.
+    /// The CSV or XLSX file.
     pub(crate) file: PathBuf,
-    /// Create new devices only, or also update existing ones.
+    /// The file format (default: xlsx for a .xlsx name or a ZIP file, else csv).
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<FileFormatArg>,
+    /// Create new devices only, also update existing ones, or update existing ones only.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) mode: ImportModeArg,
     /// Check and plan every row without writing anything.
@@ -369,9 +391,16 @@ pub(crate) struct ExportArgs {
     pub(crate) group: String,
     #[command(flatten)]
     pub(crate) selection: SelectionArgs,
-    /// The CSV file to write.
+    /// The CSV or XLSX file to write.
     #[arg(short = 'o', long = "output")]
     pub(crate) output: PathBuf,
+    /// The file format (default: xlsx when the output ends in .xlsx, else csv).
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<FileFormatArg>,
+    /// Leave the UTF-8 byte order mark out of a CSV file (spreadsheets need it to read
+    /// non-ASCII text).
+    #[arg(long)]
+    pub(crate) no_bom: bool,
     /// Include the device secrets.
     #[arg(long)]
     pub(crate) include_secrets: bool,

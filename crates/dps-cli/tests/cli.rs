@@ -109,7 +109,7 @@ fn lifecycle(env: &Env) {
         template.to_str().unwrap(),
     ]);
     let header = std::fs::read_to_string(&template).unwrap();
-    assert!(header.starts_with("Device Serial No."), "{header}");
+    assert!(header.starts_with("\u{feff}Device Serial No."), "{header}");
     assert!(header.contains("floor") && header.contains("color"));
     let csv = env.path("devices.csv");
     std::fs::write(

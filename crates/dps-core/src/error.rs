@@ -114,6 +114,15 @@ pub enum Error {
         serial: SerialNumber,
     },
 
+    /// An update named a serial that is not registered in the group; nothing is created.
+    #[error("serial {serial} is not registered in group {group}; an update creates no device")]
+    UnknownSerial {
+        /// The group.
+        group: GroupId,
+        /// The serial number.
+        serial: SerialNumber,
+    },
+
     /// The record changed since it was read (stale version); read it again and retry.
     #[error("{entity} {key} was changed concurrently (stale version)")]
     Conflict {
@@ -239,6 +248,7 @@ impl Error {
             Error::InvalidSchema { .. } => "invalid_schema",
             Error::NotFound { .. } => "not_found",
             Error::AlreadyRegistered { .. } => "already_registered",
+            Error::UnknownSerial { .. } => "unknown_serial",
             Error::Conflict { .. } => "conflict",
             Error::InvalidState(_) => "invalid_state",
             Error::OperationInProgress { .. } => "operation_in_progress",
@@ -265,6 +275,7 @@ impl Error {
             | Error::InvalidAttribute { .. }
             | Error::InvalidSchema { .. }
             | Error::AlreadyRegistered { .. }
+            | Error::UnknownSerial { .. }
             | Error::LimitExceeded { .. } => Category::Validation,
             Error::NotFound { .. } => Category::NotFound,
             Error::Conflict { .. } | Error::OperationInProgress { .. } | Error::TryAgain { .. } => {
@@ -299,6 +310,7 @@ impl Error {
             | Error::InvalidSchema { .. }
             | Error::NotFound { .. }
             | Error::AlreadyRegistered { .. }
+            | Error::UnknownSerial { .. }
             | Error::InvalidState(_)
             | Error::NoTarget { .. }
             | Error::ModelMissing { .. }

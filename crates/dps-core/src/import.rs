@@ -24,6 +24,7 @@ use crate::text::AttributeId;
 
 /// What an import does with a record whose serial is already registered in the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum ImportMode {
     /// Only new devices are created; an existing serial is refused as
     /// [`Error::AlreadyRegistered`].
@@ -32,6 +33,10 @@ pub enum ImportMode {
     /// New serials are created; existing devices get the record's editable fields and
     /// attributes (only those the source carries, see [`ImportFields`]).
     Upsert,
+    /// Existing devices are updated as in [`ImportMode::Upsert`]; a serial that is not
+    /// registered in the group is refused as [`Error::UnknownSerial`], so that an edited
+    /// export never creates a device by accident.
+    Update,
 }
 
 /// One record to import: the device as the source describes it.
@@ -41,8 +46,8 @@ pub struct ImportRecord {
     /// their defaults); on update they replace the existing values of the fields in
     /// [`ImportFields`].
     pub device: NewDevice,
-    /// The version the source last saw; in [`ImportMode::Upsert`] an existing device at any
-    /// other version is refused with [`Error::Conflict`]. Ignored when the device is created.
+    /// The version the source last saw; in [`ImportMode::Upsert`] and [`ImportMode::Update`] an
+    /// existing device at any other version is refused with [`Error::Conflict`]. Ignored when the device is created.
     pub expected_version: Option<Version>,
 }
 

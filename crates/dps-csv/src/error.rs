@@ -241,6 +241,13 @@ pub enum ImportError {
     #[error(transparent)]
     Core(#[from] dps_core::Error),
 
+    /// The XLSX file is unusable: not a workbook, damaged, or too large once inflated;
+    /// nothing was written.
+    #[cfg(feature = "xlsx")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "xlsx")))]
+    #[error(transparent)]
+    Xlsx(#[from] crate::xlsx::XlsxError),
+
     /// A best-effort import stopped after earlier chunks had been written; `report` says what
     /// landed and what was refused before the stop.
     #[error("import stopped after earlier rows had been written: {cause}")]
@@ -258,6 +265,8 @@ impl ImportError {
         match self {
             ImportError::File(e) => e.code(),
             ImportError::Core(e) => e.code(),
+            #[cfg(feature = "xlsx")]
+            ImportError::Xlsx(e) => e.code(),
             ImportError::Interrupted { cause, .. } => cause.code(),
         }
     }
@@ -268,6 +277,8 @@ impl ImportError {
         match self {
             ImportError::File(e) => e.category(),
             ImportError::Core(e) => e.category(),
+            #[cfg(feature = "xlsx")]
+            ImportError::Xlsx(e) => e.category(),
             ImportError::Interrupted { cause, .. } => cause.category(),
         }
     }
@@ -281,6 +292,8 @@ impl ImportError {
         match self {
             ImportError::File(e) => e.is_retryable(),
             ImportError::Core(e) => e.is_retryable(),
+            #[cfg(feature = "xlsx")]
+            ImportError::Xlsx(e) => e.is_retryable(),
             ImportError::Interrupted { cause, .. } => cause.is_retryable(),
         }
     }

@@ -7,12 +7,15 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use dps_core::{
     Device, DeviceQuery, Environment, GroupId, Provisioner, RegistrationGroup, Selection,
-    SerialNumber, Store, attribute::AttributeSchema, bootstrap::DeviceBootstrapKey,
+    SerialNumber, Store, attribute::AttributeSchema,
 };
 
 use crate::columns::Column;
 use crate::error::ExportError;
 use crate::write::{CellWriter, Delimiter};
+pub(crate) use device_row::write_device;
+
+mod device_row;
 
 /// How files are written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +28,10 @@ pub struct ExportOptions {
     /// device's key derived from the group's current secret, for a factory to flash into the
     /// unit. Off by default. The keys change when the group secret is rotated.
     pub include_bootstrap_keys: bool,
-    /// Start the file with a UTF-8 byte order mark, which some spreadsheets need to read
-    /// non-ASCII text. Off by default.
+    /// Start the file with a UTF-8 byte order mark, which spreadsheets need to read the file
+    /// as UTF-8 (without it, Excel and LibreOffice Calc read `Küche` as `KÃ¼che`). On by
+    /// default, for the export and the template alike; [`ExportOptions::without_bom`] leaves
+    /// it out for programs that do not expect one. An import accepts files with and without.
     pub bom: bool,
     /// The field delimiter. Default: `,`.
     pub delimiter: Delimiter,
@@ -39,7 +44,7 @@ impl Default for ExportOptions {
         Self {
             include_secrets: false,
             include_bootstrap_keys: false,
-            bom: false,
+            bom: true,
             delimiter: Delimiter::Comma,
             page_size: 1000,
         }
@@ -61,10 +66,17 @@ impl ExportOptions {
         self
     }
 
-    /// These options with a byte order mark.
+    /// These options with a byte order mark (the default).
     #[must_use]
     pub fn with_bom(mut self) -> Self {
         self.bom = true;
+        self
+    }
+
+    /// These options without a byte order mark.
+    #[must_use]
+    pub fn without_bom(mut self) -> Self {
+        self.bom = false;
         self
     }
 
@@ -94,7 +106,7 @@ impl ExportOptions {
 /// let out = write_template(&schema, Vec::new(), &ExportOptions::default())?;
 /// assert_eq!(
 ///     String::from_utf8(out)?,
-///     "Device Serial No.,Device Name,Model ID,Timezone,Batch Tag,Description,Environment,OU,floor\r\n"
+///     "\u{feff}Device Serial No.,Device Name,Model ID,Timezone,Batch Tag,Description,Environment,OU,floor\r\n"
 /// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -147,7 +159,7 @@ pub fn export_columns(schema: &AttributeSchema, options: &ExportOptions) -> Vec<
 ///
 /// let w = DeviceWriter::new(Vec::new(), &AttributeSchema::default(), &ExportOptions::default())?;
 /// let out = String::from_utf8(w.finish()?)?;
-/// assert!(out.starts_with("Device Serial No.,Device Name,Model ID,"));
+/// assert!(out.starts_with("\u{feff}Device Serial No.,Device Name,Model ID,"));
 /// assert!(out.ends_with(",Created At,Updated At,Version\r\n"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -225,52 +237,13 @@ impl<W: Write> DeviceWriter<W> {
     ///
     /// Write errors.
     pub fn write(&mut self, device: &Device) -> std::io::Result<()> {
-        let w = &mut self.out;
-        w.value(device.serial().as_str())?;
-        w.opt(device.name().map(|n| n.as_str()))?;
-        w.value(device.model_id().as_str())?;
-        match device.timezone() {
-            Some(tz) => w.value(&tz.to_string())?,
-            None => w.absent()?,
-        }
-        w.opt(device.batch_tag().map(|t| t.as_str()))?;
-        w.opt(device.description().map(|d| d.as_str()))?;
-        w.opt(device.target().map(|t| t.environment.as_str()))?;
-        w.opt(device.target().map(|t| t.ou.as_str()))?;
-        let mut text = String::new();
-        for def in self.schema.attributes() {
-            match device.attributes().get(&def.id) {
-                Some(v) => {
-                    text.clear();
-                    std::fmt::Write::write_fmt(&mut text, format_args!("{v}"))
-                        .map_err(std::io::Error::other)?;
-                    w.value(&text)?;
-                }
-                None => w.absent()?,
-            }
-        }
-        let allocated = device.state().allocated();
-        w.value(device.status().as_str())?;
-        w.opt(allocated.map(|a| a.target().environment.as_str()))?;
-        w.opt(allocated.map(|a| a.target().ou.as_str()))?;
-        w.opt(allocated.map(|a| a.asset_id().as_str()))?;
-        w.opt(allocated.map(|a| a.credentials().product_key.as_str()))?;
-        w.opt(allocated.map(|a| a.credentials().device_key.as_str()))?;
-        if self.include_secrets {
-            w.opt(allocated.map(|a| a.credentials().device_secret.expose()))?;
-        }
-        if let Some(group) = &self.bootstrap_group {
-            let key = DeviceBootstrapKey::for_device(group, device.serial());
-            w.value(&key.expose_base64())?;
-        }
-        match device.last_error() {
-            Some(e) => w.value(&format!("{}: {}", e.code, e.message))?,
-            None => w.absent()?,
-        }
-        w.value(&device.created_at().to_string())?;
-        w.value(&device.updated_at().to_string())?;
-        w.value(&device.version().to_string())?;
-        w.end_record()?;
+        write_device(
+            &mut self.out,
+            device,
+            &self.schema,
+            self.include_secrets,
+            self.bootstrap_group.as_ref(),
+        )?;
         self.rows += 1;
         Ok(())
     }
@@ -291,7 +264,7 @@ impl<W: Write> DeviceWriter<W> {
 }
 
 /// The group whose secret derives the bootstrap keys, when the options ask for them.
-fn bootstrap_group(
+pub(crate) fn bootstrap_group(
     group: &RegistrationGroup,
     options: &ExportOptions,
 ) -> Option<RegistrationGroup> {
@@ -404,7 +377,7 @@ const FLUSH_AT: usize = 64 * 1024;
 /// let (csv, summary) =
 ///     export_async(&dps, group.id(), &Selection::all(), Vec::new(), &ExportOptions::default()).await?;
 /// assert_eq!(summary.rows, 1);
-/// assert!(csv.starts_with(b"Device Serial No.,"));
+/// assert!(csv.starts_with("\u{feff}Device Serial No.,".as_bytes()));
 /// # Ok(())
 /// # }
 /// ```
@@ -443,7 +416,7 @@ where
 
 /// Where an export's devices go: a [`DeviceWriter`], or a buffer that goes on to an async
 /// writer.
-trait DeviceSink {
+pub(crate) trait DeviceSink {
     /// Writes one device.
     async fn device(&mut self, device: &Device) -> Result<(), ExportError>;
 
@@ -495,7 +468,7 @@ impl<W: AsyncWrite + Unpin> DeviceSink for AsyncSink<W> {
 
 /// Writes the selected devices of `group` to `sink`, a page at a time; returns the selected
 /// serials that are not in the group.
-async fn write_selection<S, E, K>(
+pub(crate) async fn write_selection<S, E, K>(
     dps: &Provisioner<S, E>,
     group: GroupId,
     selection: &Selection,

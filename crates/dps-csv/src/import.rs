@@ -3,25 +3,27 @@
 use std::io::Read;
 
 use dps_core::{
-    Atomicity, Environment, Error, GroupId, Provisioner, RegistrationGroup, SerialNumber, Store,
-    Version, import::ImportAction, import::ImportMode, import::ImportPlan, import::ImportRecord,
+    Atomicity, Environment, GroupId, Provisioner, RegistrationGroup, SerialNumber, Store, Version,
+    import::ImportAction, import::ImportMode, import::ImportPlan, import::ImportRecord,
 };
 
 use tokio::io::AsyncRead;
 
-use crate::columns::Column;
 use crate::error::{CsvError, ImportError, RowError};
 use crate::feed::{AsyncRows, Feed};
 use crate::limits::Limits;
 pub use crate::outcome::{ImportReport, ImportSummary, RowOutcome};
 use crate::rows::{DeviceReader, Row};
+use names::Names;
+
+mod names;
 
 /// How an import runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ImportOptions {
-    /// Create only (existing serials are refused as `already_registered`), or upsert.
-    /// Default: create.
+    /// Create only (existing serials are refused as `already_registered`), upsert, or
+    /// update only (unknown serials are refused as `unknown_serial`). Default: create.
     pub mode: ImportMode,
     /// Plan only: every row's outcome is reported and nothing is written. Default: off.
     pub dry_run: bool,
@@ -51,6 +53,15 @@ impl ImportOptions {
     #[must_use]
     pub fn upsert(mut self) -> Self {
         self.mode = ImportMode::Upsert;
+        self
+    }
+
+    /// These options in update mode: rows of existing devices update them as in an upsert,
+    /// and a row whose serial is not registered in the group is refused as
+    /// `unknown_serial`, so that an edited export never creates a device.
+    #[must_use]
+    pub fn update(mut self) -> Self {
+        self.mode = ImportMode::Update;
         self
     }
 
@@ -203,7 +214,7 @@ where
 }
 
 /// The report of an import whose outcomes were collected in `rows`.
-fn with_rows(
+pub(crate) fn with_rows(
     result: Result<ImportSummary, ImportError>,
     rows: Vec<RowOutcome>,
 ) -> Result<ImportReport, ImportError> {
@@ -270,7 +281,7 @@ where
 }
 
 /// Runs the rows of `rows` through the provisioner into `group`.
-async fn run<S, E, F, T>(
+pub(crate) async fn run<S, E, F, T>(
     dps: &Provisioner<S, E>,
     group: RegistrationGroup,
     rows: T,
@@ -310,7 +321,7 @@ where
 
 /// Where an import's rows come from: a [`DeviceReader`] of a blocking source, or one fed
 /// from an async source.
-trait RowSource {
+pub(crate) trait RowSource {
     /// The reader's source.
     type Source: Read;
 
@@ -342,83 +353,6 @@ impl<A: AsyncRead + Unpin> RowSource for AsyncRows<A> {
 
     async fn next_row(&mut self) -> Result<Option<Result<Row, RowError>>, CsvError> {
         AsyncRows::next_row(self).await
-    }
-}
-
-/// Column headers of the file, for row errors found while planning.
-struct Names {
-    serial: String,
-    version: Option<String>,
-    attributes: Vec<(String, String)>,
-}
-
-impl Names {
-    fn new<R: Read>(rows: &DeviceReader<R>) -> Self {
-        Self {
-            serial: rows.column_name(Column::Serial),
-            version: rows
-                .has_version()
-                .then(|| rows.column_name(Column::Version)),
-            attributes: rows
-                .fields()
-                .attributes
-                .iter()
-                .map(|id| (id.to_string(), rows.attribute_column_name(id.as_str())))
-                .collect(),
-        }
-    }
-
-    fn attribute(&self, id: &str) -> String {
-        self.attributes
-            .iter()
-            .find(|(a, _)| a == id)
-            .map_or_else(|| id.to_owned(), |(_, n)| n.clone())
-    }
-
-    fn row_error(
-        &self,
-        line: u64,
-        serial: &SerialNumber,
-        version: Option<Version>,
-        e: &Error,
-    ) -> RowError {
-        match e {
-            Error::AlreadyRegistered { .. } => RowError::new(
-                line,
-                Some(self.serial.clone()),
-                serial.as_str(),
-                "already_registered",
-                format!("serial {serial} is already registered in the group"),
-            ),
-            Error::Conflict { .. } => match version {
-                Some(v) => RowError::new(
-                    line,
-                    self.version.clone(),
-                    &v.to_string(),
-                    "version_conflict",
-                    format!(
-                        "device {serial} is no longer at version {v}; export it again and reapply the change"
-                    ),
-                ),
-                None => RowError::new(
-                    line,
-                    None,
-                    serial.as_str(),
-                    "version_conflict",
-                    format!("device {serial} was changed concurrently; import the row again"),
-                ),
-            },
-            Error::MissingRequired { attribute } | Error::InvalidAttribute { attribute, .. } => {
-                RowError::new(
-                    line,
-                    Some(self.attribute(attribute)),
-                    "",
-                    e.code(),
-                    e.to_string(),
-                )
-            }
-            other => RowError::new(line, None, serial.as_str(), other.code(), other.to_string()),
-        }
     }
 }
 

@@ -9,7 +9,8 @@
 //!   The [`Limits`] are enforced while reading, so memory never grows past them; crossing one
 //!   stops at once with a [`CsvError`] that gives the position.
 //! - [`import`] and [`import_with`] run a file through the
-//!   [`Provisioner`](dps_core::Provisioner): create or upsert ([`ImportOptions`]), dry run,
+//!   [`Provisioner`](dps_core::Provisioner): create, upsert or update only
+//!   ([`ImportOptions`]), dry run,
 //!   best effort or all-or-nothing, committed in chunks of about 10 000 rows. Every row gets a
 //!   [`RowOutcome`]: create, update, unchanged, or a [`RowError`]. [`import_async`] and
 //!   [`import_with_async`] do the same from an async source.
@@ -23,7 +24,12 @@
 //!   ([`ImportError`], [`ExportError`], [`CsvError`]) implement
 //!   [`DpsError`](dps_core::DpsError).
 //!
-//! This crate has no cargo features of its own.
+//! | feature | what it adds |
+//! |---|---|
+//! | `xlsx` | the module `xlsx`: XLSX export, template and import, every cell text, hostile workbooks refused within the limits |
+//!
+//! An export and a template start with a UTF-8 byte order mark by default, so that
+//! spreadsheets read them as UTF-8 ([`ExportOptions::without_bom`] leaves it out).
 //!
 //! # The file format
 //!
@@ -70,7 +76,8 @@
 //! `version_conflict`, `wrong_field_count`, `invalid_utf8`, `invalid_version`,
 //! `unterminated_quote`; and these whole-file codes ([`CsvError::code`]): `empty_file`,
 //! `missing_column`, `unknown_column`, `duplicate_column`, `invalid_utf8`, `limit_exceeded`,
-//! `io_error`.
+//! `io_error`; an update-mode import refuses an unknown serial as `unknown_serial`, and the
+//! `xlsx` module adds `xlsx_invalid` and `xlsx_too_large`.
 //!
 //! # Blocking and async I/O
 //!
@@ -144,6 +151,9 @@ mod read;
 mod report;
 mod rows;
 mod write;
+#[cfg(feature = "xlsx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "xlsx")))]
+pub mod xlsx;
 
 pub use columns::Column;
 pub use dps_core::{import::ImportAction, import::ImportMode};

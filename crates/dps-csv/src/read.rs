@@ -117,6 +117,9 @@ pub(crate) struct RecordReader<R> {
     pub(crate) fields: Vec<FieldSpan>,
     /// The record the general path stopped in when the source had no bytes yet.
     suspended: Option<Suspended>,
+    /// Whether a line break inside a quoted field counts as a line (it does in a CSV file;
+    /// a sheet's rows, written one record per line, count rows instead).
+    pub(crate) breaks_in_quotes: bool,
     /// Whether the in-place paths may read a record (the general path reads every record
     /// when not; the tests compare the two).
     #[cfg(test)]
@@ -154,6 +157,7 @@ impl<R: Read> RecordReader<R> {
             raw: (0, 0),
             fields: Vec::new(),
             suspended: None,
+            breaks_in_quotes: true,
             #[cfg(test)]
             in_place: true,
         }
@@ -459,7 +463,9 @@ impl<R: Read> RecordReader<R> {
             .unwrap_or(chunk.len())
             .min(self.field_room(field));
         let text = &chunk[..run];
-        self.line += text.iter().filter(|&&b| b == b'\n').count() as u64;
+        if self.breaks_in_quotes {
+            self.line += text.iter().filter(|&&b| b == b'\n').count() as u64;
+        }
         self.data.extend_from_slice(text);
         self.pos += run;
         self.check_field_size(field)?;

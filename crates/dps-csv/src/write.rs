@@ -24,6 +24,44 @@ impl Delimiter {
     }
 }
 
+/// Where the cells of exported rows go: a CSV file ([`CellWriter`]) or a sheet.
+pub(crate) trait RowCells {
+    /// A value.
+    fn value(&mut self, value: &str) -> io::Result<()>;
+
+    /// An absent value.
+    fn absent(&mut self) -> io::Result<()>;
+
+    /// An optional value.
+    fn opt(&mut self, value: Option<&str>) -> io::Result<()> {
+        match value {
+            Some(v) => self.value(v),
+            None => self.absent(),
+        }
+    }
+
+    /// Ends the row.
+    fn end_record(&mut self) -> io::Result<()>;
+}
+
+impl<W: Write> RowCells for CellWriter<W> {
+    fn value(&mut self, value: &str) -> io::Result<()> {
+        CellWriter::value(self, value)
+    }
+
+    fn absent(&mut self) -> io::Result<()> {
+        CellWriter::absent(self)
+    }
+
+    fn opt(&mut self, value: Option<&str>) -> io::Result<()> {
+        CellWriter::opt(self, value)
+    }
+
+    fn end_record(&mut self) -> io::Result<()> {
+        CellWriter::end_record(self)
+    }
+}
+
 /// Writes records cell by cell. A cell is quoted when it holds the delimiter, a quote or a
 /// line break, starts or ends with white space (which the importer would trim), or is an
 /// empty value (so that the importer tells it from an absent one). Values go through the

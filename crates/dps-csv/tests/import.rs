@@ -30,6 +30,17 @@ fn the_template_has_the_fixed_columns_and_one_per_attribute() {
     let out = write_template(&schema(), Vec::new(), &ExportOptions::default()).unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
+        "\u{feff}Device Serial No.,Device Name,Model ID,Timezone,Batch Tag,Description,Environment,OU,floor,note,color,installed\r\n",
+        "the default template starts with a byte order mark"
+    );
+    let out = write_template(
+        &schema(),
+        Vec::new(),
+        &ExportOptions::default().without_bom(),
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
         "Device Serial No.,Device Name,Model ID,Timezone,Batch Tag,Description,Environment,OU,floor,note,color,installed\r\n"
     );
     let out = write_template(
@@ -491,5 +502,35 @@ fn a_limit_crossed_before_anything_landed_is_a_plain_file_error() {
             .unwrap_err();
         assert!(matches!(err, dps_csv::ImportError::File(_)), "{err:?}");
         assert_eq!(dps.count(&DeviceQuery::group(g.id())).await.unwrap(), 0);
+    });
+}
+
+#[test]
+fn a_csv_export_starts_with_a_byte_order_mark_unless_asked_not_to() {
+    rt().block_on(async {
+        let dps = dps();
+        let g = group(&dps, "Bom", schema()).await;
+        import(&dps, g.id(), FILE.as_bytes(), &ImportOptions::default())
+            .await
+            .unwrap();
+        let all = Selection::all();
+        let (csv, _) = export(&dps, g.id(), &all, Vec::new(), &ExportOptions::default())
+            .await
+            .unwrap();
+        assert!(csv.starts_with("\u{feff}Device Serial No.,".as_bytes()));
+        let again = import(
+            &dps,
+            g.id(),
+            csv.as_slice(),
+            &ImportOptions::default().upsert(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.summary.unchanged, 3, "an import reads the mark");
+        let options = ExportOptions::default().without_bom();
+        let (csv, _) = export(&dps, g.id(), &all, Vec::new(), &options)
+            .await
+            .unwrap();
+        assert!(csv.starts_with(b"Device Serial No.,"));
     });
 }

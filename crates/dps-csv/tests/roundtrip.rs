@@ -138,7 +138,7 @@ fn devices() -> impl Strategy<Value = Vec<NewDevice>> {
 fn options() -> impl Strategy<Value = ExportOptions> {
     (any::<bool>(), any::<bool>()).prop_map(|(bom, semicolon)| {
         let o = ExportOptions::default().with_page_size(3);
-        let o = if bom { o.with_bom() } else { o };
+        let o = if bom { o.with_bom() } else { o.without_bom() };
         if semicolon {
             o.with_delimiter(Delimiter::Semicolon)
         } else {

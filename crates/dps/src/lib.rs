@@ -7,6 +7,7 @@
         feature = "sqlite",
         feature = "postgres",
         feature = "csv",
+        feature = "xlsx",
         feature = "qr",
         feature = "system",
         feature = "mock"

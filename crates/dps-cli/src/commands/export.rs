@@ -1,4 +1,4 @@
-//! `dps device export`: export devices to a CSV file.
+//! `dps device export`: export devices to a CSV or XLSX file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use dps_core::{GroupId, Selection};
 use dps_csv::ExportOptions;
 
 use super::args::selection;
-use crate::cli::ExportArgs;
+use crate::cli::{ExportArgs, FileFormatArg};
 use crate::context::{AtomicFile, Dps, resolve_group};
 use crate::output::{ExportOut, Progress, print_json};
 use crate::{CliResult, Failure};
@@ -27,13 +27,19 @@ pub(crate) async fn run(dps: &Dps, args: ExportArgs, json: bool) -> CliResult<u8
     let g = resolve_group(dps, &args.group).await?;
     let sel = selection(&args.selection)?;
     let mut options = ExportOptions::default();
+    if args.no_bom {
+        options = options.without_bom();
+    }
     if args.include_secrets {
         options = options.with_secrets();
     }
     if args.include_bootstrap_keys {
         options = options.with_bootstrap_keys();
     }
-    let exported = write_csv(dps, g.id(), &sel, &args.output, &options, json).await?;
+    let exported = match output_format(args.format, &args.output) {
+        FileFormatArg::Csv => write_csv(dps, g.id(), &sel, &args.output, &options, json).await?,
+        FileFormatArg::Xlsx => write_xlsx(dps, g.id(), &sel, &args.output, &options, json).await?,
+    };
     if json {
         print_json(&ExportOut::new(
             &exported.path,
@@ -51,6 +57,49 @@ pub(crate) async fn run(dps: &Dps, args: ExportArgs, json: bool) -> CliResult<u8
         }
     }
     Ok(u8::from(!exported.not_found.is_empty()))
+}
+
+/// The format to write `output` in: the one asked for, else xlsx for a `.xlsx` name, else
+/// csv.
+pub(crate) fn output_format(asked: Option<FileFormatArg>, output: &Path) -> FileFormatArg {
+    asked.unwrap_or_else(|| {
+        if has_xlsx_extension(output) {
+            FileFormatArg::Xlsx
+        } else {
+            FileFormatArg::Csv
+        }
+    })
+}
+
+/// Whether `path` ends in `.xlsx` (in any case).
+pub(crate) fn has_xlsx_extension(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"))
+}
+
+/// Writes the selected devices of `group` to the XLSX file `output`, atomically.
+async fn write_xlsx(
+    dps: &Dps,
+    group: GroupId,
+    sel: &Selection,
+    output: &Path,
+    options: &ExportOptions,
+    quiet: bool,
+) -> CliResult<Exported> {
+    let mut file = AtomicFile::create(output)?;
+    let summary = {
+        let _p = Progress::start(quiet, "exporting");
+        let (_, summary) = dps_csv::xlsx::export(dps, group, sel, file.writer(), options)
+            .await
+            .map_err(|e| Failure::from(e).context(&output.display().to_string()))?;
+        summary
+    };
+    let path = file.commit()?;
+    Ok(Exported {
+        path,
+        rows: summary.rows,
+        not_found: summary.not_found.iter().map(|s| s.to_string()).collect(),
+    })
 }
 
 /// Writes the selected devices of `group` to the CSV file `output`, atomically.

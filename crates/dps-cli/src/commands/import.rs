@@ -1,11 +1,12 @@
-//! `dps device import`: import devices from a CSV file.
+//! `dps device import`: import devices from a CSV or XLSX file.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::Path;
 
 use dps_csv::{ImportOptions, ImportReport, Limits};
 
-use crate::cli::{ImportArgs, ImportModeArg};
+use super::export::has_xlsx_extension;
+use crate::cli::{FileFormatArg, ImportArgs, ImportModeArg};
 use crate::context::{AtomicFile, Dps, resolve_group};
 use crate::output::{ImportOut, Progress, print_json};
 use crate::{CliResult, Failure};
@@ -21,15 +22,28 @@ pub(crate) async fn run(dps: &Dps, args: ImportArgs, json: bool) -> CliResult<u8
     let reader = std::fs::File::open(file).map_err(|e| {
         Failure::invalid("io_error", format!("cannot read {}: {e}", file.display()))
     })?;
+    let mut reader = std::io::BufReader::new(reader);
+    let format = match args.format {
+        Some(f) => f,
+        None if has_xlsx_extension(file) => FileFormatArg::Xlsx,
+        None => {
+            let head = reader.fill_buf().map_err(|e| {
+                Failure::invalid("io_error", format!("cannot read {}: {e}", file.display()))
+            })?;
+            if dps_csv::xlsx::is_xlsx(head) {
+                FileFormatArg::Xlsx
+            } else {
+                FileFormatArg::Csv
+            }
+        }
+    };
     let report = {
         let _p = Progress::start(json, "importing");
-        dps_csv::import(
-            dps,
-            g.id(),
-            std::io::BufReader::new(reader),
-            &options(&args),
-        )
-        .await
+        let options = options(&args);
+        match format {
+            FileFormatArg::Csv => dps_csv::import(dps, g.id(), reader, &options).await,
+            FileFormatArg::Xlsx => dps_csv::xlsx::import(dps, g.id(), reader, &options).await,
+        }
         .map_err(|e| Failure::from(e).context(&file.display().to_string()))?
     };
     if let Some(path) = &args.errors {
@@ -45,8 +59,10 @@ pub(crate) async fn run(dps: &Dps, args: ImportArgs, json: bool) -> CliResult<u8
 
 fn options(args: &ImportArgs) -> ImportOptions {
     let mut options = ImportOptions::default();
-    if matches!(args.mode, ImportModeArg::Upsert) {
-        options = options.upsert();
+    match args.mode {
+        ImportModeArg::Create => {}
+        ImportModeArg::Upsert => options = options.upsert(),
+        ImportModeArg::Update => options = options.update(),
     }
     if args.dry_run {
         options = options.dry_run();

@@ -19,9 +19,10 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// Plans the import of `records` into `group`; nothing is written.
     ///
     /// Each record is checked against the group's schema and the stored devices: a new
-    /// serial plans [`ImportAction::Create`]; an existing one is refused as
+    /// serial plans [`ImportAction::Create`] (in [`ImportMode::Update`] it is refused as
+    /// [`Error::UnknownSerial`] instead); an existing one is refused as
     /// [`Error::AlreadyRegistered`] in [`ImportMode::Create`], and in
-    /// [`ImportMode::Upsert`] plans [`ImportAction::Update`] or [`ImportAction::Unchanged`]
+    /// [`ImportMode::Upsert`] and [`ImportMode::Update`] plans [`ImportAction::Update`] or [`ImportAction::Unchanged`]
     /// (or is refused with [`Error::Conflict`] for a stale expected version,
     /// [`Error::OperationInProgress`] for a pending device, or an attribute error). A serial
     /// that repeats within `records` is refused as already registered.
@@ -64,6 +65,10 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                 continue;
             }
             let outcome = match existing.remove(&serial) {
+                None if mode == ImportMode::Update => Err(Error::UnknownSerial {
+                    group: group.id(),
+                    serial,
+                }),
                 None => Device::register(self.new_device_id(), group, record.device, now).map(
                     |device| {
                         changes.push((index, Transition::registered(device, now)));
@@ -75,7 +80,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                         group: group.id(),
                         serial,
                     }),
-                    ImportMode::Upsert => current
+                    ImportMode::Upsert | ImportMode::Update => current
                         .edited(group, &fields.edit_for(&record), now)
                         .map(|next| {
                             if same_editable(&current, &next) {

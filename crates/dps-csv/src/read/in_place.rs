@@ -72,7 +72,9 @@ impl<R: Read> RecordReader<R> {
                     Some(&b) if b == delimiter || b == b'\n' || b == b'\r' => {}
                     Some(_) | None => break false,
                 }
-                lines += buf[from..close].iter().filter(|&&b| b == b'\n').count() as u64;
+                if self.breaks_in_quotes {
+                    lines += buf[from..close].iter().filter(|&&b| b == b'\n').count() as u64;
+                }
                 i = close + 1;
                 (from, close, true)
             } else {
