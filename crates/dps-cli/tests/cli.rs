@@ -2,66 +2,12 @@
 //! PostgreSQL when `DPS_TEST_POSTGRES_URL` is set.
 #![allow(clippy::print_stderr)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::Value;
+mod common;
 
-struct Env {
-    dir: tempfile::TempDir,
-    db: String,
-}
-
-impl Env {
-    fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("dps.sqlite").display().to_string();
-        Self { dir, db }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dps"))
-            .current_dir(self.dir.path())
-            .env_remove("DPS_DATABASE_URL")
-            .env_remove("DPS_TARGETS")
-            .arg("--db")
-            .arg(&self.db)
-            .arg("--targets")
-            .arg(self.path("targets.toml"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// Runs with `--json`; returns the exit code and the one JSON document on stdout.
-    fn json(&self, args: &[&str]) -> (i32, Value) {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.run(&all);
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let doc: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-            panic!(
-                "{args:?}: stdout is not one JSON document ({e}): {stdout:?}; stderr {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        (out.status.code().unwrap_or(-1), doc)
-    }
-
-    fn ok_json(&self, args: &[&str]) -> Value {
-        let (code, doc) = self.json(args);
-        assert_eq!(code, 0, "{args:?} -> {doc}");
-        doc
-    }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{Env, stderr};
 
 /// Runs the lifecycle on `env`; the database is SQLite or PostgreSQL.
 fn lifecycle(env: &Env) {
@@ -377,10 +323,7 @@ fn the_whole_lifecycle_on_postgres() {
         Some(q) => format!("{base}/{name}?{q}"),
         None => format!("{base}/{name}"),
     };
-    let env = Env {
-        dir: tempfile::tempdir().unwrap(),
-        db,
-    };
+    let env = Env::on(db);
     lifecycle(&env);
     drop(env);
     admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));

@@ -1,83 +1,30 @@
 //! `dps device qr --format pdf`: the built binary writes a printable label sheet and reports
 //! its pages; a sheet without a label is refused and leaves no file.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-use serde_json::Value;
+mod common;
 
-struct Env {
-    dir: tempfile::TempDir,
-    db: String,
-}
+use common::Env;
 
-impl Env {
-    /// A SQLite database with the group `Lab` of `devices` generated devices.
-    fn with_devices(devices: usize) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("dps.sqlite").display().to_string();
-        let env = Self { dir, db };
-        env.ok_json(&["targets", "init"]);
-        env.ok_json(&[
-            "group",
-            "create",
-            "--name",
+/// A SQLite database with the group `Lab` of `devices` generated devices.
+fn with_devices(devices: usize) -> Env {
+    let env = Env::sqlite().with_lab(&[]);
+    if devices > 0 {
+        let count = devices.to_string();
+        let generated = env.ok_json(&[
+            "device",
+            "generate",
+            "--group",
             "Lab",
-            "--environment",
-            "prod-eu",
-            "--ou",
-            "acme",
+            "--count",
+            &count,
+            "--model",
+            "thermostat",
         ]);
-        if devices > 0 {
-            let count = devices.to_string();
-            let generated = env.ok_json(&[
-                "device",
-                "generate",
-                "--group",
-                "Lab",
-                "--count",
-                &count,
-                "--model",
-                "thermostat",
-            ]);
-            assert_eq!(generated["succeeded"], devices);
-        }
-        env
+        assert_eq!(generated["succeeded"], devices);
     }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dps"))
-            .current_dir(self.dir.path())
-            .env_remove("DPS_DATABASE_URL")
-            .env_remove("DPS_TARGETS")
-            .arg("--db")
-            .arg(&self.db)
-            .arg("--targets")
-            .arg(self.path("targets.toml"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> (i32, Value) {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.run(&all);
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let doc: Value = serde_json::from_str(stdout.trim())
-            .unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {stdout:?}"));
-        (out.status.code().unwrap_or(-1), doc)
-    }
-
-    fn ok_json(&self, args: &[&str]) -> Value {
-        let (code, doc) = self.json(args);
-        assert_eq!(code, 0, "{args:?} -> {doc}");
-        doc
-    }
+    env
 }
 
 fn sheet_args<'a>(output: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
@@ -96,7 +43,7 @@ fn page_objects(pdf: &[u8]) -> usize {
 #[test]
 fn a_pdf_sheet_is_written_and_its_pages_reported() {
     // 21 labels fill one page of the default grid; one more starts a second.
-    let env = Env::with_devices(22);
+    let env = with_devices(22);
     let pdf = env.path("labels.pdf");
     let doc = env.ok_json(&sheet_args(&pdf, &[]));
     assert_eq!(doc["pages"], 2);
@@ -125,7 +72,7 @@ fn a_pdf_sheet_is_written_and_its_pages_reported() {
 
 #[test]
 fn a_sheet_without_devices_is_refused_and_leaves_no_file() {
-    let env = Env::with_devices(0);
+    let env = with_devices(0);
     let pdf = env.path("labels.pdf");
     let out = env.run(&sheet_args(&pdf, &[]));
     assert_eq!(out.status.code(), Some(2));

@@ -2,101 +2,41 @@
 //! export and import, update mode, and hostile workbooks refused with a one-line error.
 #![allow(clippy::print_stderr)]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-use serde_json::Value;
+use common::Env;
 
-struct Env {
-    dir: tempfile::TempDir,
+/// A database with targets and the group `Lab` holding devices whose values a spreadsheet
+/// would reinterpret.
+fn seeded() -> Env {
+    let env = Env::sqlite().with_lab(&["--attribute", "note:string"]);
+    let file = env.path("seed.csv");
+    std::fs::write(
+        &file,
+        "Device Serial No.,Model ID,Device Name,Batch Tag,Description,note\n\
+         000123,thermostat,0042,007,Küche,東京\n\
+         1E5,thermostat,=1+2,+49,@sum,2024-01-02\n\
+         00-7,thermostat,-x,1/2/2024,'quoted,'=x\n",
+    )
+    .unwrap();
+    env.ok_json(&["device", "import", "--group", "Lab", file.to_str().unwrap()]);
+    env
 }
 
-impl Env {
-    /// A database with targets and the group `Lab` holding devices whose values a
-    /// spreadsheet would reinterpret.
-    fn new() -> Self {
-        let env = Self {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        env.ok(&["targets", "init"]);
-        env.ok(&[
-            "group",
-            "create",
-            "--name",
-            "Lab",
-            "--environment",
-            "prod-eu",
-            "--ou",
-            "acme",
-            "--attribute",
-            "note:string",
-        ]);
-        let file = env.path("seed.csv");
-        std::fs::write(
-            &file,
-            "Device Serial No.,Model ID,Device Name,Batch Tag,Description,note\n\
-             000123,thermostat,0042,007,Küche,東京\n\
-             1E5,thermostat,=1+2,+49,@sum,2024-01-02\n\
-             00-7,thermostat,-x,1/2/2024,'quoted,'=x\n",
-        )
-        .unwrap();
-        env.ok(&["device", "import", "--group", "Lab", file.to_str().unwrap()]);
-        env
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dps"))
-            .current_dir(self.dir.path())
-            .env_remove("DPS_DATABASE_URL")
-            .env_remove("DPS_TARGETS")
-            .arg("--db")
-            .arg(self.path("dps.sqlite"))
-            .arg("--targets")
-            .arg(self.path("targets.toml"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> (i32, Value) {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.run(&all);
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let doc = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-            panic!(
-                "{args:?}: {e}: {stdout:?}; stderr {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        (out.status.code().unwrap_or(-1), doc)
-    }
-
-    fn ok(&self, args: &[&str]) -> Value {
-        let (code, doc) = self.json(args);
-        assert_eq!(code, 0, "{args:?} -> {doc}");
-        doc
-    }
-
-    fn device_count(&self) -> usize {
-        let list = self.ok(&["device", "list", "--group", "Lab"]);
-        list["items"].as_array().unwrap().len()
-    }
+fn device_count(env: &Env) -> usize {
+    let list = env.ok_json(&["device", "list", "--group", "Lab"]);
+    list["items"].as_array().unwrap().len()
 }
 
 #[test]
 fn a_csv_export_starts_with_a_byte_order_mark_unless_no_bom() {
-    let env = Env::new();
+    let env = seeded();
     let out = env.path("out.csv");
     let out = out.to_str().unwrap();
-    env.ok(&["device", "export", "--group", "Lab", "--all", "-o", out]);
+    env.ok_json(&["device", "export", "--group", "Lab", "--all", "-o", out]);
     let bytes = std::fs::read(out).unwrap();
     assert!(bytes.starts_with("\u{feff}Device Serial No.,".as_bytes()));
-    env.ok(&[
+    env.ok_json(&[
         "device", "export", "--group", "Lab", "--all", "-o", out, "--no-bom",
     ]);
     let bytes = std::fs::read(out).unwrap();
@@ -105,13 +45,13 @@ fn a_csv_export_starts_with_a_byte_order_mark_unless_no_bom() {
 
 #[test]
 fn an_xlsx_export_imports_back_in_update_mode_unchanged() {
-    let env = Env::new();
+    let env = seeded();
     let book = env.path("devices.xlsx");
     let book = book.to_str().unwrap();
-    let exported = env.ok(&["device", "export", "--group", "Lab", "--all", "-o", book]);
+    let exported = env.ok_json(&["device", "export", "--group", "Lab", "--all", "-o", book]);
     assert_eq!(exported["rows"], 3, "{exported}");
     assert!(std::fs::read(book).unwrap().starts_with(b"PK\x03\x04"));
-    let report = env.ok(&[
+    let report = env.ok_json(&[
         "device", "import", "--group", "Lab", book, "--mode", "update",
     ]);
     assert_eq!(report["unchanged"], 3, "{report}");
@@ -119,7 +59,7 @@ fn an_xlsx_export_imports_back_in_update_mode_unchanged() {
     // Detected from the bytes too, whatever the name.
     let renamed = env.path("devices.bin");
     std::fs::copy(book, &renamed).unwrap();
-    let report = env.ok(&[
+    let report = env.ok_json(&[
         "device",
         "import",
         "--group",
@@ -129,7 +69,7 @@ fn an_xlsx_export_imports_back_in_update_mode_unchanged() {
         "update",
     ]);
     assert_eq!(report["unchanged"], 3, "{report}");
-    let shown = env.ok(&["device", "show", "--group", "Lab", "000123"]);
+    let shown = env.ok_json(&["device", "show", "--group", "Lab", "000123"]);
     assert_eq!(shown["name"], "0042", "{shown}");
     assert_eq!(shown["batch_tag"], "007", "{shown}");
     assert_eq!(shown["description"], "Küche", "{shown}");
@@ -137,9 +77,9 @@ fn an_xlsx_export_imports_back_in_update_mode_unchanged() {
 
 #[test]
 fn the_template_is_available_as_xlsx() {
-    let env = Env::new();
+    let env = seeded();
     let book = env.path("template.xlsx");
-    env.ok(&[
+    env.ok_json(&[
         "device",
         "template",
         "--group",
@@ -148,13 +88,13 @@ fn the_template_is_available_as_xlsx() {
         book.to_str().unwrap(),
     ]);
     assert!(std::fs::read(&book).unwrap().starts_with(b"PK\x03\x04"));
-    let report = env.ok(&["device", "import", "--group", "Lab", book.to_str().unwrap()]);
+    let report = env.ok_json(&["device", "import", "--group", "Lab", book.to_str().unwrap()]);
     assert_eq!(report["accepted"], 0, "{report}");
 }
 
 #[test]
 fn update_mode_refuses_an_unknown_serial_and_creates_nothing() {
-    let env = Env::new();
+    let env = seeded();
     let file = env.path("edited.csv");
     std::fs::write(
         &file,
@@ -174,7 +114,7 @@ fn update_mode_refuses_an_unknown_serial_and_creates_nothing() {
     assert_eq!(report["updated"], 1, "{report}");
     assert_eq!(report["rows"][0]["code"], "unknown_serial", "{report}");
     assert_eq!(report["rows"][0]["line"], 3, "{report}");
-    assert_eq!(env.device_count(), 3, "no device was created");
+    assert_eq!(device_count(&env), 3, "no device was created");
 }
 
 /// A ZIP archive of stored entries; `declared` overrides the uncompressed size an entry
@@ -298,12 +238,12 @@ fn refused(env: &Env, name: &str, bytes: &[u8], code: &str) {
     ]);
     assert_eq!(doc["error"]["code"], code, "{name}: {doc}");
     assert!(!errors.exists(), "{name}: no partial error report");
-    assert_eq!(env.device_count(), 3, "{name}: nothing was created");
+    assert_eq!(device_count(env), 3, "{name}: nothing was created");
 }
 
 #[test]
 fn the_hand_made_workbook_imports() {
-    let env = Env::new();
+    let env = seeded();
     let rows = format!(
         r#"<row r="1">{}{}</row><row r="2">{}{}</row>"#,
         cell("A1", "Device Serial No."),
@@ -313,13 +253,13 @@ fn the_hand_made_workbook_imports() {
     );
     let file = env.path("hand.xlsx");
     std::fs::write(&file, workbook(&rows, &[])).unwrap();
-    let report = env.ok(&["device", "import", "--group", "Lab", file.to_str().unwrap()]);
+    let report = env.ok_json(&["device", "import", "--group", "Lab", file.to_str().unwrap()]);
     assert_eq!(report["created"], 1, "{report}");
 }
 
 #[test]
 fn hostile_workbooks_are_refused_with_one_line_and_no_output() {
-    let env = Env::new();
+    let env = seeded();
     let header = format!(
         r#"<row r="1">{}{}</row>"#,
         cell("A1", "Device Serial No."),
@@ -357,7 +297,7 @@ fn hostile_workbooks_are_refused_with_one_line_and_no_output() {
 
 #[test]
 fn an_xlsx_export_that_fails_leaves_no_file() {
-    let env = Env::new();
+    let env = seeded();
     let book = env.path("missing.xlsx");
     let out = env.run(&[
         "device",

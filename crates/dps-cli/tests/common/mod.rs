@@ -1,0 +1,95 @@
+//! What the end-to-end tests share: a temporary directory with a database and a targets file,
+//! and the built `dps` binary run in it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A temporary directory, and the database the binary is run on.
+pub(crate) struct Env {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) db: String,
+}
+
+impl Env {
+    /// A new SQLite database in a new directory.
+    pub(crate) fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("dps.sqlite").display().to_string();
+        Self { dir, db }
+    }
+
+    /// A database at `db` (a PostgreSQL URL), with a new directory for the files.
+    pub(crate) fn on(db: String) -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            db,
+        }
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `dps ARGS` on the database with the directory's targets file.
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dps"))
+            .current_dir(self.dir.path())
+            .env_remove("DPS_DATABASE_URL")
+            .env_remove("DPS_TARGETS")
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--targets")
+            .arg(self.path("targets.toml"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs with `--json`; returns the exit code and the one JSON document on stdout.
+    pub(crate) fn json(&self, args: &[&str]) -> (i32, Value) {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let doc: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: stdout is not one JSON document ({e}): {stdout:?}; stderr {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), doc)
+    }
+
+    /// Runs with `--json`, asserts exit code 0 and returns the document.
+    pub(crate) fn ok_json(&self, args: &[&str]) -> Value {
+        let (code, doc) = self.json(args);
+        assert_eq!(code, 0, "{args:?} -> {doc}");
+        doc
+    }
+
+    /// Writes the targets file and creates the group `Lab` on `prod-eu/acme` with `extra`
+    /// arguments.
+    pub(crate) fn with_lab(self, extra: &[&str]) -> Self {
+        self.ok_json(&["targets", "init"]);
+        let mut args = vec![
+            "group",
+            "create",
+            "--name",
+            "Lab",
+            "--environment",
+            "prod-eu",
+            "--ou",
+            "acme",
+        ];
+        args.extend_from_slice(extra);
+        self.ok_json(&args);
+        self
+    }
+}
+
+pub(crate) fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
