@@ -18,6 +18,7 @@ mod devices;
 mod groups;
 mod import;
 mod operations;
+mod page;
 mod recover;
 mod report;
 

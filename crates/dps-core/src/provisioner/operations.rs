@@ -1,21 +1,18 @@
-//! Allocate, reset, replace and delete, one device or a selection at a time, and the driver
-//! that calls the environment for a pending device and commits its settlement.
+//! Allocate, reset, replace and delete, one device or a selection at a time: each device is
+//! planned here and run a page at a time by `page.rs`.
 
 use std::collections::HashMap;
 
-use futures_util::stream::{self, StreamExt};
-
 use crate::device::Device;
-use crate::environment::Environment;
+use crate::environment::{Environment, EnvironmentError};
 use crate::error::{Entity, Error, Result};
 use crate::group::RegistrationGroup;
 use crate::id::{GroupId, Version};
-use crate::lifecycle::{
-    Begun, DeleteStart, EnvCall, EnvOutcome, Outcome, PendingDevice, Settlement,
-};
+use crate::lifecycle::{DeleteStart, Outcome};
 use crate::store::{DeviceQuery, Store};
-use crate::text::SerialNumber;
+use crate::text::{ModelId, SerialNumber, Target};
 
+use super::page::{Plan, Ran};
 use super::{BatchReport, DeviceOutcome, NewSerial, Provisioner, ReplaceRequest, Selection};
 
 /// A batch operation.
@@ -32,6 +29,15 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// Per device: the target resolves (own, else the group's default), a private model stays
     /// with its first target, the model exists in the target (else the failure is recorded
     /// on the device), then the pending state is committed and the environment onboards it.
+    ///
+    /// The selection is worked a page ([`Config::page_size`](crate::Config)) at a time: one
+    /// commit records the page's pending states (each device with its own operation ID,
+    /// lease and event), the environment is called for
+    /// [`Config::concurrency`](crate::Config) devices at once, and one commit settles the
+    /// page. A device that changed or vanished since it was read is reported on its own and
+    /// holds up no other; a crash between the two commits leaves pending devices that
+    /// [`Provisioner::recover`](crate::Provisioner::recover) completes with their operation
+    /// IDs. Give [`Config::lease`](crate::Config) time for a page's environment calls.
     ///
     /// # Errors
     ///
@@ -71,7 +77,9 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         expected: Option<Version>,
     ) -> Result<Outcome> {
         let device = self.device_by_serial(group, serial).await?;
-        self.delete_one(device, expected).await
+        let group = self.group(device.group_id()).await?;
+        let plan = self.plan_delete(&group, device, expected);
+        self.run_one(plan).await
     }
 
     /// Replaces an allocated device's hardware: the device takes the new serial, the target
@@ -120,7 +128,11 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             now,
             self.lease_from(now),
         )?;
-        self.start(&group, begun).await?;
+        self.run_one(Plan::Begun {
+            begun,
+            group: &group,
+        })
+        .await?;
         self.device(device.id()).await
     }
 
@@ -143,7 +155,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                         .iter()
                         .map(|s| (s.clone(), by_serial.remove(s)))
                         .collect();
-                    self.run_page(&group, work.into_iter(), op, &mut report)
+                    self.run_page_of(&group, work.into_iter(), op, &mut report)
                         .await;
                 }
             }
@@ -158,7 +170,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                     let full = page.len() == self.config.page_size;
                     after = page.last().map(|d| d.serial().clone());
                     let work = page.into_iter().map(|d| (d.serial().clone(), Some(d)));
-                    self.run_page(&group, work, op, &mut report).await;
+                    self.run_page_of(&group, work, op, &mut report).await;
                     if !full {
                         break;
                     }
@@ -168,42 +180,51 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         Ok(report)
     }
 
-    /// Runs `op` over one page of devices, [`Config::concurrency`](crate::Config) at a time.
-    async fn run_page(
+    /// Plans one page of devices for `op` and runs it.
+    async fn run_page_of(
         &self,
         group: &RegistrationGroup,
         work: impl ExactSizeIterator<Item = (SerialNumber, Option<Device>)>,
         op: BatchOp,
         report: &mut BatchReport,
     ) {
-        report.outcomes.reserve(work.len());
-        let mut outcomes = stream::iter(work)
-            .map(|(serial, device)| async move {
-                let Some(device) = device else {
-                    return DeviceOutcome {
-                        result: Err(Error::not_found(Entity::Device, &serial)),
-                        serial,
-                        device_id: None,
-                    };
-                };
-                let device_id = Some(device.id());
-                // Each operation's future is boxed once, so that the batch moves a small
-                // future per device rather than one as large as the largest operation's.
-                let result = match op {
-                    BatchOp::Allocate => Box::pin(self.allocate_one(group, device)).await,
-                    BatchOp::Reset => Box::pin(self.reset_one(group, device)).await,
-                    BatchOp::Delete => Box::pin(self.delete_one(device, None)).await,
-                };
-                DeviceOutcome {
-                    serial,
-                    device_id,
-                    result,
-                }
-            })
-            .buffered(self.config.concurrency.max(1));
-        while let Some(outcome) = outcomes.next().await {
-            report.outcomes.push(outcome);
+        let work: Vec<(SerialNumber, Option<Device>)> = work.collect();
+        let models = match op {
+            BatchOp::Allocate => self.models_of(group, work.iter().filter_map(|(_, d)| d.as_ref())).await,
+            BatchOp::Reset | BatchOp::Delete => ModelCheck::default(),
+        };
+        let mut ids = Vec::with_capacity(work.len());
+        let mut plans = Vec::with_capacity(work.len());
+        for (serial, device) in work {
+            let Some(device) = device else {
+                plans.push(Plan::Refused(Error::not_found(Entity::Device, &serial)));
+                ids.push((serial, None));
+                continue;
+            };
+            ids.push((serial, Some(device.id())));
+            plans.push(match op {
+                BatchOp::Allocate => self.plan_allocate(group, device, &models),
+                BatchOp::Reset => self.plan_reset(group, device),
+                BatchOp::Delete => self.plan_delete(group, device, None),
+            });
         }
+        let ran = self.run_page(plans).await;
+        report.outcomes.reserve(ran.len());
+        for ((serial, device_id), ran) in ids.into_iter().zip(ran) {
+            report.outcomes.push(DeviceOutcome {
+                serial,
+                device_id,
+                result: ran.into_result(),
+            });
+        }
+    }
+
+    /// Runs one planned device as a page of its own.
+    async fn run_one(&self, plan: Plan<'_>) -> Result<Outcome> {
+        self.run_page(vec![plan])
+            .await
+            .pop()
+            .map_or_else(|| unreachable!("a page has an outcome per plan"), Ran::into_result)
     }
 
     /// Allocates one device (shared with the bootstrap's auto-activation).
@@ -212,95 +233,101 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         group: &RegistrationGroup,
         device: Device,
     ) -> Result<Outcome> {
-        let target = device.allocation_target(group)?;
-        if !self.env.model_exists(&target, device.model_id()).await? {
-            let err = Error::ModelMissing {
-                model: device.model_id().to_string(),
-                target: target.to_string(),
-            };
-            let now = self.now();
-            self.commit(device.allocation_failed(&err, now)?).await?;
-            return Err(err);
-        }
-        let now = self.now();
-        let begun = device.begin_allocate(group, self.new_op(), now, self.lease_from(now))?;
-        // Only the pending state goes on.
-        drop(device);
-        self.start(group, begun).await
+        let models = self.models_of(group, std::iter::once(&device)).await;
+        let plan = self.plan_allocate(group, device, &models);
+        self.run_one(plan).await
     }
 
-    async fn reset_one(&self, group: &RegistrationGroup, device: Device) -> Result<Outcome> {
-        let now = self.now();
-        let begun = device.begin_reset(group, self.new_op(), now, self.lease_from(now))?;
-        drop(device);
-        self.start(group, begun).await
-    }
-
-    async fn delete_one(&self, device: Device, expected: Option<Version>) -> Result<Outcome> {
-        let now = self.now();
-        let op = self.new_op();
-        match device.begin_delete(expected, op, now, self.lease_from(now))? {
-            DeleteStart::Now(transition) => {
-                self.commit(transition).await?;
-                Ok(Outcome::Deleted)
-            }
-            DeleteStart::Offboard(begun) => {
-                let group = self.group(device.group_id()).await?;
-                drop(device);
-                self.start(&group, begun).await
-            }
-        }
-    }
-
-    /// Commits a begun operation's intent, then drives it.
-    async fn start(&self, group: &RegistrationGroup, begun: Begun) -> Result<Outcome> {
-        let Begun { intent, pending } = begun;
-        self.commit(intent).await?;
-        self.drive(group, pending).await
-    }
-
-    /// Calls the environment for a committed pending device and commits the settlement.
-    pub(super) async fn drive(
+    /// Asks the environment once per target and model of `devices` whether the model exists.
+    async fn models_of<'d>(
         &self,
         group: &RegistrationGroup,
-        pending: PendingDevice,
-    ) -> Result<Outcome> {
-        let op = pending.pending().operation();
-        let answer = match pending.call() {
-            EnvCall::Onboard { target, request } => self
-                .env
-                .onboard(op, target, &request)
-                .await
-                .map(EnvOutcome::Onboarded),
-            EnvCall::Offboard { target, asset_id } => self
-                .env
-                .offboard(op, target, asset_id)
-                .await
-                .map(|()| EnvOutcome::Offboarded),
-            EnvCall::Reissue {
-                target,
-                asset_id,
-                serial,
-            } => self
-                .env
-                .reissue(op, target, asset_id, serial)
-                .await
-                .map(EnvOutcome::Reissued),
-        };
-        // Everything between the environment's answer and the commit is synchronous, so that
-        // a batch's per-device future holds one device and one settlement across its awaits.
-        let Settlement {
-            transition,
-            result,
-            fallback,
-        } = pending.settle(group, answer, self.now())?;
-        drop(pending);
-        match (self.commit(transition).await, fallback) {
-            (Err(Error::AlreadyRegistered { .. }), Some(fallback)) => {
-                self.commit(fallback).await?;
+        devices: impl Iterator<Item = &'d Device>,
+    ) -> ModelCheck {
+        let mut check = ModelCheck::default();
+        for device in devices {
+            let Ok(target) = device.allocation_target(group) else {
+                continue;
+            };
+            let key = (target, device.model_id().clone());
+            if check.0.contains_key(&key) {
+                continue;
             }
-            (other, _) => other?,
+            let exists = self.env.model_exists(&key.0, &key.1).await;
+            check.0.insert(key, exists);
         }
-        result
+        check
+    }
+
+    /// The allocation of one device, given which models exist in their targets.
+    fn plan_allocate<'g>(
+        &self,
+        group: &'g RegistrationGroup,
+        device: Device,
+        models: &ModelCheck,
+    ) -> Plan<'g> {
+        let target = match device.allocation_target(group) {
+            Ok(target) => target,
+            Err(e) => return Plan::Refused(e),
+        };
+        let exists = models
+            .0
+            .get(&(target.clone(), device.model_id().clone()))
+            .cloned()
+            .unwrap_or(Ok(false));
+        match exists {
+            Ok(true) => {}
+            Ok(false) => {
+                let err = Error::ModelMissing {
+                    model: device.model_id().to_string(),
+                    target: target.to_string(),
+                };
+                return match device.allocation_failed(&err, self.now()) {
+                    Ok(transition) => Plan::Final {
+                        transition,
+                        result: Err(err),
+                    },
+                    Err(e) => Plan::Refused(e),
+                };
+            }
+            Err(e) => return Plan::Refused(e.into()),
+        }
+        let now = self.now();
+        match device.begin_allocate(group, self.new_op(), now, self.lease_from(now)) {
+            Ok(begun) => Plan::Begun { begun, group },
+            Err(e) => Plan::Refused(e),
+        }
+    }
+
+    /// The reset of one device.
+    fn plan_reset<'g>(&self, group: &'g RegistrationGroup, device: Device) -> Plan<'g> {
+        let now = self.now();
+        match device.begin_reset(group, self.new_op(), now, self.lease_from(now)) {
+            Ok(begun) => Plan::Begun { begun, group },
+            Err(e) => Plan::Refused(e),
+        }
+    }
+
+    /// The deletion of one device of `group` if it is still at `expected` version.
+    fn plan_delete<'g>(
+        &self,
+        group: &'g RegistrationGroup,
+        device: Device,
+        expected: Option<Version>,
+    ) -> Plan<'g> {
+        let now = self.now();
+        match device.begin_delete(expected, self.new_op(), now, self.lease_from(now)) {
+            Ok(DeleteStart::Now(transition)) => Plan::Final {
+                transition,
+                result: Ok(Outcome::Deleted),
+            },
+            Ok(DeleteStart::Offboard(begun)) => Plan::Begun { begun, group },
+            Err(e) => Plan::Refused(e),
+        }
     }
 }
+
+/// Whether each target and model that a page allocates to exists, as the environment
+/// answered.
+#[derive(Default)]
+struct ModelCheck(HashMap<(Target, ModelId), std::result::Result<bool, EnvironmentError>>);

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::device::Device;
@@ -10,10 +9,10 @@ use crate::environment::Environment;
 use crate::error::{Entity, Error, Result};
 use crate::group::RegistrationGroup;
 use crate::id::GroupId;
-use crate::lifecycle::{Begun, Outcome};
 use crate::store::Store;
 use crate::time::Timestamp;
 
+use super::page::{Plan, Ran};
 use super::{BatchReport, DeviceOutcome, Provisioner};
 
 /// What [`Provisioner::recover`] did: the devices it completed, and the pending devices it
@@ -64,20 +63,21 @@ impl Serialize for RecoverReport {
     }
 }
 
-/// What became of one listed pending device.
-enum Recovered {
-    /// Claimed and driven: its outcome.
-    Driven(Result<Outcome>),
+/// What recovery makes of one listed pending device.
+enum Claim<'g> {
+    /// It is claimed and driven again.
+    Plan(Plan<'g>),
     /// Its driver's lease runs until then.
     Leased(Timestamp),
-    /// Claimed, settled or deleted by another instance after it was listed.
+    /// It is no longer pending in a way this instance may take over.
     Gone,
 }
 
 impl<S: Store, E: Environment> Provisioner<S, E> {
     /// Completes every pending operation whose lease has run out or was released: each is
     /// claimed (so that no other instance drives it meanwhile) and re-driven with its
-    /// original [`OperationId`](crate::OperationId). A device whose lease still runs is
+    /// original [`OperationId`](crate::OperationId), a page at a time like
+    /// [`Provisioner::allocate`]: one commit claims the page, one settles it. A device whose lease still runs is
     /// counted in [`RecoverReport::leased`] (with the earliest expiry, so that a caller knows
     /// when to come back); one that another instance claimed, settled or deleted after it was
     /// listed is left out of the report.
@@ -103,33 +103,39 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                 if let std::collections::hash_map::Entry::Vacant(e) = groups.entry(gid) {
                     e.insert(self.store.group(gid).await?);
                 }
-                let group = groups.get(&gid).cloned().flatten();
-                work.push((group, device));
+                work.push((gid, device));
             }
-            let mut outcomes = stream::iter(work)
-                .map(|(group, device)| async move {
-                    let serial = device.serial().clone();
-                    let id = device.id();
-                    let recovered = match group {
-                        Some(group) => self.recover_one(&group, device).await,
-                        None => Recovered::Driven(Err(Error::not_found(
-                            Entity::Group,
-                            device.group_id(),
-                        ))),
-                    };
-                    (serial, id, recovered)
-                })
-                .buffered(self.config.concurrency.max(1));
-            while let Some((serial, id, recovered)) = outcomes.next().await {
-                match recovered {
-                    Recovered::Driven(result) => report.completed.outcomes.push(DeviceOutcome {
-                        serial,
-                        device_id: Some(id),
-                        result,
-                    }),
-                    Recovered::Leased(until) => report.leased.add(until),
-                    Recovered::Gone => {}
-                }
+            let mut plans = Vec::with_capacity(work.len());
+            let mut listed = Vec::with_capacity(work.len());
+            for (gid, device) in work {
+                let serial = device.serial().clone();
+                let id = device.id();
+                let plan = match groups.get(&gid).and_then(Option::as_ref) {
+                    None => Plan::Refused(Error::not_found(Entity::Group, gid)),
+                    Some(group) => match self.plan_claim(group, device) {
+                        Claim::Plan(plan) => plan,
+                        Claim::Leased(until) => {
+                            report.leased.add(until);
+                            continue;
+                        }
+                        Claim::Gone => continue,
+                    },
+                };
+                plans.push(plan);
+                listed.push((serial, id));
+            }
+            for ((serial, id), ran) in listed.into_iter().zip(self.run_page(plans).await) {
+                let result = match ran {
+                    // Another instance claimed, settled or deleted the device after it was
+                    // listed.
+                    Ran::NotCommitted(Error::Conflict { .. } | Error::NotFound { .. }) => continue,
+                    other => other.into_result(),
+                };
+                report.completed.outcomes.push(DeviceOutcome {
+                    serial,
+                    device_id: Some(id),
+                    result,
+                });
             }
             if !full {
                 break;
@@ -138,27 +144,18 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         Ok(report)
     }
 
-    /// Claims and drives one pending device, unless another driver's lease still runs or
-    /// another instance changed it since it was listed.
-    async fn recover_one(&self, group: &RegistrationGroup, device: Device) -> Recovered {
+    /// The claim of one listed pending device, unless another driver's lease still runs.
+    fn plan_claim<'g>(&self, group: &'g RegistrationGroup, device: Device) -> Claim<'g> {
         let now = self.now();
-        let Begun { intent, pending } = match device.claim(now, self.lease_from(now)) {
-            Ok(begun) => begun,
+        match device.claim(now, self.lease_from(now)) {
+            Ok(begun) => Claim::Plan(Plan::Begun { begun, group }),
             Err(Error::OperationInProgress { .. }) => {
-                return match device.state().pending().and_then(|p| p.lease_until()) {
-                    Some(until) => Recovered::Leased(until),
-                    None => Recovered::Gone,
-                };
+                match device.state().pending().and_then(|p| p.lease_until()) {
+                    Some(until) => Claim::Leased(until),
+                    None => Claim::Gone,
+                }
             }
-            Err(e) => return Recovered::Driven(Err(e)),
-        };
-        drop(device);
-        match self.commit(intent).await {
-            Ok(()) => {}
-            // Another instance claimed, settled or deleted the device after it was listed.
-            Err(Error::Conflict { .. } | Error::NotFound { .. }) => return Recovered::Gone,
-            Err(e) => return Recovered::Driven(Err(e)),
+            Err(e) => Claim::Plan(Plan::Refused(e)),
         }
-        Recovered::Driven(self.drive(group, pending).await)
     }
 }

@@ -1,0 +1,225 @@
+//! The page runner of every environment operation: one commit records the intents of a page,
+//! the environment calls run concurrently, and one commit settles the page's results.
+//!
+//! A page is all or nothing in the store: when one of its commits fails (a device changed or
+//! vanished meanwhile, or a serial was taken), that commit's changes are committed one by one,
+//! so that each device gets its own outcome and the others go on. A crash between the two
+//! commits leaves the page's devices pending with their operation IDs, which
+//! [`Provisioner::recover`] completes.
+
+use std::collections::HashMap;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+
+use crate::changeset::{Changeset, Transition};
+use crate::environment::Environment;
+use crate::error::{Error, Result};
+use crate::group::RegistrationGroup;
+use crate::lifecycle::{Begun, EnvCall, EnvOutcome, Outcome, PendingDevice, Settlement};
+use crate::store::Store;
+
+use super::Provisioner;
+
+/// One device's part of a page, decided before anything is written.
+pub(super) enum Plan<'g> {
+    /// Refused before anything was written.
+    Refused(Error),
+    /// One change finishes the operation without the environment (a missing model recorded
+    /// on the device, the deletion of an unallocated device); `result` is what the caller is
+    /// told once it is committed.
+    Final {
+        /// The change, with its event.
+        transition: Transition,
+        /// The outcome once committed.
+        result: Result<Outcome>,
+    },
+    /// An operation that calls the environment: its intent goes in the page's first commit.
+    Begun {
+        /// The intent and the pending device.
+        begun: Begun,
+        /// The device's group, which the settlement reads.
+        group: &'g RegistrationGroup,
+    },
+}
+
+/// What became of one planned device.
+pub(super) enum Ran {
+    /// The store refused the device's first change (its intent, say): nothing was written
+    /// for it.
+    NotCommitted(Error),
+    /// The operation ran: its outcome.
+    Done(Result<Outcome>),
+}
+
+impl Ran {
+    /// The outcome, a refused first change being a failure like any other.
+    pub(super) fn into_result(self) -> Result<Outcome> {
+        match self {
+            Ran::NotCommitted(e) => Err(e),
+            Ran::Done(result) => result,
+        }
+    }
+}
+
+/// A planned device whose first change is committed and which waits for the environment.
+struct Driven<'g> {
+    index: usize,
+    pending: PendingDevice,
+    group: &'g RegistrationGroup,
+}
+
+impl<S: Store, E: Environment> Provisioner<S, E> {
+    /// Runs one page of planned devices: their first changes in one commit, the environment
+    /// calls of the begun ones [`Config::concurrency`](crate::Config) at a time, and their
+    /// settlements in one commit. The outcomes come back in plan order.
+    pub(super) async fn run_page(&self, plans: Vec<Plan<'_>>) -> Vec<Ran> {
+        let mut ran: Vec<Option<Ran>> = Vec::with_capacity(plans.len());
+        let mut first = Vec::with_capacity(plans.len());
+        let mut waiting = Vec::new();
+        for (index, plan) in plans.into_iter().enumerate() {
+            match plan {
+                Plan::Refused(e) => ran.push(Some(Ran::Done(Err(e)))),
+                Plan::Final { transition, result } => {
+                    first.push((index, transition, Some(result)));
+                    ran.push(None);
+                }
+                Plan::Begun { begun, group } => {
+                    let Begun { intent, pending } = begun;
+                    first.push((index, intent, None));
+                    waiting.push(Driven {
+                        index,
+                        pending,
+                        group,
+                    });
+                    ran.push(None);
+                }
+            }
+        }
+
+        // The first commit: every intent and final change of the page.
+        let mut refused = self
+            .commit_all(first.iter().map(|(i, t, _)| (*i, t)))
+            .await;
+        for (index, _, result) in first {
+            ran[index] = match (refused.remove(&index), result) {
+                (Some(e), _) => Some(Ran::NotCommitted(e)),
+                (None, Some(result)) => Some(Ran::Done(result)),
+                (None, None) => None,
+            };
+        }
+        waiting.retain(|d| ran[d.index].is_none());
+
+        // The environment calls, then the second commit: every settlement of the page.
+        let mut settlements = Vec::with_capacity(waiting.len());
+        for (index, settlement) in self.call_all(waiting).await {
+            match settlement {
+                Ok(settlement) => settlements.push((index, settlement)),
+                Err(e) => ran[index] = Some(Ran::Done(Err(e))),
+            }
+        }
+        let mut refused = self
+            .commit_all(settlements.iter().map(|(i, s)| (*i, &s.transition)))
+            .await;
+        for (index, settlement) in settlements {
+            let result = match (refused.remove(&index), settlement.fallback) {
+                (None, _) => settlement.result,
+                // A rejected replacement whose old serial was taken meanwhile keeps the new one.
+                (Some(Error::AlreadyRegistered { .. }), Some(fallback)) => {
+                    self.commit(fallback).await.and(settlement.result)
+                }
+                (Some(e), _) => Err(e),
+            };
+            ran[index] = Some(Ran::Done(result));
+        }
+        ran.into_iter()
+            .map(|r| r.unwrap_or_else(|| unreachable!("every planned device has an outcome")))
+            .collect()
+    }
+
+    /// Calls the environment for every driven device, [`Config::concurrency`](crate::Config)
+    /// at a time, and settles each answer as it comes.
+    async fn call_all(&self, driven: Vec<Driven<'_>>) -> Vec<(usize, Result<Settlement>)> {
+        let limit = self.config.concurrency.max(1);
+        let mut settled = Vec::with_capacity(driven.len());
+        let mut driven = driven.into_iter();
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            while in_flight.len() < limit {
+                let Some(d) = driven.next() else { break };
+                in_flight.push(self.call(d));
+            }
+            match in_flight.next().await {
+                Some(done) => settled.push(done),
+                None => return settled,
+            }
+        }
+    }
+
+    /// Calls the environment for a committed pending device and settles its answer; nothing
+    /// is committed here.
+    async fn call(&self, driven: Driven<'_>) -> (usize, Result<Settlement>) {
+        let Driven {
+            index,
+            pending,
+            group,
+        } = driven;
+        let op = pending.pending().operation();
+        let answer = match pending.call() {
+            EnvCall::Onboard { target, request } => self
+                .env
+                .onboard(op, target, &request)
+                .await
+                .map(EnvOutcome::Onboarded),
+            EnvCall::Offboard { target, asset_id } => self
+                .env
+                .offboard(op, target, asset_id)
+                .await
+                .map(|()| EnvOutcome::Offboarded),
+            EnvCall::Reissue {
+                target,
+                asset_id,
+                serial,
+            } => self
+                .env
+                .reissue(op, target, asset_id, serial)
+                .await
+                .map(EnvOutcome::Reissued),
+        };
+        (index, pending.settle(group, answer, self.now()))
+    }
+
+    /// Commits `transitions` in one changeset; when that fails, one by one, so that each
+    /// gets its own outcome. Returns the store's refusals by index.
+    async fn commit_all<'t>(
+        &self,
+        transitions: impl Iterator<Item = (usize, &'t Transition)> + Clone,
+    ) -> HashMap<usize, Error> {
+        let mut cs = Changeset::new();
+        for (_, t) in transitions.clone() {
+            cs.transition(t.clone());
+        }
+        if cs.is_empty() {
+            return HashMap::new();
+        }
+        let single = cs.changes().len() == 1;
+        let err = match self.store.commit(cs).await {
+            Ok(()) => return HashMap::new(),
+            Err(e) => Error::from(e),
+        };
+        if single {
+            let mut refused = HashMap::new();
+            if let Some((index, _)) = transitions.clone().next() {
+                refused.insert(index, err);
+            }
+            return refused;
+        }
+        let mut refused = HashMap::new();
+        for (index, t) in transitions {
+            if let Err(e) = self.commit(t.clone()).await {
+                refused.insert(index, e);
+            }
+        }
+        refused
+    }
+}
