@@ -97,7 +97,7 @@ mod validation;
 #[cfg(feature = "system")]
 pub use provisioner::Builder;
 pub use provisioner::{
-    Atomicity, BatchReport, Config, DeviceOutcome, GenerateSpec, Injected, Leased, NewSerial, Page,
+    Atomicity, BatchReport, Config, DeviceOutcome, GenerateReport, GenerateSpec, Injected, Leased, NewSerial, Page,
     Provisioner, RecoverReport, RegisterReport, ReplaceRequest, Selection,
 };
 

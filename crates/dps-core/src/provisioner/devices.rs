@@ -9,7 +9,7 @@ use crate::import::{ImportFields, ImportMode, ImportRecord};
 use crate::store::{DeviceQuery, Store};
 use crate::text::SerialNumber;
 
-use super::{Atomicity, GenerateSpec, Page, Provisioner, RegisterReport};
+use super::{Atomicity, GenerateReport, GenerateSpec, Page, Provisioner, RegisterReport};
 
 impl<S: Store, E: Environment> Provisioner<S, E> {
     /// Registers one device.
@@ -77,23 +77,52 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// Registers `count` devices with generated serials (16 characters of Crockford base32
     /// from the secret source).
     ///
+    /// The devices are generated, checked and committed a chunk
+    /// ([`Config::chunk_size`](crate::Config::chunk_size)) at a time, so that memory stays
+    /// flat however many are asked for; a chunk that fails is committed one by one, as
+    /// [`Provisioner::apply_import`] does.
+    ///
     /// # Errors
     ///
-    /// As [`Provisioner::register_many`].
+    /// [`Error::NotFound`] for the group and store errors while checking serials; refusals
+    /// (a store failure of one commit, a generated serial that was taken) are in the report.
     pub async fn generate(
         &self,
         group: GroupId,
         count: usize,
         spec: GenerateSpec,
-    ) -> Result<RegisterReport> {
-        let mut devices = Vec::with_capacity(count);
-        for _ in 0..count {
-            let mut new = NewDevice::new(self.generate_serial(), spec.model_id.clone());
-            new.batch_tag.clone_from(&spec.batch_tag);
-            devices.push(new);
+    ) -> Result<GenerateReport> {
+        let group = self.group(group).await?;
+        let chunk = self.config.chunk_size.max(1);
+        let mut report = GenerateReport::default();
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(chunk);
+            left -= n;
+            let records = (0..n)
+                .map(|_| {
+                    let mut new = NewDevice::new(self.generate_serial(), spec.model_id.clone());
+                    new.batch_tag.clone_from(&spec.batch_tag);
+                    ImportRecord::new(new)
+                })
+                .collect();
+            let plan = self
+                .plan_import(
+                    &group,
+                    records,
+                    ImportMode::Create,
+                    &ImportFields::default(),
+                )
+                .await?;
+            let applied = self.apply_import(plan, Atomicity::BestEffort).await?;
+            for outcome in applied.outcomes {
+                match outcome {
+                    Ok(_) => report.registered += 1,
+                    Err(e) => report.refused.push(e),
+                }
+            }
         }
-        self.register_many(group, devices, Atomicity::BestEffort)
-            .await
+        Ok(report)
     }
 
     /// The device with this identifier.

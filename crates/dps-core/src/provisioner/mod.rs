@@ -27,7 +27,7 @@ use std::time::Duration;
 
 pub use recover::{Leased, RecoverReport};
 pub use report::{
-    Atomicity, BatchReport, DeviceOutcome, GenerateSpec, NewSerial, Page, RegisterReport,
+    Atomicity, BatchReport, DeviceOutcome, GenerateReport, GenerateSpec, NewSerial, Page, RegisterReport,
     ReplaceRequest, Selection,
 };
 

@@ -4,7 +4,7 @@
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::DeviceId;
 use crate::store::DeviceFilter;
 use crate::text::{BatchTag, Description, ModelId, SerialNumber};
@@ -114,6 +114,42 @@ impl RegisterReport {
     /// How many devices were refused.
     pub fn rejected(&self) -> usize {
         self.outcomes.iter().filter(|o| o.is_err()).count()
+    }
+}
+
+/// What [`Provisioner::generate`](crate::Provisioner::generate) did: how many devices it
+/// registered, and why it refused the others. It holds no per-device entry, so that it stays
+/// small however many devices were generated; list them by their batch tag.
+///
+/// Its JSON is `{"registered": n, "rejected": m, "errors": [{…}, …]}`, each error as
+/// [`Error`](crate::Error) serialises it.
+#[derive(Debug, Default)]
+pub struct GenerateReport {
+    /// How many devices were registered.
+    pub registered: usize,
+    /// Why each refused device was refused.
+    pub refused: Vec<Error>,
+}
+
+impl GenerateReport {
+    /// How many devices were registered.
+    pub fn registered(&self) -> usize {
+        self.registered
+    }
+
+    /// How many devices were refused.
+    pub fn rejected(&self) -> usize {
+        self.refused.len()
+    }
+}
+
+impl Serialize for GenerateReport {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("GenerateReport", 3)?;
+        s.serialize_field("registered", &self.registered)?;
+        s.serialize_field("rejected", &self.rejected())?;
+        s.serialize_field("errors", &self.refused)?;
+        s.end()
     }
 }
 

@@ -13,10 +13,12 @@ use crate::fixtures::EPOCH;
 
 mod events;
 mod listing;
+mod pages;
 mod records;
 
 pub use events::{events_gap_free_under_concurrency, events_only_changesets, events_ordered};
 pub use listing::{filters, keyset_paging_under_inserts, pending_listing};
+pub use pages::page_changesets;
 pub use records::{
     atomic_changesets, concurrent_writers_one_device, crud_devices, crud_groups,
     referential_integrity, serial_unique_per_group, version_conflicts,
@@ -120,6 +122,7 @@ pub const ALL: &[&str] = &[
     "events_ordered",
     "events_gap_free_under_concurrency",
     "concurrent_writers_one_device",
+    "page_changesets",
 ];
 
 /// Generates one `#[test]` per conformance check for a store, twice: in a module `direct` on
@@ -147,7 +150,7 @@ macro_rules! store_conformance_tests {
             crud_groups, crud_devices, serial_unique_per_group, version_conflicts,
             atomic_changesets, referential_integrity, keyset_paging_under_inserts, filters,
             pending_listing, events_ordered, events_only_changesets,
-            events_gap_free_under_concurrency, concurrent_writers_one_device
+            events_gap_free_under_concurrency, concurrent_writers_one_device, page_changesets
         );
     };
     (maybe $make:expr) => {
@@ -155,7 +158,7 @@ macro_rules! store_conformance_tests {
             crud_groups, crud_devices, serial_unique_per_group, version_conflicts,
             atomic_changesets, referential_integrity, keyset_paging_under_inserts, filters,
             pending_listing, events_ordered, events_only_changesets,
-            events_gap_free_under_concurrency, concurrent_writers_one_device
+            events_gap_free_under_concurrency, concurrent_writers_one_device, page_changesets
         );
     };
     (@each_maybe $make:expr; $($name:ident),+ $(,)?) => {

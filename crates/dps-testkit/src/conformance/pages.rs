@@ -1,0 +1,300 @@
+//! A batch's pages: a page of intents and a page of results commit or fail whole, and a
+//! device that changes under a page fails alone.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use dps_core::inject::{ManualClock, SeededSecrets, SequentialIds};
+use dps_core::state::AllocationStatus;
+use dps_core::{
+    Change, Changeset, Config, Device, DeviceId, DeviceQuery, Event, EventCursor, EventKind,
+    GroupId, Injected, Provisioner, RegistrationGroup, Selection, SerialNumber, Store,
+    StoreError,
+};
+
+use super::{insert_group, must_commit, renamed, update};
+use crate::fake_env::FakeEnvironment;
+use crate::fixtures::{EPOCH, Fixtures};
+
+/// The page size the check works with: the default batch page.
+const PAGE: usize = 1000;
+
+/// A page-sized changeset of intents commits whole, a page of results that holds one stale
+/// device fails whole (nothing written, no event), and a provisioner's batch over a page in
+/// which one device changed after it was read reports a conflict for that device only and
+/// allocates every other.
+pub async fn page_changesets<S: Store + ?Sized>(store: Arc<S>) {
+    let fx = Fixtures::new();
+    let group = fx.group("g");
+    insert_group(&*store, &group).await;
+    let devices: Vec<Device> = (0..PAGE)
+        .map(|i| fx.device(&group, Fixtures::serial(i).as_str()))
+        .collect();
+    must_commit(
+        &*store,
+        devices.iter().cloned().map(Change::InsertDevice).collect(),
+        "insert a page of devices",
+    )
+    .await;
+
+    // The page's intents: every device pending, one event each, in one commit.
+    let settled: Vec<(Device, Device)> = devices.iter().map(|d| fx.allocated(&group, d)).collect();
+    let mut intents = Changeset::with_capacity(PAGE);
+    for (d, (pending, _)) in devices.iter().zip(&settled) {
+        intents
+            .push(update(d, pending.clone()))
+            .event(Fixtures::event(pending, EventKind::Edited));
+    }
+    let before = every_event(&*store).await.len();
+    if let Err(e) = store.commit(intents).await {
+        panic!("a page of intents commits whole: {e}");
+    }
+    assert_eq!(
+        pending_count(&*store).await,
+        PAGE,
+        "every device of the committed page of intents is pending"
+    );
+    assert_eq!(
+        events_after(&*store, before).await,
+        PAGE,
+        "the page of intents wrote one event per device"
+    );
+
+    // The page's results, one of them against the version from before its intent.
+    let stale = PAGE / 2;
+    let before = every_event(&*store).await.len();
+    let mut results = Changeset::with_capacity(PAGE);
+    for (i, (pending, allocated)) in settled.iter().enumerate() {
+        let expected = if i == stale { &devices[i] } else { pending };
+        results
+            .push(update(expected, allocated.clone()))
+            .event(Fixtures::event(allocated, EventKind::Edited));
+    }
+    let result = store.commit(results).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict { .. })),
+        "a page of results with one stale device fails on it, got {result:?}"
+    );
+    assert_eq!(
+        pending_count(&*store).await,
+        PAGE,
+        "no result of the failed page was written"
+    );
+    assert_eq!(
+        events_after(&*store, before).await,
+        0,
+        "no event of the failed page was written"
+    );
+
+    one_conflict_in_a_batch(store).await;
+}
+
+/// A provisioner allocates a page of devices while one of them is edited between the batch's
+/// read and its page commit: that device alone reports the conflict.
+async fn one_conflict_in_a_batch<S: Store + ?Sized>(store: Arc<S>) {
+    let fx = Fixtures::starting_at(1_000_000);
+    let group = fx.group("batch");
+    insert_group(&*store, &group).await;
+    let devices: Vec<Device> = (0..PAGE)
+        .map(|i| fx.device(&group, Fixtures::serial(i).as_str()))
+        .collect();
+    must_commit(
+        &*store,
+        devices.iter().cloned().map(Change::InsertDevice).collect(),
+        "insert a page of devices",
+    )
+    .await;
+    let victim = devices[PAGE / 3].clone();
+    let interfering = Interfering {
+        inner: store.clone(),
+        edit: std::sync::Mutex::new(Some(update(
+            &victim,
+            renamed(&group, &victim, "edited meanwhile"),
+        ))),
+        done: AtomicBool::new(false),
+    };
+    let env = FakeEnvironment::with_target(&Fixtures::target(), &["m1"]);
+    let injected = Injected {
+        clock: Arc::new(ManualClock::new(EPOCH)),
+        ids: Arc::new(SequentialIds::new(2_000_000)),
+        secrets: Arc::new(SeededSecrets::new(7)),
+    };
+    let dps = Provisioner::with_parts(interfering, env, injected, Config::default());
+    let report = match dps.allocate(group.id(), &Selection::all()).await {
+        Ok(report) => report,
+        Err(e) => panic!("allocate a page: {e}"),
+    };
+    assert_eq!(report.outcomes.len(), PAGE, "one outcome per device");
+    let failed: Vec<(&SerialNumber, &str)> = report
+        .outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err().map(|e| (&o.serial, e.code())))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![(victim.serial(), "conflict")],
+        "only the device edited meanwhile fails, as a conflict"
+    );
+    let allocated = DeviceQuery::new(
+        group.id(),
+        dps_core::DeviceFilter {
+            status: Some(AllocationStatus::Allocated),
+            ..Default::default()
+        },
+    );
+    let n = match store.count_devices(&allocated).await {
+        Ok(n) => n,
+        Err(e) => panic!("count devices: {e}"),
+    };
+    assert_eq!(n, PAGE as u64 - 1, "every other device is allocated");
+    let events = all_group_events(&*store, group.id()).await;
+    for d in &devices {
+        let stored = match store.device(d.id()).await {
+            Ok(Some(stored)) => stored,
+            other => panic!("read {}: {other:?}", d.serial()),
+        };
+        // The devices were inserted without an event.
+        assert_eq!(
+            events_of(&events, d.id()) + 1,
+            stored.version().get(),
+            "device {} has one event per change",
+            d.serial()
+        );
+    }
+}
+
+/// A store that, before the first commit of more than one change, commits `edit` on its
+/// own: a writer that changes a device between a batch's read and its page commit.
+#[derive(Debug)]
+struct Interfering<S: ?Sized> {
+    inner: Arc<S>,
+    edit: std::sync::Mutex<Option<Change>>,
+    done: AtomicBool,
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> Store for Interfering<S> {
+    async fn group(&self, id: GroupId) -> Result<Option<RegistrationGroup>, StoreError> {
+        self.inner.group(id).await
+    }
+    async fn groups(
+        &self,
+        after: Option<GroupId>,
+        limit: usize,
+    ) -> Result<Vec<RegistrationGroup>, StoreError> {
+        self.inner.groups(after, limit).await
+    }
+    async fn device(&self, id: DeviceId) -> Result<Option<Device>, StoreError> {
+        self.inner.device(id).await
+    }
+    async fn device_by_serial(
+        &self,
+        group: GroupId,
+        serial: &SerialNumber,
+    ) -> Result<Option<Device>, StoreError> {
+        self.inner.device_by_serial(group, serial).await
+    }
+    async fn devices_by_serials(
+        &self,
+        group: GroupId,
+        serials: &[SerialNumber],
+    ) -> Result<Vec<Device>, StoreError> {
+        self.inner.devices_by_serials(group, serials).await
+    }
+    async fn devices(
+        &self,
+        query: &DeviceQuery,
+        after: Option<SerialNumber>,
+        limit: usize,
+    ) -> Result<Vec<Device>, StoreError> {
+        self.inner.devices(query, after, limit).await
+    }
+    async fn count_devices(&self, query: &DeviceQuery) -> Result<u64, StoreError> {
+        self.inner.count_devices(query).await
+    }
+    async fn pending_devices(
+        &self,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> Result<Vec<Device>, StoreError> {
+        self.inner.pending_devices(after, limit).await
+    }
+    async fn events(&self, after: EventCursor, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.inner.events(after, limit).await
+    }
+    async fn commit(&self, changeset: Changeset) -> Result<(), StoreError> {
+        if changeset.changes().len() > 1 && !self.done.swap(true, Ordering::SeqCst) {
+            let edit = self.edit.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(edit) = edit {
+                let mut cs = Changeset::new();
+                let event = match &edit {
+                    Change::UpdateDevice { device, .. } => {
+                        Some(Fixtures::event(device, EventKind::Edited))
+                    }
+                    _ => None,
+                };
+                cs.push(edit);
+                if let Some(event) = event {
+                    cs.event(event);
+                }
+                self.inner.commit(cs).await?;
+            }
+        }
+        self.inner.commit(changeset).await
+    }
+}
+
+/// How many devices of every group are pending.
+async fn pending_count<S: Store + ?Sized>(store: &S) -> usize {
+    let mut n = 0;
+    let mut after = None;
+    loop {
+        let page = match store.pending_devices(after, PAGE).await {
+            Ok(page) => page,
+            Err(e) => panic!("list pending devices: {e}"),
+        };
+        n += page.len();
+        match page.last() {
+            Some(last) if page.len() == PAGE => after = Some(last.id()),
+            _ => return n,
+        }
+    }
+}
+
+/// How many events follow the first `before`.
+async fn events_after<S: Store + ?Sized>(store: &S, before: usize) -> usize {
+    every_event(store).await.len() - before
+}
+
+/// Every event of the store, however many.
+async fn every_event<S: Store + ?Sized>(store: &S) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut after = EventCursor::START;
+    loop {
+        let page = match store.events(after, PAGE).await {
+            Ok(page) => page,
+            Err(e) => panic!("read events: {e}"),
+        };
+        let Some(last) = page.last() else {
+            return events;
+        };
+        after = last.cursor;
+        events.extend(page);
+    }
+}
+
+/// Every event of `group`.
+async fn all_group_events<S: Store + ?Sized>(store: &S, group: GroupId) -> Vec<Event> {
+    let mut events = every_event(store).await;
+    events.retain(|e| e.group_id == group);
+    events
+}
+
+/// How many of `events` are about `device`.
+fn events_of(events: &[Event], device: DeviceId) -> u64 {
+    events
+        .iter()
+        .filter(|e| e.device_id == Some(device))
+        .count() as u64
+}
