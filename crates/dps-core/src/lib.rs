@@ -97,8 +97,8 @@ mod validation;
 #[cfg(feature = "system")]
 pub use provisioner::Builder;
 pub use provisioner::{
-    Atomicity, BatchReport, Config, DeviceOutcome, GenerateReport, GenerateSpec, Injected, Leased, NewSerial, Page,
-    Provisioner, RecoverReport, RegisterReport, ReplaceRequest, Selection,
+    Atomicity, BatchReport, Config, DeviceOutcome, GenerateReport, GenerateSpec, Injected, Leased,
+    NewSerial, Page, Provisioner, RecoverReport, RegisterReport, ReplaceRequest, Selection,
 };
 
 // The records and what creates or changes them.

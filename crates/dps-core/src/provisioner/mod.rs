@@ -27,8 +27,8 @@ use std::time::Duration;
 
 pub use recover::{Leased, RecoverReport};
 pub use report::{
-    Atomicity, BatchReport, DeviceOutcome, GenerateReport, GenerateSpec, NewSerial, Page, RegisterReport,
-    ReplaceRequest, Selection,
+    Atomicity, BatchReport, DeviceOutcome, GenerateReport, GenerateSpec, NewSerial, Page,
+    RegisterReport, ReplaceRequest, Selection,
 };
 
 use crate::bootstrap::BootstrapConfig;

@@ -190,7 +190,10 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ) {
         let work: Vec<(SerialNumber, Option<Device>)> = work.collect();
         let models = match op {
-            BatchOp::Allocate => self.models_of(group, work.iter().filter_map(|(_, d)| d.as_ref())).await,
+            BatchOp::Allocate => {
+                self.models_of(group, work.iter().filter_map(|(_, d)| d.as_ref()))
+                    .await
+            }
             BatchOp::Reset | BatchOp::Delete => ModelCheck::default(),
         };
         let mut ids = Vec::with_capacity(work.len());
@@ -221,10 +224,10 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
 
     /// Runs one planned device as a page of its own.
     async fn run_one(&self, plan: Plan<'_>) -> Result<Outcome> {
-        self.run_page(vec![plan])
-            .await
-            .pop()
-            .map_or_else(|| unreachable!("a page has an outcome per plan"), Ran::into_result)
+        self.run_page(vec![plan]).await.pop().map_or_else(
+            || unreachable!("a page has an outcome per plan"),
+            Ran::into_result,
+        )
     }
 
     /// Allocates one device (shared with the bootstrap's auto-activation).

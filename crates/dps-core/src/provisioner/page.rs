@@ -22,6 +22,10 @@ use crate::store::Store;
 use super::Provisioner;
 
 /// One device's part of a page, decided before anything is written.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "most of a page's plans are begun operations; boxing them adds an allocation each"
+)]
 pub(super) enum Plan<'g> {
     /// Refused before anything was written.
     Refused(Error),
@@ -98,9 +102,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         }
 
         // The first commit: every intent and final change of the page.
-        let mut refused = self
-            .commit_all(first.iter().map(|(i, t, _)| (*i, t)))
-            .await;
+        let mut refused = self.commit_all(first.iter().map(|(i, t, _)| (*i, t))).await;
         for (index, _, result) in first {
             ran[index] = match (refused.remove(&index), result) {
                 (Some(e), _) => Some(Ran::NotCommitted(e)),

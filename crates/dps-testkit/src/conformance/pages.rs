@@ -9,8 +9,7 @@ use dps_core::inject::{ManualClock, SeededSecrets, SequentialIds};
 use dps_core::state::AllocationStatus;
 use dps_core::{
     Change, Changeset, Config, Device, DeviceId, DeviceQuery, Event, EventCursor, EventKind,
-    GroupId, Injected, Provisioner, RegistrationGroup, Selection, SerialNumber, Store,
-    StoreError,
+    GroupId, Injected, Provisioner, RegistrationGroup, Selection, SerialNumber, Store, StoreError,
 };
 
 use super::{insert_group, must_commit, renamed, update};
