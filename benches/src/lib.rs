@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dps_core::{
-    Atomicity, Config, Injected, NewDevice, NewGroup, Provisioner, Selection, Target,
+    Atomicity, Config, Injected, NewDevice, NewGroup, Provisioner, Selection, Store, Target,
     inject::OsSecrets, inject::SystemClock, inject::SystemIds,
 };
 use dps_env_static::{StaticConfig, StaticEnvironment, TargetConfig};
 use dps_store_memory::InMemoryStore;
 
+pub mod allocate;
 pub mod csv;
 pub mod postgres;
 pub mod qr;
@@ -62,14 +63,14 @@ pub fn target() -> Target {
         .unwrap_or_else(|e| panic!("bench target: {e}"))
 }
 
-/// A provisioner whose group holds `n` registered, unallocated devices; returns the group.
+/// The static environment every benchmark allocates with: [`target`] holding model `m1`.
 ///
 /// # Panics
 ///
-/// When set-up fails, which is a bug in the benchmark.
-pub async fn memory_group(n: usize) -> (MemoryDps, dps_core::GroupId) {
+/// Never: the literals are valid.
+pub fn static_env() -> StaticEnvironment {
     let t = target();
-    let env = StaticEnvironment::new(
+    StaticEnvironment::new(
         StaticConfig {
             targets: vec![TargetConfig {
                 environment: t.environment.clone(),
@@ -80,15 +81,27 @@ pub async fn memory_group(n: usize) -> (MemoryDps, dps_core::GroupId) {
             }],
         },
         Arc::new(OsSecrets),
-    );
+    )
+}
+
+/// A provisioner over `store` and [`static_env`] whose new group holds `n` registered,
+/// unallocated devices `SN-00000000`…; returns the group.
+///
+/// # Panics
+///
+/// When set-up fails, which is a bug in the benchmark.
+pub async fn seeded_group<S: Store>(
+    store: S,
+    n: usize,
+) -> (Provisioner<S, StaticEnvironment>, dps_core::GroupId) {
     let injected = Injected {
         clock: Arc::new(SystemClock),
         ids: Arc::new(SystemIds),
         secrets: Arc::new(OsSecrets),
     };
-    let dps = Provisioner::with_parts(InMemoryStore::new(), env, injected, Config::default());
+    let dps = Provisioner::with_parts(store, static_env(), injected, Config::default());
     let mut settings = NewGroup::new("bench".parse().unwrap_or_else(|e| panic!("{e}")));
-    settings.default_target = Some(t);
+    settings.default_target = Some(target());
     let group = dps
         .create_group(settings)
         .await
@@ -108,6 +121,15 @@ pub async fn memory_group(n: usize) -> (MemoryDps, dps_core::GroupId) {
         .unwrap_or_else(|e| panic!("register: {e}"));
     assert_eq!(report.registered(), n, "set-up registered every device");
     (dps, group.id())
+}
+
+/// A provisioner whose group holds `n` registered, unallocated devices; returns the group.
+///
+/// # Panics
+///
+/// When set-up fails, which is a bug in the benchmark.
+pub async fn memory_group(n: usize) -> (MemoryDps, dps_core::GroupId) {
+    seeded_group(InMemoryStore::new(), n).await
 }
 
 /// Batch-allocates every device of a fresh group of `n` devices; returns the time the

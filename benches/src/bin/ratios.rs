@@ -72,6 +72,16 @@ const SCENARIOS: &[Scenario] = &[
         run: dps_benches::sqlite::sqlite_lookup,
     },
     Scenario {
+        name: "sqlite_allocate",
+        goal: 0.4,
+        run: dps_benches::allocate::sqlite_allocate,
+    },
+    Scenario {
+        name: "postgres_allocate",
+        goal: 0.4,
+        run: dps_benches::allocate::postgres_allocate,
+    },
+    Scenario {
         name: "postgres_import",
         goal: 0.5,
         run: dps_benches::postgres::postgres_import,

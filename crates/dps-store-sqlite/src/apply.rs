@@ -10,7 +10,9 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 use crate::error::{
     SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE, is_constraint, sql_error,
 };
-use crate::row::{INSERT_DEVICE_SQL, UPDATE_DEVICE_SQL, device_values, id_bytes};
+use crate::row::{
+    INSERT_DEVICE_SQL, UPDATE_DEVICE_SQL, UPDATE_LIFECYCLE_SQL, device_values, id_bytes,
+};
 use crate::{Inner, lock};
 
 impl Inner {
@@ -169,9 +171,17 @@ fn update_device(
     let expected = stored::version_column(expected);
     let mut params = device_values(&row).to_vec();
     params.push(&expected);
+    // Most changes (every lifecycle step) keep the serial, model, batch tag and target: the
+    // narrow update then leaves their index entries alone; otherwise the full one runs.
     let r = tx
-        .prepare_cached(UPDATE_DEVICE_SQL)
-        .and_then(|mut s| s.execute(&params[..]));
+        .prepare_cached(UPDATE_LIFECYCLE_SQL)
+        .and_then(|mut s| s.execute(&params[..]))
+        .and_then(|n| match n {
+            0 => tx
+                .prepare_cached(UPDATE_DEVICE_SQL)
+                .and_then(|mut s| s.execute(&params[..])),
+            n => Ok(n),
+        });
     match r {
         Ok(0) => Err(missing_or_conflict(
             tx,

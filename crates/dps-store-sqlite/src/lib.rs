@@ -127,6 +127,9 @@ impl SqliteStore {
         writer
             .pragma_update(None, "synchronous", sync)
             .map_err(|e| sql_error("set synchronous", e))?;
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 8000)
+            .map_err(|e| sql_error("set the checkpoint interval", e))?;
         let mut writer = writer;
         migrate(&mut writer)?;
         Ok(Self {

@@ -45,6 +45,15 @@ pub(crate) const UPDATE_DEVICE_SQL: &str = "UPDATE dps_devices SET serial = ?3, 
     model_id = ?6, batch_tag = ?7, target = ?8, allocated_to = ?9, data = ?10 \
     WHERE id = ?1 AND group_id = ?2 AND version = ?11";
 
+/// The SQL that updates a device row at version `?11` whose serial, model, batch tag and
+/// target stay as they are: it writes only the columns that a lifecycle step changes, so
+/// that the serial, batch-tag and model indexes are not touched. It changes no row when one
+/// of the kept columns differs.
+pub(crate) const UPDATE_LIFECYCLE_SQL: &str = "UPDATE dps_devices SET version = ?4, status = ?5, \
+    allocated_to = ?9, data = ?10 \
+    WHERE id = ?1 AND group_id = ?2 AND version = ?11 AND serial = ?3 AND model_id = ?6 \
+    AND batch_tag IS ?7 AND target IS ?8";
+
 /// The WHERE clause of a device query and its parameters, in placeholder order.
 pub(crate) fn query_sql(query: &DeviceQuery, after: Option<&SerialNumber>) -> (String, Vec<Value>) {
     let conditions = stored::device_conditions(query, after);
