@@ -74,8 +74,10 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         })
     }
 
-    /// Registers `count` devices with generated serials (16 characters of Crockford base32
-    /// from the secret source).
+    /// Registers `count` devices with generated serials: 16 characters of Crockford base32,
+    /// the first 9 from the clock's millisecond (serials generated later sort later) and the
+    /// last 7 from the secret source. A generated serial that is already taken is replaced
+    /// by a fresh one.
     ///
     /// The devices are generated, checked and committed a chunk
     /// ([`Config::chunk_size`](crate::Config::chunk_size)) at a time, so that memory stays
@@ -96,6 +98,8 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         let chunk = self.config.chunk_size.max(1);
         let mut report = GenerateReport::default();
         let mut left = count;
+        // Fresh serials for taken ones, at most as many as were asked for.
+        let mut retries = count;
         while left > 0 {
             let n = left.min(chunk);
             left -= n;
@@ -118,6 +122,10 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             for outcome in applied.outcomes {
                 match outcome {
                     Ok(_) => report.registered += 1,
+                    Err(Error::AlreadyRegistered { .. }) if retries > 0 => {
+                        retries -= 1;
+                        left += 1;
+                    }
                     Err(e) => report.refused.push(e),
                 }
             }

@@ -247,13 +247,19 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         Secret::from_bytes_hex(&bytes)
     }
 
-    /// A serial of 16 characters of Crockford base32 from the injected secret source.
+    /// A serial of 16 characters of Crockford base32: 9 for the injected clock's millisecond
+    /// (so that serials generated later sort later, and a batch's devices land side by side
+    /// in the serial index) and 7 for 35 bits from the injected secret source.
     fn generate_serial(&self) -> SerialNumber {
-        let mut bytes = [0u8; 16];
+        let ms = u64::try_from(self.now().unix_millis()).unwrap_or(0);
+        let mut bytes = [0u8; 8];
         self.injected.secrets.fill(&mut bytes);
-        let text: String = bytes
-            .iter()
-            .map(|b| char::from(GENERATED_SERIAL_ALPHABET[usize::from(b & 31)]))
+        let random = u64::from_le_bytes(bytes);
+        let text: String = (0..9)
+            .rev()
+            .map(|i| (ms >> (5 * i)) & 31)
+            .chain((0..7).rev().map(|i| (random >> (5 * i)) & 31))
+            .map(|d| char::from(GENERATED_SERIAL_ALPHABET[d as usize]))
             .collect();
         // The alphabet holds only serial characters and the length is 16.
         SerialNumber::new(text).unwrap_or_else(|_| unreachable!("generated serials are valid"))

@@ -168,7 +168,7 @@ pub enum Atomicity {
 pub enum NewSerial {
     /// This serial.
     Given(SerialNumber),
-    /// A serial generated from the secret source.
+    /// A generated serial, as [`Provisioner::generate`](crate::Provisioner::generate) makes them.
     Generated,
 }
 
