@@ -5,10 +5,11 @@
 
 use std::time::{Duration, Instant};
 
+use dps_core::lifecycle::EnvOutcome;
 use dps_core::stored::{DeviceColumns, encode_event};
 use dps_core::{
-    Credentials, Device, EnvOutcome, EventKind, GroupId, NewEvent, OperationId, Provisioner,
-    RegistrationGroup, Secret, Selection, SerialNumber, Store, Timestamp, Uuid, lifecycle,
+    Credentials, Device, EventKind, GroupId, NewEvent, OperationId, Provisioner, RegistrationGroup,
+    Secret, Selection, SerialNumber, Store, Timestamp, Uuid, lifecycle,
 };
 use dps_env_static::StaticEnvironment;
 use dps_store_postgres::{PgOptions, PgStore};
@@ -40,7 +41,9 @@ fn raw_steps(group: &RegistrationGroup, devices: &[Device]) -> Vec<RawStep> {
             let begun = lifecycle::begin_allocate(d, group, op, now, now)
                 .unwrap_or_else(|e| panic!("begin: {e}"));
             let onboarded = dps_core::Onboarded {
-                asset_id: format!("asset-{i}").parse().unwrap_or_else(|e| panic!("{e}")),
+                asset_id: format!("asset-{i}")
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{e}")),
                 credentials: Credentials {
                     product_key: "pk".parse().unwrap_or_else(|e| panic!("{e}")),
                     device_key: format!("dk-{i}").parse().unwrap_or_else(|e| panic!("{e}")),
@@ -146,8 +149,8 @@ pub fn sqlite_allocate(quick: bool) -> Option<Measured> {
         (g, stored_devices(dps.store(), group, n).await)
     });
     let steps = raw_steps(&group, &devices);
-    let mut conn = rusqlite::Connection::open(dir.path().join("raw.sqlite"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut conn =
+        rusqlite::Connection::open(dir.path().join("raw.sqlite")).unwrap_or_else(|e| panic!("{e}"));
     conn.pragma_update(None, "synchronous", "NORMAL")
         .unwrap_or_else(|e| panic!("{e}"));
     let mut baseline = Duration::MAX;
@@ -179,9 +182,7 @@ pub fn sqlite_allocate(quick: bool) -> Option<Measured> {
                         ])
                         .unwrap_or_else(|e| panic!("{e}"));
                     assert_eq!(n, 1, "the raw update found its row");
-                    event
-                        .execute([data])
-                        .unwrap_or_else(|e| panic!("{e}"));
+                    event.execute([data]).unwrap_or_else(|e| panic!("{e}"));
                 }
             }
             tx.commit().unwrap_or_else(|e| panic!("{e}"));

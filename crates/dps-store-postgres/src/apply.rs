@@ -1,6 +1,8 @@
 //! [`Store::commit`](dps_core::Store::commit): one transaction whose last statement numbers
 //! its events.
 
+use std::collections::HashSet;
+
 use deadpool_postgres::Transaction;
 use dps_core::stored::{self, DeviceColumns, GroupColumns};
 use dps_core::{
@@ -42,6 +44,26 @@ impl PgStore {
                         }
                     }
                     self.insert_devices(tx, batch).await?;
+                }
+                Change::UpdateDevice { expected, device } => {
+                    // A run of updates of distinct devices goes in one statement.
+                    let mut ids = HashSet::from([device.id()]);
+                    let mut batch = vec![(expected, device)];
+                    while let Some(Change::UpdateDevice { device, .. }) = changes.peek() {
+                        if !ids.insert(device.id()) {
+                            break;
+                        }
+                        if let Some(Change::UpdateDevice { expected, device }) = changes.next() {
+                            batch.push((expected, device));
+                        }
+                    }
+                    if let [_] = batch.as_slice() {
+                        if let Some((expected, device)) = batch.pop() {
+                            self.update_device(tx, expected, device).await?;
+                        }
+                    } else {
+                        self.update_devices(tx, batch).await?;
+                    }
                 }
                 other => self.apply_one(tx, other).await?,
             }
@@ -252,7 +274,7 @@ impl PgStore {
 
 /// The error for a versioned write that changed no row: the record is gone, or at another
 /// version. `sql` reads the record's version.
-async fn missing_or_conflict(
+pub(crate) async fn missing_or_conflict(
     tx: &Transaction<'_>,
     sql: &str,
     entity: Entity,

@@ -104,6 +104,7 @@
 #![deny(missing_docs)]
 
 mod apply;
+mod batch;
 mod error;
 mod options;
 mod query;

@@ -64,7 +64,10 @@ impl Serialize for RecoverReport {
 }
 
 /// What recovery makes of one listed pending device.
-#[allow(clippy::large_enum_variant, reason = "a short-lived value, turned into a plan at once")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a short-lived value, turned into a plan at once"
+)]
 enum Claim<'g> {
     /// It is claimed and driven again.
     Plan(Plan<'g>),

@@ -182,8 +182,11 @@ pub async fn scenario<S: Store + ?Sized>(store: Arc<S>) {
         ids: Arc::new(SequentialIds::new(1)),
         secrets: Arc::new(SeededSecrets::new(42)),
     };
+    // One device at a time: the history the first release wrote, which its fixtures hold
+    // (a larger page commits a batch's intents before its results, another event order).
     let config = Config::default()
         .with_concurrency(1)
+        .with_page_size(1)
         .with_bootstrap(BootstrapConfig::default().with_refusal_events_per_minute(1));
     let run = Run {
         dps: Provisioner::with_parts(Arc::clone(&store), Arc::clone(&env), injected, config),
