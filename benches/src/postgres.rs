@@ -39,7 +39,8 @@ async fn fresh_with_pool(
         .unwrap_or_else(|e| panic!("{e}"));
     client
         .batch_execute(&format!(
-            "TRUNCATE \"{schema}\".dps_events, \"{schema}\".dps_devices, \"{schema}\".dps_groups; \
+            "TRUNCATE \"{schema}\".dps_events, \"{schema}\".dps_event_batches, \
+             \"{schema}\".dps_devices, \"{schema}\".dps_groups RESTART IDENTITY; \
              UPDATE \"{schema}\".dps_event_counter SET last = 0"
         ))
         .await
