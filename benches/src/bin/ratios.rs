@@ -86,6 +86,11 @@ const SCENARIOS: &[Scenario] = &[
         goal: 0.5,
         run: dps_benches::postgres::postgres_import,
     },
+    Scenario {
+        name: "postgres_concurrent_commits",
+        goal: 0.5,
+        run: dps_benches::postgres::postgres_concurrent_commits,
+    },
 ];
 
 fn main() {

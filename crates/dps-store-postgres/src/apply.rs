@@ -1,5 +1,5 @@
-//! [`Store::commit`](dps_core::Store::commit): one transaction whose last statement numbers
-//! its events.
+//! [`Store::commit`](dps_core::Store::commit): one transaction whose last statement writes
+//! its events as one unnumbered batch.
 
 use std::collections::HashSet;
 
@@ -13,7 +13,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use crate::error::{insert_error, pg_error};
-use crate::row::{device_row, device_values, limit, write_copy};
+use crate::row::{device_row, device_values, write_copy};
 use crate::{COPY_THRESHOLD, PgStore};
 
 impl PgStore {
@@ -26,7 +26,8 @@ impl PgStore {
             .await
             .map_err(|e| pg_error("begin", e))?;
         self.apply(&tx, changes).await?;
-        // Last, so that the counter's row lock is held only for the tail of the transaction.
+        // Last, so that batch identifiers follow commit order as closely as they can; a commit
+        // that starts after this one returned always gets a larger one.
         self.append_events(&tx, events).await?;
         tx.commit().await.map_err(|e| pg_error("commit", e))
     }
@@ -245,7 +246,8 @@ impl PgStore {
         Ok(())
     }
 
-    /// Numbers the events with the counter and inserts them.
+    /// Inserts the events as one unnumbered batch; readers number it once it is committed
+    /// (see `PgStore::number_batches`), so concurrent commits share no row.
     async fn append_events(
         &self,
         tx: &Transaction<'_>,
@@ -254,18 +256,15 @@ impl PgStore {
         if events.is_empty() {
             return Ok(());
         }
-        let n = limit(events.len());
-        let last: i64 = tx
-            .query_one(&self.sql.bump_counter, &[&n])
-            .await
-            .map_err(|e| pg_error("number events", e))?
-            .get(0);
-        let seqs: Vec<i64> = (last - n + 1..=last).collect();
         let data = events
             .iter()
             .map(stored::encode_event)
             .collect::<Result<Vec<_>, _>>()?;
-        tx.execute(&self.sql.insert_events, &[&seqs, &data])
+        let stmt = tx
+            .prepare_cached(&self.sql.insert_events)
+            .await
+            .map_err(|e| pg_error("prepare append events", e))?;
+        tx.execute(&stmt, &[&data])
             .await
             .map_err(|e| pg_error("append events", e))?;
         Ok(())

@@ -69,17 +69,25 @@
 //!   one binary COPY.
 //! - **`pg_advisory_xact_lock`**: migrations run under a transaction-level advisory lock, so
 //!   instances starting together do not race.
+//! - **`SELECT … FOR UPDATE` at `READ COMMITTED`**: a statement that follows the lock sees
+//!   every transaction committed before the lock was granted; event numbering relies on it.
 //! - **The `"C"` collation**, so that serials sort by bytes as the keyset cursor expects.
 //!
 //! # The event log never skips
 //!
 //! A sequence value taken by a transaction that commits after one with a higher value would let
-//! a reader that follows `seq > cursor` skip an event forever. Here each commit numbers its
-//! events by incrementing a one-row counter (`dps_event_counter`) as its last statement; the
-//! row lock serialises the numbering of concurrent commits and is held until commit, so events
-//! become visible in cursor order and a reader following the last cursor it saw never misses
-//! one. The cost is that commits with events serialise for the short tail of their
-//! transaction.
+//! a reader that follows `seq > cursor` skip an event forever. So a commit does not number its
+//! events: it writes them as one *batch* (a row of `dps_event_batches` and its events in
+//! `dps_events`) that shares no row with any other commit, and concurrent commits never wait
+//! for each other. [`Store::events`](dps_core::Store::events) numbers batches once they are
+//! committed: when it finds committed batches without numbers, it first runs one short
+//! transaction that locks the one-row counter (`dps_event_counter`, the last number handed
+//! out) and gives each of them the next range of cursors, in batch order. Numbering steps run
+//! one at a time and each sees every step before it, so no event becomes visible with a cursor
+//! at or below one a reader was given, and a reader following the last cursor it saw never
+//! misses one. The events of a commit are returned by the first `events` call after the
+//! commit returns, and a commit that starts after another returned gets the larger cursors.
+//! Reading events therefore needs a role that may write the event tables.
 //!
 //! # Connections
 //!

@@ -6,6 +6,7 @@ use dps_core::{
     Changeset, Device, DeviceId, DeviceQuery, Event, EventCursor, GroupId, RegistrationGroup,
     SerialNumber, Store, StoreError, Uuid,
 };
+use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::ToSql;
 
 use crate::PgStore;
@@ -31,6 +32,35 @@ impl PgStore {
         rows.iter()
             .map(|r| stored::decode_device(r.get(0)))
             .collect()
+    }
+}
+
+impl PgStore {
+    /// Numbers every committed batch that has no numbers yet, in batch order, above every
+    /// number handed out before: one short transaction under the counter's row lock.
+    ///
+    /// Numbering steps run one at a time, and each sees every step before it, so a number
+    /// never becomes visible below one that a reader has already been given. A batch whose
+    /// commit began after another batch was committed has the larger identifier, so events
+    /// keep the order in which their commits followed each other.
+    async fn number_batches(
+        &self,
+        client: &mut deadpool_postgres::Object,
+    ) -> Result<(), StoreError> {
+        // Read committed whatever the database's default: the numbering statement must see
+        // what committed while it waited for the lock.
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .await
+            .map_err(|e| pg_error("begin numbering events", e))?;
+        tx.batch_execute(&self.sql.number_batches)
+            .await
+            .map_err(|e| pg_error("number events", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| pg_error("commit numbering events", e))
     }
 }
 
@@ -137,10 +167,26 @@ impl Store for PgStore {
     }
 
     async fn events(&self, after: EventCursor, limit_n: usize) -> Result<Vec<Event>, StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let unnumbered = client
+            .prepare_cached(&self.sql.unnumbered)
+            .await
+            .map_err(|e| pg_error("prepare", e))?;
+        let waiting: bool = client
+            .query_one(&unnumbered, &[])
+            .await
+            .map_err(|e| pg_error("look for unnumbered events", e))?
+            .get(0);
+        if waiting {
+            self.number_batches(&mut client).await?;
+        }
         let after = i64::try_from(after.get()).unwrap_or(i64::MAX);
+        let stmt = client
+            .prepare_cached(&self.sql.events)
+            .await
+            .map_err(|e| pg_error("prepare", e))?;
         let rows = client
-            .query(&self.sql.events, &[&after, &limit(limit_n)])
+            .query(&stmt, &[&after, &limit(limit_n)])
             .await
             .map_err(|e| pg_error("read events", e))?;
         rows.iter()

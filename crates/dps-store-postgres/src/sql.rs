@@ -18,7 +18,8 @@ pub(crate) struct Sql {
     pub(crate) group_version: String,
     pub(crate) pending: String,
     pub(crate) events: String,
-    pub(crate) bump_counter: String,
+    pub(crate) unnumbered: String,
+    pub(crate) number_batches: String,
     pub(crate) insert_events: String,
     pub(crate) devices_table: String,
 }
@@ -63,14 +64,47 @@ impl Sql {
             pending: format!(
                 "SELECT data FROM \"{s}\".dps_devices WHERE status = 1 AND id > $1 ORDER BY id LIMIT $2"
             ),
+            // Batches are disjoint ranges of cursors, so ordering by the batch's range and
+            // then by the event's place in it orders by cursor, along both indexes.
             events: format!(
-                "SELECT seq, data FROM \"{s}\".dps_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+                "SELECT b.first_seq + e.idx, e.data \
+                 FROM \"{s}\".dps_event_batches AS b \
+                 JOIN \"{s}\".dps_events AS e ON e.batch = b.id AND e.idx > $1 - b.first_seq \
+                 WHERE b.last_seq > $1 \
+                 ORDER BY b.last_seq, e.idx \
+                 LIMIT $2"
             ),
-            bump_counter: format!(
-                "UPDATE \"{s}\".dps_event_counter SET last = last + $1 WHERE id = 1 RETURNING last"
+            unnumbered: format!(
+                "SELECT EXISTS (SELECT 1 FROM \"{s}\".dps_event_batches WHERE last_seq IS NULL)"
+            ),
+            // Two statements: the second one's snapshot is taken once the counter is locked,
+            // so it sees every batch committed before, and every number handed out before.
+            number_batches: format!(
+                "SELECT last FROM \"{s}\".dps_event_counter WHERE id = 1 FOR UPDATE; \
+                 WITH counter AS ( \
+                     SELECT last FROM \"{s}\".dps_event_counter WHERE id = 1 \
+                 ), todo AS ( \
+                     SELECT b.id, b.n, counter.last + sum(b.n) OVER (ORDER BY b.id) AS last_seq \
+                     FROM \"{s}\".dps_event_batches AS b, counter \
+                     WHERE b.last_seq IS NULL \
+                 ), numbered AS ( \
+                     UPDATE \"{s}\".dps_event_batches AS b \
+                     SET first_seq = todo.last_seq - todo.n + 1, last_seq = todo.last_seq \
+                     FROM todo WHERE b.id = todo.id \
+                     RETURNING b.last_seq \
+                 ) \
+                 UPDATE \"{s}\".dps_event_counter \
+                 SET last = (SELECT max(last_seq) FROM numbered) \
+                 WHERE id = 1 AND EXISTS (SELECT 1 FROM numbered)"
             ),
             insert_events: format!(
-                "INSERT INTO \"{s}\".dps_events (seq, data) SELECT * FROM UNNEST($1::bigint[], $2::text[])"
+                "WITH batch AS ( \
+                     INSERT INTO \"{s}\".dps_event_batches (n) VALUES (cardinality($1::text[])) \
+                     RETURNING id \
+                 ) \
+                 INSERT INTO \"{s}\".dps_events (batch, idx, data) \
+                 SELECT batch.id, e.idx - 1, e.data \
+                 FROM batch, UNNEST($1::text[]) WITH ORDINALITY AS e (data, idx)"
             ),
             devices_table: format!("\"{s}\".dps_devices"),
         }

@@ -1,4 +1,4 @@
-//! PostgreSQL-specific behaviour: event numbering in commit order, migrations, faults.
+//! PostgreSQL-specific behaviour: event numbering without skips, migrations, faults.
 
 mod common;
 
@@ -40,69 +40,228 @@ async fn lock_waiter(client: &tokio_postgres::Client, app: &str) -> i32 {
     panic!("no backend of {app} started waiting for a lock");
 }
 
+/// How long a step that must not wait on another transaction may take before the test fails
+/// instead of hanging.
+const NO_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens a raw transaction on `client` that writes one unnumbered batch holding an event of
+/// `device`, as a commit does, and leaves it open.
+async fn open_batch<'a>(
+    client: &'a mut tokio_postgres::Client,
+    schema: &str,
+    device: &dps_core::Device,
+) -> tokio_postgres::Transaction<'a> {
+    let tx = client.transaction().await.unwrap();
+    let batch: i64 = tx
+        .query_one(
+            &format!("INSERT INTO \"{schema}\".dps_event_batches (n) VALUES (1) RETURNING id"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let event = serde_json::to_string(&Fixtures::event(device, EventKind::Registered)).unwrap();
+    tx.execute(
+        &format!("INSERT INTO \"{schema}\".dps_events (batch, idx, data) VALUES ($1, 0, $2)"),
+        &[&batch, &event],
+    )
+    .await
+    .unwrap();
+    tx
+}
+
+/// A changeset that registers `device` with its event.
+fn registration(device: &dps_core::Device) -> Changeset {
+    let mut cs = Changeset::new();
+    cs.push(Change::InsertDevice(device.clone()))
+        .event(Fixtures::event(device, EventKind::Registered));
+    cs
+}
+
+fn serial(event: &dps_core::Event) -> &str {
+    event.serial.as_ref().map(|s| s.as_str()).unwrap_or("")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transaction_numbering_events_first_commits_first_so_readers_see_both() {
+async fn a_transaction_writing_events_early_and_committing_late_is_never_skipped() {
     let Some(url) = url() else { return };
     let schema = unique_schema();
     let _drop = DropSchema {
         url: url.clone(),
         schema: schema.clone(),
     };
-    let app = format!("inverted-{schema}");
-    let store = store_on(&url, &schema, &app).await;
+    let store = store_on(&url, &schema, "late").await;
     let fx = Fixtures::new();
     let group = fx.group("g");
     let mut cs = Changeset::new();
     cs.push(Change::InsertGroup(group.clone()));
     store.commit(cs).await.unwrap();
 
-    // T1 takes an event number and stays open, as a slow commit would.
+    // T1 writes its batch of events first and stays open, as a slow commit would.
     let mut t1_client = raw(&url).await;
-    let t1 = t1_client.transaction().await.unwrap();
-    let seq: i64 = t1
-        .query_one(
-            &format!("UPDATE \"{schema}\".dps_event_counter SET last = last + 1 WHERE id = 1 RETURNING last"),
-            &[],
-        )
+    let t1 = open_batch(&mut t1_client, &schema, &fx.device(&group, "SN-T1")).await;
+
+    // T2 writes later and commits first, without waiting for T1.
+    let d2 = fx.device(&group, "SN-T2");
+    tokio::time::timeout(NO_WAIT, store.commit(registration(&d2)))
         .await
-        .unwrap()
-        .get(0);
-    let d1 = fx.device(&group, "SN-T1");
-    let event = serde_json::to_string(&Fixtures::event(&d1, EventKind::Registered)).unwrap();
-    t1.execute(
-        &format!("INSERT INTO \"{schema}\".dps_events (seq, data) VALUES ($1, $2)"),
-        &[&seq, &event],
+        .expect("a commit does not wait for an open transaction's events")
+        .unwrap();
+    let seen = store.events(EventCursor::START, 10).await.unwrap();
+    assert_eq!(seen.len(), 1, "only the committed transaction is visible");
+    assert_eq!(serial(&seen[0]), "SN-T2");
+
+    // A reader following its cursor sees T1 once it commits, above the cursor it holds.
+    t1.commit().await.unwrap();
+    let next = store.events(seen[0].cursor, 10).await.unwrap();
+    assert_eq!(next.len(), 1, "the late commit is not skipped");
+    assert_eq!(serial(&next[0]), "SN-T1");
+    assert!(next[0].cursor > seen[0].cursor);
+    let all = store.events(EventCursor::START, 10).await.unwrap();
+    let order: Vec<&str> = all.iter().map(serial).collect();
+    assert_eq!(
+        order,
+        ["SN-T2", "SN-T1"],
+        "events are numbered as they become visible"
+    );
+    assert!(store.events(next[0].cursor, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_and_reads_do_not_wait_for_an_open_transaction_with_events() {
+    let Some(url) = url() else { return };
+    let schema = unique_schema();
+    let _drop = DropSchema {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    let store = store_on(&url, &schema, "open").await;
+    let fx = Fixtures::new();
+    let group = fx.group("g");
+    let mut cs = Changeset::new();
+    cs.push(Change::InsertGroup(group.clone()));
+    store.commit(cs).await.unwrap();
+
+    let mut open_client = raw(&url).await;
+    let open = open_batch(&mut open_client, &schema, &fx.device(&group, "SN-OPEN")).await;
+    let mut cursor = EventCursor::START;
+    for i in 0..5 {
+        let d = fx.device(&group, &format!("SN-{i}"));
+        tokio::time::timeout(NO_WAIT, store.commit(registration(&d)))
+            .await
+            .expect("the commit completes while the other transaction is open")
+            .unwrap();
+        // The commit's events are visible as soon as it returns.
+        let seen = tokio::time::timeout(NO_WAIT, store.events(cursor, 10))
+            .await
+            .expect("reading events does not wait for the open transaction")
+            .unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(serial(&seen[0]), format!("SN-{i}"));
+        assert!(seen[0].cursor > cursor);
+        cursor = seen[0].cursor;
+    }
+    // The open transaction was not disturbed: it commits, and its event follows.
+    open.commit().await.unwrap();
+    let seen = store.events(cursor, 10).await.unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(serial(&seen[0]), "SN-OPEN");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_following_concurrent_writers_see_every_event_once_in_cursor_order() {
+    const WRITERS: usize = 8;
+    const COMMITS: usize = 40;
+    const READERS: usize = 2;
+    let Some(url) = url() else { return };
+    let schema = unique_schema();
+    let _drop = DropSchema {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    let store = PgStore::connect(
+        &url,
+        PgOptions::default()
+            .with_schema(&schema)
+            .unwrap()
+            .with_pool_size(WRITERS + READERS),
     )
     .await
     .unwrap();
+    let fx = Fixtures::new();
+    let group = fx.group("g");
+    let mut cs = Changeset::new();
+    cs.push(Change::InsertGroup(group.clone()));
+    store.commit(cs).await.unwrap();
 
-    // T2 starts later and would commit first with a naive sequence.
-    let d2 = fx.device(&group, "SN-T2");
-    let t2_store = store.clone();
-    let t2 = tokio::spawn(async move {
-        let mut cs = Changeset::new();
-        cs.push(Change::InsertDevice(d2.clone()))
-            .event(Fixtures::event(&d2, EventKind::Registered));
-        t2_store.commit(cs).await
-    });
-    let observer = raw(&url).await;
-    lock_waiter(&observer, &app).await;
-    assert!(
-        store
-            .events(EventCursor::START, 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "nothing is visible while both are open"
-    );
-
-    t1.commit().await.unwrap();
-    t2.await.unwrap().unwrap();
-    let events = store.events(EventCursor::START, 10).await.unwrap();
-    assert_eq!(events.len(), 2, "a reader sees both events");
-    assert_eq!(events[0].serial.as_ref().unwrap().as_str(), "SN-T1");
-    assert_eq!(events[1].serial.as_ref().unwrap().as_str(), "SN-T2");
-    assert!(events[0].cursor < events[1].cursor);
+    // Writer w commits COMMITS changesets; changeset i registers devices W{w}-{i}-{j} for
+    // j below 1 + i % 3, each with its event.
+    let expected: usize = (0..COMMITS).map(|i| 1 + i % 3).sum::<usize>() * WRITERS;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..READERS {
+        let (store, done) = (store.clone(), done.clone());
+        readers.push(tokio::spawn(async move {
+            let mut cursor = EventCursor::START;
+            let mut seen = Vec::new();
+            loop {
+                // Read once more after the writers are done, to see their last commits.
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = store.events(cursor, 7).await.unwrap();
+                for e in &page {
+                    assert!(e.cursor > cursor, "cursors increase strictly");
+                    cursor = e.cursor;
+                    seen.push(serial(e).to_owned());
+                }
+                if finished && page.is_empty() {
+                    return seen;
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let changesets: Vec<Changeset> = (0..COMMITS)
+            .map(|i| {
+                let mut cs = Changeset::new();
+                for j in 0..1 + i % 3 {
+                    let d = fx.device(&group, &format!("W{w}-{i:02}-{j}"));
+                    cs.push(Change::InsertDevice(d.clone()))
+                        .event(Fixtures::event(&d, EventKind::Registered));
+                }
+                cs
+            })
+            .collect();
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for cs in changesets {
+                store.commit(cs).await.unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    for r in readers {
+        let seen = r.await.unwrap();
+        assert_eq!(seen.len(), expected, "every event is seen");
+        let distinct: std::collections::BTreeSet<&String> = seen.iter().collect();
+        assert_eq!(distinct.len(), expected, "no event is seen twice");
+        // Each writer's events come in the order it committed them.
+        for w in 0..WRITERS {
+            let prefix = format!("W{w}-");
+            let mine: Vec<&String> = seen.iter().filter(|s| s.starts_with(&prefix)).collect();
+            assert!(mine.windows(2).all(|p| p[0] < p[1]), "writer {w} in order");
+        }
+    }
+    let all = store
+        .events(EventCursor::START, expected + 1)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), expected);
+    assert!(all.windows(2).all(|p| p[0].cursor < p[1].cursor));
 }
 
 #[tokio::test]
@@ -130,7 +289,7 @@ async fn a_newer_schema_is_refused_and_left_untouched() {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err:?}"
@@ -198,13 +357,12 @@ async fn a_connection_dropped_mid_commit_writes_nothing_and_is_retryable() {
     cs.push(Change::InsertGroup(group.clone()));
     store.commit(cs).await.unwrap();
 
-    // Hold the event counter so that the commit stops after writing its devices.
+    // Hold back writes of event batches so that the commit stops after writing its devices.
     let mut holder = raw(&url).await;
     let hold = holder.transaction().await.unwrap();
-    hold.execute(
-        &format!("SELECT last FROM \"{schema}\".dps_event_counter WHERE id = 1 FOR UPDATE"),
-        &[],
-    )
+    hold.batch_execute(&format!(
+        "LOCK TABLE \"{schema}\".dps_event_batches IN SHARE MODE"
+    ))
     .await
     .unwrap();
 

@@ -76,3 +76,43 @@ async fn a_v1_schema_takes_new_records_after_the_upgrade() {
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].cursor.get(), last.get() + 1);
 }
+
+#[tokio::test]
+async fn a_v1_schema_keeps_its_event_cursors_and_numbers_new_events_above_them() {
+    let Some(url) = url() else { return };
+    let expected = golden::expected(InMemoryStore::new()).await;
+    let (_guard, store) = load(&url, "v1.sql").await;
+    let old = &expected.events;
+    assert!(old.len() > 2, "the fixture has events");
+    // A reader that stopped in the middle of the old events goes on from its cursor.
+    let mid = old.len() / 2;
+    let rest = store
+        .events(old[mid].cursor, old.len())
+        .await
+        .expect("read events");
+    assert_eq!(rest, old[mid + 1..]);
+
+    let group = &expected.groups[0];
+    let mut first = Changeset::new();
+    first
+        .event(Fixtures::group_event(group, EventKind::GroupEdited))
+        .event(Fixtures::group_event(group, EventKind::GroupEdited));
+    store.commit(first).await.expect("append two events");
+    let mut second = Changeset::new();
+    second.event(Fixtures::group_event(group, EventKind::GroupDeleted));
+    store.commit(second).await.expect("append an event");
+
+    // The old events keep their cursors; the new ones follow them, in commit order.
+    let last = old.last().map(|e| e.cursor).expect("events");
+    let all = store
+        .events(dps_core::EventCursor::START, old.len() + 10)
+        .await
+        .expect("read events");
+    assert_eq!(all[..old.len()], old[..]);
+    let new = &all[old.len()..];
+    let kinds: Vec<&str> = new.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(kinds, ["group_edited", "group_edited", "group_deleted"]);
+    assert!(new[0].cursor > last);
+    assert!(new.windows(2).all(|p| p[0].cursor < p[1].cursor));
+    assert_eq!(store.events(last, 10).await.expect("read events"), new);
+}
