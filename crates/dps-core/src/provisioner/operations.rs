@@ -7,12 +7,12 @@ use crate::device::Device;
 use crate::environment::{Environment, EnvironmentError};
 use crate::error::{Entity, Error, Result};
 use crate::group::RegistrationGroup;
-use crate::id::{GroupId, Version};
+use crate::id::{DeviceId, GroupId, Version};
 use crate::lifecycle::{DeleteStart, Outcome};
 use crate::store::{DeviceQuery, Store};
 use crate::text::{ModelId, SerialNumber, Target};
 
-use super::page::{Plan, Ran};
+use super::page::{Plan, Ran, StartedPage};
 use super::{BatchReport, DeviceOutcome, NewSerial, Provisioner, ReplaceRequest, Selection};
 
 /// A batch operation.
@@ -136,7 +136,9 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         self.device(device.id()).await
     }
 
-    /// Runs `op` over the selected devices of `group`, a page at a time.
+    /// Runs `op` over the selected devices of `group`, a page at a time. While one page's
+    /// results are committed, the next page is read, its intents committed and its
+    /// environment calls made, so that the store and the environment work side by side.
     async fn batch(
         &self,
         group: GroupId,
@@ -145,50 +147,97 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ) -> Result<BatchReport> {
         let group = self.group(group).await?;
         let mut report = BatchReport::default();
-        match selection {
-            Selection::Serials(serials) => {
-                for chunk in serials.chunks(self.config.page_size) {
-                    let found = self.store.devices_by_serials(group.id(), chunk).await?;
-                    let mut by_serial: HashMap<SerialNumber, Device> =
-                        found.into_iter().map(|d| (d.serial().clone(), d)).collect();
-                    let work: Vec<(SerialNumber, Option<Device>)> = chunk
-                        .iter()
-                        .map(|s| (s.clone(), by_serial.remove(s)))
-                        .collect();
-                    self.run_page_of(&group, work.into_iter(), op, &mut report)
-                        .await;
+        let mut pages = match selection {
+            Selection::Serials(serials) => Pages::Serials(serials.chunks(self.config.page_size)),
+            Selection::Filter(filter) => Pages::Filter {
+                query: DeviceQuery::new(group.id(), filter.clone()),
+                after: None,
+                done: false,
+            },
+        };
+        let mut previous: Option<(Vec<Selected>, StartedPage)> = None;
+        loop {
+            let next = async {
+                let Some(work) = self.next_page(group.id(), &mut pages).await? else {
+                    return Ok::<_, Error>(None);
+                };
+                let (selected, plans) = self.plan_page(&group, work, op).await;
+                Ok(Some((selected, self.start_page(plans).await)))
+            };
+            let finish = async {
+                match previous.take() {
+                    Some((selected, started)) => Some((selected, self.finish_page(started).await)),
+                    None => None,
+                }
+            };
+            let (next, finished) = futures_util::future::join(next, finish).await;
+            if let Some((selected, ran)) = finished {
+                report.outcomes.reserve(ran.len());
+                for ((serial, device_id), ran) in selected.into_iter().zip(ran) {
+                    report.outcomes.push(DeviceOutcome {
+                        serial,
+                        device_id,
+                        result: ran.into_result(),
+                    });
                 }
             }
-            Selection::Filter(filter) => {
-                let query = DeviceQuery::new(group.id(), filter.clone());
-                let mut after = None;
-                loop {
-                    let page = self
-                        .store
-                        .devices(&query, after.take(), self.config.page_size)
-                        .await?;
-                    let full = page.len() == self.config.page_size;
-                    after = page.last().map(|d| d.serial().clone());
-                    let work = page.into_iter().map(|d| (d.serial().clone(), Some(d)));
-                    self.run_page_of(&group, work, op, &mut report).await;
-                    if !full {
-                        break;
-                    }
-                }
+            match next? {
+                Some(started) => previous = Some(started),
+                None => return Ok(report),
             }
         }
-        Ok(report)
     }
 
-    /// Plans one page of devices for `op` and runs it.
-    async fn run_page_of(
+    /// The next page of the selection: each serial with its device, if it exists.
+    async fn next_page(
         &self,
-        group: &RegistrationGroup,
-        work: impl ExactSizeIterator<Item = (SerialNumber, Option<Device>)>,
+        group: GroupId,
+        pages: &mut Pages<'_>,
+    ) -> Result<Option<Vec<(SerialNumber, Option<Device>)>>> {
+        match pages {
+            Pages::Serials(chunks) => {
+                let Some(chunk) = chunks.next() else {
+                    return Ok(None);
+                };
+                let found = self.store.devices_by_serials(group, chunk).await?;
+                let mut by_serial: HashMap<SerialNumber, Device> =
+                    found.into_iter().map(|d| (d.serial().clone(), d)).collect();
+                Ok(Some(
+                    chunk
+                        .iter()
+                        .map(|s| (s.clone(), by_serial.remove(s)))
+                        .collect(),
+                ))
+            }
+            Pages::Filter { query, after, done } => {
+                if *done {
+                    return Ok(None);
+                }
+                let page = self
+                    .store
+                    .devices(query, after.take(), self.config.page_size)
+                    .await?;
+                *done = page.len() < self.config.page_size;
+                *after = page.last().map(|d| d.serial().clone());
+                if page.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    page.into_iter()
+                        .map(|d| (d.serial().clone(), Some(d)))
+                        .collect(),
+                ))
+            }
+        }
+    }
+
+    /// Plans one page of devices for `op`: what each selected serial is, and its plan.
+    async fn plan_page<'g>(
+        &self,
+        group: &'g RegistrationGroup,
+        work: Vec<(SerialNumber, Option<Device>)>,
         op: BatchOp,
-        report: &mut BatchReport,
-    ) {
-        let work: Vec<(SerialNumber, Option<Device>)> = work.collect();
+    ) -> (Vec<Selected>, Vec<Plan<'g>>) {
         let models = match op {
             BatchOp::Allocate => {
                 self.models_of(group, work.iter().filter_map(|(_, d)| d.as_ref()))
@@ -196,30 +245,22 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             }
             BatchOp::Reset | BatchOp::Delete => ModelCheck::default(),
         };
-        let mut ids = Vec::with_capacity(work.len());
+        let mut selected = Vec::with_capacity(work.len());
         let mut plans = Vec::with_capacity(work.len());
         for (serial, device) in work {
             let Some(device) = device else {
                 plans.push(Plan::Refused(Error::not_found(Entity::Device, &serial)));
-                ids.push((serial, None));
+                selected.push((serial, None));
                 continue;
             };
-            ids.push((serial, Some(device.id())));
+            selected.push((serial, Some(device.id())));
             plans.push(match op {
                 BatchOp::Allocate => self.plan_allocate(group, device, &models),
                 BatchOp::Reset => self.plan_reset(group, device),
                 BatchOp::Delete => self.plan_delete(group, device, None),
             });
         }
-        let ran = self.run_page(plans).await;
-        report.outcomes.reserve(ran.len());
-        for ((serial, device_id), ran) in ids.into_iter().zip(ran) {
-            report.outcomes.push(DeviceOutcome {
-                serial,
-                device_id,
-                result: ran.into_result(),
-            });
-        }
+        (selected, plans)
     }
 
     /// Runs one planned device as a page of its own.
@@ -328,6 +369,24 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             Err(e) => Plan::Refused(e),
         }
     }
+}
+
+/// A selected serial and the device it names, if any.
+type Selected = (SerialNumber, Option<DeviceId>);
+
+/// Where a batch's pages come from.
+enum Pages<'s> {
+    /// Listed serials, a page at a time.
+    Serials(std::slice::Chunks<'s, SerialNumber>),
+    /// A filter's matches, by keyset.
+    Filter {
+        /// The group and filter.
+        query: DeviceQuery,
+        /// The last serial of the page before.
+        after: Option<SerialNumber>,
+        /// Whether the last page was short, so that there is no other.
+        done: bool,
+    },
 }
 
 /// Whether each target and model that a page allocates to exists, as the environment

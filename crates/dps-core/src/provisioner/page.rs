@@ -73,11 +73,27 @@ struct Driven<'g> {
     group: &'g RegistrationGroup,
 }
 
+/// A page whose first commit and environment calls are done, and whose settlements wait for
+/// their commit.
+pub(super) struct StartedPage {
+    /// The outcome of each planned device known so far, in plan order.
+    ran: Vec<Option<Ran>>,
+    /// The settlements to commit, by plan index.
+    settlements: Vec<(usize, Settlement)>,
+}
+
 impl<S: Store, E: Environment> Provisioner<S, E> {
     /// Runs one page of planned devices: their first changes in one commit, the environment
     /// calls of the begun ones [`Config::concurrency`](crate::Config) at a time, and their
     /// settlements in one commit. The outcomes come back in plan order.
     pub(super) async fn run_page(&self, plans: Vec<Plan<'_>>) -> Vec<Ran> {
+        let started = self.start_page(plans).await;
+        self.finish_page(started).await
+    }
+
+    /// The first half of [`Provisioner::run_page`]: the first commit and the environment
+    /// calls.
+    pub(super) async fn start_page(&self, plans: Vec<Plan<'_>>) -> StartedPage {
         let mut ran: Vec<Option<Ran>> = Vec::with_capacity(plans.len());
         let mut first = Vec::with_capacity(plans.len());
         let mut waiting = Vec::new();
@@ -120,6 +136,15 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                 Err(e) => ran[index] = Some(Ran::Done(Err(e))),
             }
         }
+        StartedPage { ran, settlements }
+    }
+
+    /// The second half of [`Provisioner::run_page`]: the settlements' commit.
+    pub(super) async fn finish_page(&self, started: StartedPage) -> Vec<Ran> {
+        let StartedPage {
+            mut ran,
+            settlements,
+        } = started;
         let mut refused = self
             .commit_all(settlements.iter().map(|(i, s)| (*i, &s.transition)))
             .await;
