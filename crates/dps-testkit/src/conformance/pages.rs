@@ -1,5 +1,5 @@
 //! A batch's pages: a page of intents and a page of results commit or fail whole, and a
-//! device that changes under a page fails alone.
+//! device that changes, vanishes or becomes pending under a page fails alone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,8 +21,8 @@ const PAGE: usize = 1000;
 
 /// A page-sized changeset of intents commits whole, a page of results that holds one stale
 /// device fails whole (nothing written, no event), and a provisioner's batch over a page in
-/// which one device changed after it was read reports a conflict for that device only and
-/// allocates every other.
+/// which devices changed, vanished or became pending after it was read reports each of them
+/// with its code and allocates every other.
 pub async fn page_changesets<S: Store + ?Sized>(store: Arc<S>) {
     let fx = Fixtures::new();
     let group = fx.group("g");
@@ -89,8 +89,10 @@ pub async fn page_changesets<S: Store + ?Sized>(store: Arc<S>) {
     one_conflict_in_a_batch(store).await;
 }
 
-/// A provisioner allocates a page of devices while one of them is edited between the batch's
-/// read and its page commit: that device alone reports the conflict.
+/// A provisioner allocates a page of devices while, between the batch's read and its page
+/// commit, one of them is edited, one deleted and one begun by another driver, and one was
+/// pending from the start: each of those reports its own code, every other is allocated, and
+/// every device has one event per change.
 async fn one_conflict_in_a_batch<S: Store + ?Sized>(store: Arc<S>) {
     let fx = Fixtures::starting_at(1_000_000);
     let group = fx.group("batch");
@@ -104,13 +106,35 @@ async fn one_conflict_in_a_batch<S: Store + ?Sized>(store: Arc<S>) {
         "insert a page of devices",
     )
     .await;
-    let victim = devices[PAGE / 3].clone();
+    let (edited, deleted, begun, pending) = (
+        devices[PAGE / 3].clone(),
+        devices[PAGE / 2].clone(),
+        devices[PAGE - 2].clone(),
+        devices[7].clone(),
+    );
+    let already = fx.pending(&group, &pending);
+    let mut cs = Changeset::new();
+    cs.push(update(&pending, already.clone()))
+        .event(Fixtures::event(&already, EventKind::Edited));
+    if let Err(e) = store.commit(cs).await {
+        panic!("make one device pending: {e}");
+    }
+    let mut meanwhile = Changeset::new();
+    let renamed = renamed(&group, &edited, "edited meanwhile");
+    let other_driver = fx.pending(&group, &begun);
+    meanwhile
+        .push(update(&edited, renamed.clone()))
+        .event(Fixtures::event(&renamed, EventKind::Edited))
+        .push(Change::DeleteDevice {
+            id: deleted.id(),
+            expected: deleted.version(),
+        })
+        .event(Fixtures::event(&deleted, EventKind::Deleted))
+        .push(update(&begun, other_driver.clone()))
+        .event(Fixtures::event(&other_driver, EventKind::Edited));
     let interfering = Interfering {
         inner: store.clone(),
-        edit: std::sync::Mutex::new(Some(update(
-            &victim,
-            renamed(&group, &victim, "edited meanwhile"),
-        ))),
+        meanwhile: std::sync::Mutex::new(Some(meanwhile)),
         done: AtomicBool::new(false),
     };
     let env = FakeEnvironment::with_target(&Fixtures::target(), &["m1"]);
@@ -132,8 +156,13 @@ async fn one_conflict_in_a_batch<S: Store + ?Sized>(store: Arc<S>) {
         .collect();
     assert_eq!(
         failed,
-        vec![(victim.serial(), "conflict")],
-        "only the device edited meanwhile fails, as a conflict"
+        vec![
+            (pending.serial(), "operation_in_progress"),
+            (edited.serial(), "conflict"),
+            (deleted.serial(), "not_found"),
+            (begun.serial(), "conflict"),
+        ],
+        "each device that was pending, or changed or vanished meanwhile, fails with its code"
     );
     let allocated = DeviceQuery::new(
         group.id(),
@@ -146,11 +175,12 @@ async fn one_conflict_in_a_batch<S: Store + ?Sized>(store: Arc<S>) {
         Ok(n) => n,
         Err(e) => panic!("count devices: {e}"),
     };
-    assert_eq!(n, PAGE as u64 - 1, "every other device is allocated");
+    assert_eq!(n, PAGE as u64 - 4, "every other device is allocated");
     let events = all_group_events(&*store, group.id()).await;
     for d in &devices {
         let stored = match store.device(d.id()).await {
             Ok(Some(stored)) => stored,
+            Ok(None) if d.id() == deleted.id() => continue,
             other => panic!("read {}: {other:?}", d.serial()),
         };
         // The devices were inserted without an event.
@@ -163,12 +193,12 @@ async fn one_conflict_in_a_batch<S: Store + ?Sized>(store: Arc<S>) {
     }
 }
 
-/// A store that, before the first commit of more than one change, commits `edit` on its
-/// own: a writer that changes a device between a batch's read and its page commit.
+/// A store that, before the first commit of more than one change, commits `meanwhile` on
+/// its own: another writer that changes devices between a batch's read and its page commit.
 #[derive(Debug)]
 struct Interfering<S: ?Sized> {
     inner: Arc<S>,
-    edit: std::sync::Mutex<Option<Change>>,
+    meanwhile: std::sync::Mutex<Option<Changeset>>,
     done: AtomicBool,
 }
 
@@ -224,20 +254,13 @@ impl<S: Store + ?Sized> Store for Interfering<S> {
     }
     async fn commit(&self, changeset: Changeset) -> Result<(), StoreError> {
         if changeset.changes().len() > 1 && !self.done.swap(true, Ordering::SeqCst) {
-            let edit = self.edit.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some(edit) = edit {
-                let mut cs = Changeset::new();
-                let event = match &edit {
-                    Change::UpdateDevice { device, .. } => {
-                        Some(Fixtures::event(device, EventKind::Edited))
-                    }
-                    _ => None,
-                };
-                cs.push(edit);
-                if let Some(event) = event {
-                    cs.event(event);
-                }
-                self.inner.commit(cs).await?;
+            let meanwhile = self
+                .meanwhile
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(meanwhile) = meanwhile {
+                self.inner.commit(meanwhile).await?;
             }
         }
         self.inner.commit(changeset).await
