@@ -356,6 +356,30 @@ impl<A: AsyncRead + Unpin> RowSource for AsyncRows<A> {
     }
 }
 
+/// Reads up to `chunk` records (and the refused rows among them); whether the file ended.
+async fn read_chunk<T: RowSource>(
+    rows: &mut T,
+    chunk: usize,
+) -> Result<(Vec<Entry>, Vec<ImportRecord>, bool), ImportError> {
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut records: Vec<ImportRecord> = Vec::with_capacity(chunk);
+    while records.len() < chunk {
+        match rows.next_row().await? {
+            Some(Ok(row)) => {
+                entries.push(Entry::Record {
+                    line: row.line,
+                    serial: row.device.serial.clone(),
+                    version: row.version,
+                });
+                records.push(row.into_record());
+            }
+            Some(Err(e)) => entries.push(Entry::Refused(e)),
+            None => return Ok((entries, records, true)),
+        }
+    }
+    Ok((entries, records, false))
+}
+
 /// A row read but not yet planned.
 enum Entry {
     Refused(RowError),
@@ -389,29 +413,71 @@ impl<S: Store, E: Environment, F: FnMut(RowOutcome)> Run<'_, S, E, F> {
 
     async fn read_all<T: RowSource>(&mut self, mut rows: T) -> Result<(), ImportError> {
         let chunk = self.options.chunk_size.max(1);
-        let mut entries: Vec<Entry> = Vec::new();
-        let mut records: Vec<ImportRecord> = Vec::new();
-        while let Some(row) = rows.next_row().await? {
-            match row {
-                Ok(row) => {
-                    entries.push(Entry::Record {
-                        line: row.line,
-                        serial: row.device.serial.clone(),
-                        version: row.version,
-                    });
-                    records.push(row.into_record());
+        if !self.holds() && !self.options.dry_run {
+            return self.read_and_apply(rows, chunk).await;
+        }
+        loop {
+            let (entries, records, end) = read_chunk(&mut rows, chunk).await?;
+            if !entries.is_empty() {
+                self.chunk(entries, records).await?;
+            }
+            if end {
+                return self.finish().await;
+            }
+        }
+    }
+
+    /// Best effort: reads and checks the next chunk's rows while the one before is being
+    /// committed, then plans it against the store once that commit is done, as a chunk at a
+    /// time would.
+    async fn read_and_apply<T: RowSource>(
+        &mut self,
+        mut rows: T,
+        chunk: usize,
+    ) -> Result<(), ImportError> {
+        let dps = self.dps;
+        let mut planned: Option<(Vec<Entry>, ImportPlan)> = None;
+        loop {
+            let apply = async {
+                match planned.take() {
+                    Some((entries, plan)) => {
+                        Some((entries, dps.apply_import(plan, Atomicity::BestEffort).await))
+                    }
+                    None => None,
                 }
-                Err(e) => entries.push(Entry::Refused(e)),
+            };
+            let (applied, read) =
+                futures_util::future::join(apply, read_chunk(&mut rows, chunk)).await;
+            if let Some((entries, applied)) = applied {
+                self.report(entries, &applied?);
             }
-            if records.len() >= chunk {
-                self.chunk(std::mem::take(&mut entries), std::mem::take(&mut records))
+            let (entries, records, end) = read?;
+            if !entries.is_empty() {
+                let plan = dps
+                    .plan_import(&self.group, records, self.options.mode, &self.fields)
                     .await?;
+                planned = Some((entries, plan));
+            }
+            if end {
+                if let Some((entries, plan)) = planned.take() {
+                    let applied = dps.apply_import(plan, Atomicity::BestEffort).await?;
+                    self.report(entries, &applied);
+                }
+                return self.finish().await;
             }
         }
-        if !entries.is_empty() {
-            self.chunk(entries, records).await?;
+    }
+
+    /// Reports the outcomes of an applied best-effort chunk.
+    fn report(&mut self, entries: Vec<Entry>, applied: &dps_core::import::ImportApplied) {
+        self.written |= applied.committed
+            && applied
+                .outcomes
+                .iter()
+                .any(|o| matches!(o, Ok(ImportAction::Create | ImportAction::Update)));
+        for outcome in self.outcomes(entries, &applied.outcomes) {
+            self.emit(outcome);
         }
-        self.finish().await
     }
 
     /// Plans (and in best effort applies) one chunk, then reports or holds its outcomes.
@@ -435,12 +501,8 @@ impl<S: Store, E: Environment, F: FnMut(RowOutcome)> Run<'_, S, E, F> {
             outcomes
         } else {
             let applied = self.dps.apply_import(plan, Atomicity::BestEffort).await?;
-            self.written |= applied.committed
-                && applied
-                    .outcomes
-                    .iter()
-                    .any(|o| matches!(o, Ok(ImportAction::Create | ImportAction::Update)));
-            self.outcomes(entries, &applied.outcomes)
+            self.report(entries, &applied);
+            return Ok(());
         };
         for outcome in outcomes {
             if self.holds() {
