@@ -791,3 +791,73 @@ fn provisioner_futures_are_send_so_multi_threaded_servers_can_spawn_them() {
     assert_send(&w.dps.replace(id, &sn("A"), replacement("B")));
     assert_send(&w.dps.recover());
 }
+
+#[tokio::test]
+async fn replace_many_replaces_a_page_and_reports_each_refusal() {
+    let w = world();
+    let group = group_with(&w, group_settings(), &["A", "B", "C", "D", "FREE"]).await;
+    w.dps
+        .allocate(group.id(), &serials(&["A", "B", "C", "D"]))
+        .await
+        .unwrap();
+    let before = w.dps.device_by_serial(group.id(), &sn("A")).await.unwrap();
+    let report = w
+        .dps
+        .replace_many(
+            group.id(),
+            vec![
+                (sn("A"), replacement("A2")),
+                (sn("GHOST"), replacement("G2")),
+                (sn("B"), replacement("FREE")),
+                (sn("C"), replacement("SAME")),
+                (sn("D"), replacement("SAME")),
+                (sn("FREE"), replacement("F2")),
+            ],
+        )
+        .await
+        .unwrap();
+    let codes: Vec<(&str, Option<&str>)> = report
+        .outcomes
+        .iter()
+        .map(|o| (o.serial.as_str(), o.result.as_ref().err().map(|e| e.code())))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("A", None),
+            ("GHOST", Some("not_found")),
+            ("B", Some("already_registered")),
+            ("C", None),
+            ("D", Some("already_registered")),
+            ("FREE", Some("invalid_state")),
+        ],
+        "each device is reported by its current serial, in order"
+    );
+    let after = w.dps.device(before.id()).await.unwrap();
+    assert_eq!(after.serial(), &sn("A2"));
+    assert_eq!(
+        after.state().allocated().unwrap().asset_id(),
+        before.state().allocated().unwrap().asset_id(),
+        "the asset stays"
+    );
+    assert_eq!(
+        w.dps
+            .device_by_serial(group.id(), &sn("SAME"))
+            .await
+            .unwrap()
+            .id(),
+        report.outcomes[3].device_id.unwrap(),
+        "the first replacement to a serial takes it"
+    );
+    assert_eq!(
+        w.env.calls_of(CallKind::Reissue).len(),
+        2,
+        "only the replaced were reissued"
+    );
+    let d = w.dps.device_by_serial(group.id(), &sn("D")).await.unwrap();
+    assert_eq!(
+        d.status(),
+        AllocationStatus::Allocated,
+        "a refused replacement changes nothing"
+    );
+}

@@ -103,37 +103,121 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ) -> Result<Device> {
         let group = self.group(group).await?;
         let device = self.device_by_serial(group.id(), serial).await?;
-        let new_serial = match request.new_serial {
-            NewSerial::Given(s) => s,
-            NewSerial::Generated => self.generate_serial(),
-        };
-        if self
+        let id = device.id();
+        let new_serial = self.new_serial(request.new_serial.clone());
+        let taken = self
             .store
             .device_by_serial(group.id(), &new_serial)
             .await?
-            .is_some()
-        {
-            return Err(Error::AlreadyRegistered {
+            .is_some();
+        let plan = self.plan_replace(&group, device, new_serial, request, taken);
+        self.run_one(plan).await?;
+        self.device(id).await
+    }
+
+    /// Replaces many allocated devices' hardware, as [`Provisioner::replace`] does for one:
+    /// each pair names a device by its current serial and its replacement. The devices are
+    /// worked a page at a time like [`Provisioner::allocate`]: one commit for the page's
+    /// pending replacements, the targets' reissues [`Config::concurrency`](crate::Config) at
+    /// a time, one commit for the results. A new serial that is taken (also by an earlier
+    /// replacement of the same call) fails that device with [`Error::AlreadyRegistered`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for the group and store errors while reading; per-device failures
+    /// are in the report, keyed by the devices' current serials.
+    pub async fn replace_many(
+        &self,
+        group: GroupId,
+        replacements: Vec<(SerialNumber, ReplaceRequest)>,
+    ) -> Result<BatchReport> {
+        let group = self.group(group).await?;
+        let mut report = BatchReport::default();
+        let mut replacements = replacements.into_iter();
+        loop {
+            let page: Vec<(SerialNumber, ReplaceRequest)> =
+                replacements.by_ref().take(self.config.page_size).collect();
+            if page.is_empty() {
+                return Ok(report);
+            }
+            let serials: Vec<SerialNumber> = page.iter().map(|(s, _)| s.clone()).collect();
+            let mut found: HashMap<SerialNumber, Device> = self
+                .store
+                .devices_by_serials(group.id(), &serials)
+                .await?
+                .into_iter()
+                .map(|d| (d.serial().clone(), d))
+                .collect();
+            let page: Vec<(SerialNumber, SerialNumber, ReplaceRequest)> = page
+                .into_iter()
+                .map(|(old, request)| (old, self.new_serial(request.new_serial.clone()), request))
+                .collect();
+            let new_serials: Vec<SerialNumber> = page.iter().map(|(_, n, _)| n.clone()).collect();
+            let taken: std::collections::HashSet<SerialNumber> = self
+                .store
+                .devices_by_serials(group.id(), &new_serials)
+                .await?
+                .into_iter()
+                .map(|d| d.serial().clone())
+                .collect();
+            let mut selected = Vec::with_capacity(page.len());
+            let mut plans = Vec::with_capacity(page.len());
+            for (old, new_serial, request) in page {
+                let Some(device) = found.remove(&old) else {
+                    plans.push(Plan::Refused(Error::not_found(Entity::Device, &old)));
+                    selected.push((old, None));
+                    continue;
+                };
+                selected.push((old, Some(device.id())));
+                let is_taken = taken.contains(&new_serial);
+                plans.push(self.plan_replace(&group, device, new_serial, request, is_taken));
+            }
+            let ran = self.run_page(plans).await;
+            for ((serial, device_id), ran) in selected.into_iter().zip(ran) {
+                report.outcomes.push(DeviceOutcome {
+                    serial,
+                    device_id,
+                    result: ran.into_result(),
+                });
+            }
+        }
+    }
+
+    /// The serial a replacement asks for.
+    fn new_serial(&self, new_serial: NewSerial) -> SerialNumber {
+        match new_serial {
+            NewSerial::Given(s) => s,
+            NewSerial::Generated => self.generate_serial(),
+        }
+    }
+
+    /// The replacement of one device's hardware with `new_serial`, which is `taken` or not.
+    fn plan_replace<'g>(
+        &self,
+        group: &'g RegistrationGroup,
+        device: Device,
+        new_serial: SerialNumber,
+        request: ReplaceRequest,
+        taken: bool,
+    ) -> Plan<'g> {
+        if taken {
+            return Plan::Refused(Error::AlreadyRegistered {
                 group: group.id(),
                 serial: new_serial,
             });
         }
         let now = self.now();
-        let op = self.new_op();
-        let begun = device.begin_replace(
+        match device.begin_replace(
             new_serial,
             request.batch_tag,
             request.description,
-            op,
+            self.new_op(),
             now,
             self.lease_from(now),
-        )?;
-        self.run_one(Plan::Begun {
-            begun,
-            group: &group,
-        })
-        .await?;
-        self.device(device.id()).await
+        ) {
+            Ok(begun) => Plan::Begun { begun, group },
+            Err(e) => Plan::Refused(e),
+        }
     }
 
     /// Runs `op` over the selected devices of `group`, a page at a time. While one page's
