@@ -26,16 +26,7 @@ const PAGE: usize = 1000;
 pub async fn page_changesets<S: Store + ?Sized>(store: Arc<S>) {
     let fx = Fixtures::new();
     let group = fx.group("g");
-    insert_group(&*store, &group).await;
-    let devices: Vec<Device> = (0..PAGE)
-        .map(|i| fx.device(&group, Fixtures::serial(i).as_str()))
-        .collect();
-    must_commit(
-        &*store,
-        devices.iter().cloned().map(Change::InsertDevice).collect(),
-        "insert a page of devices",
-    )
-    .await;
+    let devices = page_of_devices(&*store, &fx, &group).await;
 
     // The page's intents: every device pending, one event each, in one commit.
     let settled: Vec<(Device, Device)> = devices.iter().map(|d| fx.allocated(&group, d)).collect();
@@ -96,16 +87,7 @@ pub async fn page_changesets<S: Store + ?Sized>(store: Arc<S>) {
 async fn one_conflict_in_a_batch<S: Store + ?Sized>(store: Arc<S>) {
     let fx = Fixtures::starting_at(1_000_000);
     let group = fx.group("batch");
-    insert_group(&*store, &group).await;
-    let devices: Vec<Device> = (0..PAGE)
-        .map(|i| fx.device(&group, Fixtures::serial(i).as_str()))
-        .collect();
-    must_commit(
-        &*store,
-        devices.iter().cloned().map(Change::InsertDevice).collect(),
-        "insert a page of devices",
-    )
-    .await;
+    let devices = page_of_devices(&*store, &fx, &group).await;
     let (edited, deleted, begun, pending) = (
         devices[PAGE / 3].clone(),
         devices[PAGE / 2].clone(),
@@ -265,6 +247,25 @@ impl<S: Store + ?Sized> Store for Interfering<S> {
         }
         self.inner.commit(changeset).await
     }
+}
+
+/// Inserts `group` and a page of its devices, without events; returns the devices.
+async fn page_of_devices<S: Store + ?Sized>(
+    store: &S,
+    fx: &Fixtures,
+    group: &RegistrationGroup,
+) -> Vec<Device> {
+    insert_group(store, group).await;
+    let devices: Vec<Device> = (0..PAGE)
+        .map(|i| fx.device(group, Fixtures::serial(i).as_str()))
+        .collect();
+    must_commit(
+        store,
+        devices.iter().cloned().map(Change::InsertDevice).collect(),
+        "insert a page of devices",
+    )
+    .await;
+    devices
 }
 
 /// How many devices of every group are pending.
