@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use dps_core::lifecycle::EnvOutcome;
 use dps_core::stored::{DeviceColumns, encode_event};
 use dps_core::{
-    Credentials, Device, EventKind, GroupId, NewEvent, OperationId, Provisioner, RegistrationGroup,
-    Secret, Selection, SerialNumber, Store, Timestamp, Uuid, lifecycle,
+    Credentials, Device, EventKind, GroupId, OperationId, Provisioner, RegistrationGroup, Secret,
+    Selection, SerialNumber, Store, Timestamp, Uuid, lifecycle,
 };
 use dps_env_static::StaticEnvironment;
 use dps_store_postgres::{PgOptions, PgStore};
 use dps_store_sqlite::{SqliteOptions, SqliteStore};
 
-use crate::{Measured, rate, runtime, seeded_group};
+use crate::{Measured, device_event, rate, runtime, seeded_group};
 
 /// The devices of one measured allocation: the default batch page.
 const PAGE: usize = 1000;
@@ -61,14 +61,7 @@ fn raw_steps(group: &RegistrationGroup, devices: &[Device]) -> Vec<RawStep> {
                 .device()
                 .unwrap_or_else(|| panic!("an allocation keeps the device"));
             let event = |d: &Device| {
-                encode_event(&NewEvent {
-                    at: now,
-                    group_id: d.group_id(),
-                    device_id: Some(d.id()),
-                    serial: Some(d.serial().clone()),
-                    kind: EventKind::Edited,
-                })
-                .unwrap_or_else(|e| panic!("{e}"))
+                encode_event(&device_event(d, EventKind::Edited)).unwrap_or_else(|e| panic!("{e}"))
             };
             RawStep {
                 id: *d.id().as_uuid(),

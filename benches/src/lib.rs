@@ -52,6 +52,17 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .unwrap_or_else(|e| panic!("cannot build a Tokio runtime: {e}"))
 }
 
+/// The event of `device`'s change of `kind`, at its last update.
+pub fn device_event(device: &dps_core::Device, kind: dps_core::EventKind) -> dps_core::NewEvent {
+    dps_core::NewEvent {
+        at: device.updated_at(),
+        group_id: device.group_id(),
+        device_id: Some(device.id()),
+        serial: Some(device.serial().clone()),
+        kind,
+    }
+}
+
 /// The target every benchmark allocates to.
 ///
 /// # Panics

@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use dps_core::stored::DeviceColumns;
 use dps_core::{
-    Change, Changeset, Device, DeviceEdit, EventKind, NewEvent, RegistrationGroup, Store, lifecycle,
+    Change, Changeset, Device, DeviceEdit, EventKind, RegistrationGroup, Store, lifecycle,
 };
 use dps_store_postgres::__bench::{self, copy_sql, device_row, write_copy};
 use dps_store_postgres::{PgOptions, PgStore};
 
 use crate::sqlite::devices;
-use crate::{Measured, best, rate, runtime};
+use crate::{Measured, best, device_event, rate, runtime};
 
 const CHUNK: usize = 10_000;
 
@@ -68,13 +68,8 @@ async fn through_store(url: &str, group: &RegistrationGroup, devices: &[Device])
     for chunk in devices.chunks(CHUNK) {
         let mut cs = Changeset::with_capacity(chunk.len());
         for d in chunk {
-            cs.push(Change::InsertDevice(d.clone())).event(NewEvent {
-                at: d.created_at(),
-                group_id: d.group_id(),
-                device_id: Some(d.id()),
-                serial: Some(d.serial().clone()),
-                kind: EventKind::Registered,
-            });
+            cs.push(Change::InsertDevice(d.clone()))
+                .event(device_event(d, EventKind::Registered));
         }
         store
             .commit(cs)
@@ -175,13 +170,7 @@ async fn edit_until(
             expected: device.version(),
             device: edited.clone(),
         })
-        .event(NewEvent {
-            at: edited.updated_at(),
-            group_id: edited.group_id(),
-            device_id: Some(edited.id()),
-            serial: Some(edited.serial().clone()),
-            kind: EventKind::Edited,
-        });
+        .event(device_event(&edited, EventKind::Edited));
         store
             .commit(cs)
             .await

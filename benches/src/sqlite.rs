@@ -3,13 +3,13 @@
 use std::time::{Duration, Instant};
 
 use dps_core::{
-    Change, Changeset, Device, DeviceId, EventKind, GroupId, NewDevice, NewEvent, NewGroup,
+    Change, Changeset, Device, DeviceId, EventKind, GroupId, NewDevice, NewGroup,
     RegistrationGroup, Secret, SerialNumber, Store, Timestamp, Uuid,
 };
 use dps_store_sqlite::__bench::{INSERT_DEVICE_SQL, device_row, device_values};
 use dps_store_sqlite::{SqliteOptions, SqliteStore};
 
-use crate::{Measured, best, rate, runtime};
+use crate::{Measured, best, device_event, rate, runtime};
 
 const CHUNK: usize = 10_000;
 
@@ -62,13 +62,8 @@ fn import_through_store(group: &RegistrationGroup, devices: &[Device]) -> Durati
     for chunk in devices.chunks(CHUNK) {
         let mut cs = Changeset::with_capacity(chunk.len());
         for d in chunk {
-            cs.push(Change::InsertDevice(d.clone())).event(NewEvent {
-                at: d.created_at(),
-                group_id: d.group_id(),
-                device_id: Some(d.id()),
-                serial: Some(d.serial().clone()),
-                kind: EventKind::Registered,
-            });
+            cs.push(Change::InsertDevice(d.clone()))
+                .event(device_event(d, EventKind::Registered));
         }
         rt.block_on(store.commit(cs))
             .unwrap_or_else(|e| panic!("commit: {e}"));
