@@ -28,6 +28,8 @@ pub enum Entity {
     Attribute,
     /// An allocation target (environment and OU).
     Target,
+    /// An access token.
+    Token,
 }
 
 impl fmt::Display for Entity {
@@ -37,6 +39,7 @@ impl fmt::Display for Entity {
             Entity::Device => "device",
             Entity::Attribute => "attribute",
             Entity::Target => "target",
+            Entity::Token => "token",
         })
     }
 }

@@ -69,6 +69,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod attribute;
 pub mod bootstrap;
 mod bytes;
@@ -121,7 +122,7 @@ pub use validation::{Field, Rule, ValidationError};
 pub use id::{DeviceId, EventCursor, GroupId, OperationId, Version};
 pub use secret::{Revealed, Secret};
 pub use text::{
-    AssetId, AttributeId, AttributeName, BatchTag, Description, DeviceName, Endpoint,
+    Actor, AssetId, AttributeId, AttributeName, BatchTag, Description, DeviceName, Endpoint,
     EnvironmentId, GroupName, Key, ModelId, OuId, SerialNumber, Target, Timezone,
 };
 pub use time::{Date, Timestamp};

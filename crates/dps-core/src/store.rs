@@ -5,6 +5,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, TokenHash};
 use crate::changeset::Changeset;
 use crate::device::Device;
 use crate::error::StoreError;
@@ -12,7 +13,8 @@ use crate::event::Event;
 use crate::group::RegistrationGroup;
 use crate::id::{DeviceId, EventCursor, GroupId};
 use crate::state::AllocationStatus;
-use crate::text::{BatchTag, ModelId, SerialNumber, Target};
+use crate::text::{Actor, BatchTag, ModelId, SerialNumber, Target};
+use crate::time::Timestamp;
 
 /// Filters on a group's devices; every filter that is set must match. The default matches
 /// every device.
@@ -210,6 +212,42 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Applies the changeset atomically; see the contract.
     async fn commit(&self, changeset: Changeset) -> Result<(), StoreError>;
+
+    /// Every [access token](crate::access), ordered by name.
+    async fn tokens(&self) -> Result<Vec<AccessToken>, StoreError>;
+
+    /// The token whose text hashes to `hash`, if there is one.
+    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<AccessToken>, StoreError>;
+
+    /// Stores a new token.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::AlreadyExists`] of [`Entity::Token`](crate::Entity::Token) if a token of
+    /// the same name (or hash) is stored.
+    async fn insert_token(&self, token: &AccessToken) -> Result<(), StoreError>;
+
+    /// Removes the token named `name`, so that its text is refused from then on, by every
+    /// process that shares the store; whether there was one.
+    async fn remove_token(&self, name: &Actor) -> Result<bool, StoreError>;
+
+    /// Claims an idempotency key: stores `record` (whose answer is `None`) if no record has
+    /// its key, atomically, and answers [`IdempotencyClaim::Claimed`]; otherwise leaves the
+    /// stored record as it is and answers it.
+    async fn claim_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+    ) -> Result<IdempotencyClaim, StoreError>;
+
+    /// Stores the answer of the request that claimed `key`.
+    async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError>;
+
+    /// Removes the record of `key`, so that the request may run again (after a failure that
+    /// changed nothing).
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Removes the records created before `before`; how many there were.
+    async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 #[async_trait]
@@ -264,5 +302,32 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
     }
     async fn commit(&self, changeset: Changeset) -> Result<(), StoreError> {
         (**self).commit(changeset).await
+    }
+    async fn tokens(&self) -> Result<Vec<AccessToken>, StoreError> {
+        (**self).tokens().await
+    }
+    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<AccessToken>, StoreError> {
+        (**self).token_by_hash(hash).await
+    }
+    async fn insert_token(&self, token: &AccessToken) -> Result<(), StoreError> {
+        (**self).insert_token(token).await
+    }
+    async fn remove_token(&self, name: &Actor) -> Result<bool, StoreError> {
+        (**self).remove_token(name).await
+    }
+    async fn claim_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        (**self).claim_idempotency(record).await
+    }
+    async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {
+        (**self).finish_idempotency(key, answer).await
+    }
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
+        (**self).release_idempotency(key).await
+    }
+    async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
+        (**self).purge_idempotency(before).await
     }
 }

@@ -326,6 +326,20 @@ text_type! {
 }
 
 text_type! {
+    /// Who made a change, as its event records it: the name of the access token of a
+    /// request, or `cli` for the command line. 1 to 64 printable characters without
+    /// surrounding white space.
+    ///
+    /// ```
+    /// use dps::Actor;
+    /// assert_eq!(Actor::new("ci-pipeline")?.as_str(), "ci-pipeline");
+    /// assert_eq!(Actor::new("").unwrap_err().code(), "invalid_actor");
+    /// # Ok::<(), dps::ValidationError>(())
+    /// ```
+    Actor, Field::Actor, |s| check_text(Field::Actor, s, 1, 64, false)
+}
+
+text_type! {
     /// A device name: 1 to 64 printable characters without surrounding white space.
     DeviceName, Field::DeviceName, |s| check_text(Field::DeviceName, s, 1, 64, false)
 }

@@ -51,6 +51,10 @@ pub enum Field {
     Reprovision,
     /// An allocation status.
     Status,
+    /// Who changed something: an access token's name, or `cli`.
+    Actor,
+    /// An access token's role.
+    Role,
 }
 
 impl Field {
@@ -78,6 +82,8 @@ impl Field {
             Field::ModelType => "model_type",
             Field::Reprovision => "reprovision",
             Field::Status => "status",
+            Field::Actor => "actor",
+            Field::Role => "role",
         }
     }
 
@@ -105,6 +111,8 @@ impl Field {
             Field::ModelType => "invalid_model_type",
             Field::Reprovision => "invalid_reprovision",
             Field::Status => "invalid_status",
+            Field::Actor => "invalid_actor",
+            Field::Role => "invalid_role",
         }
     }
 }

@@ -32,9 +32,11 @@ use std::ops::Bound;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
+use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, TokenHash};
 use dps_core::{
-    Change, Changeset, Device, DeviceId, DeviceQuery, Entity, Event, EventCursor, GroupId,
-    RegistrationGroup, SerialNumber, Store, StoreError, Version, state::AllocationStatus,
+    Actor, Change, Changeset, Device, DeviceId, DeviceQuery, Entity, Event, EventCursor, GroupId,
+    RegistrationGroup, SerialNumber, Store, StoreError, Timestamp, Version,
+    state::AllocationStatus,
 };
 
 /// A [`Store`] in process memory.
@@ -53,6 +55,8 @@ struct Inner {
     by_serial: HashMap<GroupId, BTreeMap<SerialNumber, DeviceId>>,
     pending: BTreeSet<DeviceId>,
     events: EventLog,
+    tokens: BTreeMap<Actor, AccessToken>,
+    idempotency: HashMap<String, IdempotencyRecord>,
 }
 
 /// The event log in chunks of a fixed size: appending moves no event beyond the first chunk.
@@ -468,5 +472,68 @@ impl Store for InMemoryStore {
             inner.events.push(Event::from_new(cursor, event));
         }
         Ok(())
+    }
+
+    async fn tokens(&self) -> Result<Vec<AccessToken>, StoreError> {
+        Ok(self.read().tokens.values().cloned().collect())
+    }
+
+    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<AccessToken>, StoreError> {
+        let inner = self.read();
+        Ok(inner.tokens.values().find(|t| t.hash() == hash).cloned())
+    }
+
+    async fn insert_token(&self, token: &AccessToken) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        if inner.tokens.contains_key(token.name())
+            || inner.tokens.values().any(|t| t.hash() == token.hash())
+        {
+            return Err(StoreError::AlreadyExists {
+                entity: Entity::Token,
+                key: token.name().to_string(),
+            });
+        }
+        inner.tokens.insert(token.name().clone(), token.clone());
+        Ok(())
+    }
+
+    async fn remove_token(&self, name: &Actor) -> Result<bool, StoreError> {
+        Ok(self.write().tokens.remove(name).is_some())
+    }
+
+    async fn claim_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let mut inner = self.write();
+        if let Some(existing) = inner.idempotency.get(&record.key) {
+            return Ok(IdempotencyClaim::Existing(existing.clone()));
+        }
+        inner
+            .idempotency
+            .insert(record.key.clone(), IdempotencyRecord {
+                answer: None,
+                ..record.clone()
+            });
+        Ok(IdempotencyClaim::Claimed)
+    }
+
+    async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {
+        if let Some(record) = self.write().idempotency.get_mut(key) {
+            record.answer = Some(answer.to_vec());
+        }
+        Ok(())
+    }
+
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
+        self.write().idempotency.remove(key);
+        Ok(())
+    }
+
+    async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut inner = self.write();
+        let len = inner.idempotency.len();
+        inner.idempotency.retain(|_, r| r.created_at >= before);
+        Ok((len - inner.idempotency.len()) as u64)
     }
 }

@@ -1,7 +1,9 @@
 //! A store that keeps something alive (a temporary directory, a test schema) as long as itself.
 
 use async_trait::async_trait;
+use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, TokenHash};
 use dps_core::{
+    Actor, Timestamp,
     Changeset, Device, DeviceId, DeviceQuery, Event, EventCursor, GroupId, RegistrationGroup,
     SerialNumber, Store, StoreError,
 };
@@ -82,5 +84,32 @@ impl<S: Store, G: Send + Sync + std::fmt::Debug + 'static> Store for Guarded<S, 
     }
     async fn commit(&self, changeset: Changeset) -> Result<(), StoreError> {
         self.store.commit(changeset).await
+    }
+    async fn tokens(&self) -> Result<Vec<AccessToken>, StoreError> {
+        self.store.tokens().await
+    }
+    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<AccessToken>, StoreError> {
+        self.store.token_by_hash(hash).await
+    }
+    async fn insert_token(&self, token: &AccessToken) -> Result<(), StoreError> {
+        self.store.insert_token(token).await
+    }
+    async fn remove_token(&self, name: &Actor) -> Result<bool, StoreError> {
+        self.store.remove_token(name).await
+    }
+    async fn claim_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        self.store.claim_idempotency(record).await
+    }
+    async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {
+        self.store.finish_idempotency(key, answer).await
+    }
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
+        self.store.release_idempotency(key).await
+    }
+    async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.store.purge_idempotency(before).await
     }
 }

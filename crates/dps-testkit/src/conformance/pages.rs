@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
+use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, TokenHash};
 use dps_core::inject::{ManualClock, SeededSecrets, SequentialIds};
 use dps_core::state::AllocationStatus;
 use dps_core::{
+    Actor, Timestamp,
     Change, Changeset, Config, Device, DeviceId, DeviceQuery, Event, EventCursor, EventKind,
     GroupId, Injected, Provisioner, RegistrationGroup, Selection, SerialNumber, Store, StoreError,
 };
@@ -246,6 +248,33 @@ impl<S: Store + ?Sized> Store for Interfering<S> {
             }
         }
         self.inner.commit(changeset).await
+    }
+    async fn tokens(&self) -> Result<Vec<AccessToken>, StoreError> {
+        self.inner.tokens().await
+    }
+    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<AccessToken>, StoreError> {
+        self.inner.token_by_hash(hash).await
+    }
+    async fn insert_token(&self, token: &AccessToken) -> Result<(), StoreError> {
+        self.inner.insert_token(token).await
+    }
+    async fn remove_token(&self, name: &Actor) -> Result<bool, StoreError> {
+        self.inner.remove_token(name).await
+    }
+    async fn claim_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        self.inner.claim_idempotency(record).await
+    }
+    async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {
+        self.inner.finish_idempotency(key, answer).await
+    }
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.release_idempotency(key).await
+    }
+    async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.inner.purge_idempotency(before).await
     }
 }
 
