@@ -56,6 +56,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub fn device_event(device: &dps_core::Device, kind: dps_core::EventKind) -> dps_core::NewEvent {
     dps_core::NewEvent {
         at: device.updated_at(),
+        actor: None,
         group_id: device.group_id(),
         device_id: Some(device.id()),
         serial: Some(device.serial().clone()),

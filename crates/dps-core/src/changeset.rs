@@ -5,6 +5,7 @@ use crate::device::Device;
 use crate::event::{EventKind, NewEvent};
 use crate::group::RegistrationGroup;
 use crate::id::{DeviceId, GroupId, Version};
+use crate::text::Actor;
 use crate::time::Timestamp;
 
 /// One change in a [`Changeset`].
@@ -62,6 +63,15 @@ impl Changeset {
         Self {
             changes: Vec::with_capacity(n),
             events: Vec::with_capacity(n),
+        }
+    }
+
+    /// Names `actor` in every event that names nobody yet.
+    pub(crate) fn name_actor(&mut self, actor: &Actor) {
+        for event in &mut self.events {
+            if event.actor.is_none() {
+                event.actor = Some(actor.clone());
+            }
         }
     }
 
@@ -221,6 +231,7 @@ impl Transition {
 fn device_event(device: &Device, kind: EventKind, now: Timestamp) -> NewEvent {
     NewEvent {
         at: now,
+        actor: None,
         group_id: device.group_id(),
         device_id: Some(device.id()),
         serial: Some(device.serial().clone()),
@@ -232,6 +243,7 @@ fn device_event(device: &Device, kind: EventKind, now: Timestamp) -> NewEvent {
 fn group_event(group: &RegistrationGroup, kind: EventKind, now: Timestamp) -> NewEvent {
     NewEvent {
         at: now,
+        actor: None,
         group_id: group.id(),
         device_id: None,
         serial: None,

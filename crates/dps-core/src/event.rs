@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bootstrap::BootstrapRefusal;
 use crate::id::{DeviceId, EventCursor, GroupId, OperationId};
-use crate::text::{AssetId, SerialNumber, Target};
+use crate::text::{Actor, AssetId, SerialNumber, Target};
 use crate::time::Timestamp;
 
 #[allow(
@@ -168,6 +168,10 @@ impl EventKind {
 pub struct NewEvent {
     /// When it happened.
     pub at: Timestamp,
+    /// Who made the change: the [`Provisioner::acting_as`](crate::Provisioner::acting_as)
+    /// actor, such as an access token's name or `cli`; `None` when nobody was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
     /// The group concerned.
     pub group_id: GroupId,
     /// The device concerned, if any.
@@ -185,6 +189,10 @@ pub struct Event {
     pub cursor: EventCursor,
     /// When it happened.
     pub at: Timestamp,
+    /// Who made the change: the [`Provisioner::acting_as`](crate::Provisioner::acting_as)
+    /// actor, such as an access token's name or `cli`; `None` when nobody was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
     /// The group concerned.
     pub group_id: GroupId,
     /// The device concerned, if any.
@@ -201,6 +209,7 @@ impl Event {
         Self {
             cursor,
             at: new.at,
+            actor: new.actor,
             group_id: new.group_id,
             device_id: new.device_id,
             serial: new.serial,

@@ -29,6 +29,7 @@ async fn every_record_shape_round_trips_through_the_stored_form() {
     for e in &snapshot.events {
         let new = NewEvent {
             at: e.at,
+            actor: e.actor.clone(),
             group_id: e.group_id,
             device_id: e.device_id,
             serial: e.serial.clone(),

@@ -133,6 +133,7 @@ impl Fixtures {
     pub fn event(device: &Device, kind: EventKind) -> NewEvent {
         NewEvent {
             at: EPOCH,
+            actor: None,
             group_id: device.group_id(),
             device_id: Some(device.id()),
             serial: Some(device.serial().clone()),
@@ -144,6 +145,7 @@ impl Fixtures {
     pub fn group_event(group: &RegistrationGroup, kind: EventKind) -> NewEvent {
         NewEvent {
             at: EPOCH,
+            actor: None,
             group_id: group.id(),
             device_id: None,
             serial: None,

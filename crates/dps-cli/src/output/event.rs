@@ -291,6 +291,7 @@ mod tests {
         let event = Event {
             cursor: EventCursor::new(9),
             at: Timestamp::from_unix_millis(1_700_000_000_123),
+            actor: None,
             group_id: GroupId::from_uuid(Uuid::from_u128(1)),
             device_id: None,
             serial: None,

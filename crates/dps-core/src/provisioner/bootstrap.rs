@@ -204,12 +204,13 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             let mut cs = Changeset::with_capacity(1);
             cs.event(NewEvent {
                 at: now,
+                actor: None,
                 group_id: claims.group_id,
                 device_id: None,
                 serial: Some(claims.serial.clone()),
                 kind: EventKind::BootstrapRefused { reason, suppressed },
             });
-            self.store.commit(cs).await?;
+            self.store_commit(cs).await?;
         }
         Err(Error::Unauthorized)
     }

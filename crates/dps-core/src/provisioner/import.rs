@@ -135,7 +135,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                 for (_, t) in changes {
                     cs.transition(t);
                 }
-                self.store.commit(cs).await?;
+                self.store_commit(cs).await?;
             }
             return Ok(ImportApplied {
                 outcomes,
@@ -147,7 +147,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             for (_, t) in chunk {
                 cs.transition(t.clone());
             }
-            if let Err(e) = self.store.commit(cs).await {
+            if let Err(e) = self.store_commit(cs).await {
                 if let [(i, _)] = chunk {
                     outcomes[*i] = Err(e.into());
                     continue;

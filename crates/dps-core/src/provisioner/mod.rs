@@ -34,11 +34,12 @@ pub use report::{
 use crate::bootstrap::BootstrapConfig;
 use crate::changeset::{Changeset, Transition};
 use crate::environment::Environment;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::event::Event;
 use crate::id::{DeviceId, EventCursor, GroupId, OperationId};
 use crate::inject::{Clock, IdGen, SecretSource};
 use crate::secret::Secret;
+use crate::text::Actor;
 use crate::store::Store;
 use crate::text::SerialNumber;
 use crate::time::Timestamp;
@@ -145,7 +146,11 @@ pub struct Provisioner<S, E> {
     env: E,
     injected: Injected,
     config: Config,
-    refusals: std::sync::Mutex<bootstrap::RefusalBudget>,
+    /// Who the events of this handle's changes name; `None` leaves them unnamed.
+    actor: Option<Actor>,
+    /// Shared by the handles that [`Provisioner::acting_as`] makes, so that they record
+    /// bootstrap refusals within one budget.
+    refusals: Arc<std::sync::Mutex<bootstrap::RefusalBudget>>,
 }
 
 const GENERATED_SERIAL_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -165,8 +170,56 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             env,
             injected,
             config,
-            refusals: std::sync::Mutex::default(),
+            actor: None,
+            refusals: Arc::default(),
         }
+    }
+
+    /// This provisioner with `actor` named by the events of every change it commits.
+    ///
+    /// A service that serves many callers keeps one provisioner and takes a handle per
+    /// request with [`acting_as`](Provisioner::acting_as).
+    pub fn with_actor(mut self, actor: Actor) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+
+    /// A handle on the same store, environment and configuration whose changes' events
+    /// name `actor`; cheap when the store and environment are shared (`Arc`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use dps::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let env = dps::StaticEnvironment::new(dps::StaticConfig { targets: vec![] },
+    /// #     Arc::new(dps::inject::OsSecrets));
+    /// let dps = Provisioner::new(Arc::new(dps::memory::InMemoryStore::new()), Arc::new(env));
+    /// let ops = dps.acting_as("ops-team".parse()?);
+    /// ops.create_group(NewGroup::new("Building 7".parse()?)).await?;
+    /// let events = dps.events(EventCursor::START, 10).await?;
+    /// assert_eq!(events[0].actor.as_ref().map(|a| a.as_str()), Some("ops-team"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn acting_as(&self, actor: Actor) -> Self
+    where
+        S: Clone,
+        E: Clone,
+    {
+        Self {
+            store: self.store.clone(),
+            env: self.env.clone(),
+            injected: self.injected.clone(),
+            config: self.config.clone(),
+            actor: Some(actor),
+            refusals: Arc::clone(&self.refusals),
+        }
+    }
+
+    /// Who the events of this handle's changes name.
+    pub fn actor(&self) -> Option<&Actor> {
+        self.actor.as_ref()
     }
 
     /// A builder that starts from the system clock, identifiers and secrets and the default
@@ -274,7 +327,15 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     async fn commit(&self, transition: Transition) -> Result<()> {
         let mut cs = Changeset::with_capacity(1);
         cs.transition(transition);
-        Ok(self.store.commit(cs).await?)
+        Ok(self.store_commit(cs).await?)
+    }
+
+    /// Commits `cs`, its events naming this handle's actor.
+    async fn store_commit(&self, mut cs: Changeset) -> Result<(), StoreError> {
+        if let Some(actor) = &self.actor {
+            cs.name_actor(actor);
+        }
+        self.store.commit(cs).await
     }
 }
 

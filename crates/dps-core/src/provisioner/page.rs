@@ -230,7 +230,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             return HashMap::new();
         }
         let single = cs.changes().len() == 1;
-        let err = match self.store.commit(cs).await {
+        let err = match self.store_commit(cs).await {
             Ok(()) => return HashMap::new(),
             Err(e) => Error::from(e),
         };

@@ -7,7 +7,7 @@ use crate::bootstrap::BootstrapRefusal;
 use crate::error::StoreError;
 use crate::event::{Event, EventKind, NewEvent};
 use crate::id::{DeviceId, EventCursor, GroupId, OperationId};
-use crate::text::{AssetId, SerialNumber};
+use crate::text::{Actor, AssetId, SerialNumber};
 use crate::time::Timestamp;
 
 /// An event as a backend stores it, without its cursor (the backend numbers events); see the
@@ -21,6 +21,10 @@ pub struct StoredEvent {
     #[serde(default = "unversioned")]
     format: u64,
     at: Timestamp,
+    /// Added without a new format version: a reader that does not know it reads the rest
+    /// unchanged, and records written before it name nobody.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    actor: Option<Actor>,
     group_id: GroupId,
     device_id: Option<DeviceId>,
     serial: Option<SerialNumber>,
@@ -88,6 +92,7 @@ impl From<NewEvent> for StoredEvent {
         Self {
             format: super::FORMAT_VERSION,
             at: e.at,
+            actor: e.actor,
             group_id: e.group_id,
             device_id: e.device_id,
             serial: e.serial,
@@ -106,6 +111,7 @@ impl From<StoredEvent> for NewEvent {
     fn from(e: StoredEvent) -> Self {
         Self {
             at: e.at,
+            actor: e.actor,
             group_id: e.group_id,
             device_id: e.device_id,
             serial: e.serial,

@@ -142,6 +142,7 @@ const GROUP_JSON: &str = concat!(
 fn event() -> NewEvent {
     NewEvent {
         at: t(7),
+        actor: None,
         group_id: GroupId::from_uuid(Uuid::from_u128(1)),
         device_id: None,
         serial: Some(p("SN-9")),
@@ -174,6 +175,18 @@ fn stored_records_read_back_as_the_domain_records() {
     assert_eq!(decode_group(GROUP_JSON).unwrap(), group());
     let e = decode_event(EventCursor::new(4), EVENT_JSON).unwrap();
     assert_eq!(e, crate::Event::from_new(EventCursor::new(4), event()));
+}
+
+#[test]
+fn an_event_keeps_its_actor_and_one_without_reads_as_nobody() {
+    let mut named = event();
+    named.actor = Some(p("ops-team"));
+    let json = StoredEvent::from(&named).to_json().unwrap();
+    assert!(json.contains(r#""actor":"ops-team""#), "{json}");
+    assert_eq!(NewEvent::from(StoredEvent::from_json(&json).unwrap()), named);
+    // The pinned event was written before events named their actor.
+    assert!(!EVENT_JSON.contains("actor"));
+    assert_eq!(NewEvent::from(StoredEvent::from_json(EVENT_JSON).unwrap()).actor, None);
 }
 
 #[test]
