@@ -180,6 +180,16 @@ pub enum Error {
         group: GroupId,
     },
 
+    /// More than one group has the name that was given where a group ID or unique name was
+    /// expected.
+    #[error("{count} groups are named {name:?}; use the group ID")]
+    AmbiguousGroup {
+        /// The name given.
+        name: String,
+        /// How many groups have it.
+        count: usize,
+    },
+
     /// The group still has devices; delete them first or ask for a cascade.
     #[error("group {group} still has {devices} devices")]
     GroupNotEmpty {
@@ -260,6 +270,7 @@ impl Error {
             Error::PrivateModelTarget { .. } => "private_model_target",
             Error::ReprovisionDisabled { .. } => "reprovision_disabled",
             Error::GroupNotEmpty { .. } => "group_not_empty",
+            Error::AmbiguousGroup { .. } => "ambiguous_group",
             Error::EnvironmentUnavailable { .. } => "environment_unavailable",
             Error::EnvironmentRejected { .. } => "environment_rejected",
             Error::LimitExceeded { .. } => "limit_exceeded",
@@ -290,6 +301,7 @@ impl Error {
             | Error::PrivateModelTarget { .. }
             | Error::ReprovisionDisabled { .. }
             | Error::GroupNotEmpty { .. }
+            | Error::AmbiguousGroup { .. }
             | Error::Unauthorized
             | Error::NotAllocated { .. } => Category::Usage,
             Error::EnvironmentUnavailable { .. } | Error::EnvironmentRejected { .. } => {
@@ -320,6 +332,7 @@ impl Error {
             | Error::PrivateModelTarget { .. }
             | Error::ReprovisionDisabled { .. }
             | Error::GroupNotEmpty { .. }
+            | Error::AmbiguousGroup { .. }
             | Error::EnvironmentRejected { .. }
             | Error::LimitExceeded { .. }
             | Error::Unauthorized

@@ -37,6 +37,37 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             .ok_or_else(|| Error::not_found(Entity::Group, id))
     }
 
+    /// The group whose ID or unique name is `reference`, as the CLI and the HTTP API name
+    /// groups.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when no group has that ID or name, [`Error::AmbiguousGroup`] when
+    /// several have that name, and store errors.
+    pub async fn find_group(&self, reference: &str) -> Result<RegistrationGroup> {
+        if let Ok(id) = reference.parse::<GroupId>() {
+            return self.group(id).await;
+        }
+        let mut found = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.groups(after, 500).await?;
+            found.extend(page.items.into_iter().filter(|g| g.name().as_str() == reference));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        match found.len() {
+            0 => Err(Error::not_found(Entity::Group, reference)),
+            1 => Ok(found.remove(0)),
+            count => Err(Error::AmbiguousGroup {
+                name: reference.to_owned(),
+                count,
+            }),
+        }
+    }
+
     /// Groups after `after`, by identifier, at most `limit`.
     ///
     /// The page's `next` is `None` exactly when no group follows it.

@@ -5,11 +5,10 @@ use dps_core::{
 };
 use serde::Serialize;
 
-use crate::CliResult;
 
 /// A group's settings and schema (never its secret).
 #[derive(Debug, Serialize)]
-pub(crate) struct GroupOut<'a> {
+pub struct GroupView<'a> {
     id: String,
     name: &'a str,
     description: Option<&'a str>,
@@ -25,7 +24,7 @@ pub(crate) struct GroupOut<'a> {
     created_at: String,
 }
 
-impl<'a> From<&'a RegistrationGroup> for GroupOut<'a> {
+impl<'a> From<&'a RegistrationGroup> for GroupView<'a> {
     fn from(g: &'a RegistrationGroup) -> Self {
         Self {
             id: g.id().to_string(),
@@ -108,28 +107,3 @@ impl<'a> From<&'a AttributeValue> for AttributeValueOut<'a> {
     }
 }
 
-/// Prints a group: the JSON document, or its settings and attributes.
-pub(crate) fn print_group(json: bool, g: &RegistrationGroup) -> CliResult<()> {
-    if json {
-        return super::print_json(&GroupOut::from(g));
-    }
-    println!("{}  {}", g.id(), g.name());
-    if let Some(t) = g.default_target() {
-        println!("  default target  {t}");
-    }
-    println!(
-        "  model type {}, reprovision {}, auto-activation {}",
-        g.model_type(),
-        g.reprovision(),
-        if g.auto_activation() { "on" } else { "off" }
-    );
-    for a in g.attributes().attributes() {
-        println!(
-            "  attribute {} ({}{})",
-            a.id,
-            a.ty.name(),
-            if a.required { ", required" } else { "" }
-        );
-    }
-    Ok(())
-}

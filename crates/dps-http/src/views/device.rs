@@ -7,7 +7,7 @@ use serde::Serialize;
 
 /// A device: its fields, its last error, its allocation and the serials it replaced.
 #[derive(Debug, Serialize)]
-pub(crate) struct DeviceOut<'a> {
+pub struct DeviceView<'a> {
     id: String,
     serial: &'a str,
     model_id: &'a str,
@@ -31,7 +31,21 @@ pub(crate) struct DeviceOut<'a> {
     replaced_serials: Vec<&'a str>,
 }
 
-impl<'a> From<&'a Device> for DeviceOut<'a> {
+impl<'a> DeviceView<'a> {
+    /// The view of `d` with its device secret, for a caller allowed to read it.
+    pub fn with_secret(d: &'a Device) -> Self {
+        let mut view = Self::from(d);
+        if let Some(allocation) = &mut view.allocation {
+            allocation.device_secret = d
+                .state()
+                .allocated()
+                .map(|a| a.credentials().device_secret.expose());
+        }
+        view
+    }
+}
+
+impl<'a> From<&'a Device> for DeviceView<'a> {
     fn from(d: &'a Device) -> Self {
         Self {
             id: d.id().to_string(),
@@ -83,7 +97,8 @@ impl<'a> From<&'a LastError> for LastErrorOut<'a> {
     }
 }
 
-/// Where an allocated device is, and the identity the target gave it (not its secret).
+/// Where an allocated device is, and the identity the target gave it (its secret only when
+/// asked for with [`DeviceView::with_secret`]).
 #[derive(Debug, Serialize)]
 struct AllocationOut<'a> {
     environment: &'a str,
@@ -91,6 +106,8 @@ struct AllocationOut<'a> {
     asset_id: &'a str,
     product_key: &'a str,
     device_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_secret: Option<&'a str>,
 }
 
 impl<'a> AllocationOut<'a> {
@@ -101,6 +118,7 @@ impl<'a> AllocationOut<'a> {
             asset_id: asset_id.as_str(),
             product_key: credentials.product_key.as_str(),
             device_key: credentials.device_key.as_str(),
+            device_secret: None,
         }
     }
 }

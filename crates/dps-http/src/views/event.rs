@@ -3,25 +3,29 @@
 use dps_core::{Event, EventKind, OperationId, bootstrap::BootstrapRefusal};
 use serde::Serialize;
 
-use super::target::TargetRefOut;
+use super::target::TargetRef;
 
-/// A committed event: `{"cursor", "at", "group_id", "device_id", "serial", "kind"}`.
+/// A committed event: `{"cursor", "at", "actor", "group_id", "device_id", "serial", "kind"}`.
 #[derive(Debug, Serialize)]
-pub(crate) struct EventOut<'a> {
+pub struct EventView<'a> {
     cursor: u64,
     /// Milliseconds since the Unix epoch.
     at: i64,
+    /// Who made the change (a token's name, or `cli`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<&'a str>,
     group_id: String,
     device_id: Option<String>,
     serial: Option<&'a str>,
     kind: KindOut<'a>,
 }
 
-impl<'a> From<&'a Event> for EventOut<'a> {
+impl<'a> From<&'a Event> for EventView<'a> {
     fn from(e: &'a Event) -> Self {
         Self {
             cursor: e.cursor.get(),
             at: e.at.unix_millis(),
+            actor: e.actor.as_ref().map(|a| a.as_str()),
             group_id: e.group_id.to_string(),
             device_id: e.device_id.map(|d| d.to_string()),
             serial: e.serial.as_ref().map(|s| s.as_str()),
@@ -47,11 +51,11 @@ enum Details<'a> {
     },
     AllocationStarted {
         operation: String,
-        target: TargetRefOut<'a>,
+        target: TargetRef<'a>,
     },
     Allocated {
         operation: String,
-        target: TargetRefOut<'a>,
+        target: TargetRef<'a>,
         asset_id: &'a str,
     },
     AllocationFailed {
@@ -298,7 +302,7 @@ mod tests {
             kind: EventKind::GroupCreated,
         };
         assert_eq!(
-            serde_json::to_value(EventOut::from(&event)).unwrap(),
+            serde_json::to_value(EventView::from(&event)).unwrap(),
             json!({"cursor": 9, "at": 1_700_000_000_123_i64,
                    "group_id": "00000000-0000-0000-0000-000000000001",
                    "device_id": null, "serial": null, "kind": {"kind": "group_created"}})

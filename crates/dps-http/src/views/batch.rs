@@ -1,20 +1,19 @@
-//! The report of a batch command: `{"succeeded", "failed", "results"}`.
+//! The report of a batch: `{"succeeded", "failed", "results"}`.
 
 use dps_core::{BatchReport, Leased, RecoverReport, SerialNumber, lifecycle::Outcome};
 use serde::Serialize;
 
-use super::error::ErrorOut;
-use crate::CliResult;
+use super::error::ErrorView;
 
 /// What happened to the devices of a batch.
 #[derive(Debug, Serialize)]
-pub(crate) struct BatchOut<'a> {
+pub struct BatchView<'a> {
     succeeded: usize,
     failed: usize,
-    results: Vec<ResultOut<'a>>,
+    results: Vec<ResultView<'a>>,
 }
 
-impl<'a> From<&'a BatchReport> for BatchOut<'a> {
+impl<'a> From<&'a BatchReport> for BatchView<'a> {
     fn from(report: &'a BatchReport) -> Self {
         Self {
             succeeded: report.succeeded(),
@@ -23,21 +22,21 @@ impl<'a> From<&'a BatchReport> for BatchOut<'a> {
                 .outcomes
                 .iter()
                 .map(|o| match &o.result {
-                    Ok(Outcome::Settled { status, version }) => ResultOut {
+                    Ok(Outcome::Settled { status, version }) => ResultView {
                         serial: o.serial.as_str(),
                         ok: true,
                         status: Some(status.as_str()),
                         version: Some(version.get()),
                         error: None,
                     },
-                    Ok(Outcome::Deleted) => ResultOut {
+                    Ok(Outcome::Deleted) => ResultView {
                         serial: o.serial.as_str(),
                         ok: true,
                         status: Some("deleted"),
                         version: None,
                         error: None,
                     },
-                    Err(e) => ResultOut::failed(&o.serial, e.code(), e.to_string()),
+                    Err(e) => ResultView::failed(&o.serial, e.code(), e.to_string()),
                 })
                 .collect(),
         }
@@ -46,7 +45,7 @@ impl<'a> From<&'a BatchReport> for BatchOut<'a> {
 
 /// One device of a batch: its status and version, or why it failed.
 #[derive(Debug, Serialize)]
-pub(crate) struct ResultOut<'a> {
+pub struct ResultView<'a> {
     serial: &'a str,
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,33 +53,33 @@ pub(crate) struct ResultOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<ErrorOut<'a>>,
+    error: Option<ErrorView<'a>>,
 }
 
-impl<'a> ResultOut<'a> {
+impl<'a> ResultView<'a> {
     /// A device that failed with `code` and `message`.
-    pub(crate) fn failed(serial: &'a SerialNumber, code: &'a str, message: String) -> Self {
+    pub fn failed(serial: &'a SerialNumber, code: &'a str, message: String) -> Self {
         Self {
             serial: serial.as_str(),
             ok: false,
             status: None,
             version: None,
-            error: Some(ErrorOut::new(code, message)),
+            error: Some(ErrorView::new(code, message)),
         }
     }
 }
 
 /// A group deletion: the report on its devices, and whether the group is gone.
 #[derive(Debug, Serialize)]
-pub(crate) struct GroupDeleteOut<'a> {
+pub struct GroupDeleteView<'a> {
     #[serde(flatten)]
-    devices: BatchOut<'a>,
+    devices: BatchView<'a>,
     group_deleted: bool,
 }
 
-impl<'a> GroupDeleteOut<'a> {
+impl<'a> GroupDeleteView<'a> {
     /// The deletion whose devices fared as `report` says.
-    pub(crate) fn new(report: &'a BatchReport, group_deleted: bool) -> Self {
+    pub fn new(report: &'a BatchReport, group_deleted: bool) -> Self {
         Self {
             devices: report.into(),
             group_deleted,
@@ -90,53 +89,35 @@ impl<'a> GroupDeleteOut<'a> {
 
 /// How many items succeeded and failed, without the items.
 #[derive(Debug, Serialize)]
-pub(crate) struct CountsOut {
+pub struct CountsView {
     succeeded: usize,
     failed: usize,
 }
 
-impl CountsOut {
+impl CountsView {
     /// `succeeded` and `failed` items.
-    pub(crate) fn new(succeeded: usize, failed: usize) -> Self {
+    pub fn new(succeeded: usize, failed: usize) -> Self {
         Self { succeeded, failed }
     }
 }
 
-/// Prints a batch report: the JSON document, or a summary and one line per failure.
-pub(crate) fn print_batch(json: bool, verb: &str, report: &BatchReport) -> CliResult<()> {
-    if json {
-        return super::print_json(&BatchOut::from(report));
-    }
-    println!(
-        "{verb}: {} succeeded, {} failed",
-        report.succeeded(),
-        report.failed()
-    );
-    for o in &report.outcomes {
-        if let Err(e) = &o.result {
-            println!("  {}: {} ({})", o.serial, e, e.code());
-        }
-    }
-    Ok(())
-}
-
 /// A recovery: the devices it completed, and the leases it found still held.
 #[derive(Debug, Serialize)]
-struct RecoverOut<'a> {
+pub struct RecoverView<'a> {
     #[serde(flatten)]
-    completed: BatchOut<'a>,
-    leased: LeasedOut,
+    completed: BatchView<'a>,
+    leased: LeasedView,
 }
 
 /// The pending devices that other drivers still own.
 #[derive(Debug, Serialize)]
-struct LeasedOut {
+pub struct LeasedView {
     count: usize,
     /// RFC 3339, UTC.
     earliest_expiry: Option<String>,
 }
 
-impl From<Leased> for LeasedOut {
+impl From<Leased> for LeasedView {
     fn from(leased: Leased) -> Self {
         Self {
             count: leased.count,
@@ -145,30 +126,11 @@ impl From<Leased> for LeasedOut {
     }
 }
 
-/// Prints a recovery report: the batch report, then the leases still held and when the
-/// first runs out.
-pub(crate) fn print_recover(json: bool, report: &RecoverReport) -> CliResult<()> {
-    if json {
-        return super::print_json(&RecoverOut {
-            completed: BatchOut::from(&report.completed),
+impl<'a> From<&'a RecoverReport> for RecoverView<'a> {
+    fn from(report: &'a RecoverReport) -> Self {
+        Self {
+            completed: BatchView::from(&report.completed),
             leased: report.leased.into(),
-        });
+        }
     }
-    print_batch(false, "recovered", &report.completed)?;
-    if let (n, Some(expiry)) = (report.leased.count, report.leased.earliest_expiry) {
-        let devices = match n {
-            1 => "1 device is".to_owned(),
-            n => format!("{n} devices are"),
-        };
-        println!(
-            "  {devices} still pending under another driver's lease; the first lease runs out at \
-             {expiry}: run `dps recover` again then, or `dps recover --wait`"
-        );
-    }
-    Ok(())
-}
-
-/// The exit code of a batch: 0 when everything succeeded, 1 otherwise.
-pub(crate) fn batch_exit(report: &BatchReport) -> u8 {
-    u8::from(!report.all_succeeded())
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 /// What an import did: its counts and every refused row.
 #[derive(Debug, Serialize)]
-pub(crate) struct ImportOut<'a> {
+pub struct ImportView<'a> {
     /// Rows created, updated or unchanged.
     accepted: u64,
     /// Rows refused.
@@ -18,9 +18,9 @@ pub(crate) struct ImportOut<'a> {
     rows: Vec<RowOut<'a>>,
 }
 
-impl<'a> ImportOut<'a> {
+impl<'a> ImportView<'a> {
     /// The document of `report`, of a dry run or not.
-    pub(crate) fn new(report: &'a ImportReport, dry_run: bool) -> Self {
+    pub fn new(report: &'a ImportReport, dry_run: bool) -> Self {
         let s = &report.summary;
         Self {
             accepted: s.created + s.updated + s.unchanged,

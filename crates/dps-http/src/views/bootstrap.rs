@@ -3,14 +3,14 @@
 use dps_core::{Credentials, Endpoints, bootstrap::BootstrapAnswer};
 use serde::Serialize;
 
-use super::target::TargetRefOut;
+use super::target::TargetRef;
 
 /// Where the device connects and with which credentials, its secret included.
 #[derive(Debug, Serialize)]
-pub(crate) struct BootstrapOut<'a> {
+pub struct BootstrapView<'a> {
     device_id: String,
     serial: &'a str,
-    target: TargetRefOut<'a>,
+    target: TargetRef<'a>,
     endpoints: EndpointsOut<'a>,
     asset_id: &'a str,
     credentials: CredentialsOut<'a>,
@@ -19,7 +19,7 @@ pub(crate) struct BootstrapOut<'a> {
     allocated_now: bool,
 }
 
-impl<'a> From<&'a BootstrapAnswer> for BootstrapOut<'a> {
+impl<'a> From<&'a BootstrapAnswer> for BootstrapView<'a> {
     fn from(a: &'a BootstrapAnswer) -> Self {
         Self {
             device_id: a.device_id.to_string(),

@@ -1,0 +1,96 @@
+//! Who is calling: the bearer token of a management request, looked up by its hash.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use dps_core::access::{AccessToken, Role, TokenHash};
+use dps_core::{GroupId, RegistrationGroup};
+
+use crate::Api;
+use crate::problem::Problem;
+
+/// The caller of a management request: the token it presented, as the store holds it.
+///
+/// Extracting it refuses a request without `Authorization: Bearer <token>`, or with a token
+/// that the store does not hold (never issued, or revoked), with 401. The store is asked on
+/// every request, so a revoked token is refused at once by every server that shares it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    token: AccessToken,
+}
+
+impl Caller {
+    /// The caller's token.
+    pub fn token(&self) -> &AccessToken {
+        &self.token
+    }
+
+    /// Refuses the request with 403 unless the caller's role allows what `needed` may do.
+    ///
+    /// # Errors
+    ///
+    /// [`Problem::forbidden`].
+    pub fn require(&self, needed: Role) -> Result<(), Problem> {
+        if self.token.role().allows(needed) {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(needed))
+        }
+    }
+
+    /// Whether the caller's token reaches `group`.
+    pub fn reaches(&self, group: GroupId) -> bool {
+        self.token.reaches(group)
+    }
+
+    /// Whether the caller may read device secrets.
+    pub fn sees_secrets(&self) -> bool {
+        self.token.role().allows(Role::Admin)
+    }
+
+    /// `group` if the caller reaches it; otherwise the same 404 as for a missing group.
+    pub(crate) fn scoped(
+        &self,
+        group: RegistrationGroup,
+        reference: &str,
+    ) -> Result<RegistrationGroup, Problem> {
+        if self.reaches(group.id()) {
+            Ok(group)
+        } else {
+            Err(not_found(reference))
+        }
+    }
+}
+
+/// The 404 of a group that does not exist, or that the caller does not reach.
+pub(crate) fn not_found(reference: &str) -> Problem {
+    Problem::from_dps(&dps_core::Error::NotFound {
+        entity: dps_core::Entity::Group,
+        key: reference.to_owned(),
+    })
+}
+
+/// The token text of `Authorization: Bearer <token>`.
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<Api> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
+        let text = bearer(parts).ok_or_else(Problem::unauthorized)?;
+        let token = api
+            .provisioner()
+            .store()
+            .token_by_hash(&TokenHash::of(text))
+            .await?
+            .ok_or_else(Problem::unauthorized)?;
+        Ok(Self { token })
+    }
+}

@@ -1,0 +1,190 @@
+//! The **dps** provisioning service over HTTP: an [axum] [`Router`] with the management API
+//! under `/v1`, the device-facing `POST /v1/bootstrap`, bearer tokens with roles, and errors
+//! as `application/problem+json`.
+//!
+//! [`Api`] holds a [`Provisioner`](dps_core::Provisioner) over shared trait objects, so that
+//! it runs on any store and environment; [`Api::router`] answers a `Router` with its state
+//! applied, which an embedding service serves as it is or [nests](Router::nest) into its own
+//! router, beside routes with their own state:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use dps_core::{Provisioner, Store, Environment};
+//! use dps_http::Api;
+//! # fn env() -> Arc<dyn Environment> {
+//! #     Arc::new(dps_env_static::StaticEnvironment::new(
+//! #         dps_env_static::StaticConfig { targets: vec![] }, Arc::new(dps_core::inject::OsSecrets)))
+//! # }
+//!
+//! let store: Arc<dyn Store> = Arc::new(dps_store_memory::InMemoryStore::new());
+//! let api = Api::new(Provisioner::new(store, env()));
+//! let app: axum::Router = axum::Router::new()
+//!     .route("/", axum::routing::get(|| async { "my service" }))
+//!     .nest("/provisioning", api.router());
+//! # let _ = app;
+//! ```
+//!
+//! # Routes
+//!
+//! `{group}` is a group ID or a unique group name, `{serial}` a serial number
+//! (percent-encoded). Collection-level methods use a colon (`devices:allocate`), so they never
+//! collide with a serial.
+//!
+//! | route | role | what |
+//! |---|---|---|
+//! | `GET /v1/groups` · `POST /v1/groups` | viewer · operator | list groups (`limit`, `cursor`), create one |
+//! | `GET, PATCH, DELETE /v1/groups/{group}` | viewer · operator | show (with `ETag`), edit (`If-Match`), delete (`?cascade=true` deletes its devices first) |
+//! | `POST /v1/groups/{group}/secret:rotate` | operator | a new group secret (`{"immediate": true}` drops the old one at once) |
+//! | `GET /v1/groups/{group}/devices` | viewer | a page of devices: `status`, `batch_tag`, `model_id`, `target`, `allocated_to`, `serial_prefix`, `limit`, `cursor` |
+//! | `POST /v1/groups/{group}/devices` | operator | register one device |
+//! | `POST /v1/groups/{group}/devices:generate` | operator | register `count` devices with generated serials |
+//! | `GET, PATCH, DELETE /v1/groups/{group}/devices/{serial}` | viewer · operator | show (with `ETag`; `?include_secrets=true` for an admin), edit (`If-Match: <version>`, 412 when it is stale), delete |
+//! | `POST /v1/groups/{group}/devices/{serial}/replace` | operator | replace the hardware, keeping the asset |
+//! | `GET /v1/groups/{group}/devices:template` | viewer | the group's import template (CSV) |
+//! | `POST /v1/groups/{group}/devices:allocate` · `:reset` · `:delete` | operator | a batch over `{"serials": […]}`, `{"filter": {…}}` or `{"all": true}`; one outcome per device |
+//! | `POST /v1/recover` | operator | complete the operations a crash or an unavailable environment left pending |
+//! | `GET /v1/events` | viewer | the event log: `after`, `limit` |
+//! | `POST /v1/bootstrap` | none | the device-facing call of `docs/bootstrap.md` |
+//! | `GET /healthz` · `GET /readyz` | none | the process is up · the store answers |
+//!
+//! # Access
+//!
+//! Every management route needs `Authorization: Bearer <token>`, a token that
+//! [`AccessToken::issue`](dps_core::access::AccessToken::issue) made and the store holds
+//! (`dps token create` makes one). A `viewer` reads, an `operator` also changes groups and
+//! devices, an `admin` may also read device secrets. A token limited to groups gets 404 for
+//! every other group, exactly as for a missing one, and sees only their events. Each change
+//! records the token's name as its events' actor.
+//!
+//! # Errors
+//!
+//! Every refusal is a [`Problem`]: `application/problem+json` with the stable `code` of
+//! `docs/errors.md`; its status comes from the error's category (400 usage, 401, 403, 404,
+//! 409 conflict or operation in progress, 412 stale `If-Match`, 413, 422 validation, 429,
+//! 503 with `Retry-After` for retryable failures).
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+
+mod auth;
+mod limit;
+mod problem;
+mod routes;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use dps_core::{Environment, Provisioner, Store};
+
+pub use auth::Caller;
+pub use limit::RateLimit;
+pub use problem::{PROBLEM_JSON, Problem};
+
+/// The provisioner that an [`Api`] serves: any store and any environment.
+pub type DynProvisioner = Provisioner<Arc<dyn Store>, Arc<dyn Environment>>;
+
+/// Limits and tuning of an [`Api`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// The most devices, groups or events one page holds, whatever a client asks for.
+    pub max_page: usize,
+    /// The largest JSON request body, in bytes; a larger one is refused with 413 before it
+    /// is read further.
+    pub max_json_body: usize,
+    /// The most serials one batch request may name.
+    pub max_batch_serials: usize,
+    /// The most devices one `devices:generate` request may create.
+    pub max_generate: usize,
+    /// Bootstrap requests per client address.
+    pub bootstrap_per_address: RateLimit,
+    /// Bootstrap requests per group named in the request.
+    pub bootstrap_per_group: RateLimit,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_page: 1000,
+            max_json_body: 1024 * 1024,
+            max_batch_serials: 10_000,
+            max_generate: 100_000,
+            bootstrap_per_address: RateLimit::new(20, Duration::from_secs(1)),
+            bootstrap_per_group: RateLimit::new(2000, Duration::from_secs(1)),
+        }
+    }
+}
+
+impl Options {
+    /// These options with `max_page`.
+    pub fn with_max_page(mut self, n: usize) -> Self {
+        self.max_page = n.max(1);
+        self
+    }
+
+    /// These options with the bootstrap rate limits per client address and per group.
+    pub fn with_bootstrap_limits(mut self, per_address: RateLimit, per_group: RateLimit) -> Self {
+        self.bootstrap_per_address = per_address;
+        self.bootstrap_per_group = per_group;
+        self
+    }
+}
+
+/// The HTTP service over one provisioner: clone it freely, every clone shares the same
+/// provisioner, limits and rate-limit state.
+#[derive(Debug, Clone)]
+pub struct Api {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dps: DynProvisioner,
+    options: Options,
+    per_address: limit::Limiter<std::net::IpAddr>,
+    per_group: limit::Limiter<dps_core::GroupId>,
+}
+
+impl Api {
+    /// The service over `dps` with the default [`Options`].
+    pub fn new(dps: DynProvisioner) -> Self {
+        Self::with_options(dps, Options::default())
+    }
+
+    /// The service over `dps` with `options`.
+    pub fn with_options(dps: DynProvisioner, options: Options) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                per_address: limit::Limiter::new(options.bootstrap_per_address),
+                per_group: limit::Limiter::new(options.bootstrap_per_group),
+                dps,
+                options,
+            }),
+        }
+    }
+
+    /// The provisioner it serves.
+    pub fn provisioner(&self) -> &DynProvisioner {
+        &self.inner.dps
+    }
+
+    /// Its options.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// The routes of the service, its state applied: serve it, or nest it into a router of
+    /// your own.
+    pub fn router(&self) -> Router {
+        routes::routes()
+            .layer(DefaultBodyLimit::max(self.inner.options.max_json_body))
+            .with_state(self.clone())
+    }
+
+    /// The provisioner acting for `caller`: its changes' events name the caller's token.
+    fn acting_for(&self, caller: &Caller) -> DynProvisioner {
+        self.inner.dps.acting_as(caller.token().name().clone())
+    }
+}

@@ -1,0 +1,177 @@
+//! The routes, one module per resource.
+
+mod batch;
+mod bootstrap;
+mod devices;
+mod events;
+mod groups;
+mod ops;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::routing::{get, post};
+use dps_core::{RegistrationGroup, Version};
+
+use crate::auth::{Caller, not_found};
+use crate::problem::Problem;
+use crate::{Api, DynProvisioner};
+
+/// Every route of the service.
+pub(crate) fn routes() -> Router<Api> {
+    Router::new()
+        .route("/v1/groups", get(groups::list).post(groups::create))
+        .route(
+            "/v1/groups/{group}",
+            get(groups::show).patch(groups::edit).delete(groups::delete),
+        )
+        .route("/v1/groups/{group}/secret:rotate", post(groups::rotate))
+        .route(
+            "/v1/groups/{group}/devices",
+            get(devices::list).post(devices::register),
+        )
+        .route("/v1/groups/{group}/devices:generate", post(devices::generate))
+        .route("/v1/groups/{group}/devices:template", get(devices::template))
+        .route("/v1/groups/{group}/devices:allocate", post(batch::allocate))
+        .route("/v1/groups/{group}/devices:reset", post(batch::reset))
+        .route("/v1/groups/{group}/devices:delete", post(batch::delete))
+        .route(
+            "/v1/groups/{group}/devices/{serial}",
+            get(devices::show)
+                .patch(devices::edit)
+                .delete(devices::delete),
+        )
+        .route(
+            "/v1/groups/{group}/devices/{serial}/replace",
+            post(devices::replace),
+        )
+        .route("/v1/recover", post(batch::recover))
+        .route("/v1/events", get(events::list))
+        .route("/v1/bootstrap", post(bootstrap::bootstrap))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .fallback(ops::not_found)
+}
+
+/// The group that `reference` (an ID or a unique name) names among the groups `caller`
+/// reaches; 404 for any other, exactly as for a missing one.
+pub(crate) async fn group_for(
+    dps: &DynProvisioner,
+    caller: &Caller,
+    reference: &str,
+) -> Result<RegistrationGroup, Problem> {
+    if let Ok(id) = reference.parse::<dps_core::GroupId>() {
+        return match dps.group(id).await {
+            Ok(group) => caller.scoped(group, reference),
+            Err(dps_core::Error::NotFound { .. }) => Err(not_found(reference)),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let mut found = Vec::new();
+    let mut after = None;
+    loop {
+        let page = dps.groups(after, 500).await?;
+        found.extend(
+            page.items
+                .into_iter()
+                .filter(|g| g.name().as_str() == reference && caller.reaches(g.id())),
+        );
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    match found.len() {
+        0 => Err(not_found(reference)),
+        1 => Ok(found.remove(0)),
+        count => Err(dps_core::Error::AmbiguousGroup {
+            name: reference.to_owned(),
+            count,
+        }
+        .into()),
+    }
+}
+
+/// The `ETag` of a record at `version`: the version in quotes.
+pub(crate) fn etag(version: Version) -> (header::HeaderName, HeaderValue) {
+    let value = HeaderValue::from_str(&format!("\"{}\"", version.get()))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+    (header::ETAG, value)
+}
+
+/// The version of `If-Match` (`"3"`, `W/"3"` or `3`), when the request has one.
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<Version>, Problem> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        Problem::bad_request(
+            "invalid_if_match",
+            "If-Match must be the version of the record, as its ETag gives it",
+        )
+    };
+    let text = value.to_str().map_err(|_| invalid())?.trim();
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    let n: u64 = text.parse().map_err(|_| invalid())?;
+    Ok(Some(Version::new(n)))
+}
+
+/// The 412 of an `If-Match` that names another version than the record's.
+pub(crate) fn version_mismatch(expected: Version, actual: Version) -> Problem {
+    Problem::new(
+        axum::http::StatusCode::PRECONDITION_FAILED,
+        "version_mismatch",
+        format!(
+            "If-Match names version {}, but the record is at version {}",
+            expected.get(),
+            actual.get()
+        ),
+    )
+}
+
+/// A page size: `limit`, at most the service's maximum, 100 when absent.
+pub(crate) fn page_size(api: &Api, limit: Option<usize>) -> usize {
+    limit.unwrap_or(100).clamp(1, api.options().max_page)
+}
+
+/// `Some(true)` parsed from a query flag such as `cascade=true`.
+pub(crate) fn flag(value: Option<&str>, name: &'static str) -> Result<bool, Problem> {
+    match value {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1" | "") => Ok(true),
+        Some(other) => Err(Problem::invalid(
+            "invalid_query",
+            format!("{name} must be true or false, not {other:?}"),
+        )),
+    }
+}
+
+/// A target in a request body: `"environment/ou"` or `{"environment", "ou"}`.
+#[derive(Debug, Clone)]
+pub(crate) struct TargetField(pub(crate) dps_core::Target);
+
+impl<'de> serde::Deserialize<'de> for TargetField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TargetField;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a target as \"environment/ou\" or {\"environment\", \"ou\"}")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<TargetField, E> {
+                s.parse().map(TargetField).map_err(E::custom)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TargetField, A::Error> {
+                serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(TargetField)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}

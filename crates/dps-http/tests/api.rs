@@ -1,0 +1,494 @@
+//! The management API and the bootstrap call, in process: access, the lifecycle, errors.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use base64::Engine as _;
+use common::{Harness, TARGET};
+use dps_core::access::Role;
+use dps_core::{GroupId, Store};
+use dps_http::{Options, RateLimit};
+use hmac::{KeyInit, Mac};
+use serde_json::{Value, json};
+
+fn run<F: Future<Output = ()>>(f: F) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f);
+}
+
+/// Every management route, with a body where it takes one.
+fn management_routes(group: &str) -> Vec<(Method, String, Option<Value>)> {
+    let g = format!("/v1/groups/{group}");
+    let sel = Some(json!({"all": true}));
+    vec![
+        (Method::GET, "/v1/groups".into(), None),
+        (Method::POST, "/v1/groups".into(), Some(json!({"name": "x"}))),
+        (Method::GET, g.clone(), None),
+        (Method::PATCH, g.clone(), Some(json!({"description": "d"}))),
+        (Method::DELETE, g.clone(), None),
+        (Method::POST, format!("{g}/secret:rotate"), None),
+        (Method::GET, format!("{g}/devices"), None),
+        (
+            Method::POST,
+            format!("{g}/devices"),
+            Some(json!({"serial": "N-1", "model_id": "m1"})),
+        ),
+        (
+            Method::POST,
+            format!("{g}/devices:generate"),
+            Some(json!({"count": 1, "model_id": "m1"})),
+        ),
+        (Method::GET, format!("{g}/devices:template"), None),
+        (Method::POST, format!("{g}/devices:allocate"), sel.clone()),
+        (Method::POST, format!("{g}/devices:reset"), sel.clone()),
+        (Method::POST, format!("{g}/devices:delete"), sel),
+        (Method::GET, format!("{g}/devices/SN-1"), None),
+        (Method::PATCH, format!("{g}/devices/SN-1"), Some(json!({"name": "n"}))),
+        (Method::DELETE, format!("{g}/devices/SN-1"), None),
+        (
+            Method::POST,
+            format!("{g}/devices/SN-1/replace"),
+            Some(json!({"batch_tag": "b"})),
+        ),
+        (Method::POST, "/v1/recover".into(), None),
+        (Method::GET, "/v1/events".into(), None),
+    ]
+}
+
+#[test]
+fn every_management_route_refuses_a_missing_or_unknown_token() {
+    run(async {
+        let h = Harness::new().await;
+        let g = h.group("g").await;
+        h.device(&g, "SN-1", "m1").await;
+        for (method, uri, body) in management_routes(&g) {
+            for token in [None, Some("dps_not-a-token"), Some("")] {
+                let a = h.call(method.clone(), &uri, token, body.clone()).await;
+                assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{method} {uri}: {a:?}");
+                assert_eq!(a.code(), "unauthorized");
+                assert_eq!(a.header("content-type"), "application/problem+json");
+                assert_eq!(a.header("www-authenticate"), "Bearer");
+            }
+        }
+        // Nothing changed: the device is still there, unallocated.
+        let a = h.admin(Method::GET, &format!("/v1/groups/{g}/devices/SN-1"), None).await;
+        assert_eq!(a.body["status"], "not_allocated");
+    });
+}
+
+#[test]
+fn a_viewer_reads_but_changes_nothing() {
+    run(async {
+        let h = Harness::new().await;
+        let g = h.group("g").await;
+        h.device(&g, "SN-1", "m1").await;
+        let viewer = h.token("auditor", Role::Viewer, &[]).await;
+        let before = h.store.events(dps_core::EventCursor::START, 1000).await.unwrap();
+        for (method, uri, body) in management_routes(&g) {
+            let a = h.call(method.clone(), &uri, Some(&viewer), body).await;
+            if method == Method::GET {
+                assert!(a.status.is_success(), "{method} {uri}: {a:?}");
+            } else {
+                assert_eq!(a.status, StatusCode::FORBIDDEN, "{method} {uri}: {a:?}");
+                assert_eq!(a.code(), "forbidden");
+            }
+        }
+        let after = h.store.events(dps_core::EventCursor::START, 1000).await.unwrap();
+        assert_eq!(before, after);
+    });
+}
+
+#[test]
+fn a_token_limited_to_groups_sees_no_other_group() {
+    run(async {
+        let h = Harness::new().await;
+        let mine = h.group("mine").await;
+        let other = h.group("other").await;
+        h.device(&mine, "SN-1", "m1").await;
+        h.device(&other, "SN-1", "m1").await;
+        let id: GroupId = mine.parse().unwrap();
+        let limited = h.token("tenant", Role::Operator, &[id]).await;
+
+        for uri in [
+            format!("/v1/groups/{other}"),
+            "/v1/groups/other".to_owned(),
+            format!("/v1/groups/{other}/devices"),
+            format!("/v1/groups/{other}/devices/SN-1"),
+        ] {
+            let a = h.call(Method::GET, &uri, Some(&limited), None).await;
+            let missing = h
+                .call(
+                    Method::GET,
+                    &uri.replace(&other, "00000000-0000-0000-0000-00000000dead")
+                        .replace("/other", "/nobody"),
+                    Some(&limited),
+                    None,
+                )
+                .await;
+            assert_eq!(a.status, StatusCode::NOT_FOUND, "{uri}: {a:?}");
+            assert_eq!(a.code(), missing.code(), "{uri}");
+            assert_eq!(a.status, missing.status, "{uri}");
+        }
+        let a = h
+            .call(
+                Method::POST,
+                &format!("/v1/groups/{other}/devices:delete"),
+                Some(&limited),
+                Some(json!({"all": true})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND);
+
+        let groups = h.call(Method::GET, "/v1/groups", Some(&limited), None).await;
+        let names: Vec<&str> = groups.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["mine"]);
+
+        let events = h.call(Method::GET, "/v1/events", Some(&limited), None).await;
+        let items = events.body["items"].as_array().unwrap();
+        assert!(!items.is_empty());
+        assert!(items.iter().all(|e| e["group_id"] == mine.as_str()), "{items:?}");
+
+        // The other group is untouched; the limited token's own group works.
+        let a = h.admin(Method::GET, &format!("/v1/groups/{other}/devices/SN-1"), None).await;
+        assert_eq!(a.status, StatusCode::OK);
+        let a = h
+            .call(
+                Method::POST,
+                &format!("/v1/groups/{mine}/devices:allocate"),
+                Some(&limited),
+                Some(json!({"all": true})),
+            )
+            .await;
+        assert_eq!(a.body["succeeded"], 1, "{a:?}");
+    });
+}
+
+#[test]
+fn the_lifecycle_over_http_records_who_did_it() {
+    run(async {
+        let h = Harness::new().await;
+        let ops = h.token("ops-team", Role::Operator, &[]).await;
+        let ops = Some(ops.as_str());
+        let a = h
+            .call(
+                Method::POST,
+                "/v1/groups",
+                ops,
+                Some(json!({"name": "Building 7", "default_target": TARGET,
+                            "attributes": [{"id": "floor", "name": "Floor", "type": "integer",
+                                            "required": false, "default": null}]})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+        assert_eq!(a.body["environment"], "prod-eu");
+        let g = "Building%207";
+
+        for (serial, model) in [("SN-1", "m1"), ("SN-2", "m2"), ("SN-3", "gone")] {
+            let a = h
+                .call(
+                    Method::POST,
+                    &format!("/v1/groups/{g}/devices"),
+                    ops,
+                    Some(json!({"serial": serial, "model_id": model,
+                                "attributes": {"floor": 3}})),
+                )
+                .await;
+            assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+            assert_eq!(a.body["attributes"]["floor"], "3");
+        }
+        let a = h
+            .call(Method::POST, &format!("/v1/groups/{g}/devices"), ops,
+                  Some(json!({"serial": "SN-1", "model_id": "m1"})))
+            .await;
+        assert_eq!(a.status, StatusCode::CONFLICT, "{a:?}");
+        assert_eq!(a.code(), "already_registered");
+
+        // A page of two, then the rest after its cursor.
+        let a = h.call(Method::GET, &format!("/v1/groups/{g}/devices?limit=2"), ops, None).await;
+        assert_eq!(a.body["items"].as_array().unwrap().len(), 2);
+        let cursor = a.body["next_cursor"].as_str().unwrap().to_owned();
+        let a = h
+            .call(Method::GET, &format!("/v1/groups/{g}/devices?limit=2&cursor={cursor}"), ops, None)
+            .await;
+        assert_eq!(a.body["items"][0]["serial"], "SN-3");
+        assert_eq!(a.body["next_cursor"], Value::Null);
+
+        // Allocate everything: the device whose model is missing fails alone.
+        let a = h
+            .call(Method::POST, &format!("/v1/groups/{g}/devices:allocate"), ops,
+                  Some(json!({"all": true})))
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{a:?}");
+        assert_eq!((a.body["succeeded"].clone(), a.body["failed"].clone()), (json!(2), json!(1)));
+        let failed: Vec<&Value> = a.body["results"].as_array().unwrap().iter()
+            .filter(|r| r["ok"] == false).collect();
+        assert_eq!(failed[0]["serial"], "SN-3");
+        assert_eq!(failed[0]["error"]["code"], "model_missing");
+
+        let a = h.call(Method::GET, &format!("/v1/groups/{g}/devices?status=allocated"), ops, None).await;
+        assert_eq!(a.body["items"].as_array().unwrap().len(), 2);
+
+        // Edit with a stale version: 412; with the ETag: done.
+        let a = h.call(Method::GET, &format!("/v1/groups/{g}/devices/SN-1"), ops, None).await;
+        let tag = a.header("etag").to_owned();
+        let asset = a.body["asset_id"].as_str().unwrap().to_owned();
+        assert!(a.body.get("device_secret").is_none());
+        let stale = h
+            .send(Method::PATCH, &format!("/v1/groups/{g}/devices/SN-1"), ops,
+                  &[("if-match", "\"1\"")], Some(json!({"name": "Lobby"}).to_string()))
+            .await;
+        assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "{stale:?}");
+        assert_eq!(stale.code(), "version_mismatch");
+        let a = h
+            .send(Method::PATCH, &format!("/v1/groups/{g}/devices/SN-1"), ops,
+                  &[("if-match", &tag)], Some(json!({"name": "Lobby"}).to_string()))
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{a:?}");
+        assert_eq!(a.body["name"], "Lobby");
+        assert_ne!(a.header("etag"), tag);
+
+        // Replace keeps the asset and takes the new serial.
+        let a = h
+            .call(Method::POST, &format!("/v1/groups/{g}/devices/SN-1/replace"), ops,
+                  Some(json!({"new_serial": "SN-1b", "batch_tag": "rma-7"})))
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{a:?}");
+        assert_eq!(a.body["serial"], "SN-1b");
+        assert_eq!(a.body["asset_id"], asset.as_str());
+        assert_eq!(a.body["replaced_serials"], json!(["SN-1"]));
+
+        // Reset, then delete twice: the second finds nothing.
+        let a = h
+            .call(Method::POST, &format!("/v1/groups/{g}/devices:reset"), ops,
+                  Some(json!({"serials": ["SN-1b", "SN-2"]})))
+            .await;
+        assert_eq!(a.body["succeeded"], 2, "{a:?}");
+        let a = h.call(Method::DELETE, &format!("/v1/groups/{g}/devices/SN-2"), ops, None).await;
+        assert_eq!(a.status, StatusCode::NO_CONTENT, "{a:?}");
+        let a = h.call(Method::DELETE, &format!("/v1/groups/{g}/devices/SN-2"), ops, None).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{a:?}");
+        assert_eq!(a.code(), "not_found");
+
+        // Every change names the token that made it.
+        let a = h.admin(Method::GET, "/v1/events?limit=1000", None).await;
+        let events = a.body["items"].as_array().unwrap();
+        assert!(events.len() > 10);
+        assert!(events.iter().all(|e| e["actor"] == "ops-team"), "{events:?}");
+
+        // The group cannot go while it has devices, unless cascaded.
+        let a = h.call(Method::DELETE, &format!("/v1/groups/{g}"), ops, None).await;
+        assert_eq!(a.status, StatusCode::CONFLICT, "{a:?}");
+        assert_eq!(a.code(), "group_not_empty");
+        let a = h.call(Method::DELETE, &format!("/v1/groups/{g}?cascade=true"), ops, None).await;
+        assert_eq!(a.status, StatusCode::OK, "{a:?}");
+        assert_eq!(a.body["group_deleted"], true);
+        let a = h.call(Method::GET, &format!("/v1/groups/{g}"), ops, None).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND);
+    });
+}
+
+#[test]
+fn only_an_admin_reads_device_secrets() {
+    run(async {
+        let h = Harness::new().await;
+        let g = h.group("g").await;
+        h.device(&g, "SN-1", "m1").await;
+        h.admin(Method::POST, &format!("/v1/groups/{g}/devices:allocate"), Some(json!({"all": true})))
+            .await;
+        let operator = h.token("ops", Role::Operator, &[]).await;
+        let viewer = h.token("view", Role::Viewer, &[]).await;
+        for token in [&operator, &viewer] {
+            for uri in [
+                format!("/v1/groups/{g}/devices/SN-1"),
+                format!("/v1/groups/{g}/devices"),
+            ] {
+                let a = h.call(Method::GET, &uri, Some(token), None).await;
+                assert_eq!(a.status, StatusCode::OK);
+                assert!(!a.text.contains("device_secret"), "{}", a.text);
+                let a = h
+                    .call(Method::GET, &format!("{uri}?include_secrets=true"), Some(token), None)
+                    .await;
+                assert_eq!(a.status, StatusCode::FORBIDDEN, "{a:?}");
+            }
+        }
+        let a = h
+            .admin(Method::GET, &format!("/v1/groups/{g}/devices/SN-1?include_secrets=true"), None)
+            .await;
+        assert!(a.body["device_secret"].as_str().is_some_and(|s| !s.is_empty()), "{a:?}");
+    });
+}
+
+#[test]
+fn a_removed_token_is_refused_at_once() {
+    run(async {
+        let h = Harness::new().await;
+        let t = h.token("temp", Role::Viewer, &[]).await;
+        assert_eq!(h.call(Method::GET, "/v1/groups", Some(&t), None).await.status, StatusCode::OK);
+        assert!(h.store.remove_token(&"temp".parse().unwrap()).await.unwrap());
+        let a = h.call(Method::GET, "/v1/groups", Some(&t), None).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    });
+}
+
+#[test]
+fn bad_requests_get_their_status_and_code() {
+    run(async {
+        let h = Harness::with_options(Options::default()).await;
+        let g = h.group("g").await;
+        let devices = format!("/v1/groups/{g}/devices");
+        let admin = Some(h.admin.as_str());
+        let cases: Vec<(String, Option<String>, StatusCode, &str)> = vec![
+            (devices.clone(), Some("{\"serial\": ".into()), StatusCode::BAD_REQUEST, "malformed_json"),
+            (devices.clone(), Some("{\"serial\": 5}".into()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            (devices.clone(), Some(json!({"serial": "SN 1", "model_id": "m1"}).to_string()),
+             StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            (devices.clone(), Some(json!({"serial": "S", "model_id": "m1", "extra": 1}).to_string()),
+             StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            (devices.clone(), Some(json!({"serial": "S", "model_id": "m1", "attributes": {"nope": "1"}}).to_string()),
+             StatusCode::UNPROCESSABLE_ENTITY, "invalid_attribute"),
+            (devices.clone(), Some(format!("{{\"serial\": \"{}\"}}", "x".repeat(2 * 1024 * 1024))),
+             StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            (format!("/v1/groups/{g}/devices:allocate"), Some(json!({}).to_string()),
+             StatusCode::UNPROCESSABLE_ENTITY, "invalid_selection"),
+            (format!("/v1/groups/{g}/devices:allocate"), Some(json!({"all": true, "serials": []}).to_string()),
+             StatusCode::UNPROCESSABLE_ENTITY, "invalid_selection"),
+            (format!("/v1/groups/{g}/devices:generate"), Some(json!({"count": 0, "model_id": "m1"}).to_string()),
+             StatusCode::UNPROCESSABLE_ENTITY, "invalid_count"),
+        ];
+        for (uri, body, status, code) in cases {
+            let a = h.send(Method::POST, &uri, admin, &[], body).await;
+            assert_eq!((a.status, a.code()), (status, code), "{uri}: {a:?}");
+            assert_eq!(a.header("content-type"), "application/problem+json");
+        }
+        let a = h.admin(Method::GET, &format!("{devices}?status=sideways"), None).await;
+        assert_eq!((a.status, a.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_status"));
+        let a = h.admin(Method::GET, &format!("{devices}?limit=lots"), None).await;
+        assert_eq!((a.status, a.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_query"));
+        let a = h.admin(Method::GET, "/v1/nothing-here", None).await;
+        assert_eq!((a.status, a.code()), (StatusCode::NOT_FOUND, "no_route"));
+        let a = h
+            .send(Method::PATCH, &format!("{devices}/SN-1"), admin, &[("if-match", "soon")],
+                  Some("{}".into()))
+            .await;
+        assert_eq!((a.status, a.code()), (StatusCode::BAD_REQUEST, "invalid_if_match"));
+        // Nothing was registered by any of them.
+        let a = h.admin(Method::GET, &devices, None).await;
+        assert_eq!(a.body["items"], json!([]));
+    });
+}
+
+/// A device's request, signed as `docs/bootstrap.md` says and nothing else: the canonical
+/// string of six lines, HMAC-SHA256 with the 32 bytes of the device key, standard base64.
+fn signed_request(group: &str, serial: &str, timestamp: i64, device_key_b64: &str) -> Value {
+    let canonical = format!("dps-bootstrap-v1\n{group}\n{serial}\n{timestamp}\n\n");
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(device_key_b64)
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(canonical.as_bytes());
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    json!({"group_id": group, "serial": serial, "timestamp": timestamp, "signature": signature})
+}
+
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn a_device_bootstraps_with_a_request_written_from_the_spec() {
+    run(async {
+        let h = Harness::new().await;
+        let g = h.group("g").await;
+        h.device(&g, "TH.2024:000042", "m1").await;
+        h.admin(Method::PATCH, &format!("/v1/groups/{g}"), Some(json!({"auto_activation": true})))
+            .await;
+        // The factory's step: the device key, as the export's bootstrap-key column gives it.
+        let group = h.store.group(g.parse().unwrap()).await.unwrap().unwrap();
+        let key = dps_core::bootstrap::DeviceBootstrapKey::for_device(
+            &group,
+            &"TH.2024:000042".parse().unwrap(),
+        )
+        .expose_base64();
+
+        let body = signed_request(&g, "TH.2024:000042", now_seconds(), &key);
+        let a = h.call(Method::POST, "/v1/bootstrap", None, Some(body.clone())).await;
+        assert_eq!(a.status, StatusCode::OK, "{a:?}");
+        assert_eq!(a.body["allocated_now"], true);
+        assert_eq!(a.body["target"], json!({"environment": "prod-eu", "ou": "acme"}));
+        let secret = a.body["credentials"]["device_secret"].as_str().unwrap().to_owned();
+        assert!(!secret.is_empty());
+        // Again: the same credentials, no second allocation.
+        let again = h.call(Method::POST, "/v1/bootstrap", None, Some(body)).await;
+        assert_eq!(again.body["credentials"]["device_secret"], secret.as_str());
+        assert_eq!(again.body["allocated_now"], false);
+
+        // Every refused check answers the same.
+        let wrong_key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        for body in [
+            signed_request(&g, "TH.2024:000042", now_seconds(), &wrong_key),
+            signed_request(&g, "TH.2024:000042", now_seconds() - 3600, &key),
+            signed_request(&g, "TH.2024:000043", now_seconds(), &key),
+            signed_request("00000000-0000-0000-0000-00000000dead", "TH.2024:000042", now_seconds(), &key),
+        ] {
+            let a = h.call(Method::POST, "/v1/bootstrap", None, Some(body)).await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{a:?}");
+            assert_eq!(a.code(), "unauthorized");
+            assert_eq!(a.body["detail"], again_detail());
+        }
+    });
+}
+
+fn again_detail() -> Value {
+    json!(dps_core::Error::Unauthorized.to_string())
+}
+
+#[test]
+fn bootstrap_requests_beyond_the_rate_limit_wait() {
+    run(async {
+        let options = Options::default().with_bootstrap_limits(
+            RateLimit::new(5, Duration::from_secs(60)),
+            RateLimit::unlimited(),
+        );
+        let h = Harness::with_options(options).await;
+        let g = h.group("g").await;
+        let bad = base64::engine::general_purpose::STANDARD.encode([1u8; 32]);
+        let mut statuses = Vec::new();
+        for _ in 0..8 {
+            let body = signed_request(&g, "SN-1", now_seconds(), &bad);
+            let a = h.call(Method::POST, "/v1/bootstrap", None, Some(body)).await;
+            if a.status == StatusCode::TOO_MANY_REQUESTS {
+                assert_eq!(a.code(), "rate_limited");
+                let wait: u64 = a.header("retry-after").parse().unwrap();
+                assert!((1..=12).contains(&wait), "{wait}");
+            }
+            statuses.push(a.status.as_u16());
+        }
+        assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
+        // The management API is not limited by it.
+        assert_eq!(h.admin(Method::GET, "/v1/groups", None).await.status, StatusCode::OK);
+    });
+}
+
+#[test]
+fn health_and_readiness_need_no_token() {
+    run(async {
+        let h = Harness::new().await;
+        assert_eq!(h.call(Method::GET, "/healthz", None, None).await.status, StatusCode::OK);
+        let a = h.call(Method::GET, "/readyz", None, None).await;
+        assert_eq!((a.status, a.body["status"].clone()), (StatusCode::OK, json!("ready")));
+    });
+}
