@@ -56,6 +56,17 @@
 //! every other group, exactly as for a missing one, and sees only their events. Each change
 //! records the token's name as its events' actor.
 //!
+//! # Retries
+//!
+//! A request that changes state may carry `Idempotency-Key: <key>` (1 to 255 visible ASCII
+//! characters, unique per intended change, such as a UUID). Its first answer is kept in the
+//! store for a day at least ([`Options::idempotency_retention`]); a repeat of the key with
+//! the same method, path and body answers it again, marked `Idempotent-Replayed: true`,
+//! without running the request twice. The same key with another request is refused with 422
+//! `idempotency_key_reused`, and while the first request runs, a repeat gets 409
+//! `idempotency_in_progress`. A server failure (5xx) or a 429 keeps nothing, so the retry
+//! runs. Keys are scoped by token.
+//!
 //! # Errors
 //!
 //! Every refusal is a [`Problem`]: `application/problem+json` with the stable `code` of
@@ -66,6 +77,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod idempotency;
 mod limit;
 mod problem;
 mod routes;
@@ -79,6 +91,7 @@ use axum::extract::DefaultBodyLimit;
 use dps_core::{Environment, Provisioner, Store};
 
 pub use auth::Caller;
+pub use idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 pub use limit::RateLimit;
 pub use problem::{PROBLEM_JSON, Problem};
 
@@ -102,6 +115,9 @@ pub struct Options {
     pub bootstrap_per_address: RateLimit,
     /// Bootstrap requests per group named in the request.
     pub bootstrap_per_group: RateLimit,
+    /// How long the answer of a request with an `Idempotency-Key` is kept for its repeats
+    /// (at least this long; records are purged hourly).
+    pub idempotency_retention: Duration,
 }
 
 impl Default for Options {
@@ -113,6 +129,7 @@ impl Default for Options {
             max_generate: 100_000,
             bootstrap_per_address: RateLimit::new(20, Duration::from_secs(1)),
             bootstrap_per_group: RateLimit::new(2000, Duration::from_secs(1)),
+            idempotency_retention: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -178,7 +195,7 @@ impl Api {
     /// The routes of the service, its state applied: serve it, or nest it into a router of
     /// your own.
     pub fn router(&self) -> Router {
-        routes::routes()
+        routes::routes(self)
             .layer(DefaultBodyLimit::max(self.inner.options.max_json_body))
             .with_state(self.clone())
     }

@@ -492,3 +492,57 @@ fn health_and_readiness_need_no_token() {
         assert_eq!((a.status, a.body["status"].clone()), (StatusCode::OK, json!("ready")));
     });
 }
+
+#[test]
+fn a_repeated_idempotency_key_answers_the_first_answer_once() {
+    run(async {
+        let h = Harness::new().await;
+        let g = h.group("g").await;
+        let admin = Some(h.admin.as_str());
+        let uri = format!("/v1/groups/{g}/devices:generate");
+        let body = json!({"count": 3, "model_id": "m1"}).to_string();
+        let key = [("idempotency-key", "6f1c0d3e-retry-1")];
+        let first = h.send(Method::POST, &uri, admin, &key, Some(body.clone())).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{first:?}");
+        assert_eq!(first.header("idempotent-replayed"), "");
+        let again = h.send(Method::POST, &uri, admin, &key, Some(body)).await;
+        assert_eq!(again.status, StatusCode::CREATED);
+        assert_eq!(again.text, first.text);
+        assert_eq!(again.header("idempotent-replayed"), "true");
+        assert_eq!(again.header("content-type"), "application/json");
+        let listed = h.admin(Method::GET, &format!("/v1/groups/{g}/devices"), None).await;
+        assert_eq!(listed.body["items"].as_array().unwrap().len(), 3, "generated once");
+
+        // The same key with another body is refused; another token's same key is its own.
+        let other = json!({"count": 4, "model_id": "m1"}).to_string();
+        let a = h.send(Method::POST, &uri, admin, &key, Some(other.clone())).await;
+        assert_eq!((a.status, a.code()), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"));
+        let second = h.token("second", Role::Operator, &[]).await;
+        let a = h.send(Method::POST, &uri, Some(&second), &key, Some(other)).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+        assert_eq!(a.header("idempotent-replayed"), "");
+
+        let a = h.send(Method::POST, &uri, admin, &[("idempotency-key", "")], Some("{}".into())).await;
+        assert_eq!((a.status, a.code()), (StatusCode::BAD_REQUEST, "invalid_idempotency_key"));
+    });
+}
+
+#[test]
+fn a_refused_request_with_a_key_is_answered_the_same_again() {
+    run(async {
+        let h = Harness::new().await;
+        let g = h.group("g").await;
+        let admin = Some(h.admin.as_str());
+        let uri = format!("/v1/groups/{g}/devices");
+        let body = json!({"serial": "SN-1", "model_id": "m1"}).to_string();
+        let key = [("idempotency-key", "k-1")];
+        assert_eq!(h.send(Method::POST, &uri, admin, &key, Some(body.clone())).await.status, StatusCode::CREATED);
+        // Without the key, a second registration is refused as a duplicate ...
+        let dup = h.send(Method::POST, &uri, admin, &[], Some(body.clone())).await;
+        assert_eq!(dup.code(), "already_registered");
+        // ... with it, the first success is answered again.
+        let a = h.send(Method::POST, &uri, admin, &key, Some(body)).await;
+        assert_eq!(a.status, StatusCode::CREATED);
+        assert_eq!(a.header("idempotent-replayed"), "true");
+    });
+}

@@ -16,40 +16,44 @@ use crate::auth::{Caller, not_found};
 use crate::problem::Problem;
 use crate::{Api, DynProvisioner};
 
-/// Every route of the service.
-pub(crate) fn routes() -> Router<Api> {
-    Router::new()
-        .route("/v1/groups", get(groups::list).post(groups::create))
+/// Every route of the service. The routes that change state take an `Idempotency-Key`.
+pub(crate) fn routes(api: &Api) -> Router<Api> {
+    let changing = Router::new()
+        .route("/v1/groups", post(groups::create))
         .route(
             "/v1/groups/{group}",
-            get(groups::show).patch(groups::edit).delete(groups::delete),
+            axum::routing::patch(groups::edit).delete(groups::delete),
         )
         .route("/v1/groups/{group}/secret:rotate", post(groups::rotate))
-        .route(
-            "/v1/groups/{group}/devices",
-            get(devices::list).post(devices::register),
-        )
+        .route("/v1/groups/{group}/devices", post(devices::register))
         .route("/v1/groups/{group}/devices:generate", post(devices::generate))
-        .route("/v1/groups/{group}/devices:template", get(devices::template))
         .route("/v1/groups/{group}/devices:allocate", post(batch::allocate))
         .route("/v1/groups/{group}/devices:reset", post(batch::reset))
         .route("/v1/groups/{group}/devices:delete", post(batch::delete))
         .route(
             "/v1/groups/{group}/devices/{serial}",
-            get(devices::show)
-                .patch(devices::edit)
-                .delete(devices::delete),
+            axum::routing::patch(devices::edit).delete(devices::delete),
         )
         .route(
             "/v1/groups/{group}/devices/{serial}/replace",
             post(devices::replace),
         )
         .route("/v1/recover", post(batch::recover))
+        .route_layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            crate::idempotency::layer,
+        ));
+    let reading = Router::new()
+        .route("/v1/groups", get(groups::list))
+        .route("/v1/groups/{group}", get(groups::show))
+        .route("/v1/groups/{group}/devices", get(devices::list))
+        .route("/v1/groups/{group}/devices:template", get(devices::template))
+        .route("/v1/groups/{group}/devices/{serial}", get(devices::show))
         .route("/v1/events", get(events::list))
         .route("/v1/bootstrap", post(bootstrap::bootstrap))
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .fallback(ops::not_found)
+        .route("/readyz", get(ops::readyz));
+    changing.merge(reading).fallback(ops::not_found)
 }
 
 /// The group that `reference` (an ID or a unique name) names among the groups `caller`
