@@ -546,3 +546,120 @@ fn a_refused_request_with_a_key_is_answered_the_same_again() {
         assert_eq!(a.header("idempotent-replayed"), "true");
     });
 }
+
+const MESSY_CSV: &str = "\u{feff}Device Serial No.,Model ID,Device Name,Batch Tag\r\n\
+SN-1,m1,Lobby,b1\r\n\
+SN 2,m1,,b1\r\n\
+SN-3,m2,\"Hall, east\",b1\r\n\
+SN-1,m1,dup,b1\r\n\
+SN-4,,,b1\r\n";
+
+#[test]
+fn an_import_reports_each_refused_row_as_json_or_as_the_error_csv() {
+    run(async {
+        let h = Harness::new().await;
+        let g = h.group("g").await;
+        let ops = h.token("ops", Role::Operator, &[]).await;
+        let uri = format!("/v1/groups/{g}/devices:import");
+        let csv = [("content-type", "text/csv")];
+
+        let dry = h.send(Method::POST, &format!("{uri}?dry_run=true"), Some(&ops), &csv, Some(MESSY_CSV.into())).await;
+        assert_eq!(dry.status, StatusCode::OK, "{dry:?}");
+        assert_eq!((dry.body["dry_run"].clone(), dry.body["committed"].clone()), (json!(true), json!(false)));
+        assert_eq!(h.admin(Method::GET, &format!("/v1/groups/{g}/devices"), None).await.body["items"], json!([]));
+
+        let a = h.send(Method::POST, &uri, Some(&ops), &csv, Some(MESSY_CSV.into())).await;
+        assert_eq!(a.status, StatusCode::OK, "{a:?}");
+        assert_eq!((a.body["created"].clone(), a.body["rejected"].clone()), (json!(2), json!(3)));
+        let lines: Vec<u64> = a.body["rows"].as_array().unwrap().iter()
+            .map(|r| r["line"].as_u64().unwrap()).collect();
+        assert_eq!(lines, [3, 5, 6]);
+        assert_eq!(a.body["rows"][0]["code"], "invalid_serial");
+
+        // The same file again, answered as the error CSV: every row now refused.
+        let a = h
+            .send(Method::POST, &uri, Some(&ops), &[("content-type", "text/csv"), ("accept", "text/csv")],
+                  Some(MESSY_CSV.into()))
+            .await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert!(a.header("content-type").starts_with("text/csv"));
+        assert_eq!(a.text.lines().count(), 6, "{}", a.text);
+        assert!(a.text.contains("already_registered"));
+
+        // A multipart upload of the console's form.
+        let boundary = "XyZ";
+        let form = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.csv\"\r\n\
+             Content-Type: text/csv\r\n\r\nDevice Serial No.,Model ID\r\nSN-9,m1\r\n--{boundary}--\r\n"
+        );
+        let ct = format!("multipart/form-data; boundary={boundary}");
+        let a = h.send(Method::POST, &uri, Some(&ops), &[("content-type", &ct)], Some(form)).await;
+        assert_eq!((a.status, a.body["created"].clone()), (StatusCode::OK, json!(1)), "{a:?}");
+
+        // Bad UTF-8 and a bad header refuse the file.
+        let a = h.send(Method::POST, &uri, Some(&ops), &csv, Some("Device Serial No.,Nope\nx,y\n".into())).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{a:?}");
+        let a = h.send(Method::POST, &uri, Some(&ops), &[("content-type", "application/json")], Some("{}".into())).await;
+        assert_eq!((a.status, a.code()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"));
+    });
+}
+
+#[test]
+fn an_operator_imports_within_the_console_limits_and_an_admin_beyond() {
+    run(async {
+        let h = Harness::new().await;
+        let g = h.group("g").await;
+        let ops = h.token("ops", Role::Operator, &[]).await;
+        let uri = format!("/v1/groups/{g}/devices:import");
+        let mut csv = String::from("Device Serial No.,Model ID\n");
+        for i in 0..1001 {
+            csv.push_str(&format!("SN-{i:05},m1\n"));
+        }
+        let ct = [("content-type", "text/csv")];
+        let a = h.send(Method::POST, &uri, Some(&ops), &ct, Some(csv.clone())).await;
+        assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{a:?}");
+        assert_eq!(a.code(), "limit_exceeded");
+        assert_eq!(h.admin(Method::GET, &format!("/v1/groups/{g}/devices?limit=1"), None).await.body["items"], json!([]));
+        let a = h.send(Method::POST, &uri, Some(&h.admin.clone()), &ct, Some(csv)).await;
+        assert_eq!((a.status, a.body["created"].clone()), (StatusCode::OK, json!(1001)), "{a:?}");
+    });
+}
+
+#[test]
+fn an_export_streams_the_selection_and_imports_again() {
+    run(async {
+        let h = Harness::new().await;
+        let g = h.group("g").await;
+        for i in 0..30 {
+            h.device(&g, &format!("SN-{i:02}"), if i % 2 == 0 { "m1" } else { "m2" }).await;
+        }
+        let a = h.admin(Method::GET, &format!("/v1/groups/{g}/devices:export?model_id=m2"), None).await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert!(a.header("content-type").starts_with("text/csv"));
+        assert_eq!(a.text.lines().count(), 16, "{}", a.text);
+        assert!(!a.text.contains("Device Secret"));
+        let a = h
+            .admin(Method::POST, &format!("/v1/groups/{g}/devices:export"), Some(json!({"serials": ["SN-01", "SN-02"]})))
+            .await;
+        assert_eq!(a.text.lines().count(), 3);
+
+        let all = h.admin(Method::GET, &format!("/v1/groups/{g}/devices:export"), None).await;
+        let copy = h.group("copy").await;
+        let a = h
+            .send(Method::POST, &format!("/v1/groups/{copy}/devices:import"), Some(&h.admin.clone()),
+                  &[("content-type", "text/csv")], Some(all.text.clone()))
+            .await;
+        assert_eq!((a.status, a.body["created"].clone(), a.body["rejected"].clone()),
+                   (StatusCode::OK, json!(30), json!(0)), "{a:?}");
+
+        // Secrets only for an admin.
+        let ops = h.token("ops", Role::Operator, &[]).await;
+        let a = h.call(Method::GET, &format!("/v1/groups/{g}/devices:export?include_secrets=true"), Some(&ops), None).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+        let zip = h.admin(Method::GET, &format!("/v1/groups/{g}/devices:qr?batch_tag=none"), None).await;
+        assert_eq!(zip.status, StatusCode::OK);
+        assert_eq!(zip.header("content-type"), "application/zip");
+    });
+}

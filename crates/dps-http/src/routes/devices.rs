@@ -45,7 +45,7 @@ pub(crate) struct ListQuery {
     serial_prefix: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
-    include_secrets: Option<String>,
+    pub(crate) include_secrets: Option<String>,
 }
 
 impl ListQuery {
@@ -259,7 +259,7 @@ pub(crate) async fn generate(
 /// `?include_secrets=true` of one device.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ShowQuery {
-    include_secrets: Option<String>,
+    pub(crate) include_secrets: Option<String>,
 }
 
 pub(crate) async fn show(

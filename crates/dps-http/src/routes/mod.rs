@@ -6,6 +6,7 @@ mod devices;
 mod events;
 mod groups;
 mod ops;
+mod transfer;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -48,8 +49,23 @@ pub(crate) fn routes(api: &Api) -> Router<Api> {
         .route("/v1/groups/{group}", get(groups::show))
         .route("/v1/groups/{group}/devices", get(devices::list))
         .route("/v1/groups/{group}/devices:template", get(devices::template))
+        .route(
+            "/v1/groups/{group}/devices:export",
+            get(transfer::export).post(transfer::export),
+        )
+        .route(
+            "/v1/groups/{group}/devices:qr",
+            get(transfer::qr).post(transfer::qr),
+        )
         .route("/v1/groups/{group}/devices/{serial}", get(devices::show))
         .route("/v1/events", get(events::list))
+        // An upload streams through the import and is never buffered whole, so neither the
+        // body limit of JSON requests nor the buffering of idempotent requests applies; the
+        // import's own limits do.
+        .route(
+            "/v1/groups/{group}/devices:import",
+            post(transfer::import).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/v1/bootstrap", post(bootstrap::bootstrap))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz));

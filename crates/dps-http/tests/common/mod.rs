@@ -112,7 +112,7 @@ impl Harness {
         if let Some(t) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
-        if body.is_some() {
+        if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
         for (k, v) in headers {

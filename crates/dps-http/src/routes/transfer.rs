@@ -1,0 +1,272 @@
+//! Files in and out: the CSV import (a `text/csv` body or a `multipart/form-data` upload,
+//! both streamed), the CSV export and the ZIP of QR labels (both streamed as they are made).
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dps_core::access::Role;
+use dps_core::{DpsError, Selection};
+use dps_csv::{ImportMode, ImportOptions, ImportReport, Limits};
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::batch::SelectionBody;
+use super::devices::ListQuery;
+use super::{flag, group_for};
+use crate::Api;
+use crate::auth::Caller;
+use crate::problem::Problem;
+use crate::views::ImportView;
+
+/// The bytes a streamed file holds in flight between its producer and the client.
+const PIPE_BYTES: usize = 64 * 1024;
+
+/// `?mode=&dry_run=&all_or_nothing=` of an import.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ImportQuery {
+    mode: Option<String>,
+    dry_run: Option<String>,
+    all_or_nothing: Option<String>,
+}
+
+impl ImportQuery {
+    fn options(&self, caller: &Caller) -> Result<ImportOptions, Problem> {
+        let mode = match self.mode.as_deref() {
+            None | Some("create") => ImportMode::Create,
+            Some("upsert") => ImportMode::Upsert,
+            Some("update") => ImportMode::Update,
+            Some(other) => {
+                return Err(Problem::invalid(
+                    "invalid_query",
+                    format!("mode must be create, upsert or update, not {other:?}"),
+                ));
+            }
+        };
+        let mut options = ImportOptions::default().with_mode(mode);
+        if flag(self.dry_run.as_deref(), "dry_run")? {
+            options = options.dry_run();
+        }
+        if flag(self.all_or_nothing.as_deref(), "all_or_nothing")? {
+            options = options.all_or_nothing();
+        }
+        // The console's limits (2 MB, 1000 records) hold for everyone but an admin.
+        if caller.token().role().allows(Role::Admin) {
+            options = options.with_limits(Limits::unbounded());
+        }
+        Ok(options)
+    }
+}
+
+/// An async reader over a stream of body chunks.
+fn reader<S>(stream: S) -> impl AsyncRead + Unpin + Send
+where
+    S: futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin + Send,
+{
+    tokio_util::io::StreamReader::new(stream)
+}
+
+pub(crate) async fn import(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    query: Result<Query<ImportQuery>, QueryRejection>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, Problem> {
+    caller.require(Role::Operator)?;
+    let Query(query) = query?;
+    let options = query.options(&caller)?;
+    let dps = api.acting_for(&caller);
+    let group = group_for(&dps, &caller, &reference).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let report = if content_type.starts_with("multipart/form-data") {
+        let mut multipart = Multipart::from_request(request, &api)
+            .await
+            .map_err(|e| Problem::bad_request("invalid_multipart", e.body_text()))?;
+        // The first part that is a file (or the first part at all) is the CSV.
+        let field = loop {
+            let field = multipart
+                .next_field()
+                .await
+                .map_err(|e| Problem::bad_request("invalid_multipart", e.body_text()))?;
+            match field {
+                Some(f) if f.file_name().is_some() || f.name() == Some("file") => break f,
+                Some(_) => {}
+                None => {
+                    return Err(Problem::invalid(
+                        "missing_file",
+                        "the upload has no file part",
+                    ));
+                }
+            }
+        };
+        let stream = field.map_err(std::io::Error::other);
+        dps_csv::import_async(&dps, group.id(), reader(stream), &options).await
+    } else if content_type.starts_with("text/csv")
+        || content_type.starts_with("application/octet-stream")
+        || content_type.is_empty()
+    {
+        let stream = request
+            .into_body()
+            .into_data_stream()
+            .map_err(std::io::Error::other);
+        dps_csv::import_async(&dps, group.id(), reader(stream), &options).await
+    } else {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the file as text/csv or as multipart/form-data",
+        ));
+    };
+    let report = match report {
+        Ok(report) => report,
+        // Rows before the failure were written; the listing shows which. The answer is the
+        // failure, so that a client does not take a partial import for a whole one.
+        Err(dps_csv::ImportError::Interrupted { cause, report }) => {
+            tracing::warn!(
+                error = %cause,
+                written = report.summary.created + report.summary.updated,
+                "an import stopped after earlier rows were written"
+            );
+            return Err(Problem::from_dps(&*cause));
+        }
+        Err(e) => return Err(Problem::from_dps(&e)),
+    };
+    answer_import(&headers, &report, options.dry_run)
+}
+
+/// The report as JSON, or as the error CSV when the client asks for `text/csv`.
+fn answer_import(
+    headers: &HeaderMap,
+    report: &ImportReport,
+    dry_run: bool,
+) -> Result<Response, Problem> {
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/csv"));
+    if wants_csv {
+        let csv = dps_csv::write_error_report(Vec::new(), report.errors()).map_err(|e| {
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string())
+        })?;
+        return Ok(csv_response(Body::from(csv), "import-errors.csv"));
+    }
+    Ok(Json(ImportView::new(report, dry_run)).into_response())
+}
+
+fn csv_response(body: Body, file_name: &str) -> Response {
+    file_response(body, "text/csv; charset=utf-8", file_name)
+}
+
+fn file_response(body: Body, content_type: &'static str, file_name: &str) -> Response {
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The selection of an export: the query's filters (GET), or a selection body (POST).
+async fn selection(
+    query: &ListQuery,
+    request: Request,
+    api: &Api,
+) -> Result<Selection, Problem> {
+    if request.method() == axum::http::Method::POST {
+        let body: Result<Json<SelectionBody>, JsonRejection> =
+            Json::from_request(request, api).await;
+        let Json(body) = body?;
+        body.selection(api.options().max_batch_serials)
+    } else {
+        Ok(Selection::Filter(query.filter()?))
+    }
+}
+
+/// Runs `produce` on a writer in its own task and answers the bytes it writes as the body,
+/// as they come. A failure after the first byte ends the body early, which the client sees
+/// as a broken transfer.
+fn streamed<F, Fut, E>(produce: F) -> Body
+where
+    F: FnOnce(tokio::io::DuplexStream) -> Fut,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: DpsError + Send + 'static,
+{
+    let (writer, reader) = tokio::io::duplex(PIPE_BYTES);
+    let task = produce(writer);
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            tracing::warn!(code = e.code(), error = %e, "a streamed file stopped early");
+        }
+    });
+    Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, PIPE_BYTES))
+}
+
+pub(crate) async fn export(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+    request: Request,
+) -> Result<Response, Problem> {
+    let Query(query) = query?;
+    let secrets = flag(query.include_secrets.as_deref(), "include_secrets")?;
+    if secrets {
+        caller.require(Role::Admin)?;
+    }
+    let dps = api.acting_for(&caller);
+    let group = group_for(&dps, &caller, &reference).await?;
+    let selection = selection(&query, request, &api).await?;
+    let mut options = dps_csv::ExportOptions::default();
+    if secrets {
+        options = options.with_secrets();
+    }
+    let id = group.id();
+    let body = streamed(move |writer| async move {
+        dps_csv::export_async(&dps, id, &selection, writer, &options)
+            .await
+            .map(drop)
+    });
+    Ok(csv_response(body, "devices.csv"))
+}
+
+pub(crate) async fn qr(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+    request: Request,
+) -> Result<Response, Problem> {
+    let Query(query) = query?;
+    let dps = api.acting_for(&caller);
+    let group = group_for(&dps, &caller, &reference).await?;
+    let selection = selection(&query, request, &api).await?;
+    let id = group.id();
+    let body = streamed(move |writer| async move {
+        qr_zip(&dps, id, &selection, writer).await
+    });
+    Ok(file_response(body, "application/zip", "labels.zip"))
+}
+
+async fn qr_zip<W: AsyncWrite + Unpin + Send>(
+    dps: &crate::DynProvisioner,
+    group: dps_core::GroupId,
+    selection: &Selection,
+    writer: W,
+) -> Result<(), dps_qr::Error> {
+    let options = dps_qr::ArchiveOptions::default();
+    dps_qr::export_zip_async(dps, group, selection, writer, options)
+        .await
+        .map(drop)
+}
