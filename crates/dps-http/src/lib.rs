@@ -46,6 +46,10 @@
 //! | `GET /v1/events` | viewer | the event log: `after`, `limit` |
 //! | `POST /v1/bootstrap` | none | the device-facing call of `docs/bootstrap.md` |
 //! | `GET /healthz` · `GET /readyz` | none | the process is up · the store answers |
+//! | `GET /metrics` | none | Prometheus text: requests by route and status, latency, bootstrap outcomes, batch sizes |
+//!
+//! Every answer carries `X-Request-Id` (the client's, when it sent a short printable one),
+//! which the request's log lines carry too.
 //!
 //! # Access
 //!
@@ -79,6 +83,7 @@
 mod auth;
 mod idempotency;
 mod limit;
+mod metrics;
 mod problem;
 mod routes;
 pub mod views;
@@ -93,6 +98,7 @@ use dps_core::{Environment, Provisioner, Store};
 pub use auth::Caller;
 pub use idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 pub use limit::RateLimit;
+pub use metrics::REQUEST_ID;
 pub use problem::{PROBLEM_JSON, Problem};
 
 /// The provisioner that an [`Api`] serves: any store and any environment.
@@ -162,6 +168,7 @@ struct Inner {
     options: Options,
     per_address: limit::Limiter<std::net::IpAddr>,
     per_group: limit::Limiter<dps_core::GroupId>,
+    metrics: metrics::Metrics,
 }
 
 impl Api {
@@ -176,6 +183,7 @@ impl Api {
             inner: Arc::new(Inner {
                 per_address: limit::Limiter::new(options.bootstrap_per_address),
                 per_group: limit::Limiter::new(options.bootstrap_per_group),
+                metrics: metrics::Metrics::new(),
                 dps,
                 options,
             }),
@@ -197,6 +205,10 @@ impl Api {
     pub fn router(&self) -> Router {
         routes::routes(self)
             .layer(DefaultBodyLimit::max(self.inner.options.max_json_body))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                metrics::layer,
+            ))
             .with_state(self.clone())
     }
 

@@ -77,6 +77,12 @@ async fn run(
         Op::Reset => dps.reset(group.id(), &selection).await?,
         Op::Delete => dps.delete(group.id(), &selection).await?,
     };
+    let name = match op {
+        Op::Allocate => "allocate",
+        Op::Reset => "reset",
+        Op::Delete => "delete",
+    };
+    api.inner.metrics.batch(name, report.outcomes.len());
     Ok(Json(BatchView::from(&report)).into_response())
 }
 

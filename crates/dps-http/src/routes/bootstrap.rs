@@ -34,10 +34,20 @@ pub(crate) async fn bootstrap(
     State(api): State<Api>,
     request: axum::extract::Request,
 ) -> Result<Response, Problem> {
+    let result = answer(&api, request).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(p) => p.code(),
+    };
+    api.inner.metrics.bootstrap(outcome);
+    result
+}
+
+async fn answer(api: &Api, request: axum::extract::Request) -> Result<Response, Problem> {
     let address = client(request.extensions());
     api.inner.per_address.take(&address).map_err(rate_limited)?;
     let body: Result<Json<BootstrapRequest>, JsonRejection> =
-        <Json<BootstrapRequest> as axum::extract::FromRequest<Api>>::from_request(request, &api)
+        <Json<BootstrapRequest> as axum::extract::FromRequest<Api>>::from_request(request, api)
             .await;
     let Json(body) = body?;
     api.inner

@@ -68,7 +68,8 @@ pub(crate) fn routes(api: &Api) -> Router<Api> {
         )
         .route("/v1/bootstrap", post(bootstrap::bootstrap))
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz));
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(crate::metrics::metrics));
     changing.merge(reading).fallback(ops::not_found)
 }
 
