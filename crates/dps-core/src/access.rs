@@ -285,12 +285,20 @@ mod tests {
     #[test]
     fn an_issued_token_is_found_by_the_hash_of_its_text_only() {
         let name = Actor::new("ops").unwrap();
-        let (token, text) =
-            AccessToken::issue(name, Role::Viewer, vec![], &Counting, Timestamp::from_unix_millis(5));
+        let (token, text) = AccessToken::issue(
+            name,
+            Role::Viewer,
+            vec![],
+            &Counting,
+            Timestamp::from_unix_millis(5),
+        );
         assert_eq!(text, "dps_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
         assert_eq!(token.hash(), &TokenHash::of(&text));
         assert_ne!(token.hash(), &TokenHash::of("dps_other"));
-        assert_eq!(TokenHash::from_hex(&token.hash().to_hex()).unwrap(), *token.hash());
+        assert_eq!(
+            TokenHash::from_hex(&token.hash().to_hex()).unwrap(),
+            *token.hash()
+        );
         assert!(!format!("{token:?}").contains(&text));
     }
 

@@ -1,16 +1,18 @@
 //! The stored form of records, for [`Store`](crate::Store) implementers: what a backend
-//! persists for a group, a device and an event, with an explicit format version.
+//! persists for a group, a device, an event and an access token, with an explicit format
+//! version.
 //!
 //! The domain types ([`Device`](crate::Device), [`RegistrationGroup`](crate::RegistrationGroup),
 //! [`NewEvent`](crate::NewEvent)) may change their fields from one release to the next; the
-//! stored form does not. [`StoredDevice`], [`StoredGroup`] and [`StoredEvent`] have their own
-//! serde field names and convert to and from the domain types, so a database written by one
-//! release reads back in the next.
+//! stored form does not. [`StoredDevice`], [`StoredGroup`], [`StoredEvent`] and
+//! [`StoredToken`] have their own serde field names and convert to and from the domain types,
+//! so a database written by one release reads back in the next.
 //!
 //! Unlike the domain types, whose JSON leaves every secret out, the stored form keeps the
 //! group secrets and device secrets, since a store must persist them: converting a record to
 //! its stored form is the explicit step that hands its secrets to a serialiser. Keep the
-//! stored JSON inside the store.
+//! stored JSON inside the store. An access token is stored by the hash of its text only
+//! (as 64 hex digits), never by its text.
 //!
 //! # Format versions
 //!
@@ -52,6 +54,7 @@ mod device;
 mod event;
 mod group;
 mod row;
+mod token;
 
 use std::fmt;
 
@@ -67,6 +70,7 @@ pub use row::{
     ColumnValue, Comparison, Condition, DeviceColumns, GroupColumns, device_conditions,
     status_code, version_column,
 };
+pub use token::{StoredToken, decode_token};
 
 /// The version of the stored form that this code writes, and the newest one it reads.
 pub const FORMAT_VERSION: u64 = 1;
@@ -88,6 +92,8 @@ pub enum Record {
     Device,
     /// An event of the log.
     Event,
+    /// An access token.
+    Token,
 }
 
 impl fmt::Display for Record {
@@ -96,6 +102,7 @@ impl fmt::Display for Record {
             Record::Group => "group",
             Record::Device => "device",
             Record::Event => "event",
+            Record::Token => "token",
         })
     }
 }

@@ -509,12 +509,13 @@ impl Store for InMemoryStore {
         if let Some(existing) = inner.idempotency.get(&record.key) {
             return Ok(IdempotencyClaim::Existing(existing.clone()));
         }
-        inner
-            .idempotency
-            .insert(record.key.clone(), IdempotencyRecord {
+        inner.idempotency.insert(
+            record.key.clone(),
+            IdempotencyRecord {
                 answer: None,
                 ..record.clone()
-            });
+            },
+        );
         Ok(IdempotencyClaim::Claimed)
     }
 

@@ -1,6 +1,6 @@
 //! PostgreSQL errors as the store's error kinds.
 
-use dps_core::{Device, Entity, SerialNumber, StoreError};
+use dps_core::{Actor, Device, Entity, SerialNumber, StoreError};
 use tokio_postgres::error::SqlState;
 
 /// Maps a PostgreSQL error to the store's error kinds.
@@ -35,6 +35,18 @@ pub(crate) fn pg_error(context: &str, e: tokio_postgres::Error) -> StoreError {
             source: Some(Box::new(e)),
         },
     }
+}
+
+/// The store error for a failed insert of the token named `name`: a unique violation (of
+/// the name or of the hash) is [`StoreError::AlreadyExists`].
+pub(crate) fn token_insert_error(e: tokio_postgres::Error, name: &Actor) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        return StoreError::AlreadyExists {
+            entity: Entity::Token,
+            key: name.to_string(),
+        };
+    }
+    pg_error("insert token", e)
 }
 
 /// The error for a connection the pool could not hand out.

@@ -63,8 +63,10 @@
 //!   transaction; an update applies only `WHERE version = <expected>`, so of two writers
 //!   racing from one version exactly one changes a row and the other sees zero rows and gets
 //!   [`StoreError::Conflict`].
-//! - **Unique and foreign-key constraints** (`23505`, `23503`): unique serials per group, and
-//!   devices that need their group.
+//! - **Unique and foreign-key constraints** (`23505`, `23503`): unique serials per group,
+//!   devices that need their group, and access tokens unique by name and by hash.
+//! - **`INSERT … ON CONFLICT DO NOTHING`** that waits for a concurrent insert of the same key
+//!   to end: of two requests claiming one idempotency key at once, exactly one inserts it.
 //! - **`COPY … FROM STDIN (FORMAT binary)`**: a changeset with many new devices is written with
 //!   one binary COPY.
 //! - **`pg_advisory_xact_lock`**: migrations run under a transaction-level advisory lock, so
@@ -105,12 +107,18 @@
 //!
 //! # Schema
 //!
-//! All tables live in one schema (default `dps`), so tenants and tests isolate by schema. The
+//! All tables live in one schema (default `dps`), so tenants and tests isolate by schema: the
+//! groups (`dps_groups`), the devices (`dps_devices`), the event log (`dps_events`,
+//! `dps_event_batches` and `dps_event_counter`), the access tokens (`dps_tokens`: by name and
+//! by the SHA-256 hash of their text, never the text), the idempotency records of requests
+//! (`dps_idempotency`: each key with its request's fingerprint, when it was first used and
+//! the answer once there is one) and the schema version (`dps_schema_version`). The
 //! schema is created and migrated on connect; a schema written by a newer version of this crate
 //! is refused with [`StoreError::SchemaTooNew`] and left untouched.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+mod access;
 mod apply;
 mod batch;
 mod error;

@@ -1,10 +1,11 @@
 //! The reads of [`Store`]: point lookups and keyset pages.
 
 use async_trait::async_trait;
+use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, TokenHash};
 use dps_core::stored;
 use dps_core::{
-    Changeset, Device, DeviceId, DeviceQuery, Event, EventCursor, GroupId, RegistrationGroup,
-    SerialNumber, Store, StoreError, Uuid,
+    Actor, Changeset, Device, DeviceId, DeviceQuery, Event, EventCursor, GroupId,
+    RegistrationGroup, SerialNumber, Store, StoreError, Timestamp, Uuid,
 };
 use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::ToSql;
@@ -200,5 +201,40 @@ impl Store for PgStore {
 
     async fn commit(&self, changeset: Changeset) -> Result<(), StoreError> {
         self.commit_changeset(changeset).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<AccessToken>, StoreError> {
+        self.list_tokens().await
+    }
+
+    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<AccessToken>, StoreError> {
+        self.find_token(hash).await
+    }
+
+    async fn insert_token(&self, token: &AccessToken) -> Result<(), StoreError> {
+        self.add_token(token).await
+    }
+
+    async fn remove_token(&self, name: &Actor) -> Result<bool, StoreError> {
+        self.delete_token(name).await
+    }
+
+    async fn claim_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        self.claim_key(record).await
+    }
+
+    async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {
+        self.finish_key(key, answer).await
+    }
+
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
+        self.release_key(key).await
+    }
+
+    async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.purge_keys(before).await
     }
 }

@@ -96,6 +96,24 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     SET last = GREATEST(last, COALESCE((SELECT max(last_seq) FROM "{s}".dps_event_batches), 0))
     WHERE id = 1;
     "#,
+    // 3: access tokens and idempotency records.
+    r#"
+    -- A token by its name (the listing order, by bytes) and by the SHA-256 hash of its text.
+    CREATE TABLE "{s}".dps_tokens (
+        name text  COLLATE "C" PRIMARY KEY,
+        hash bytea NOT NULL UNIQUE,
+        data text  NOT NULL
+    );
+
+    -- A request's idempotency key; `answer` stays NULL while the first request runs.
+    CREATE TABLE "{s}".dps_idempotency (
+        key         text   PRIMARY KEY,
+        fingerprint bytea  NOT NULL,
+        created_at  bigint NOT NULL,
+        answer      bytea
+    );
+    CREATE INDEX dps_idempotency_created_at ON "{s}".dps_idempotency (created_at);
+    "#,
 ];
 
 /// The schema version this code writes.

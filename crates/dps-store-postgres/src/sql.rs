@@ -22,6 +22,15 @@ pub(crate) struct Sql {
     pub(crate) number_batches: String,
     pub(crate) insert_events: String,
     pub(crate) devices_table: String,
+    pub(crate) tokens: String,
+    pub(crate) token_by_hash: String,
+    pub(crate) insert_token: String,
+    pub(crate) remove_token: String,
+    pub(crate) claim_idempotency: String,
+    pub(crate) idempotency_record: String,
+    pub(crate) finish_idempotency: String,
+    pub(crate) release_idempotency: String,
+    pub(crate) purge_idempotency: String,
 }
 
 impl Sql {
@@ -107,6 +116,24 @@ impl Sql {
                  FROM batch, UNNEST($1::text[]) WITH ORDINALITY AS e (data, idx)"
             ),
             devices_table: format!("\"{s}\".dps_devices"),
+            tokens: format!("SELECT data FROM \"{s}\".dps_tokens ORDER BY name"),
+            token_by_hash: format!("SELECT data FROM \"{s}\".dps_tokens WHERE hash = $1"),
+            insert_token: format!(
+                "INSERT INTO \"{s}\".dps_tokens (name, hash, data) VALUES ($1, $2, $3)"
+            ),
+            remove_token: format!("DELETE FROM \"{s}\".dps_tokens WHERE name = $1"),
+            claim_idempotency: format!(
+                "INSERT INTO \"{s}\".dps_idempotency (key, fingerprint, created_at, answer) \
+                 VALUES ($1, $2, $3, NULL) ON CONFLICT (key) DO NOTHING"
+            ),
+            idempotency_record: format!(
+                "SELECT fingerprint, created_at, answer FROM \"{s}\".dps_idempotency WHERE key = $1"
+            ),
+            finish_idempotency: format!(
+                "UPDATE \"{s}\".dps_idempotency SET answer = $2 WHERE key = $1"
+            ),
+            release_idempotency: format!("DELETE FROM \"{s}\".dps_idempotency WHERE key = $1"),
+            purge_idempotency: format!("DELETE FROM \"{s}\".dps_idempotency WHERE created_at < $1"),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! A schema written by an earlier release reads back record by record as the records that
-//! the same history produces today.
+//! the same history produces today, and takes what later releases store beside them (access
+//! tokens and idempotency records).
 //!
 //! `fixtures/v1.sql` is a `pg_dump --inserts` of the golden scenario (`dps_testkit::golden`)
 //! as the first release stored it, with the schema name replaced by a placeholder; see that
@@ -8,11 +9,12 @@
 mod common;
 
 use common::{DropSchema, raw, unique_schema, url};
-use dps_core::{Change, Changeset, EventKind, Store};
+use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, Role, TokenHash};
+use dps_core::{Actor, Change, Changeset, EventKind, Store};
 use dps_store_memory::InMemoryStore;
 use dps_store_postgres::{PgOptions, PgStore};
-use dps_testkit::Fixtures;
 use dps_testkit::golden::{self, SCHEMA_PLACEHOLDER};
+use dps_testkit::{EPOCH, Fixtures};
 
 /// Loads the fixture `name` into a fresh schema and opens a store on it.
 async fn load(url: &str, name: &str) -> (DropSchema, PgStore) {
@@ -115,4 +117,56 @@ async fn a_v1_schema_keeps_its_event_cursors_and_numbers_new_events_above_them()
     assert!(new[0].cursor > last);
     assert!(new.windows(2).all(|p| p[0].cursor < p[1].cursor));
     assert_eq!(store.events(last, 10).await.expect("read events"), new);
+}
+
+#[tokio::test]
+async fn a_v1_schema_keeps_tokens_and_idempotency_records_after_the_upgrade() {
+    let Some(url) = url() else { return };
+    let expected = golden::expected(InMemoryStore::new()).await;
+    let (guard, store) = load(&url, "v1.sql").await;
+    let token = AccessToken::from_parts(
+        Actor::new("ci-pipeline").expect("token name"),
+        Role::Operator,
+        vec![expected.groups[0].id()],
+        TokenHash::of("dps_upgrade"),
+        EPOCH,
+    );
+    store.insert_token(&token).await.expect("insert a token");
+    let record = IdempotencyRecord {
+        key: "ci-pipeline:1".into(),
+        fingerprint: [7; 32],
+        created_at: EPOCH,
+        answer: None,
+    };
+    let claim = store.claim_idempotency(&record).await.expect("claim a key");
+    assert_eq!(claim, IdempotencyClaim::Claimed);
+    store
+        .finish_idempotency(&record.key, b"answer")
+        .await
+        .expect("finish the request");
+    // The old records are untouched by the new tables.
+    golden::assert_reads_back(&expected, &store).await;
+    drop(store);
+
+    // Connected again, the upgraded schema keeps both and is not migrated again.
+    let store = PgStore::connect(
+        &url,
+        PgOptions::default().with_schema(&guard.schema).unwrap(),
+    )
+    .await
+    .expect("reconnect to the upgraded schema");
+    let found = store
+        .token_by_hash(&TokenHash::of("dps_upgrade"))
+        .await
+        .expect("look up the token");
+    assert_eq!(found, Some(token.clone()));
+    assert_eq!(store.tokens().await.expect("list tokens"), [token]);
+    let again = store.claim_idempotency(&record).await.expect("claim again");
+    assert_eq!(
+        again,
+        IdempotencyClaim::Existing(IdempotencyRecord {
+            answer: Some(b"answer".to_vec()),
+            ..record
+        })
+    );
 }

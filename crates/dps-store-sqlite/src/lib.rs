@@ -20,16 +20,19 @@
 //! - **One writer connection** behind a lock. Every [`Store::commit`](dps_core::Store::commit) is one
 //!   `BEGIN IMMEDIATE … COMMIT` transaction on it: the write lock is taken up front (waiting up
 //!   to the busy timeout), so version checks inside see the latest data and a stale version is
-//!   [`StoreError::Conflict`], never "database is locked".
+//!   [`StoreError::Conflict`], never "database is locked". The writes of access tokens and
+//!   idempotency records are single statements on it; a claim of an idempotency key is one
+//!   `BEGIN IMMEDIATE` transaction that inserts the record unless its key is stored and else
+//!   reads the stored one, so of two claims of one key exactly one succeeds.
 //! - **A small pool of reader connections**, so that reads run beside a commit in progress.
 //!
 //! A point read or a small commit costs microseconds, far less than handing the work to another
 //! thread and back (tens of microseconds), so such calls run on the calling task's thread. Work
 //! that grows with its input — a changeset of more than [`OFFLOAD_THRESHOLD`] changes, a page
-//! of more than [`OFFLOAD_THRESHOLD`] rows — runs on a separate thread while the calling task
-//! awaits it, so the async runtime is never blocked for long and a bulk import pays one thread
-//! hop per chunk, not per row. An in-memory database (`:memory:`) has no separate readers: every
-//! call uses the single connection.
+//! of more than [`OFFLOAD_THRESHOLD`] rows, a purge of idempotency records — runs on a separate
+//! thread while the calling task awaits it, so the async runtime is never blocked for long and
+//! a bulk import pays one thread hop per chunk, not per row. An in-memory database
+//! (`:memory:`) has no separate readers: every call uses the single connection.
 //!
 //! # Durability
 //!
@@ -41,6 +44,12 @@
 //!
 //! # Schema
 //!
+//! The file keeps the groups (`dps_groups`), the devices (`dps_devices`), the event log
+//! (`dps_events`), the access tokens (`dps_tokens`: by name and by the SHA-256 hash of their
+//! text, never the text) and the idempotency records of requests (`dps_idempotency`: each
+//! key with its request's fingerprint, when it was first used and the answer once there is
+//! one).
+//!
 //! The schema is embedded and migrated when the store opens, inside a write transaction, so two
 //! processes opening one file at once do not race. A database written by a newer version of
 //! this crate is refused with [`StoreError::SchemaTooNew`] and left untouched; a file that is not
@@ -49,6 +58,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+mod access;
 mod apply;
 mod error;
 mod options;

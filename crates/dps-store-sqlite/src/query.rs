@@ -1,10 +1,11 @@
 //! The reads of [`Store`]: point lookups and keyset pages on reader connections.
 
 use async_trait::async_trait;
+use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, TokenHash};
 use dps_core::stored::{self, decode_device, decode_group};
 use dps_core::{
-    Changeset, Device, DeviceId, DeviceQuery, Event, EventCursor, GroupId, RegistrationGroup,
-    SerialNumber, Store, StoreError,
+    Actor, Changeset, Device, DeviceId, DeviceQuery, Event, EventCursor, GroupId,
+    RegistrationGroup, SerialNumber, Store, StoreError, Timestamp,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
@@ -254,5 +255,42 @@ impl Store for SqliteStore {
     async fn commit(&self, changeset: Changeset) -> Result<(), StoreError> {
         let size = changeset.changes().len() + changeset.events().len();
         self.run(size, move |inner| inner.commit(changeset)).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<AccessToken>, StoreError> {
+        self.inner.tokens()
+    }
+
+    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<AccessToken>, StoreError> {
+        self.inner.token_by_hash(hash)
+    }
+
+    async fn insert_token(&self, token: &AccessToken) -> Result<(), StoreError> {
+        self.inner.insert_token(token)
+    }
+
+    async fn remove_token(&self, name: &Actor) -> Result<bool, StoreError> {
+        self.inner.remove_token(name)
+    }
+
+    async fn claim_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        self.inner.claim_idempotency(record)
+    }
+
+    async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {
+        self.inner.finish_idempotency(key, answer)
+    }
+
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.release_idempotency(key)
+    }
+
+    async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
+        // A purge deletes however many records expired: off the calling thread.
+        self.run(usize::MAX, move |inner| inner.purge_idempotency(before))
+            .await
     }
 }

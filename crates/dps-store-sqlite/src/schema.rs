@@ -42,6 +42,24 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         data TEXT    NOT NULL
     );
     "#,
+    // 2: access tokens and idempotency records.
+    r#"
+    -- A token by its name (the listing order) and by the SHA-256 hash of its text.
+    CREATE TABLE dps_tokens (
+        name TEXT NOT NULL PRIMARY KEY,
+        hash BLOB NOT NULL UNIQUE,
+        data TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    -- A request's idempotency key; `answer` stays NULL while the first request runs.
+    CREATE TABLE dps_idempotency (
+        key         TEXT    NOT NULL PRIMARY KEY,
+        fingerprint BLOB    NOT NULL,
+        created_at  INTEGER NOT NULL,
+        answer      BLOB
+    );
+    CREATE INDEX dps_idempotency_created_at ON dps_idempotency (created_at);
+    "#,
 ];
 
 /// The schema version this code writes.

@@ -1,15 +1,17 @@
 //! A database written by an earlier release reads back record by record as the records that
-//! the same history produces today.
+//! the same history produces today, and takes what later releases store beside them (access
+//! tokens and idempotency records).
 //!
 //! `fixtures/v1.sqlite` holds the golden scenario (`dps_testkit::golden`) as the first
 //! release stored it; see that module for how the fixture was written.
 
 use std::path::Path;
 
-use dps_core::{Change, Changeset, EventKind, Store};
+use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, Role, TokenHash};
+use dps_core::{Actor, Change, Changeset, EventKind, Store};
 use dps_store_memory::InMemoryStore;
 use dps_store_sqlite::{SqliteOptions, SqliteStore};
-use dps_testkit::{Fixtures, golden};
+use dps_testkit::{EPOCH, Fixtures, golden};
 
 /// The fixture, copied to a temporary directory so that opening it changes nothing here.
 fn open_copy(name: &str) -> (tempfile::TempDir, SqliteStore) {
@@ -62,4 +64,52 @@ async fn a_v1_database_takes_new_records_after_the_upgrade() {
     let next = store.events(last, 10).await.expect("read events");
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].cursor.get(), last.get() + 1);
+}
+
+#[tokio::test]
+async fn a_v1_database_keeps_tokens_and_idempotency_records_after_the_upgrade() {
+    let expected = golden::expected(InMemoryStore::new()).await;
+    let (dir, store) = open_copy("v1.sqlite");
+    let token = AccessToken::from_parts(
+        Actor::new("ci-pipeline").expect("token name"),
+        Role::Operator,
+        vec![expected.groups[0].id()],
+        TokenHash::of("dps_upgrade"),
+        EPOCH,
+    );
+    store.insert_token(&token).await.expect("insert a token");
+    let record = IdempotencyRecord {
+        key: "ci-pipeline:1".into(),
+        fingerprint: [7; 32],
+        created_at: EPOCH,
+        answer: None,
+    };
+    let claim = store.claim_idempotency(&record).await.expect("claim a key");
+    assert_eq!(claim, IdempotencyClaim::Claimed);
+    store
+        .finish_idempotency(&record.key, b"answer")
+        .await
+        .expect("finish the request");
+    // The old records are untouched by the new tables.
+    golden::assert_reads_back(&expected, &store).await;
+    drop(store);
+
+    // Reopened, the upgraded file keeps both and is not migrated again.
+    let store = SqliteStore::open(dir.path().join("v1.sqlite"), SqliteOptions::default())
+        .expect("reopen the upgraded fixture");
+    let found = store
+        .token_by_hash(&TokenHash::of("dps_upgrade"))
+        .await
+        .expect("look up the token");
+    assert_eq!(found, Some(token.clone()));
+    assert_eq!(store.tokens().await.expect("list tokens"), [token]);
+    let again = store.claim_idempotency(&record).await.expect("claim again");
+    assert_eq!(
+        again,
+        IdempotencyClaim::Existing(IdempotencyRecord {
+            answer: Some(b"answer".to_vec()),
+            ..record
+        })
+    );
+    assert_eq!(store.integrity_check().expect("integrity check"), "ok");
 }

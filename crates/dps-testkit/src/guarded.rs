@@ -3,9 +3,8 @@
 use async_trait::async_trait;
 use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, TokenHash};
 use dps_core::{
-    Actor, Timestamp,
-    Changeset, Device, DeviceId, DeviceQuery, Event, EventCursor, GroupId, RegistrationGroup,
-    SerialNumber, Store, StoreError,
+    Actor, Changeset, Device, DeviceId, DeviceQuery, Event, EventCursor, GroupId,
+    RegistrationGroup, SerialNumber, Store, StoreError, Timestamp,
 };
 
 /// A store together with a guard that must live exactly as long as the store, such as the

@@ -302,3 +302,54 @@ fn queries_become_conditions_on_the_columns() {
         ]
     );
 }
+
+fn token() -> crate::access::AccessToken {
+    crate::access::AccessToken::from_parts(
+        p("ci-pipeline"),
+        crate::access::Role::Operator,
+        vec![
+            GroupId::from_uuid(Uuid::from_u128(2)),
+            GroupId::from_uuid(Uuid::from_u128(1)),
+        ],
+        crate::access::TokenHash::of("dps_text"),
+        t(8),
+    )
+}
+
+fn token_json() -> String {
+    format!(
+        concat!(
+            r#"{{"format":1,"name":"ci-pipeline","role":"operator","#,
+            r#""groups":["00000000-0000-0000-0000-000000000001","#,
+            r#""00000000-0000-0000-0000-000000000002"],"hash":"{}","created_at":8}}"#
+        ),
+        crate::access::TokenHash::of("dps_text").to_hex()
+    )
+}
+
+#[test]
+fn a_stored_token_is_pinned_and_reads_back_by_its_hash() {
+    let json = StoredToken::from(&token()).to_json().unwrap();
+    assert_eq!(json, token_json());
+    assert!(!json.contains("dps_text"), "{json}");
+    assert_eq!(decode_token(&json).unwrap(), token());
+    let legacy = json.replacen(r#""format":1,"#, "", 1);
+    assert_eq!(StoredToken::from_json(&legacy).unwrap().format_version(), 1);
+    assert_eq!(decode_token(&legacy).unwrap(), token());
+}
+
+#[test]
+fn a_stored_token_of_a_newer_format_or_a_bad_hash_is_corrupt() {
+    let newer = token_json().replacen(r#""format":1"#, r#""format":2"#, 1);
+    let e = decode_token(&newer).unwrap_err();
+    assert_eq!(unsupported(&e).record, Record::Token);
+    let bad = token_json().replace(&crate::access::TokenHash::of("dps_text").to_hex(), "abc");
+    let e = decode_token(&bad).unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt { .. }), "{e:?}");
+    assert!(e.to_string().contains("token record"), "{e}");
+    let e = decode_token(&token_json().replace("operator", "root")).unwrap_err();
+    assert!(
+        e.to_string().contains("token record does not decode"),
+        "{e}"
+    );
+}

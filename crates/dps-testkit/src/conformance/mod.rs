@@ -1,6 +1,7 @@
 //! The [`Store`] conformance suite.
 //!
-//! Each function checks one point of the [`Store` contract](dps_core::Store#contract) against a
+//! Each function checks one point of the [`Store` contract](dps_core::Store#contract) (or, for
+//! access tokens and idempotency records, what the methods' documentation promises) against a
 //! fresh, empty store and panics with a message naming the point when the store breaks it.
 //! Backends run all of them with [`store_conformance_tests!`](crate::store_conformance_tests),
 //! once on the store itself and once through `Arc<dyn Store>`.
@@ -11,11 +12,16 @@ use dps_core::{Change, Changeset, Device, DeviceQuery, EventCursor, Store, Store
 
 use crate::fixtures::EPOCH;
 
+mod access;
 mod events;
 mod listing;
 mod pages;
 mod records;
 
+pub use access::{
+    idempotency_claims, idempotency_concurrent_claims, idempotency_purge, tokens_crud,
+    tokens_round_trip, tokens_unique,
+};
 pub use events::{events_gap_free_under_concurrency, events_only_changesets, events_ordered};
 pub use listing::{filters, keyset_paging_under_inserts, pending_listing};
 pub use pages::page_changesets;
@@ -120,9 +126,16 @@ pub const ALL: &[&str] = &[
     "filters",
     "pending_listing",
     "events_ordered",
+    "events_only_changesets",
     "events_gap_free_under_concurrency",
     "concurrent_writers_one_device",
     "page_changesets",
+    "tokens_crud",
+    "tokens_unique",
+    "tokens_round_trip",
+    "idempotency_claims",
+    "idempotency_purge",
+    "idempotency_concurrent_claims",
 ];
 
 /// Generates one `#[test]` per conformance check for a store, twice: in a module `direct` on
@@ -150,7 +163,9 @@ macro_rules! store_conformance_tests {
             crud_groups, crud_devices, serial_unique_per_group, version_conflicts,
             atomic_changesets, referential_integrity, keyset_paging_under_inserts, filters,
             pending_listing, events_ordered, events_only_changesets,
-            events_gap_free_under_concurrency, concurrent_writers_one_device, page_changesets
+            events_gap_free_under_concurrency, concurrent_writers_one_device, page_changesets,
+            tokens_crud, tokens_unique, tokens_round_trip, idempotency_claims, idempotency_purge,
+            idempotency_concurrent_claims
         );
     };
     (maybe $make:expr) => {
@@ -158,7 +173,9 @@ macro_rules! store_conformance_tests {
             crud_groups, crud_devices, serial_unique_per_group, version_conflicts,
             atomic_changesets, referential_integrity, keyset_paging_under_inserts, filters,
             pending_listing, events_ordered, events_only_changesets,
-            events_gap_free_under_concurrency, concurrent_writers_one_device, page_changesets
+            events_gap_free_under_concurrency, concurrent_writers_one_device, page_changesets,
+            tokens_crud, tokens_unique, tokens_round_trip, idempotency_claims, idempotency_purge,
+            idempotency_concurrent_claims
         );
     };
     (@each_maybe $make:expr; $($name:ident),+ $(,)?) => {

@@ -9,9 +9,9 @@ use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, TokenHa
 use dps_core::inject::{ManualClock, SeededSecrets, SequentialIds};
 use dps_core::state::AllocationStatus;
 use dps_core::{
-    Actor, Timestamp,
-    Change, Changeset, Config, Device, DeviceId, DeviceQuery, Event, EventCursor, EventKind,
+    Actor, Change, Changeset, Config, Device, DeviceId, DeviceQuery, Event, EventCursor, EventKind,
     GroupId, Injected, Provisioner, RegistrationGroup, Selection, SerialNumber, Store, StoreError,
+    Timestamp,
 };
 
 use super::{insert_group, must_commit, renamed, update};
