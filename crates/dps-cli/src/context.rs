@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dps_core::{GroupId, Provisioner, RegistrationGroup, Store, inject::OsSecrets};
+use dps_core::{Actor, GroupId, Provisioner, RegistrationGroup, Store, inject::OsSecrets};
 use dps_env_static::{StaticConfig, StaticEnvironment};
 use dps_store_postgres::{PgOptions, PgStore};
 use dps_store_sqlite::{SqliteOptions, SqliteStore};
@@ -55,38 +55,22 @@ pub(crate) fn provisioner(
     config: StaticConfig,
 ) -> (Dps, Arc<StaticEnvironment>) {
     let env = Arc::new(StaticEnvironment::new(config, Arc::new(OsSecrets)));
-    (Provisioner::new(store, Arc::clone(&env)), env)
+    // Every change made from the command line names `cli` as its actor.
+    let dps = Provisioner::new(store, Arc::clone(&env))
+        .with_actor(Actor::new("cli").unwrap_or_else(|_| unreachable!("`cli` is a valid actor")));
+    (dps, env)
 }
 
 /// A group by ID or by unique name.
 pub(crate) async fn resolve_group(dps: &Dps, reference: &str) -> CliResult<RegistrationGroup> {
-    if let Ok(id) = reference.parse::<GroupId>() {
-        return Ok(dps.group(id).await?);
-    }
-    let mut found = Vec::new();
-    let mut after = None;
-    loop {
-        let page = dps.groups(after, 500).await?;
-        found.extend(
-            page.items
-                .into_iter()
-                .filter(|g| g.name().as_str() == reference),
-        );
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
+    match dps.find_group(reference).await {
+        Err(dps_core::Error::NotFound { .. }) if reference.parse::<GroupId>().is_err() => Err(
+            Failure::invalid("not_found", format!("group {reference:?} not found")),
+        ),
+        Err(e @ dps_core::Error::AmbiguousGroup { .. }) => {
+            Err(Failure::invalid(e.code(), e.to_string()))
         }
-    }
-    match found.len() {
-        0 => Err(Failure::invalid(
-            "not_found",
-            format!("group {reference:?} not found"),
-        )),
-        1 => Ok(found.remove(0)),
-        n => Err(Failure::invalid(
-            "ambiguous_group",
-            format!("{n} groups are named {reference:?}; use the group ID"),
-        )),
+        other => Ok(other?),
     }
 }
 

@@ -63,7 +63,9 @@ async fn guarded(
     let key = key
         .to_str()
         .ok()
-        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|k| {
+            !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic())
+        })
         .ok_or_else(|| {
             Problem::bad_request(
                 "invalid_idempotency_key",
@@ -128,7 +130,11 @@ async fn guarded(
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
     let (parts, body) = response.into_parts();
-    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let status = parts.status;
     // A failure that changed nothing (or may not have run) lets the client try again.
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
@@ -150,7 +156,11 @@ async fn guarded(
 }
 
 fn bearer_hash(request: &Request) -> Option<TokenHash> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -173,7 +183,12 @@ async fn purge(api: &Api, now: Timestamp) {
     let last = LAST_PURGE.load(Ordering::Relaxed);
     if now.unix_millis() - last < PURGE_EVERY_MS
         || LAST_PURGE
-            .compare_exchange(last, now.unix_millis(), Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange(
+                last,
+                now.unix_millis(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
             .is_err()
     {
         return;
@@ -228,7 +243,11 @@ mod tests {
 
     #[test]
     fn an_answer_reads_back_as_it_was_stored() {
-        let stored = encode(StatusCode::CREATED, "application/json", &Bytes::from_static(b"{}"));
+        let stored = encode(
+            StatusCode::CREATED,
+            "application/json",
+            &Bytes::from_static(b"{}"),
+        );
         let response = decode(&stored).unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
@@ -237,7 +256,12 @@ mod tests {
 
     #[test]
     fn a_damaged_answer_is_not_replayed() {
-        for bad in [&[][..], &[2, 0, 200, 0, 0][..], &[1, 0, 200, 0, 9, b'x'][..], &[1, 0, 0, 0, 0][..]] {
+        for bad in [
+            &[][..],
+            &[2, 0, 200, 0, 0][..],
+            &[1, 0, 200, 0, 9, b'x'][..],
+            &[1, 0, 0, 0, 0][..],
+        ] {
             assert!(decode(bad).is_none(), "{bad:?}");
         }
     }

@@ -146,7 +146,10 @@ mod tests {
             assert_eq!(limiter.take(&1), Ok(()));
         }
         let wait = limiter.take(&1).unwrap_err();
-        assert!(wait > Duration::from_secs(10) && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(10) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
         // Another key has its own bucket.
         assert_eq!(limiter.take(&2), Ok(()));
     }

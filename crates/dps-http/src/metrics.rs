@@ -53,7 +53,11 @@ impl Histogram {
             let n = self.counts.get(i).copied().unwrap_or(0);
             let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {n}");
         }
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
         let braces = if labels.is_empty() {
             String::new()
         } else {
@@ -139,7 +143,9 @@ impl Metrics {
     pub(crate) fn render(&self) -> String {
         let counts = self.counts();
         let mut out = String::new();
-        out.push_str("# HELP dps_http_requests_total Requests answered, by method, route and status.\n");
+        out.push_str(
+            "# HELP dps_http_requests_total Requests answered, by method, route and status.\n",
+        );
         out.push_str("# TYPE dps_http_requests_total counter\n");
         for ((method, route, status), n) in &counts.requests {
             let _ = writeln!(
@@ -148,13 +154,22 @@ impl Metrics {
                 escape(route)
             );
         }
-        out.push_str("# HELP dps_http_request_duration_seconds Time to answer a request, by route.\n");
+        out.push_str(
+            "# HELP dps_http_request_duration_seconds Time to answer a request, by route.\n",
+        );
         out.push_str("# TYPE dps_http_request_duration_seconds histogram\n");
         for (route, h) in &counts.latency {
             let labels = format!("route=\"{}\"", escape(route));
-            h.render(&mut out, "dps_http_request_duration_seconds", &labels, &LATENCY_BOUNDS);
+            h.render(
+                &mut out,
+                "dps_http_request_duration_seconds",
+                &labels,
+                &LATENCY_BOUNDS,
+            );
         }
-        out.push_str("# HELP dps_bootstrap_total Bootstrap answers, by outcome (ok or the error code).\n");
+        out.push_str(
+            "# HELP dps_bootstrap_total Bootstrap answers, by outcome (ok or the error code).\n",
+        );
         out.push_str("# TYPE dps_bootstrap_total counter\n");
         for (outcome, n) in &counts.bootstrap {
             let _ = writeln!(out, "dps_bootstrap_total{{outcome=\"{outcome}\"}} {n}");

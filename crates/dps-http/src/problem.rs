@@ -86,9 +86,8 @@ impl Problem {
         } else {
             error.to_string()
         };
-        let retry_after =
-            (error.is_retryable() || status == StatusCode::SERVICE_UNAVAILABLE)
-                .then_some(RETRY_AFTER_SECONDS);
+        let retry_after = (error.is_retryable() || status == StatusCode::SERVICE_UNAVAILABLE)
+            .then_some(RETRY_AFTER_SECONDS);
         Self {
             status,
             code,

@@ -27,7 +27,11 @@ fn management_routes(group: &str) -> Vec<(Method, String, Option<Value>)> {
     let sel = Some(json!({"all": true}));
     vec![
         (Method::GET, "/v1/groups".into(), None),
-        (Method::POST, "/v1/groups".into(), Some(json!({"name": "x"}))),
+        (
+            Method::POST,
+            "/v1/groups".into(),
+            Some(json!({"name": "x"})),
+        ),
         (Method::GET, g.clone(), None),
         (Method::PATCH, g.clone(), Some(json!({"description": "d"}))),
         (Method::DELETE, g.clone(), None),
@@ -48,7 +52,11 @@ fn management_routes(group: &str) -> Vec<(Method, String, Option<Value>)> {
         (Method::POST, format!("{g}/devices:reset"), sel.clone()),
         (Method::POST, format!("{g}/devices:delete"), sel),
         (Method::GET, format!("{g}/devices/SN-1"), None),
-        (Method::PATCH, format!("{g}/devices/SN-1"), Some(json!({"name": "n"}))),
+        (
+            Method::PATCH,
+            format!("{g}/devices/SN-1"),
+            Some(json!({"name": "n"})),
+        ),
         (Method::DELETE, format!("{g}/devices/SN-1"), None),
         (
             Method::POST,
@@ -76,7 +84,9 @@ fn every_management_route_refuses_a_missing_or_unknown_token() {
             }
         }
         // Nothing changed: the device is still there, unallocated.
-        let a = h.admin(Method::GET, &format!("/v1/groups/{g}/devices/SN-1"), None).await;
+        let a = h
+            .admin(Method::GET, &format!("/v1/groups/{g}/devices/SN-1"), None)
+            .await;
         assert_eq!(a.body["status"], "not_allocated");
     });
 }
@@ -88,7 +98,11 @@ fn a_viewer_reads_but_changes_nothing() {
         let g = h.group("g").await;
         h.device(&g, "SN-1", "m1").await;
         let viewer = h.token("auditor", Role::Viewer, &[]).await;
-        let before = h.store.events(dps_core::EventCursor::START, 1000).await.unwrap();
+        let before = h
+            .store
+            .events(dps_core::EventCursor::START, 1000)
+            .await
+            .unwrap();
         for (method, uri, body) in management_routes(&g) {
             let a = h.call(method.clone(), &uri, Some(&viewer), body).await;
             if method == Method::GET {
@@ -98,7 +112,11 @@ fn a_viewer_reads_but_changes_nothing() {
                 assert_eq!(a.code(), "forbidden");
             }
         }
-        let after = h.store.events(dps_core::EventCursor::START, 1000).await.unwrap();
+        let after = h
+            .store
+            .events(dps_core::EventCursor::START, 1000)
+            .await
+            .unwrap();
         assert_eq!(before, after);
     });
 }
@@ -144,7 +162,9 @@ fn a_token_limited_to_groups_sees_no_other_group() {
             .await;
         assert_eq!(a.status, StatusCode::NOT_FOUND);
 
-        let groups = h.call(Method::GET, "/v1/groups", Some(&limited), None).await;
+        let groups = h
+            .call(Method::GET, "/v1/groups", Some(&limited), None)
+            .await;
         let names: Vec<&str> = groups.body["items"]
             .as_array()
             .unwrap()
@@ -153,13 +173,24 @@ fn a_token_limited_to_groups_sees_no_other_group() {
             .collect();
         assert_eq!(names, ["mine"]);
 
-        let events = h.call(Method::GET, "/v1/events", Some(&limited), None).await;
+        let events = h
+            .call(Method::GET, "/v1/events", Some(&limited), None)
+            .await;
         let items = events.body["items"].as_array().unwrap();
         assert!(!items.is_empty());
-        assert!(items.iter().all(|e| e["group_id"] == mine.as_str()), "{items:?}");
+        assert!(
+            items.iter().all(|e| e["group_id"] == mine.as_str()),
+            "{items:?}"
+        );
 
         // The other group is untouched; the limited token's own group works.
-        let a = h.admin(Method::GET, &format!("/v1/groups/{other}/devices/SN-1"), None).await;
+        let a = h
+            .admin(
+                Method::GET,
+                &format!("/v1/groups/{other}/devices/SN-1"),
+                None,
+            )
+            .await;
         assert_eq!(a.status, StatusCode::OK);
         let a = h
             .call(
@@ -207,51 +238,102 @@ fn the_lifecycle_over_http_records_who_did_it() {
             assert_eq!(a.body["attributes"]["floor"], "3");
         }
         let a = h
-            .call(Method::POST, &format!("/v1/groups/{g}/devices"), ops,
-                  Some(json!({"serial": "SN-1", "model_id": "m1"})))
+            .call(
+                Method::POST,
+                &format!("/v1/groups/{g}/devices"),
+                ops,
+                Some(json!({"serial": "SN-1", "model_id": "m1"})),
+            )
             .await;
         assert_eq!(a.status, StatusCode::CONFLICT, "{a:?}");
         assert_eq!(a.code(), "already_registered");
 
         // A page of two, then the rest after its cursor.
-        let a = h.call(Method::GET, &format!("/v1/groups/{g}/devices?limit=2"), ops, None).await;
+        let a = h
+            .call(
+                Method::GET,
+                &format!("/v1/groups/{g}/devices?limit=2"),
+                ops,
+                None,
+            )
+            .await;
         assert_eq!(a.body["items"].as_array().unwrap().len(), 2);
         let cursor = a.body["next_cursor"].as_str().unwrap().to_owned();
         let a = h
-            .call(Method::GET, &format!("/v1/groups/{g}/devices?limit=2&cursor={cursor}"), ops, None)
+            .call(
+                Method::GET,
+                &format!("/v1/groups/{g}/devices?limit=2&cursor={cursor}"),
+                ops,
+                None,
+            )
             .await;
         assert_eq!(a.body["items"][0]["serial"], "SN-3");
         assert_eq!(a.body["next_cursor"], Value::Null);
 
         // Allocate everything: the device whose model is missing fails alone.
         let a = h
-            .call(Method::POST, &format!("/v1/groups/{g}/devices:allocate"), ops,
-                  Some(json!({"all": true})))
+            .call(
+                Method::POST,
+                &format!("/v1/groups/{g}/devices:allocate"),
+                ops,
+                Some(json!({"all": true})),
+            )
             .await;
         assert_eq!(a.status, StatusCode::OK, "{a:?}");
-        assert_eq!((a.body["succeeded"].clone(), a.body["failed"].clone()), (json!(2), json!(1)));
-        let failed: Vec<&Value> = a.body["results"].as_array().unwrap().iter()
-            .filter(|r| r["ok"] == false).collect();
+        assert_eq!(
+            (a.body["succeeded"].clone(), a.body["failed"].clone()),
+            (json!(2), json!(1))
+        );
+        let failed: Vec<&Value> = a.body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["ok"] == false)
+            .collect();
         assert_eq!(failed[0]["serial"], "SN-3");
         assert_eq!(failed[0]["error"]["code"], "model_missing");
 
-        let a = h.call(Method::GET, &format!("/v1/groups/{g}/devices?status=allocated"), ops, None).await;
+        let a = h
+            .call(
+                Method::GET,
+                &format!("/v1/groups/{g}/devices?status=allocated"),
+                ops,
+                None,
+            )
+            .await;
         assert_eq!(a.body["items"].as_array().unwrap().len(), 2);
 
         // Edit with a stale version: 412; with the ETag: done.
-        let a = h.call(Method::GET, &format!("/v1/groups/{g}/devices/SN-1"), ops, None).await;
+        let a = h
+            .call(
+                Method::GET,
+                &format!("/v1/groups/{g}/devices/SN-1"),
+                ops,
+                None,
+            )
+            .await;
         let tag = a.header("etag").to_owned();
         let asset = a.body["asset_id"].as_str().unwrap().to_owned();
         assert!(a.body.get("device_secret").is_none());
         let stale = h
-            .send(Method::PATCH, &format!("/v1/groups/{g}/devices/SN-1"), ops,
-                  &[("if-match", "\"1\"")], Some(json!({"name": "Lobby"}).to_string()))
+            .send(
+                Method::PATCH,
+                &format!("/v1/groups/{g}/devices/SN-1"),
+                ops,
+                &[("if-match", "\"1\"")],
+                Some(json!({"name": "Lobby"}).to_string()),
+            )
             .await;
         assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "{stale:?}");
         assert_eq!(stale.code(), "version_mismatch");
         let a = h
-            .send(Method::PATCH, &format!("/v1/groups/{g}/devices/SN-1"), ops,
-                  &[("if-match", &tag)], Some(json!({"name": "Lobby"}).to_string()))
+            .send(
+                Method::PATCH,
+                &format!("/v1/groups/{g}/devices/SN-1"),
+                ops,
+                &[("if-match", &tag)],
+                Some(json!({"name": "Lobby"}).to_string()),
+            )
             .await;
         assert_eq!(a.status, StatusCode::OK, "{a:?}");
         assert_eq!(a.body["name"], "Lobby");
@@ -259,8 +341,12 @@ fn the_lifecycle_over_http_records_who_did_it() {
 
         // Replace keeps the asset and takes the new serial.
         let a = h
-            .call(Method::POST, &format!("/v1/groups/{g}/devices/SN-1/replace"), ops,
-                  Some(json!({"new_serial": "SN-1b", "batch_tag": "rma-7"})))
+            .call(
+                Method::POST,
+                &format!("/v1/groups/{g}/devices/SN-1/replace"),
+                ops,
+                Some(json!({"new_serial": "SN-1b", "batch_tag": "rma-7"})),
+            )
             .await;
         assert_eq!(a.status, StatusCode::OK, "{a:?}");
         assert_eq!(a.body["serial"], "SN-1b");
@@ -269,13 +355,31 @@ fn the_lifecycle_over_http_records_who_did_it() {
 
         // Reset, then delete twice: the second finds nothing.
         let a = h
-            .call(Method::POST, &format!("/v1/groups/{g}/devices:reset"), ops,
-                  Some(json!({"serials": ["SN-1b", "SN-2"]})))
+            .call(
+                Method::POST,
+                &format!("/v1/groups/{g}/devices:reset"),
+                ops,
+                Some(json!({"serials": ["SN-1b", "SN-2"]})),
+            )
             .await;
         assert_eq!(a.body["succeeded"], 2, "{a:?}");
-        let a = h.call(Method::DELETE, &format!("/v1/groups/{g}/devices/SN-2"), ops, None).await;
+        let a = h
+            .call(
+                Method::DELETE,
+                &format!("/v1/groups/{g}/devices/SN-2"),
+                ops,
+                None,
+            )
+            .await;
         assert_eq!(a.status, StatusCode::NO_CONTENT, "{a:?}");
-        let a = h.call(Method::DELETE, &format!("/v1/groups/{g}/devices/SN-2"), ops, None).await;
+        let a = h
+            .call(
+                Method::DELETE,
+                &format!("/v1/groups/{g}/devices/SN-2"),
+                ops,
+                None,
+            )
+            .await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{a:?}");
         assert_eq!(a.code(), "not_found");
 
@@ -283,16 +387,30 @@ fn the_lifecycle_over_http_records_who_did_it() {
         let a = h.admin(Method::GET, "/v1/events?limit=1000", None).await;
         let events = a.body["items"].as_array().unwrap();
         assert!(events.len() > 10);
-        assert!(events.iter().all(|e| e["actor"] == "ops-team"), "{events:?}");
+        assert!(
+            events.iter().all(|e| e["actor"] == "ops-team"),
+            "{events:?}"
+        );
 
         // The group cannot go while it has devices, unless cascaded.
-        let a = h.call(Method::DELETE, &format!("/v1/groups/{g}"), ops, None).await;
+        let a = h
+            .call(Method::DELETE, &format!("/v1/groups/{g}"), ops, None)
+            .await;
         assert_eq!(a.status, StatusCode::CONFLICT, "{a:?}");
         assert_eq!(a.code(), "group_not_empty");
-        let a = h.call(Method::DELETE, &format!("/v1/groups/{g}?cascade=true"), ops, None).await;
+        let a = h
+            .call(
+                Method::DELETE,
+                &format!("/v1/groups/{g}?cascade=true"),
+                ops,
+                None,
+            )
+            .await;
         assert_eq!(a.status, StatusCode::OK, "{a:?}");
         assert_eq!(a.body["group_deleted"], true);
-        let a = h.call(Method::GET, &format!("/v1/groups/{g}"), ops, None).await;
+        let a = h
+            .call(Method::GET, &format!("/v1/groups/{g}"), ops, None)
+            .await;
         assert_eq!(a.status, StatusCode::NOT_FOUND);
     });
 }
@@ -303,8 +421,12 @@ fn only_an_admin_reads_device_secrets() {
         let h = Harness::new().await;
         let g = h.group("g").await;
         h.device(&g, "SN-1", "m1").await;
-        h.admin(Method::POST, &format!("/v1/groups/{g}/devices:allocate"), Some(json!({"all": true})))
-            .await;
+        h.admin(
+            Method::POST,
+            &format!("/v1/groups/{g}/devices:allocate"),
+            Some(json!({"all": true})),
+        )
+        .await;
         let operator = h.token("ops", Role::Operator, &[]).await;
         let viewer = h.token("view", Role::Viewer, &[]).await;
         for token in [&operator, &viewer] {
@@ -316,15 +438,29 @@ fn only_an_admin_reads_device_secrets() {
                 assert_eq!(a.status, StatusCode::OK);
                 assert!(!a.text.contains("device_secret"), "{}", a.text);
                 let a = h
-                    .call(Method::GET, &format!("{uri}?include_secrets=true"), Some(token), None)
+                    .call(
+                        Method::GET,
+                        &format!("{uri}?include_secrets=true"),
+                        Some(token),
+                        None,
+                    )
                     .await;
                 assert_eq!(a.status, StatusCode::FORBIDDEN, "{a:?}");
             }
         }
         let a = h
-            .admin(Method::GET, &format!("/v1/groups/{g}/devices/SN-1?include_secrets=true"), None)
+            .admin(
+                Method::GET,
+                &format!("/v1/groups/{g}/devices/SN-1?include_secrets=true"),
+                None,
+            )
             .await;
-        assert!(a.body["device_secret"].as_str().is_some_and(|s| !s.is_empty()), "{a:?}");
+        assert!(
+            a.body["device_secret"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()),
+            "{a:?}"
+        );
     });
 }
 
@@ -333,8 +469,18 @@ fn a_removed_token_is_refused_at_once() {
     run(async {
         let h = Harness::new().await;
         let t = h.token("temp", Role::Viewer, &[]).await;
-        assert_eq!(h.call(Method::GET, "/v1/groups", Some(&t), None).await.status, StatusCode::OK);
-        assert!(h.store.remove_token(&"temp".parse().unwrap()).await.unwrap());
+        assert_eq!(
+            h.call(Method::GET, "/v1/groups", Some(&t), None)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert!(
+            h.store
+                .remove_token(&"temp".parse().unwrap())
+                .await
+                .unwrap()
+        );
         let a = h.call(Method::GET, "/v1/groups", Some(&t), None).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     });
@@ -348,39 +494,101 @@ fn bad_requests_get_their_status_and_code() {
         let devices = format!("/v1/groups/{g}/devices");
         let admin = Some(h.admin.as_str());
         let cases: Vec<(String, Option<String>, StatusCode, &str)> = vec![
-            (devices.clone(), Some("{\"serial\": ".into()), StatusCode::BAD_REQUEST, "malformed_json"),
-            (devices.clone(), Some("{\"serial\": 5}".into()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-            (devices.clone(), Some(json!({"serial": "SN 1", "model_id": "m1"}).to_string()),
-             StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-            (devices.clone(), Some(json!({"serial": "S", "model_id": "m1", "extra": 1}).to_string()),
-             StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-            (devices.clone(), Some(json!({"serial": "S", "model_id": "m1", "attributes": {"nope": "1"}}).to_string()),
-             StatusCode::UNPROCESSABLE_ENTITY, "invalid_attribute"),
-            (devices.clone(), Some(format!("{{\"serial\": \"{}\"}}", "x".repeat(2 * 1024 * 1024))),
-             StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-            (format!("/v1/groups/{g}/devices:allocate"), Some(json!({}).to_string()),
-             StatusCode::UNPROCESSABLE_ENTITY, "invalid_selection"),
-            (format!("/v1/groups/{g}/devices:allocate"), Some(json!({"all": true, "serials": []}).to_string()),
-             StatusCode::UNPROCESSABLE_ENTITY, "invalid_selection"),
-            (format!("/v1/groups/{g}/devices:generate"), Some(json!({"count": 0, "model_id": "m1"}).to_string()),
-             StatusCode::UNPROCESSABLE_ENTITY, "invalid_count"),
+            (
+                devices.clone(),
+                Some("{\"serial\": ".into()),
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+            ),
+            (
+                devices.clone(),
+                Some("{\"serial\": 5}".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+            ),
+            (
+                devices.clone(),
+                Some(json!({"serial": "SN 1", "model_id": "m1"}).to_string()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+            ),
+            (
+                devices.clone(),
+                Some(json!({"serial": "S", "model_id": "m1", "extra": 1}).to_string()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+            ),
+            (
+                devices.clone(),
+                Some(
+                    json!({"serial": "S", "model_id": "m1", "attributes": {"nope": "1"}})
+                        .to_string(),
+                ),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_attribute",
+            ),
+            (
+                devices.clone(),
+                Some(format!(
+                    "{{\"serial\": \"{}\"}}",
+                    "x".repeat(2 * 1024 * 1024)
+                )),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+            ),
+            (
+                format!("/v1/groups/{g}/devices:allocate"),
+                Some(json!({}).to_string()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_selection",
+            ),
+            (
+                format!("/v1/groups/{g}/devices:allocate"),
+                Some(json!({"all": true, "serials": []}).to_string()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_selection",
+            ),
+            (
+                format!("/v1/groups/{g}/devices:generate"),
+                Some(json!({"count": 0, "model_id": "m1"}).to_string()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_count",
+            ),
         ];
         for (uri, body, status, code) in cases {
             let a = h.send(Method::POST, &uri, admin, &[], body).await;
             assert_eq!((a.status, a.code()), (status, code), "{uri}: {a:?}");
             assert_eq!(a.header("content-type"), "application/problem+json");
         }
-        let a = h.admin(Method::GET, &format!("{devices}?status=sideways"), None).await;
-        assert_eq!((a.status, a.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_status"));
-        let a = h.admin(Method::GET, &format!("{devices}?limit=lots"), None).await;
-        assert_eq!((a.status, a.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_query"));
+        let a = h
+            .admin(Method::GET, &format!("{devices}?status=sideways"), None)
+            .await;
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_status")
+        );
+        let a = h
+            .admin(Method::GET, &format!("{devices}?limit=lots"), None)
+            .await;
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_query")
+        );
         let a = h.admin(Method::GET, "/v1/nothing-here", None).await;
         assert_eq!((a.status, a.code()), (StatusCode::NOT_FOUND, "no_route"));
         let a = h
-            .send(Method::PATCH, &format!("{devices}/SN-1"), admin, &[("if-match", "soon")],
-                  Some("{}".into()))
+            .send(
+                Method::PATCH,
+                &format!("{devices}/SN-1"),
+                admin,
+                &[("if-match", "soon")],
+                Some("{}".into()),
+            )
             .await;
-        assert_eq!((a.status, a.code()), (StatusCode::BAD_REQUEST, "invalid_if_match"));
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::BAD_REQUEST, "invalid_if_match")
+        );
         // Nothing was registered by any of them.
         let a = h.admin(Method::GET, &devices, None).await;
         assert_eq!(a.body["items"], json!([]));
@@ -396,8 +604,7 @@ fn signed_request(group: &str, serial: &str, timestamp: i64, device_key_b64: &st
         .unwrap();
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
     mac.update(canonical.as_bytes());
-    let signature =
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     json!({"group_id": group, "serial": serial, "timestamp": timestamp, "signature": signature})
 }
 
@@ -414,8 +621,12 @@ fn a_device_bootstraps_with_a_request_written_from_the_spec() {
         let h = Harness::new().await;
         let g = h.group("g").await;
         h.device(&g, "TH.2024:000042", "m1").await;
-        h.admin(Method::PATCH, &format!("/v1/groups/{g}"), Some(json!({"auto_activation": true})))
-            .await;
+        h.admin(
+            Method::PATCH,
+            &format!("/v1/groups/{g}"),
+            Some(json!({"auto_activation": true})),
+        )
+        .await;
         // The factory's step: the device key, as the export's bootstrap-key column gives it.
         let group = h.store.group(g.parse().unwrap()).await.unwrap().unwrap();
         let key = dps_core::bootstrap::DeviceBootstrapKey::for_device(
@@ -425,14 +636,24 @@ fn a_device_bootstraps_with_a_request_written_from_the_spec() {
         .expose_base64();
 
         let body = signed_request(&g, "TH.2024:000042", now_seconds(), &key);
-        let a = h.call(Method::POST, "/v1/bootstrap", None, Some(body.clone())).await;
+        let a = h
+            .call(Method::POST, "/v1/bootstrap", None, Some(body.clone()))
+            .await;
         assert_eq!(a.status, StatusCode::OK, "{a:?}");
         assert_eq!(a.body["allocated_now"], true);
-        assert_eq!(a.body["target"], json!({"environment": "prod-eu", "ou": "acme"}));
-        let secret = a.body["credentials"]["device_secret"].as_str().unwrap().to_owned();
+        assert_eq!(
+            a.body["target"],
+            json!({"environment": "prod-eu", "ou": "acme"})
+        );
+        let secret = a.body["credentials"]["device_secret"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert!(!secret.is_empty());
         // Again: the same credentials, no second allocation.
-        let again = h.call(Method::POST, "/v1/bootstrap", None, Some(body)).await;
+        let again = h
+            .call(Method::POST, "/v1/bootstrap", None, Some(body))
+            .await;
         assert_eq!(again.body["credentials"]["device_secret"], secret.as_str());
         assert_eq!(again.body["allocated_now"], false);
 
@@ -442,9 +663,16 @@ fn a_device_bootstraps_with_a_request_written_from_the_spec() {
             signed_request(&g, "TH.2024:000042", now_seconds(), &wrong_key),
             signed_request(&g, "TH.2024:000042", now_seconds() - 3600, &key),
             signed_request(&g, "TH.2024:000043", now_seconds(), &key),
-            signed_request("00000000-0000-0000-0000-00000000dead", "TH.2024:000042", now_seconds(), &key),
+            signed_request(
+                "00000000-0000-0000-0000-00000000dead",
+                "TH.2024:000042",
+                now_seconds(),
+                &key,
+            ),
         ] {
-            let a = h.call(Method::POST, "/v1/bootstrap", None, Some(body)).await;
+            let a = h
+                .call(Method::POST, "/v1/bootstrap", None, Some(body))
+                .await;
             assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{a:?}");
             assert_eq!(a.code(), "unauthorized");
             assert_eq!(a.body["detail"], again_detail());
@@ -469,7 +697,9 @@ fn bootstrap_requests_beyond_the_rate_limit_wait() {
         let mut statuses = Vec::new();
         for _ in 0..8 {
             let body = signed_request(&g, "SN-1", now_seconds(), &bad);
-            let a = h.call(Method::POST, "/v1/bootstrap", None, Some(body)).await;
+            let a = h
+                .call(Method::POST, "/v1/bootstrap", None, Some(body))
+                .await;
             if a.status == StatusCode::TOO_MANY_REQUESTS {
                 assert_eq!(a.code(), "rate_limited");
                 let wait: u64 = a.header("retry-after").parse().unwrap();
@@ -479,7 +709,10 @@ fn bootstrap_requests_beyond_the_rate_limit_wait() {
         }
         assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
         // The management API is not limited by it.
-        assert_eq!(h.admin(Method::GET, "/v1/groups", None).await.status, StatusCode::OK);
+        assert_eq!(
+            h.admin(Method::GET, "/v1/groups", None).await.status,
+            StatusCode::OK
+        );
     });
 }
 
@@ -487,9 +720,15 @@ fn bootstrap_requests_beyond_the_rate_limit_wait() {
 fn health_and_readiness_need_no_token() {
     run(async {
         let h = Harness::new().await;
-        assert_eq!(h.call(Method::GET, "/healthz", None, None).await.status, StatusCode::OK);
+        assert_eq!(
+            h.call(Method::GET, "/healthz", None, None).await.status,
+            StatusCode::OK
+        );
         let a = h.call(Method::GET, "/readyz", None, None).await;
-        assert_eq!((a.status, a.body["status"].clone()), (StatusCode::OK, json!("ready")));
+        assert_eq!(
+            (a.status, a.body["status"].clone()),
+            (StatusCode::OK, json!("ready"))
+        );
     });
 }
 
@@ -502,7 +741,9 @@ fn a_repeated_idempotency_key_answers_the_first_answer_once() {
         let uri = format!("/v1/groups/{g}/devices:generate");
         let body = json!({"count": 3, "model_id": "m1"}).to_string();
         let key = [("idempotency-key", "6f1c0d3e-retry-1")];
-        let first = h.send(Method::POST, &uri, admin, &key, Some(body.clone())).await;
+        let first = h
+            .send(Method::POST, &uri, admin, &key, Some(body.clone()))
+            .await;
         assert_eq!(first.status, StatusCode::CREATED, "{first:?}");
         assert_eq!(first.header("idempotent-replayed"), "");
         let again = h.send(Method::POST, &uri, admin, &key, Some(body)).await;
@@ -510,20 +751,44 @@ fn a_repeated_idempotency_key_answers_the_first_answer_once() {
         assert_eq!(again.text, first.text);
         assert_eq!(again.header("idempotent-replayed"), "true");
         assert_eq!(again.header("content-type"), "application/json");
-        let listed = h.admin(Method::GET, &format!("/v1/groups/{g}/devices"), None).await;
-        assert_eq!(listed.body["items"].as_array().unwrap().len(), 3, "generated once");
+        let listed = h
+            .admin(Method::GET, &format!("/v1/groups/{g}/devices"), None)
+            .await;
+        assert_eq!(
+            listed.body["items"].as_array().unwrap().len(),
+            3,
+            "generated once"
+        );
 
         // The same key with another body is refused; another token's same key is its own.
         let other = json!({"count": 4, "model_id": "m1"}).to_string();
-        let a = h.send(Method::POST, &uri, admin, &key, Some(other.clone())).await;
-        assert_eq!((a.status, a.code()), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"));
+        let a = h
+            .send(Method::POST, &uri, admin, &key, Some(other.clone()))
+            .await;
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+        );
         let second = h.token("second", Role::Operator, &[]).await;
-        let a = h.send(Method::POST, &uri, Some(&second), &key, Some(other)).await;
+        let a = h
+            .send(Method::POST, &uri, Some(&second), &key, Some(other))
+            .await;
         assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
         assert_eq!(a.header("idempotent-replayed"), "");
 
-        let a = h.send(Method::POST, &uri, admin, &[("idempotency-key", "")], Some("{}".into())).await;
-        assert_eq!((a.status, a.code()), (StatusCode::BAD_REQUEST, "invalid_idempotency_key"));
+        let a = h
+            .send(
+                Method::POST,
+                &uri,
+                admin,
+                &[("idempotency-key", "")],
+                Some("{}".into()),
+            )
+            .await;
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::BAD_REQUEST, "invalid_idempotency_key")
+        );
     });
 }
 
@@ -536,9 +801,16 @@ fn a_refused_request_with_a_key_is_answered_the_same_again() {
         let uri = format!("/v1/groups/{g}/devices");
         let body = json!({"serial": "SN-1", "model_id": "m1"}).to_string();
         let key = [("idempotency-key", "k-1")];
-        assert_eq!(h.send(Method::POST, &uri, admin, &key, Some(body.clone())).await.status, StatusCode::CREATED);
+        assert_eq!(
+            h.send(Method::POST, &uri, admin, &key, Some(body.clone()))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
         // Without the key, a second registration is refused as a duplicate ...
-        let dup = h.send(Method::POST, &uri, admin, &[], Some(body.clone())).await;
+        let dup = h
+            .send(Method::POST, &uri, admin, &[], Some(body.clone()))
+            .await;
         assert_eq!(dup.code(), "already_registered");
         // ... with it, the first success is answered again.
         let a = h.send(Method::POST, &uri, admin, &key, Some(body)).await;
@@ -563,23 +835,53 @@ fn an_import_reports_each_refused_row_as_json_or_as_the_error_csv() {
         let uri = format!("/v1/groups/{g}/devices:import");
         let csv = [("content-type", "text/csv")];
 
-        let dry = h.send(Method::POST, &format!("{uri}?dry_run=true"), Some(&ops), &csv, Some(MESSY_CSV.into())).await;
+        let dry = h
+            .send(
+                Method::POST,
+                &format!("{uri}?dry_run=true"),
+                Some(&ops),
+                &csv,
+                Some(MESSY_CSV.into()),
+            )
+            .await;
         assert_eq!(dry.status, StatusCode::OK, "{dry:?}");
-        assert_eq!((dry.body["dry_run"].clone(), dry.body["committed"].clone()), (json!(true), json!(false)));
-        assert_eq!(h.admin(Method::GET, &format!("/v1/groups/{g}/devices"), None).await.body["items"], json!([]));
+        assert_eq!(
+            (dry.body["dry_run"].clone(), dry.body["committed"].clone()),
+            (json!(true), json!(false))
+        );
+        assert_eq!(
+            h.admin(Method::GET, &format!("/v1/groups/{g}/devices"), None)
+                .await
+                .body["items"],
+            json!([])
+        );
 
-        let a = h.send(Method::POST, &uri, Some(&ops), &csv, Some(MESSY_CSV.into())).await;
+        let a = h
+            .send(Method::POST, &uri, Some(&ops), &csv, Some(MESSY_CSV.into()))
+            .await;
         assert_eq!(a.status, StatusCode::OK, "{a:?}");
-        assert_eq!((a.body["created"].clone(), a.body["rejected"].clone()), (json!(2), json!(3)));
-        let lines: Vec<u64> = a.body["rows"].as_array().unwrap().iter()
-            .map(|r| r["line"].as_u64().unwrap()).collect();
+        assert_eq!(
+            (a.body["created"].clone(), a.body["rejected"].clone()),
+            (json!(2), json!(3))
+        );
+        let lines: Vec<u64> = a.body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["line"].as_u64().unwrap())
+            .collect();
         assert_eq!(lines, [3, 5, 6]);
         assert_eq!(a.body["rows"][0]["code"], "invalid_serial");
 
         // The same file again, answered as the error CSV: every row now refused.
         let a = h
-            .send(Method::POST, &uri, Some(&ops), &[("content-type", "text/csv"), ("accept", "text/csv")],
-                  Some(MESSY_CSV.into()))
+            .send(
+                Method::POST,
+                &uri,
+                Some(&ops),
+                &[("content-type", "text/csv"), ("accept", "text/csv")],
+                Some(MESSY_CSV.into()),
+            )
             .await;
         assert_eq!(a.status, StatusCode::OK);
         assert!(a.header("content-type").starts_with("text/csv"));
@@ -594,14 +896,45 @@ fn an_import_reports_each_refused_row_as_json_or_as_the_error_csv() {
              Content-Type: text/csv\r\n\r\nDevice Serial No.,Model ID\r\nSN-9,m1\r\n--{boundary}--\r\n"
         );
         let ct = format!("multipart/form-data; boundary={boundary}");
-        let a = h.send(Method::POST, &uri, Some(&ops), &[("content-type", &ct)], Some(form)).await;
-        assert_eq!((a.status, a.body["created"].clone()), (StatusCode::OK, json!(1)), "{a:?}");
+        let a = h
+            .send(
+                Method::POST,
+                &uri,
+                Some(&ops),
+                &[("content-type", &ct)],
+                Some(form),
+            )
+            .await;
+        assert_eq!(
+            (a.status, a.body["created"].clone()),
+            (StatusCode::OK, json!(1)),
+            "{a:?}"
+        );
 
         // Bad UTF-8 and a bad header refuse the file.
-        let a = h.send(Method::POST, &uri, Some(&ops), &csv, Some("Device Serial No.,Nope\nx,y\n".into())).await;
+        let a = h
+            .send(
+                Method::POST,
+                &uri,
+                Some(&ops),
+                &csv,
+                Some("Device Serial No.,Nope\nx,y\n".into()),
+            )
+            .await;
         assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{a:?}");
-        let a = h.send(Method::POST, &uri, Some(&ops), &[("content-type", "application/json")], Some("{}".into())).await;
-        assert_eq!((a.status, a.code()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"));
+        let a = h
+            .send(
+                Method::POST,
+                &uri,
+                Some(&ops),
+                &[("content-type", "application/json")],
+                Some("{}".into()),
+            )
+            .await;
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+        );
     });
 }
 
@@ -617,12 +950,29 @@ fn an_operator_imports_within_the_console_limits_and_an_admin_beyond() {
             csv.push_str(&format!("SN-{i:05},m1\n"));
         }
         let ct = [("content-type", "text/csv")];
-        let a = h.send(Method::POST, &uri, Some(&ops), &ct, Some(csv.clone())).await;
+        let a = h
+            .send(Method::POST, &uri, Some(&ops), &ct, Some(csv.clone()))
+            .await;
         assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{a:?}");
         assert_eq!(a.code(), "limit_exceeded");
-        assert_eq!(h.admin(Method::GET, &format!("/v1/groups/{g}/devices?limit=1"), None).await.body["items"], json!([]));
-        let a = h.send(Method::POST, &uri, Some(&h.admin.clone()), &ct, Some(csv)).await;
-        assert_eq!((a.status, a.body["created"].clone()), (StatusCode::OK, json!(1001)), "{a:?}");
+        assert_eq!(
+            h.admin(
+                Method::GET,
+                &format!("/v1/groups/{g}/devices?limit=1"),
+                None
+            )
+            .await
+            .body["items"],
+            json!([])
+        );
+        let a = h
+            .send(Method::POST, &uri, Some(&h.admin.clone()), &ct, Some(csv))
+            .await;
+        assert_eq!(
+            (a.status, a.body["created"].clone()),
+            (StatusCode::OK, json!(1001)),
+            "{a:?}"
+        );
     });
 }
 
@@ -632,33 +982,75 @@ fn an_export_streams_the_selection_and_imports_again() {
         let h = Harness::new().await;
         let g = h.group("g").await;
         for i in 0..30 {
-            h.device(&g, &format!("SN-{i:02}"), if i % 2 == 0 { "m1" } else { "m2" }).await;
+            h.device(
+                &g,
+                &format!("SN-{i:02}"),
+                if i % 2 == 0 { "m1" } else { "m2" },
+            )
+            .await;
         }
-        let a = h.admin(Method::GET, &format!("/v1/groups/{g}/devices:export?model_id=m2"), None).await;
+        let a = h
+            .admin(
+                Method::GET,
+                &format!("/v1/groups/{g}/devices:export?model_id=m2"),
+                None,
+            )
+            .await;
         assert_eq!(a.status, StatusCode::OK);
         assert!(a.header("content-type").starts_with("text/csv"));
         assert_eq!(a.text.lines().count(), 16, "{}", a.text);
         assert!(!a.text.contains("Device Secret"));
         let a = h
-            .admin(Method::POST, &format!("/v1/groups/{g}/devices:export"), Some(json!({"serials": ["SN-01", "SN-02"]})))
+            .admin(
+                Method::POST,
+                &format!("/v1/groups/{g}/devices:export"),
+                Some(json!({"serials": ["SN-01", "SN-02"]})),
+            )
             .await;
         assert_eq!(a.text.lines().count(), 3);
 
-        let all = h.admin(Method::GET, &format!("/v1/groups/{g}/devices:export"), None).await;
+        let all = h
+            .admin(Method::GET, &format!("/v1/groups/{g}/devices:export"), None)
+            .await;
         let copy = h.group("copy").await;
         let a = h
-            .send(Method::POST, &format!("/v1/groups/{copy}/devices:import"), Some(&h.admin.clone()),
-                  &[("content-type", "text/csv")], Some(all.text.clone()))
+            .send(
+                Method::POST,
+                &format!("/v1/groups/{copy}/devices:import"),
+                Some(&h.admin.clone()),
+                &[("content-type", "text/csv")],
+                Some(all.text.clone()),
+            )
             .await;
-        assert_eq!((a.status, a.body["created"].clone(), a.body["rejected"].clone()),
-                   (StatusCode::OK, json!(30), json!(0)), "{a:?}");
+        assert_eq!(
+            (
+                a.status,
+                a.body["created"].clone(),
+                a.body["rejected"].clone()
+            ),
+            (StatusCode::OK, json!(30), json!(0)),
+            "{a:?}"
+        );
 
         // Secrets only for an admin.
         let ops = h.token("ops", Role::Operator, &[]).await;
-        let a = h.call(Method::GET, &format!("/v1/groups/{g}/devices:export?include_secrets=true"), Some(&ops), None).await;
+        let a = h
+            .call(
+                Method::GET,
+                &format!("/v1/groups/{g}/devices:export?include_secrets=true"),
+                Some(&ops),
+                None,
+            )
+            .await;
         assert_eq!(a.status, StatusCode::FORBIDDEN);
 
-        let zip = h.admin(Method::GET, &format!("/v1/groups/{g}/devices:qr?batch_tag=none"), None).await;
+        let zip = h
+            .admin(
+                Method::GET,
+                &format!("/v1/groups/{g}/devices:qr?batch_tag=none"),
+                None,
+            )
+            .await;
         assert_eq!(zip.status, StatusCode::OK);
         assert_eq!(zip.header("content-type"), "application/zip");
     });

@@ -7,7 +7,7 @@ use dps_core::{
 use crate::CliResult;
 use crate::cli::BootstrapArgs;
 use crate::context::{Dps, resolve_group};
-use crate::output::{BootstrapOut, print_json};
+use crate::output::{BootstrapView, print_json};
 
 /// Derives the device's bootstrap key, signs a request as the device and bootstraps it.
 pub(crate) async fn run(dps: &Dps, args: BootstrapArgs, json: bool) -> CliResult<u8> {
@@ -26,7 +26,7 @@ pub(crate) async fn run(dps: &Dps, args: BootstrapArgs, json: bool) -> CliResult
     let request = dps.sign_as_device(claims).await?;
     let answer = dps.bootstrap(&request).await?;
     if json {
-        print_json(&BootstrapOut::from(&answer))?;
+        print_json(&BootstrapView::from(&answer))?;
     } else {
         print_human(&answer);
     }

@@ -8,7 +8,7 @@ use super::args::{filter, parse_opt, target_of};
 use super::{batch, bootstrap, export, import, qr, template};
 use crate::cli::{DeviceCommand, EditArgs, GenerateArgs, ListArgs, ReplaceArgs, ShowArgs};
 use crate::context::{Dps, resolve_group};
-use crate::output::{CountsOut, DeviceOut, Page, Progress, document, print_json};
+use crate::output::{CountsView, DeviceView, PageView, Progress, document, print_json};
 use crate::{CliResult, Failure};
 
 /// Runs a `device` command.
@@ -41,7 +41,7 @@ async fn generate(dps: &Dps, args: GenerateArgs, json: bool) -> CliResult<u8> {
         dps.generate(g.id(), args.count, spec).await?
     };
     if json {
-        print_json(&CountsOut::new(report.registered(), report.rejected()))?;
+        print_json(&CountsView::new(report.registered(), report.rejected()))?;
     } else {
         println!("generated {} devices", report.registered());
     }
@@ -54,8 +54,8 @@ async fn list(dps: &Dps, args: ListArgs, json: bool) -> CliResult<u8> {
     let after = parse_opt(args.cursor.as_deref())?;
     let page = dps.devices(&query, after, args.limit).await?;
     if json {
-        let items = page.items.iter().map(DeviceOut::from).collect();
-        print_json(&Page::new(items, page.next.map(|s| s.to_string())))?;
+        let items = page.items.iter().map(DeviceView::from).collect();
+        print_json(&PageView::new(items, page.next.map(|s| s.to_string())))?;
     } else {
         for d in &page.items {
             println!(
@@ -79,7 +79,7 @@ async fn list(dps: &Dps, args: ListArgs, json: bool) -> CliResult<u8> {
 async fn show(dps: &Dps, args: ShowArgs, json: bool) -> CliResult<u8> {
     let g = resolve_group(dps, &args.group).await?;
     let d = dps.device_by_serial(g.id(), &args.serial.parse()?).await?;
-    let doc = document(&DeviceOut::from(&d))?;
+    let doc = document(&DeviceView::from(&d))?;
     if json {
         println!("{doc}");
     } else if let Some(fields) = doc.as_object() {
@@ -104,7 +104,7 @@ async fn edit(dps: &Dps, args: EditArgs, json: bool) -> CliResult<u8> {
         .edit_device(g.id(), &args.serial.parse()?, &edit)
         .await?;
     if json {
-        print_json(&DeviceOut::from(&d))?;
+        print_json(&DeviceView::from(&d))?;
     } else {
         println!("edited {} (version {})", d.serial(), d.version());
     }
@@ -169,7 +169,7 @@ async fn replace(dps: &Dps, args: ReplaceArgs, json: bool) -> CliResult<u8> {
     };
     let d = dps.replace(g.id(), &serial, request).await?;
     if json {
-        print_json(&DeviceOut::from(&d))?;
+        print_json(&DeviceView::from(&d))?;
     } else {
         println!("replaced {} with {}", args.serial, d.serial());
     }

@@ -4,7 +4,7 @@ use dps_core::{Event, EventCursor};
 
 use crate::CliResult;
 use crate::context::Dps;
-use crate::output::{EventOut, Page, print_json};
+use crate::output::{EventView, PageView, print_json};
 
 /// Prints at most `limit` events after the cursor `after`.
 pub(crate) async fn run(dps: &Dps, after: u64, limit: usize, json: bool) -> CliResult<u8> {
@@ -14,8 +14,8 @@ pub(crate) async fn run(dps: &Dps, after: u64, limit: usize, json: bool) -> CliR
         .then(|| events.last().map(|e| e.cursor.get()))
         .flatten();
     if json {
-        let items = events.iter().map(EventOut::from).collect();
-        print_json(&Page::new(items, next.map(|n| n.to_string())))?;
+        let items = events.iter().map(EventView::from).collect();
+        print_json(&PageView::new(items, next.map(|n| n.to_string())))?;
     } else {
         print_human(&events, next);
     }

@@ -7,7 +7,7 @@ use crate::CliResult;
 use crate::cli::{GroupCommand, GroupSettings};
 use crate::context::{Dps, resolve_group};
 use crate::output::{
-    GroupDeleteOut, GroupOut, Page, Progress, print_batch, print_group, print_json,
+    GroupDeleteView, GroupView, PageView, Progress, print_batch, print_group, print_json,
 };
 
 /// Runs a `group` command.
@@ -73,7 +73,9 @@ async fn all_groups(dps: &Dps) -> CliResult<Vec<RegistrationGroup>> {
 async fn list(dps: &Dps, json: bool) -> CliResult<u8> {
     let groups = all_groups(dps).await?;
     if json {
-        print_json(&Page::complete(groups.iter().map(GroupOut::from).collect()))?;
+        print_json(&PageView::complete(
+            groups.iter().map(GroupView::from).collect(),
+        ))?;
     } else {
         for g in &groups {
             let target = g
@@ -135,7 +137,7 @@ async fn rotate_secret(dps: &Dps, group: &str, immediate: bool, json: bool) -> C
     };
     let g = dps.rotate_group_secret(g.id(), rotation).await?;
     if json {
-        print_json(&GroupOut::from(&g))?;
+        print_json(&GroupView::from(&g))?;
     } else {
         println!(
             "rotated the secret of {}{}",
@@ -158,7 +160,7 @@ async fn delete(dps: &Dps, group: &str, cascade: bool, json: bool) -> CliResult<
     };
     let deleted = report.all_succeeded();
     if json {
-        print_json(&GroupDeleteOut::new(&report, deleted))?;
+        print_json(&GroupDeleteView::new(&report, deleted))?;
     } else if deleted {
         println!(
             "deleted group {} ({} devices)",

@@ -8,7 +8,7 @@ use dps_csv::{ImportOptions, ImportReport, Limits};
 use super::export::has_xlsx_extension;
 use crate::cli::{FileFormatArg, ImportArgs, ImportModeArg};
 use crate::context::{AtomicFile, Dps, resolve_group};
-use crate::output::{ImportOut, Progress, print_json};
+use crate::output::{ImportView, Progress, print_json};
 use crate::{CliResult, Failure};
 
 /// At most this many refused rows are listed in the human-readable report.
@@ -50,7 +50,7 @@ pub(crate) async fn run(dps: &Dps, args: ImportArgs, json: bool) -> CliResult<u8
         write_error_report(&report, path)?;
     }
     if json {
-        print_json(&ImportOut::new(&report, args.dry_run))?;
+        print_json(&ImportView::new(&report, args.dry_run))?;
     } else {
         print_human(&report, args.errors.as_deref());
     }

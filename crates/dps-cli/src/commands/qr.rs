@@ -9,7 +9,7 @@ use dps_qr::LabelReport;
 use super::args::selection;
 use crate::cli::{ImageFormatArg, PaperArg, QrArgs};
 use crate::context::{AtomicFile, Dps, resolve_group};
-use crate::output::{Progress, QrOut, ResultOut, print_json};
+use crate::output::{Progress, QrOut, ResultView, print_json};
 use crate::{CliResult, Failure};
 
 /// Writes the labels of the selected devices; exits 1 when a device has no label.
@@ -33,7 +33,7 @@ pub(crate) async fn run(dps: &Dps, args: QrArgs, json: bool) -> CliResult<u8> {
         .iter()
         .filter_map(|o| {
             let e = o.result.as_ref().err()?;
-            Some(ResultOut::failed(&o.serial, e.code(), e.to_string()))
+            Some(ResultView::failed(&o.serial, e.code(), e.to_string()))
         })
         .collect();
     let written = report.outcomes.len() - failed.len();

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::cli::TargetsCommand;
 use crate::context::{load_targets, write_file};
-use crate::output::{Page, PathOut, TargetOut, print_json};
+use crate::output::{PageView, PathOut, TargetOut, print_json};
 use crate::{CliResult, Failure};
 
 /// The example targets file that `targets init` and the demo write.
@@ -53,7 +53,7 @@ fn list(targets: &Path, json: bool) -> CliResult<u8> {
     let config = load_targets(targets)?;
     if json {
         let items = config.targets.iter().map(TargetOut::from).collect();
-        print_json(&Page::complete(items))?;
+        print_json(&PageView::complete(items))?;
     } else {
         for t in &config.targets {
             let models: Vec<_> = t.models.iter().map(|m| m.as_str()).collect();

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::batch::ResultOut;
+use dps_http::views::ResultView;
 
 /// A file was written: `{"path"}`.
 #[derive(Debug, Serialize)]
@@ -62,12 +62,12 @@ pub(crate) struct QrOut<'a> {
     pages: Option<usize>,
     succeeded: usize,
     failed: usize,
-    results: Vec<ResultOut<'a>>,
+    results: Vec<ResultView<'a>>,
 }
 
 impl<'a> QrOut<'a> {
     /// `succeeded` labels written to `path`; `failed` are the devices without a label.
-    pub(crate) fn new(path: &Path, succeeded: usize, failed: Vec<ResultOut<'a>>) -> Self {
+    pub(crate) fn new(path: &Path, succeeded: usize, failed: Vec<ResultView<'a>>) -> Self {
         Self {
             path: path.display().to_string(),
             pages: None,

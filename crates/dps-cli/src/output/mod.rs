@@ -1,18 +1,15 @@
 //! What the commands print: JSON documents and human-readable lines.
 //!
-//! Every `--json` document is built from a type of this module, so that the CLI, not the
-//! domain types, decides what it prints. Documents print on one line with the keys of every
+//! Every `--json` document is built from a view of `dps_http::views` (the same shapes the
+//! HTTP API answers) or, for what only the CLI prints, from a type of this module, so that
+//! the domain types never decide what is printed. Documents print on one line with the keys of every
 //! object in sorted order.
 
 mod batch;
-mod bootstrap;
 mod demo;
-mod device;
 mod error;
-mod event;
 mod file;
 mod group;
-mod import;
 mod target;
 
 use std::io::IsTerminal;
@@ -20,39 +17,18 @@ use std::io::IsTerminal;
 use serde::Serialize;
 use serde_json::Value;
 
-pub(crate) use batch::{
-    CountsOut, GroupDeleteOut, ResultOut, batch_exit, print_batch, print_recover,
-};
-pub(crate) use bootstrap::BootstrapOut;
+pub(crate) use batch::{batch_exit, print_batch, print_recover};
 pub(crate) use demo::{DemoOut, StepOut};
-pub(crate) use device::DeviceOut;
+pub(crate) use dps_http::views::{
+    BootstrapView, CountsView, DeviceView, EventView, GroupDeleteView, GroupView, ImportView,
+    PageView, ResultView,
+};
 pub(crate) use error::ErrorDoc;
-pub(crate) use event::EventOut;
 pub(crate) use file::{ExportOut, PathOut, QrOut, TemplateOut};
-pub(crate) use group::{GroupOut, print_group};
-pub(crate) use import::ImportOut;
+pub(crate) use group::print_group;
 pub(crate) use target::TargetOut;
 
 use crate::{CliResult, Failure};
-
-/// A page of a listing: `{"items": [...], "next_cursor": ...}`.
-#[derive(Debug, Serialize)]
-pub(crate) struct Page<T> {
-    items: Vec<T>,
-    next_cursor: Option<String>,
-}
-
-impl<T> Page<T> {
-    /// The page of `items`, continued after `next_cursor` when there are more.
-    pub(crate) fn new(items: Vec<T>, next_cursor: Option<String>) -> Self {
-        Self { items, next_cursor }
-    }
-
-    /// All of the items, with no page after them.
-    pub(crate) fn complete(items: Vec<T>) -> Self {
-        Self::new(items, None)
-    }
-}
 
 /// `doc` as a JSON value, its objects' keys in sorted order.
 pub(crate) fn document<T: Serialize>(doc: &T) -> CliResult<Value> {

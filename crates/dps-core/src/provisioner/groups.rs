@@ -52,7 +52,11 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         let mut after = None;
         loop {
             let page = self.groups(after, 500).await?;
-            found.extend(page.items.into_iter().filter(|g| g.name().as_str() == reference));
+            found.extend(
+                page.items
+                    .into_iter()
+                    .filter(|g| g.name().as_str() == reference),
+            );
             match page.next {
                 Some(next) => after = Some(next),
                 None => break,

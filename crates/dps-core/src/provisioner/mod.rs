@@ -39,8 +39,8 @@ use crate::event::Event;
 use crate::id::{DeviceId, EventCursor, GroupId, OperationId};
 use crate::inject::{Clock, IdGen, SecretSource};
 use crate::secret::Secret;
-use crate::text::Actor;
 use crate::store::Store;
+use crate::text::Actor;
 use crate::text::SerialNumber;
 use crate::time::Timestamp;
 

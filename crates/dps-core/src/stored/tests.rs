@@ -183,10 +183,16 @@ fn an_event_keeps_its_actor_and_one_without_reads_as_nobody() {
     named.actor = Some(p("ops-team"));
     let json = StoredEvent::from(&named).to_json().unwrap();
     assert!(json.contains(r#""actor":"ops-team""#), "{json}");
-    assert_eq!(NewEvent::from(StoredEvent::from_json(&json).unwrap()), named);
+    assert_eq!(
+        NewEvent::from(StoredEvent::from_json(&json).unwrap()),
+        named
+    );
     // The pinned event was written before events named their actor.
     assert!(!EVENT_JSON.contains("actor"));
-    assert_eq!(NewEvent::from(StoredEvent::from_json(EVENT_JSON).unwrap()).actor, None);
+    assert_eq!(
+        NewEvent::from(StoredEvent::from_json(EVENT_JSON).unwrap()).actor,
+        None
+    );
 }
 
 #[test]

@@ -9,9 +9,9 @@ use axum::http::{Extensions, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dps_core::bootstrap::BootstrapRequest;
 
+use crate::Api;
 use crate::problem::Problem;
 use crate::views::BootstrapView;
-use crate::Api;
 
 /// The client's address, when the server recorded it (`ConnectInfo`); requests of a server
 /// that does not share one bucket.

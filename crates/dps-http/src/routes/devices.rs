@@ -12,18 +12,17 @@ use dps_core::access::Role;
 use dps_core::attribute::{AttributeSchema, AttributeValue, AttributeValues};
 use dps_core::state::AllocationStatus;
 use dps_core::{
-    AttributeId, BatchTag, Description, Device, DeviceEdit, DeviceFilter, DeviceName,
-    DeviceQuery, GenerateSpec, ModelId, NewDevice, NewSerial, ReplaceRequest, SerialNumber,
-    Target, Timezone,
+    AttributeId, BatchTag, Description, Device, DeviceEdit, DeviceFilter, DeviceName, DeviceQuery,
+    GenerateSpec, ModelId, NewDevice, NewSerial, ReplaceRequest, SerialNumber, Target, Timezone,
 };
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::{etag, group_for, if_match, page_size, version_mismatch};
+use crate::Api;
 use crate::auth::Caller;
 use crate::problem::Problem;
 use crate::views::{DeviceView, PageView};
-use crate::Api;
 
 /// Deserialises a field that is present, `null` included, as `Some`: `Some(None)` clears it.
 pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -59,7 +58,11 @@ impl ListQuery {
                 .transpose()?,
             batch_tag: self.batch_tag.as_deref().map(BatchTag::new).transpose()?,
             model_id: self.model_id.as_deref().map(ModelId::new).transpose()?,
-            target: self.target.as_deref().map(str::parse::<Target>).transpose()?,
+            target: self
+                .target
+                .as_deref()
+                .map(str::parse::<Target>)
+                .transpose()?,
             allocated_to: self
                 .allocated_to
                 .as_deref()
@@ -105,7 +108,12 @@ pub(crate) async fn list(
         .as_deref()
         .map(SerialNumber::new)
         .transpose()
-        .map_err(|_| Problem::invalid("invalid_cursor", "cursor must be a next_cursor of a listing"))?;
+        .map_err(|_| {
+            Problem::invalid(
+                "invalid_cursor",
+                "cursor must be a next_cursor of a listing",
+            )
+        })?;
     let dps = api.provisioner();
     let group = group_for(dps, &caller, &reference).await?;
     let page = dps
@@ -116,7 +124,11 @@ pub(crate) async fn list(
         )
         .await?;
     let views = page.items.iter().map(|d| view(d, secrets)).collect();
-    Ok(Json(PageView::new(views, page.next.map(SerialNumber::into_string))).into_response())
+    Ok(Json(PageView::new(
+        views,
+        page.next.map(SerialNumber::into_string),
+    ))
+    .into_response())
 }
 
 /// Attribute values of a request body, as text (a number is taken as its text), each
@@ -385,7 +397,9 @@ pub(crate) async fn replace(
     let dps = api.acting_for(&caller);
     let group = group_for(&dps, &caller, &reference).await?;
     let request = ReplaceRequest {
-        new_serial: body.new_serial.map_or(NewSerial::Generated, NewSerial::Given),
+        new_serial: body
+            .new_serial
+            .map_or(NewSerial::Generated, NewSerial::Given),
         batch_tag: body.batch_tag,
         description: body.description,
     };
@@ -404,10 +418,19 @@ pub(crate) async fn template(
         Vec::new(),
         &dps_csv::ExportOptions::default(),
     )
-    .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?;
+    .map_err(|e| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            e.to_string(),
+        )
+    })?;
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
             (
                 header::CONTENT_DISPOSITION,
                 HeaderValue::from_static("attachment; filename=\"register-device-template.csv\""),

@@ -8,10 +8,10 @@ use dps_core::EventCursor;
 use serde::Deserialize;
 
 use super::page_size;
+use crate::Api;
 use crate::auth::Caller;
 use crate::problem::Problem;
 use crate::views::{EventView, PageView};
-use crate::Api;
 
 /// `?after=&limit=` of the event log.
 #[derive(Debug, Deserialize)]

@@ -14,10 +14,10 @@ use dps_core::{
 use serde::Deserialize;
 
 use super::{etag, flag, group_for, if_match, page_size, version_mismatch};
+use crate::Api;
 use crate::auth::Caller;
 use crate::problem::Problem;
 use crate::views::{GroupDeleteView, GroupView, PageView};
-use crate::Api;
 
 /// `?limit=&cursor=` of a listing of groups.
 #[derive(Debug, Deserialize)]
@@ -35,7 +35,10 @@ pub(crate) async fn list(
     let limit = page_size(&api, query.limit);
     let mut after = match &query.cursor {
         Some(c) => Some(c.parse::<GroupId>().map_err(|_| {
-            Problem::invalid("invalid_cursor", "cursor must be a next_cursor of a listing")
+            Problem::invalid(
+                "invalid_cursor",
+                "cursor must be a next_cursor of a listing",
+            )
         })?),
         None => None,
     };

@@ -27,7 +27,10 @@ pub(crate) fn routes(api: &Api) -> Router<Api> {
         )
         .route("/v1/groups/{group}/secret:rotate", post(groups::rotate))
         .route("/v1/groups/{group}/devices", post(devices::register))
-        .route("/v1/groups/{group}/devices:generate", post(devices::generate))
+        .route(
+            "/v1/groups/{group}/devices:generate",
+            post(devices::generate),
+        )
         .route("/v1/groups/{group}/devices:allocate", post(batch::allocate))
         .route("/v1/groups/{group}/devices:reset", post(batch::reset))
         .route("/v1/groups/{group}/devices:delete", post(batch::delete))
@@ -48,7 +51,10 @@ pub(crate) fn routes(api: &Api) -> Router<Api> {
         .route("/v1/groups", get(groups::list))
         .route("/v1/groups/{group}", get(groups::show))
         .route("/v1/groups/{group}/devices", get(devices::list))
-        .route("/v1/groups/{group}/devices:template", get(devices::template))
+        .route(
+            "/v1/groups/{group}/devices:template",
+            get(devices::template),
+        )
         .route(
             "/v1/groups/{group}/devices:export",
             get(transfer::export).post(transfer::export),

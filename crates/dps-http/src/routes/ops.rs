@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::problem::Problem;
 use crate::Api;
+use crate::problem::Problem;
 
 /// The process is up.
 pub(crate) async fn healthz() -> Response {

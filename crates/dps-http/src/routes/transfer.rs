@@ -154,7 +154,11 @@ fn answer_import(
         .is_some_and(|a| a.contains("text/csv"));
     if wants_csv {
         let csv = dps_csv::write_error_report(Vec::new(), report.errors()).map_err(|e| {
-            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string())
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                e.to_string(),
+            )
         })?;
         return Ok(csv_response(Body::from(csv), "import-errors.csv"));
     }
@@ -179,11 +183,7 @@ fn file_response(body: Body, content_type: &'static str, file_name: &str) -> Res
 }
 
 /// The selection of an export: the query's filters (GET), or a selection body (POST).
-async fn selection(
-    query: &ListQuery,
-    request: Request,
-    api: &Api,
-) -> Result<Selection, Problem> {
+async fn selection(query: &ListQuery, request: Request, api: &Api) -> Result<Selection, Problem> {
     if request.method() == axum::http::Method::POST {
         let body: Result<Json<SelectionBody>, JsonRejection> =
             Json::from_request(request, api).await;
@@ -210,7 +210,9 @@ where
             tracing::warn!(code = e.code(), error = %e, "a streamed file stopped early");
         }
     });
-    Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, PIPE_BYTES))
+    Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        reader, PIPE_BYTES,
+    ))
 }
 
 pub(crate) async fn export(
@@ -253,9 +255,7 @@ pub(crate) async fn qr(
     let group = group_for(&dps, &caller, &reference).await?;
     let selection = selection(&query, request, &api).await?;
     let id = group.id();
-    let body = streamed(move |writer| async move {
-        qr_zip(&dps, id, &selection, writer).await
-    });
+    let body = streamed(move |writer| async move { qr_zip(&dps, id, &selection, writer).await });
     Ok(file_response(body, "application/zip", "labels.zip"))
 }
 

@@ -15,4 +15,3 @@ impl<'a> ErrorView<'a> {
         Self { code, message }
     }
 }
-

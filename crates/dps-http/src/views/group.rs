@@ -5,7 +5,6 @@ use dps_core::{
 };
 use serde::Serialize;
 
-
 /// A group's settings and schema (never its secret).
 #[derive(Debug, Serialize)]
 pub struct GroupView<'a> {
@@ -106,4 +105,3 @@ impl<'a> From<&'a AttributeValue> for AttributeValueOut<'a> {
         }
     }
 }
-

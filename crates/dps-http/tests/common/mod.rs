@@ -112,7 +112,11 @@ impl Harness {
         if let Some(t) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
-        if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        if body.is_some()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
         for (k, v) in headers {
@@ -140,7 +144,8 @@ impl Harness {
     }
 
     pub async fn admin(&self, method: Method, uri: &str, body: Option<Value>) -> Answer {
-        self.call(method, uri, Some(&self.admin.clone()), body).await
+        self.call(method, uri, Some(&self.admin.clone()), body)
+            .await
     }
 
     /// A group named `name` whose default target is [`TARGET`]; its ID.
