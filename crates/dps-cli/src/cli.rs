@@ -58,6 +58,11 @@ pub(crate) enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Serve the HTTP API: the management API under /v1 and the device-facing bootstrap call.
+    Serve(ServeArgs),
+    /// Access tokens of the HTTP API.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Read the event log.
     Events {
         /// Only events after this cursor.
@@ -67,6 +72,55 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+}
+
+/// `dps serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// A PEM file with the TLS certificate chain (with --tls-key: serve HTTPS).
+    #[arg(long, requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// A PEM file with the TLS private key.
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+}
+
+/// The role of a token.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum RoleArg {
+    /// Reads groups, devices and events, without secrets.
+    Viewer,
+    /// Also changes groups and devices.
+    Operator,
+    /// Also reads device secrets.
+    Admin,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a token; its text is printed once and never stored.
+    Create {
+        /// The token's name, which the events of its requests record as their actor.
+        #[arg(long)]
+        name: String,
+        /// What the token may do.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Limit the token to this group (ID or unique name); repeat for more. Without it,
+        /// the token reaches every group.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
+    /// Revoke a token: every server sharing the database refuses it from then on.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+    /// List the tokens (their names, roles and groups; never their text).
+    List,
 }
 
 #[derive(Debug, Subcommand)]

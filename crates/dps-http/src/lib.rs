@@ -86,6 +86,7 @@ mod limit;
 mod metrics;
 mod problem;
 mod routes;
+pub mod server;
 pub mod views;
 
 use std::sync::Arc;
@@ -124,6 +125,9 @@ pub struct Options {
     /// How long the answer of a request with an `Idempotency-Key` is kept for its repeats
     /// (at least this long; records are purged hourly).
     pub idempotency_retention: Duration,
+    /// The most requests served at once; beyond it a request is answered 503 `overloaded`
+    /// with `Retry-After` at once, rather than queued.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for Options {
@@ -136,6 +140,7 @@ impl Default for Options {
             bootstrap_per_address: RateLimit::new(20, Duration::from_secs(1)),
             bootstrap_per_group: RateLimit::new(2000, Duration::from_secs(1)),
             idempotency_retention: Duration::from_secs(24 * 60 * 60),
+            max_concurrent_requests: 1024,
         }
     }
 }
@@ -169,6 +174,7 @@ struct Inner {
     per_address: limit::Limiter<std::net::IpAddr>,
     per_group: limit::Limiter<dps_core::GroupId>,
     metrics: metrics::Metrics,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Api {
@@ -184,6 +190,9 @@ impl Api {
                 per_address: limit::Limiter::new(options.bootstrap_per_address),
                 per_group: limit::Limiter::new(options.bootstrap_per_group),
                 metrics: metrics::Metrics::new(),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(
+                    options.max_concurrent_requests.max(1),
+                )),
                 dps,
                 options,
             }),
@@ -205,6 +214,7 @@ impl Api {
     pub fn router(&self) -> Router {
         routes::routes(self)
             .layer(DefaultBodyLimit::max(self.inner.options.max_json_body))
+            .layer(axum::middleware::from_fn_with_state(self.clone(), shed))
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 metrics::layer,
@@ -215,5 +225,24 @@ impl Api {
     /// The provisioner acting for `caller`: its changes' events name the caller's token.
     fn acting_for(&self, caller: &Caller) -> DynProvisioner {
         self.inner.dps.acting_as(caller.token().name().clone())
+    }
+}
+
+/// Refuses a request beyond [`Options::max_concurrent_requests`] with 503 `overloaded`.
+async fn shed(
+    axum::extract::State(api): axum::extract::State<Api>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match Arc::clone(&api.inner.in_flight).try_acquire_owned() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "the service is serving as many requests as it may; retry shortly",
+        )
+        .retry_after(1)
+        .into_response(),
     }
 }

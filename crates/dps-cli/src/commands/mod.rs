@@ -12,8 +12,10 @@ mod group;
 mod import;
 mod qr;
 mod recover;
+mod serve;
 mod targets;
 mod template;
+mod token;
 
 use std::path::Path;
 
@@ -29,6 +31,11 @@ pub(crate) async fn run(cli: Cli) -> CliResult<u8> {
     match cli.command {
         Command::Demo { dir } => demo::run(dir, json).await,
         Command::Targets(command) => targets::run(command, &cli.targets, json),
+        Command::Serve(args) => {
+            let store = open_store(&cli.db).await?;
+            let config = load_targets(&cli.targets)?;
+            serve::run(store, config, args, json).await
+        }
         command => {
             let store = open_store(&cli.db).await?;
             let config = config_for(&command, &cli.targets)?;
@@ -71,6 +78,7 @@ async fn dispatch(dps: &Dps, command: Command, json: bool) -> CliResult<u8> {
         Command::Device(command) => device::run(dps, *command, json).await,
         Command::Recover { wait } => recover::run(dps, wait, json).await,
         Command::Events { after, limit } => events::run(dps, after, limit, json).await,
-        Command::Demo { .. } | Command::Targets(_) => Ok(0),
+        Command::Token(command) => token::run(dps, command, json).await,
+        Command::Demo { .. } | Command::Targets(_) | Command::Serve(_) => Ok(0),
     }
 }

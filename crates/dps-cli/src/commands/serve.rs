@@ -1,0 +1,112 @@
+//! `dps serve`: the HTTP API over the database and the targets file.
+
+use std::sync::Arc;
+
+use dps_core::access::Role;
+use dps_core::{Environment, Provisioner, Store};
+use dps_env_static::{StaticConfig, StaticEnvironment};
+use dps_http::Api;
+use dps_http::server::{Tls, serve, signal};
+
+use super::token::issue;
+use crate::cli::ServeArgs;
+use crate::context::provisioner;
+use crate::{CliResult, Failure};
+
+/// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
+pub(crate) async fn run(
+    store: Arc<dyn Store>,
+    config: StaticConfig,
+    args: ServeArgs,
+    json: bool,
+) -> CliResult<u8> {
+    init_logging();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            Tls::from_pem_files(cert, key)
+                .map_err(|e| Failure::invalid("invalid_tls", format!("TLS: {e}")))?,
+        ),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Failure::io("io_error", format!("cannot listen on {}: {e}", args.listen)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Failure::io("io_error", e.to_string()))?;
+
+    // A database without tokens gets one admin token, shown once, so that nobody is locked out.
+    let (cli, _) = provisioner(Arc::clone(&store), StaticConfig::default());
+    let first = if store.tokens().await?.is_empty() {
+        Some(issue(&cli, "admin".parse()?, Role::Admin, Vec::new()).await?)
+    } else {
+        None
+    };
+
+    let env: Arc<dyn Environment> = Arc::new(StaticEnvironment::new(
+        config,
+        Arc::new(dps_core::inject::OsSecrets),
+    ));
+    let dps = Provisioner::new(store, env);
+    let api = Api::new(dps);
+    let recovery = tokio::spawn(recover_every_lease(api.clone()));
+
+    let base = format!("{scheme}://{address}");
+    if json {
+        let doc = serde_json::json!({
+            "url": base,
+            "token": first.as_ref().map(|(_, text)| text),
+        });
+        crate::output::print_json(&doc)?;
+    } else {
+        println!("serving on {base}");
+        if let Some((token, text)) = &first {
+            println!(
+                "created the admin token {:?}, shown only now:",
+                token.name().as_str()
+            );
+            println!("  {text}");
+            println!("  curl -H 'Authorization: Bearer {text}' {base}/v1/groups");
+        }
+    }
+    let served = serve(listener, api.router(), tls, signal()).await;
+    recovery.abort();
+    served.map_err(|e| Failure::io("io_error", format!("serving stopped: {e}")))?;
+    Ok(0)
+}
+
+/// Completes what a crash or an unavailable environment left pending: at start, then once a
+/// lease.
+async fn recover_every_lease(api: Api) {
+    let dps = api.provisioner().acting_as(
+        "recovery"
+            .parse()
+            .unwrap_or_else(|_| unreachable!("`recovery` is a valid actor")),
+    );
+    let mut tick = tokio::time::interval(dps.config().lease);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = dps.recover().await {
+            tracing::warn!(error = %e, "recovery failed; it runs again after the next lease");
+        }
+    }
+}
+
+/// Logs to stderr at the level of `DPS_LOG` (`error`, `warn`, `info` (the default), `debug`
+/// or `trace`).
+fn init_logging() {
+    let level = match std::env::var("DPS_LOG").as_deref() {
+        Ok("error") => tracing::Level::ERROR,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("trace") => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
