@@ -298,35 +298,11 @@ fn the_whole_lifecycle_on_sqlite() {
 
 #[test]
 fn the_whole_lifecycle_on_postgres() {
-    let Ok(url) = std::env::var("DPS_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: DPS_TEST_POSTGRES_URL is not set");
+    let Some(pg) = common::PgDatabase::create("cli") else {
         return;
     };
-    // A database of its own, dropped afterwards.
-    let name = format!("dps_cli_{}", std::process::id());
-    let admin = |sql: &str| {
-        let out = Command::new("psql")
-            .arg(&url)
-            .arg("-qAtc")
-            .arg(sql)
-            .output()
-            .expect("psql");
-        assert!(out.status.success(), "{sql}: {}", stderr(&out));
-    };
-    admin(&format!("DROP DATABASE IF EXISTS {name}"));
-    admin(&format!("CREATE DATABASE {name}"));
-    let (base, query) = match url.rsplit_once('/') {
-        Some((base, rest)) => (base, rest.split_once('?').map(|(_, q)| q)),
-        None => (url.as_str(), None),
-    };
-    let db = match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    };
-    let env = Env::on(db);
+    let env = Env::on(pg.db.clone());
     lifecycle(&env);
-    drop(env);
-    admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
 
 #[test]

@@ -90,6 +90,61 @@ impl Env {
     }
 }
 
+/// A PostgreSQL database of its own on the `DPS_TEST_POSTGRES_URL` server, dropped with it.
+pub(crate) struct PgDatabase {
+    url: String,
+    name: String,
+    /// The URL of the database.
+    pub(crate) db: String,
+}
+
+impl PgDatabase {
+    /// A new database named after `tag` and the process; `None` (the test is skipped, with a
+    /// note) when `DPS_TEST_POSTGRES_URL` is not set.
+    pub(crate) fn create(tag: &str) -> Option<Self> {
+        let Ok(url) = std::env::var("DPS_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: DPS_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let name = format!("dps_{tag}_{}", std::process::id());
+        let (base, query) = match url.rsplit_once('/') {
+            Some((base, rest)) => (base, rest.split_once('?').map(|(_, q)| q)),
+            None => (url.as_str(), None),
+        };
+        let db = match query {
+            Some(q) => format!("{base}/{name}?{q}"),
+            None => format!("{base}/{name}"),
+        };
+        let created = Self { url, name, db };
+        created.admin(&format!("DROP DATABASE IF EXISTS {}", created.name));
+        created.admin(&format!("CREATE DATABASE {}", created.name));
+        Some(created)
+    }
+
+    fn admin(&self, sql: &str) {
+        let out = Command::new("psql")
+            .arg(&self.url)
+            .arg("-qAtc")
+            .arg(sql)
+            .output()
+            .expect("psql");
+        assert!(out.status.success(), "{sql}: {}", stderr(&out));
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(&self.url)
+            .arg("-qAtc")
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
+
 pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -45,6 +45,7 @@ pub(crate) struct ListQuery {
     limit: Option<usize>,
     cursor: Option<String>,
     pub(crate) include_secrets: Option<String>,
+    pub(crate) include_bootstrap_keys: Option<String>,
 }
 
 impl ListQuery {

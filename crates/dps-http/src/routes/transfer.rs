@@ -224,7 +224,11 @@ pub(crate) async fn export(
 ) -> Result<Response, Problem> {
     let Query(query) = query?;
     let secrets = flag(query.include_secrets.as_deref(), "include_secrets")?;
-    if secrets {
+    let keys = flag(
+        query.include_bootstrap_keys.as_deref(),
+        "include_bootstrap_keys",
+    )?;
+    if secrets || keys {
         caller.require(Role::Admin)?;
     }
     let dps = api.acting_for(&caller);
@@ -233,6 +237,9 @@ pub(crate) async fn export(
     let mut options = dps_csv::ExportOptions::default();
     if secrets {
         options = options.with_secrets();
+    }
+    if keys {
+        options = options.with_bootstrap_keys();
     }
     let id = group.id();
     let body = streamed(move |writer| async move {
