@@ -87,6 +87,7 @@ mod auth;
 mod idempotency;
 mod limit;
 mod metrics;
+pub mod openapi;
 mod problem;
 mod routes;
 pub mod server;
@@ -142,7 +143,7 @@ impl Default for Options {
             max_page: 1000,
             max_json_body: 1024 * 1024,
             max_batch_serials: 10_000,
-            max_generate: 100_000,
+            max_generate: 10_000,
             bootstrap_per_address: RateLimit::new(20, Duration::from_secs(1)),
             bootstrap_per_group: RateLimit::new(2000, Duration::from_secs(1)),
             idempotency_retention: Duration::from_secs(24 * 60 * 60),

@@ -33,8 +33,10 @@ pub struct Problem {
     retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error answer, as the OpenAPI document names it (`Problem`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub(crate) struct ProblemBody<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     title: &'a str,
@@ -66,9 +68,11 @@ impl Problem {
             (_, "unauthorized") => StatusCode::UNAUTHORIZED,
             (_, "limit_exceeded") => StatusCode::PAYLOAD_TOO_LARGE,
             (_, "try_again") => StatusCode::SERVICE_UNAVAILABLE,
-            (_, "group_not_empty" | "invalid_state" | "not_allocated" | "already_registered") => {
-                StatusCode::CONFLICT
-            }
+            (
+                _,
+                "group_not_empty" | "invalid_state" | "not_allocated" | "already_registered"
+                | "ambiguous_group",
+            ) => StatusCode::CONFLICT,
             (Category::Validation, _) => StatusCode::UNPROCESSABLE_ENTITY,
             (Category::Usage, _) => StatusCode::BAD_REQUEST,
             (Category::NotFound, _) => StatusCode::NOT_FOUND,
@@ -156,7 +160,7 @@ impl std::error::Error for Problem {}
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = Body {
+        let body = ProblemBody {
             kind: "about:blank",
             title: self.status.canonical_reason().unwrap_or("Error"),
             status: self.status.as_u16(),

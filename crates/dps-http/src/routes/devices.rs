@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -33,22 +33,62 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// The filters, `limit` and `cursor` of a device listing.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ListQuery {
-    status: Option<String>,
-    batch_tag: Option<String>,
-    model_id: Option<String>,
-    target: Option<String>,
-    allocated_to: Option<String>,
-    serial_prefix: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
-    pub(crate) include_secrets: Option<String>,
-    pub(crate) include_bootstrap_keys: Option<String>,
+/// A count that JSON may write as `5` or `5.0`.
+fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(u) = n.as_u64() {
+        return usize::try_from(u).map_err(serde::de::Error::custom);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= 0.0 && f <= 9_007_199_254_740_991.0 => Ok(f as usize),
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number of devices"
+        ))),
+    }
 }
 
-impl ListQuery {
+/// The filters of a device listing, an export or a QR archive.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct FilterQuery {
+    /// Only devices in this status.
+    #[param(pattern = "^(not_allocated|pending|allocated)$")]
+    status: Option<String>,
+    /// Only devices with this batch tag.
+    #[param(
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$",
+        max_length = 64
+    )]
+    batch_tag: Option<String>,
+    /// Only devices of this model.
+    #[param(pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
+    model_id: Option<String>,
+    /// Only devices whose own target is this `environment/ou`.
+    #[param(pattern = r"^[A-Za-z0-9._:-]{1,64}/[A-Za-z0-9._:-]{1,64}$")]
+    target: Option<String>,
+    /// Only devices allocated to this `environment/ou`.
+    #[param(pattern = r"^[A-Za-z0-9._:-]{1,64}/[A-Za-z0-9._:-]{1,64}$")]
+    allocated_to: Option<String>,
+    /// Only devices whose serial starts with this.
+    #[param(pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
+    serial_prefix: Option<String>,
+}
+
+/// `limit`, `cursor` and `include_secrets` of a device listing.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// The most devices on the page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
+    cursor: Option<String>,
+    /// Include device secrets (admin only).
+    pub(crate) include_secrets: Option<bool>,
+}
+
+impl FilterQuery {
     /// The filter of the query's parameters, each validated.
     pub(crate) fn filter(&self) -> Result<DeviceFilter, Problem> {
         Ok(DeviceFilter {
@@ -79,8 +119,8 @@ impl ListQuery {
 }
 
 /// Whether the caller asked for device secrets, refusing a caller who may not read them.
-fn secrets_wanted(caller: &Caller, value: Option<&str>) -> Result<bool, Problem> {
-    let wanted = super::flag(value, "include_secrets")?;
+fn secrets_wanted(caller: &Caller, value: Option<bool>) -> Result<bool, Problem> {
+    let wanted = value.unwrap_or(false);
     if wanted && !caller.sees_secrets() {
         return Err(Problem::forbidden(Role::Admin));
     }
@@ -95,15 +135,24 @@ fn view(device: &Device, secrets: bool) -> DeviceView<'_> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/groups/{group}/devices",
+    tag = "devices",
+    params(("group" = String, Path, description = "a group ID or a unique group name"), FilterQuery, ListQuery),
+    responses((status = 200, description = "a page of devices", body = crate::views::PageView<crate::views::DeviceView<'static>>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(
     State(api): State<Api>,
     caller: Caller,
     Path(reference): Path<String>,
+    filter: Result<Query<FilterQuery>, QueryRejection>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let Query(query) = query?;
-    let secrets = secrets_wanted(&caller, query.include_secrets.as_deref())?;
-    let filter = query.filter()?;
+    let secrets = secrets_wanted(&caller, query.include_secrets)?;
+    let filter = filter?.0.filter()?;
     let after = query
         .cursor
         .as_deref()
@@ -121,7 +170,7 @@ pub(crate) async fn list(
         .devices(
             &DeviceQuery::new(group.id(), filter),
             after,
-            page_size(&api, query.limit),
+            page_size(&api, query.limit)?,
         )
         .await?;
     let views = page.items.iter().map(|d| view(d, secrets)).collect();
@@ -166,33 +215,50 @@ fn attribute_values(
 }
 
 /// The body of `POST /v1/groups/{group}/devices`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Register {
+    #[schema(value_type = String, pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
     serial: SerialNumber,
+    #[schema(value_type = String, pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
     model_id: ModelId,
     #[serde(default)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
     name: Option<DeviceName>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = r"^(?:[+-](?:0[0-9]|1[01]):[0-5][0-9]|[+-]12:00|\+1[23]:[0-5][0-9]|\+14:00)$")]
     timezone: Option<Timezone>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
     batch_tag: Option<BatchTag>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 512, pattern = r"^(?:[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?)?$")]
     description: Option<Description>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9._:-]{1,64}/[A-Za-z0-9._:-]{1,64}$")]
     target: Option<super::TargetField>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     attributes: BTreeMap<String, Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/groups/{group}/devices",
+    tag = "devices",
+    params(("group" = String, Path, description = "a group ID or a unique group name")),
+    request_body = Register,
+    responses((status = 201, description = "the new device", body = crate::views::DeviceView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn register(
     State(api): State<Api>,
     caller: Caller,
     Path(reference): Path<String>,
-    body: Result<Json<Register>, JsonRejection>,
+    body: Result<super::JsonBody<Register>, Problem>,
 ) -> Result<Response, Problem> {
     caller.require(Role::Operator)?;
-    let Json(body) = body?;
+    let super::JsonBody(body) = body?;
     let dps = api.acting_for(&caller);
     let group = group_for(&dps, &caller, &reference).await?;
     let mut new = NewDevice::new(body.serial, body.model_id);
@@ -218,31 +284,44 @@ pub(crate) async fn register(
 }
 
 /// The body of `POST /v1/groups/{group}/devices:generate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Generate {
+    #[schema(value_type = u64, minimum = 1, maximum = 10_000)]
+    #[serde(deserialize_with = "whole_number")]
     count: usize,
+    #[schema(value_type = String, pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
     model_id: ModelId,
     #[serde(default)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
     batch_tag: Option<BatchTag>,
 }
 
 /// The answer of `devices:generate`: how many were registered, and why others were not.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 struct Generated<'a> {
     registered: usize,
     rejected: usize,
     errors: Vec<crate::views::ErrorView<'a>>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/groups/{group}/devices:generate",
+    tag = "devices",
+    params(("group" = String, Path, description = "a group ID or a unique group name")),
+    request_body = Generate,
+    responses((status = 201, description = "how many were registered", body = Generated<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn generate(
     State(api): State<Api>,
     caller: Caller,
     Path(reference): Path<String>,
-    body: Result<Json<Generate>, JsonRejection>,
+    body: Result<super::JsonBody<Generate>, Problem>,
 ) -> Result<Response, Problem> {
     caller.require(Role::Operator)?;
-    let Json(body) = body?;
+    let super::JsonBody(body) = body?;
     let max = api.options().max_generate;
     if body.count == 0 || body.count > max {
         return Err(Problem::invalid(
@@ -270,11 +349,21 @@ pub(crate) async fn generate(
 }
 
 /// `?include_secrets=true` of one device.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ShowQuery {
-    pub(crate) include_secrets: Option<String>,
+    /// Include the device secret (admin only).
+    include_secrets: Option<bool>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/groups/{group}/devices/{serial}",
+    tag = "devices",
+    params(("group" = String, Path, description = "a group ID or a unique group name"), ("serial" = String, Path, description = "a serial number, percent-encoded", pattern = r"^[A-Za-z0-9._:-]{1,64}$"), ShowQuery),
+    responses((status = 200, description = "the device, its version in the ETag", body = crate::views::DeviceView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn show(
     State(api): State<Api>,
     caller: Caller,
@@ -282,7 +371,7 @@ pub(crate) async fn show(
     query: Result<Query<ShowQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let Query(query) = query?;
-    let secrets = secrets_wanted(&caller, query.include_secrets.as_deref())?;
+    let secrets = secrets_wanted(&caller, query.include_secrets)?;
     let serial = SerialNumber::new(&serial)?;
     let dps = api.provisioner();
     let group = group_for(dps, &caller, &reference).await?;
@@ -292,34 +381,50 @@ pub(crate) async fn show(
 
 /// The body of `PATCH …/devices/{serial}`: the fields to change (every field but the
 /// serial); `null` clears an optional field or an attribute.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Edit {
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
     name: Option<Option<DeviceName>>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
     model_id: Option<ModelId>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, pattern = r"^(?:[+-](?:0[0-9]|1[01]):[0-5][0-9]|[+-]12:00|\+1[23]:[0-5][0-9]|\+14:00)$")]
     timezone: Option<Option<Timezone>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
     batch_tag: Option<Option<BatchTag>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 512, pattern = r"^(?:[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?)?$")]
     description: Option<Option<Description>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9._:-]{1,64}/[A-Za-z0-9._:-]{1,64}$")]
     target: Option<Option<super::TargetField>>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     attributes: BTreeMap<String, Value>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/groups/{group}/devices/{serial}",
+    tag = "devices",
+    params(("group" = String, Path, description = "a group ID or a unique group name"), ("serial" = String, Path, description = "a serial number, percent-encoded", pattern = r"^[A-Za-z0-9._:-]{1,64}$"), ("If-Match" = Option<String>, Header, nullable = false, description = "the version the device must be at", pattern = r#"^(W/)?("[0-9]{1,15}"|[0-9]{1,15})$"#)),
+    request_body = Edit,
+    responses((status = 200, description = "the edited device", body = crate::views::DeviceView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn edit(
     State(api): State<Api>,
     caller: Caller,
     Path((reference, serial)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Result<Json<Edit>, JsonRejection>,
+    body: Result<super::JsonBody<Edit>, Problem>,
 ) -> Result<Response, Problem> {
     caller.require(Role::Operator)?;
-    let Json(body) = body?;
+    let super::JsonBody(body) = body?;
     let serial = SerialNumber::new(&serial)?;
     let expected = if_match(&headers)?;
     let dps = api.acting_for(&caller);
@@ -353,6 +458,14 @@ pub(crate) async fn edit(
     Ok(([etag(edited.version())], Json(DeviceView::from(&edited))).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/groups/{group}/devices/{serial}",
+    tag = "devices",
+    params(("group" = String, Path, description = "a group ID or a unique group name"), ("serial" = String, Path, description = "a serial number, percent-encoded", pattern = r"^[A-Za-z0-9._:-]{1,64}$"), ("If-Match" = Option<String>, Header, nullable = false, description = "the version the device must be at", pattern = r#"^(W/)?("[0-9]{1,15}"|[0-9]{1,15})$"#)),
+    responses((status = 204, description = "the device is gone"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn delete(
     State(api): State<Api>,
     caller: Caller,
@@ -375,25 +488,37 @@ pub(crate) async fn delete(
 }
 
 /// The body of `POST …/devices/{serial}/replace`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Replace {
     /// The new hardware's serial; a generated one when absent.
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
     new_serial: Option<SerialNumber>,
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
     batch_tag: BatchTag,
     #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 512, pattern = r"^(?:[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?)?$")]
     description: Option<Description>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/groups/{group}/devices/{serial}/replace",
+    tag = "devices",
+    params(("group" = String, Path, description = "a group ID or a unique group name"), ("serial" = String, Path, description = "a serial number, percent-encoded", pattern = r"^[A-Za-z0-9._:-]{1,64}$")),
+    request_body = Replace,
+    responses((status = 200, description = "the device on its new hardware", body = crate::views::DeviceView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn replace(
     State(api): State<Api>,
     caller: Caller,
     Path((reference, serial)): Path<(String, String)>,
-    body: Result<Json<Replace>, JsonRejection>,
+    body: Result<super::JsonBody<Replace>, Problem>,
 ) -> Result<Response, Problem> {
     caller.require(Role::Operator)?;
-    let Json(body) = body?;
+    let super::JsonBody(body) = body?;
     let serial = SerialNumber::new(&serial)?;
     let dps = api.acting_for(&caller);
     let group = group_for(&dps, &caller, &reference).await?;
@@ -408,6 +533,14 @@ pub(crate) async fn replace(
     Ok(([etag(device.version())], Json(DeviceView::from(&device))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/groups/{group}/devices:template",
+    tag = "devices",
+    params(("group" = String, Path, description = "a group ID or a unique group name")),
+    responses((status = 200, description = "the import template", body = String, content_type = "text/csv"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn template(
     State(api): State<Api>,
     caller: Caller,

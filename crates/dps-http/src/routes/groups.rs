@@ -1,7 +1,6 @@
 //! `/v1/groups`: list, create, show, edit, delete, rotate the secret.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,26 +12,41 @@ use dps_core::{
 };
 use serde::Deserialize;
 
-use super::{etag, flag, group_for, if_match, page_size, version_mismatch};
+use super::{etag, group_for, if_match, page_size, version_mismatch};
 use crate::Api;
 use crate::auth::Caller;
 use crate::problem::Problem;
 use crate::views::{GroupDeleteView, GroupView, PageView};
 
 /// `?limit=&cursor=` of a listing of groups.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
-    limit: Option<usize>,
+    /// The most groups on the page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    #[param(
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/groups",
+    tag = "groups",
+    params(ListQuery),
+    responses((status = 200, description = "a page of the groups the token reaches", body = crate::views::PageView<crate::views::GroupView<'static>>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(
     State(api): State<Api>,
     caller: Caller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
     let Query(query) = query?;
-    let limit = page_size(&api, query.limit);
+    let limit = page_size(&api, query.limit)?;
     let mut after = match &query.cursor {
         Some(c) => Some(c.parse::<GroupId>().map_err(|_| {
             Problem::invalid(
@@ -64,28 +78,42 @@ pub(crate) async fn list(
 }
 
 /// The body of `POST /v1/groups`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateGroup {
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
     name: GroupName,
     #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 512, pattern = r"^(?:[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?)?$")]
     description: Option<Description>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9._:-]{1,64}/[A-Za-z0-9._:-]{1,64}$")]
     default_target: Option<super::TargetField>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^(public|private)$")]
     model_type: Option<ModelType>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^(migrate|initialize|disabled)$")]
     reprovision: Option<ReprovisionMethod>,
     #[serde(default)]
     auto_activation: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
     attributes: Option<AttributeSchema>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/groups",
+    tag = "groups",
+    request_body = CreateGroup,
+    responses((status = 201, description = "the new group", body = crate::views::GroupView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create(
     State(api): State<Api>,
     caller: Caller,
-    body: Result<Json<CreateGroup>, JsonRejection>,
+    body: Result<super::JsonBody<CreateGroup>, Problem>,
 ) -> Result<Response, Problem> {
     caller.require(Role::Operator)?;
     if !caller.token().groups().is_empty() {
@@ -95,7 +123,7 @@ pub(crate) async fn create(
             "a token limited to groups cannot create groups",
         ));
     }
-    let Json(body) = body?;
+    let super::JsonBody(body) = body?;
     let mut new = NewGroup::new(body.name);
     new.description = body.description;
     new.default_target = body.default_target.map(|t| t.0);
@@ -120,6 +148,14 @@ pub(crate) async fn create(
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/groups/{group}",
+    tag = "groups",
+    params(("group" = String, Path, description = "a group ID or a unique group name")),
+    responses((status = 200, description = "the group, its version in the ETag", body = crate::views::GroupView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn show(
     State(api): State<Api>,
     caller: Caller,
@@ -131,34 +167,49 @@ pub(crate) async fn show(
 
 /// The body of `PATCH /v1/groups/{group}`: the fields to change; `null` clears an optional
 /// one.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EditGroup {
     #[serde(default)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
     name: Option<GroupName>,
     #[serde(default, deserialize_with = "super::devices::present")]
+    #[schema(value_type = Option<String>, max_length = 512, pattern = r"^(?:[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?)?$")]
     description: Option<Option<Description>>,
     #[serde(default, deserialize_with = "super::devices::present")]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9._:-]{1,64}/[A-Za-z0-9._:-]{1,64}$")]
     default_target: Option<Option<super::TargetField>>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^(public|private)$")]
     model_type: Option<ModelType>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^(migrate|initialize|disabled)$")]
     reprovision: Option<ReprovisionMethod>,
     #[serde(default)]
     auto_activation: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
     attributes: Option<AttributeSchema>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/groups/{group}",
+    tag = "groups",
+    params(("group" = String, Path, description = "a group ID or a unique group name"), ("If-Match" = Option<String>, Header, nullable = false, description = "the version the group must be at", pattern = r#"^(W/)?("[0-9]{1,15}"|[0-9]{1,15})$"#)),
+    request_body = EditGroup,
+    responses((status = 200, description = "the edited group", body = crate::views::GroupView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn edit(
     State(api): State<Api>,
     caller: Caller,
     Path(reference): Path<String>,
     headers: HeaderMap,
-    body: Result<Json<EditGroup>, JsonRejection>,
+    body: Result<super::JsonBody<EditGroup>, Problem>,
 ) -> Result<Response, Problem> {
     caller.require(Role::Operator)?;
-    let Json(body) = body?;
+    let super::JsonBody(body) = body?;
     let dps = api.acting_for(&caller);
     let group = group_for(&dps, &caller, &reference).await?;
     let expected = if_match(&headers)?;
@@ -191,11 +242,21 @@ pub(crate) async fn edit(
 }
 
 /// `?cascade=true` of a group deletion.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct DeleteQuery {
-    cascade: Option<String>,
+    /// Delete the group's devices first (each through its target).
+    cascade: Option<bool>,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/groups/{group}",
+    tag = "groups",
+    params(("group" = String, Path, description = "a group ID or a unique group name"), DeleteQuery),
+    responses((status = 200, description = "the group and its devices are gone", body = crate::views::GroupDeleteView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn delete(
     State(api): State<Api>,
     caller: Caller,
@@ -204,7 +265,7 @@ pub(crate) async fn delete(
 ) -> Result<Response, Problem> {
     caller.require(Role::Operator)?;
     let Query(query) = query?;
-    let cascade = flag(query.cascade.as_deref(), "cascade")?;
+    let cascade = query.cascade.unwrap_or(false);
     let dps = api.acting_for(&caller);
     let group = group_for(&dps, &caller, &reference).await?;
     let report = dps.delete_group(group.id(), cascade).await?;
@@ -218,7 +279,7 @@ pub(crate) async fn delete(
 }
 
 /// The body of `POST /v1/groups/{group}/secret:rotate`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Rotate {
     /// Drop the previous secret at once instead of after the grace period.
@@ -226,14 +287,31 @@ pub(crate) struct Rotate {
     immediate: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/groups/{group}/secret:rotate",
+    tag = "groups",
+    params(("group" = String, Path, description = "a group ID or a unique group name")),
+    request_body = Option<Rotate>,
+    responses((status = 200, description = "the group with its new secret (never shown)", body = crate::views::GroupView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn rotate(
     State(api): State<Api>,
     caller: Caller,
     Path(reference): Path<String>,
-    body: Option<Json<Rotate>>,
+    body: axum::body::Bytes,
 ) -> Result<Response, Problem> {
     caller.require(Role::Operator)?;
-    let rotation = if body.is_some_and(|Json(b)| b.immediate) {
+    // No body, or `null`, rotates gracefully.
+    let body: Rotate = if body.is_empty() {
+        Rotate::default()
+    } else {
+        serde_json::from_slice::<Option<Rotate>>(&body)
+            .map_err(|e| Problem::invalid("invalid_body", e.to_string()))?
+            .unwrap_or_default()
+    };
+    let rotation = if body.immediate {
         SecretRotation::Immediate
     } else {
         SecretRotation::Graceful

@@ -1,12 +1,12 @@
 //! The routes, one module per resource.
 
-mod batch;
-mod bootstrap;
-mod devices;
-mod events;
-mod groups;
-mod ops;
-mod transfer;
+pub(crate) mod batch;
+pub(crate) mod bootstrap;
+pub(crate) mod devices;
+pub(crate) mod events;
+pub(crate) mod groups;
+pub(crate) mod ops;
+pub(crate) mod transfer;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -57,11 +57,11 @@ pub(crate) fn routes(api: &Api) -> Router<Api> {
         )
         .route(
             "/v1/groups/{group}/devices:export",
-            get(transfer::export).post(transfer::export),
+            get(transfer::export).post(transfer::export_selected),
         )
         .route(
             "/v1/groups/{group}/devices:qr",
-            get(transfer::qr).post(transfer::qr),
+            get(transfer::qr).post(transfer::qr_selected),
         )
         .route("/v1/groups/{group}/devices/{serial}", get(devices::show))
         .route("/v1/events", get(events::list))
@@ -75,7 +75,8 @@ pub(crate) fn routes(api: &Api) -> Router<Api> {
         .route("/v1/bootstrap", post(bootstrap::bootstrap))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(crate::metrics::metrics));
+        .route("/metrics", get(crate::metrics::metrics))
+        .route("/openapi.json", get(crate::openapi::serve));
     changing.merge(reading).fallback(ops::not_found)
 }
 
@@ -159,19 +160,15 @@ pub(crate) fn version_mismatch(expected: Version, actual: Version) -> Problem {
     )
 }
 
-/// A page size: `limit`, at most the service's maximum, 100 when absent.
-pub(crate) fn page_size(api: &Api, limit: Option<usize>) -> usize {
-    limit.unwrap_or(100).clamp(1, api.options().max_page)
-}
-
-/// `Some(true)` parsed from a query flag such as `cascade=true`.
-pub(crate) fn flag(value: Option<&str>, name: &'static str) -> Result<bool, Problem> {
-    match value {
-        None | Some("false" | "0") => Ok(false),
-        Some("true" | "1" | "") => Ok(true),
-        Some(other) => Err(Problem::invalid(
+/// A page size: `limit` (1 to the service's maximum), 100 when absent.
+pub(crate) fn page_size(api: &Api, limit: Option<u64>) -> Result<usize, Problem> {
+    let max = api.options().max_page;
+    match limit {
+        None => Ok(100.min(max)),
+        Some(n) if n >= 1 && n <= max as u64 => Ok(n as usize),
+        Some(_) => Err(Problem::invalid(
             "invalid_query",
-            format!("{name} must be true or false, not {other:?}"),
+            format!("limit must be from 1 to {max}"),
         )),
     }
 }
@@ -200,5 +197,31 @@ impl<'de> serde::Deserialize<'de> for TargetField {
             }
         }
         d.deserialize_any(Visitor)
+    }
+}
+
+/// A JSON request body that must be an object: read as axum's `Json` reads it (content
+/// type, size limit, syntax), refused with 422 `invalid_body` when it is not an object or
+/// does not fit `T`.
+#[derive(Debug)]
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Api> for JsonBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: axum::extract::Request, api: &Api) -> Result<Self, Problem> {
+        let axum::Json(value) = <axum::Json<serde_json::Value> as axum::extract::FromRequest<
+            Api,
+        >>::from_request(request, api)
+        .await?;
+        if !value.is_object() {
+            return Err(Problem::invalid(
+                "invalid_body",
+                "the request body must be a JSON object",
+            ));
+        }
+        T::deserialize(value)
+            .map(JsonBody)
+            .map_err(|e| Problem::invalid("invalid_body", e.to_string()))
     }
 }

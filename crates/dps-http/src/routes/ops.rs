@@ -10,11 +10,23 @@ use crate::Api;
 use crate::problem::Problem;
 
 /// The process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "the process is up", body = Object), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+)]
 pub(crate) async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
 /// The store answers a read.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses((status = 200, description = "the store answers", body = Object), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+)]
 pub(crate) async fn readyz(State(api): State<Api>) -> Response {
     match api.provisioner().store().groups(None, 1).await {
         Ok(_) => Json(json!({"status": "ready"})).into_response(),

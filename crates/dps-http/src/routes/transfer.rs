@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,8 +15,8 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::batch::SelectionBody;
-use super::devices::ListQuery;
-use super::{flag, group_for};
+use super::devices::FilterQuery;
+use super::group_for;
 use crate::Api;
 use crate::auth::Caller;
 use crate::problem::Problem;
@@ -26,11 +26,17 @@ use crate::views::ImportView;
 const PIPE_BYTES: usize = 64 * 1024;
 
 /// `?mode=&dry_run=&all_or_nothing=` of an import.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ImportQuery {
+    /// `create` (the default) refuses known serials, `upsert` updates them too, `update`
+    /// only updates.
+    #[param(pattern = "^(create|upsert|update)$")]
     mode: Option<String>,
-    dry_run: Option<String>,
-    all_or_nothing: Option<String>,
+    /// Check every row, write nothing.
+    dry_run: Option<bool>,
+    /// One refused row and nothing is written.
+    all_or_nothing: Option<bool>,
 }
 
 impl ImportQuery {
@@ -47,10 +53,10 @@ impl ImportQuery {
             }
         };
         let mut options = ImportOptions::default().with_mode(mode);
-        if flag(self.dry_run.as_deref(), "dry_run")? {
+        if self.dry_run.unwrap_or(false) {
             options = options.dry_run();
         }
-        if flag(self.all_or_nothing.as_deref(), "all_or_nothing")? {
+        if self.all_or_nothing.unwrap_or(false) {
             options = options.all_or_nothing();
         }
         // The console's limits (2 MB, 1000 records) hold for everyone but an admin.
@@ -69,6 +75,15 @@ where
     tokio_util::io::StreamReader::new(stream)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/groups/{group}/devices:import",
+    tag = "devices",
+    params(("group" = String, Path, description = "a group ID or a unique group name"), ImportQuery),
+    request_body(content((String = "text/csv"), (String = "multipart/form-data"))),
+    responses((status = 200, description = "the import report (or, with Accept: text/csv, the error CSV)", body = crate::views::ImportView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn import(
     State(api): State<Api>,
     caller: Caller,
@@ -142,6 +157,16 @@ pub(crate) async fn import(
     answer_import(&headers, &report, options.dry_run)
 }
 
+/// What an export includes beside the devices' fields.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ExportQuery {
+    /// Add the `Device Secret` column (admin only).
+    include_secrets: Option<bool>,
+    /// Add the `Device Bootstrap Key` column, for factories (admin only).
+    include_bootstrap_keys: Option<bool>,
+}
+
 /// The report as JSON, or as the error CSV when the client asks for `text/csv`.
 fn answer_import(
     headers: &HeaderMap,
@@ -182,18 +207,6 @@ fn file_response(body: Body, content_type: &'static str, file_name: &str) -> Res
         .into_response()
 }
 
-/// The selection of an export: the query's filters (GET), or a selection body (POST).
-async fn selection(query: &ListQuery, request: Request, api: &Api) -> Result<Selection, Problem> {
-    if request.method() == axum::http::Method::POST {
-        let body: Result<Json<SelectionBody>, JsonRejection> =
-            Json::from_request(request, api).await;
-        let Json(body) = body?;
-        body.selection(api.options().max_batch_serials)
-    } else {
-        Ok(Selection::Filter(query.filter()?))
-    }
-}
-
 /// Runs `produce` on a writer in its own task and answers the bytes it writes as the body,
 /// as they come. A failure after the first byte ends the body early, which the client sees
 /// as a broken transfer.
@@ -215,25 +228,61 @@ where
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/groups/{group}/devices:export",
+    tag = "devices",
+    params(("group" = String, Path, description = "a group ID or a unique group name"), FilterQuery, ExportQuery),
+    responses((status = 200, description = "the CSV of the devices that match the filters", body = String, content_type = "text/csv"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn export(
     State(api): State<Api>,
     caller: Caller,
     Path(reference): Path<String>,
-    query: Result<Query<ListQuery>, QueryRejection>,
-    request: Request,
+    filter: Result<Query<FilterQuery>, QueryRejection>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
-    let Query(query) = query?;
-    let secrets = flag(query.include_secrets.as_deref(), "include_secrets")?;
-    let keys = flag(
-        query.include_bootstrap_keys.as_deref(),
-        "include_bootstrap_keys",
-    )?;
+    let selection = Selection::Filter(filter?.0.filter()?);
+    export_of(api, caller, reference, selection, query?.0).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/groups/{group}/devices:export",
+    tag = "devices",
+    params(("group" = String, Path, description = "a group ID or a unique group name"), ExportQuery),
+    request_body = super::batch::SelectionDoc,
+    responses((status = 200, description = "the CSV of the selected devices", body = String, content_type = "text/csv"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn export_selected(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+    body: Result<super::JsonBody<SelectionBody>, Problem>,
+) -> Result<Response, Problem> {
+    let query = query?.0;
+    let selection = body?.0.selection(api.options().max_batch_serials)?;
+    export_of(api, caller, reference, selection, query).await
+}
+
+/// Streams the CSV of `selection`.
+async fn export_of(
+    api: Api,
+    caller: Caller,
+    reference: String,
+    selection: Selection,
+    query: ExportQuery,
+) -> Result<Response, Problem> {
+    let secrets = query.include_secrets.unwrap_or(false);
+    let keys = query.include_bootstrap_keys.unwrap_or(false);
     if secrets || keys {
         caller.require(Role::Admin)?;
     }
     let dps = api.acting_for(&caller);
     let group = group_for(&dps, &caller, &reference).await?;
-    let selection = selection(&query, request, &api).await?;
     let mut options = dps_csv::ExportOptions::default();
     if secrets {
         options = options.with_secrets();
@@ -250,17 +299,52 @@ pub(crate) async fn export(
     Ok(csv_response(body, "devices.csv"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/groups/{group}/devices:qr",
+    tag = "devices",
+    params(("group" = String, Path, description = "a group ID or a unique group name"), FilterQuery),
+    responses((status = 200, description = "the ZIP of the QR labels of the devices that match the filters", body = Vec<u8>, content_type = "application/zip"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn qr(
     State(api): State<Api>,
     caller: Caller,
     Path(reference): Path<String>,
-    query: Result<Query<ListQuery>, QueryRejection>,
-    request: Request,
+    filter: Result<Query<FilterQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
-    let Query(query) = query?;
+    let selection = Selection::Filter(filter?.0.filter()?);
+    qr_of(api, caller, reference, selection).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/groups/{group}/devices:qr",
+    tag = "devices",
+    params(("group" = String, Path, description = "a group ID or a unique group name")),
+    request_body = super::batch::SelectionDoc,
+    responses((status = 200, description = "the ZIP of the selected devices' QR labels", body = Vec<u8>, content_type = "application/zip"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn qr_selected(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    body: Result<super::JsonBody<SelectionBody>, Problem>,
+) -> Result<Response, Problem> {
+    let selection = body?.0.selection(api.options().max_batch_serials)?;
+    qr_of(api, caller, reference, selection).await
+}
+
+/// Streams the ZIP of `selection`'s labels.
+async fn qr_of(
+    api: Api,
+    caller: Caller,
+    reference: String,
+    selection: Selection,
+) -> Result<Response, Problem> {
     let dps = api.acting_for(&caller);
     let group = group_for(&dps, &caller, &reference).await?;
-    let selection = selection(&query, request, &api).await?;
     let id = group.id();
     let body = streamed(move |writer| async move { qr_zip(&dps, id, &selection, writer).await });
     Ok(file_response(body, "application/zip", "labels.zip"))

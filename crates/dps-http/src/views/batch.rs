@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::error::ErrorView;
 
 /// What happened to the devices of a batch.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BatchView<'a> {
     succeeded: usize,
     failed: usize,
@@ -44,7 +44,7 @@ impl<'a> From<&'a BatchReport> for BatchView<'a> {
 }
 
 /// One device of a batch: its status and version, or why it failed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResultView<'a> {
     serial: &'a str,
     ok: bool,
@@ -70,7 +70,7 @@ impl<'a> ResultView<'a> {
 }
 
 /// A group deletion: the report on its devices, and whether the group is gone.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GroupDeleteView<'a> {
     #[serde(flatten)]
     devices: BatchView<'a>,
@@ -88,7 +88,7 @@ impl<'a> GroupDeleteView<'a> {
 }
 
 /// How many items succeeded and failed, without the items.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CountsView {
     succeeded: usize,
     failed: usize,
@@ -102,7 +102,7 @@ impl CountsView {
 }
 
 /// A recovery: the devices it completed, and the leases it found still held.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecoverView<'a> {
     #[serde(flatten)]
     completed: BatchView<'a>,
@@ -110,7 +110,7 @@ pub struct RecoverView<'a> {
 }
 
 /// The pending devices that other drivers still own.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LeasedView {
     count: usize,
     /// RFC 3339, UTC.

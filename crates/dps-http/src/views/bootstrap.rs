@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::target::TargetRef;
 
 /// Where the device connects and with which credentials, its secret included.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BootstrapView<'a> {
     device_id: String,
     serial: &'a str,
@@ -34,7 +34,7 @@ impl<'a> From<&'a BootstrapAnswer> for BootstrapView<'a> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct EndpointsOut<'a> {
     mqtt: Option<&'a str>,
     http: Option<&'a str>,
@@ -49,7 +49,7 @@ impl<'a> From<&'a Endpoints> for EndpointsOut<'a> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct CredentialsOut<'a> {
     product_key: &'a str,
     device_key: &'a str,

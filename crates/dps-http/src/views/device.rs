@@ -6,7 +6,7 @@ use dps_core::{AssetId, Credentials, Device, LastError, Target};
 use serde::Serialize;
 
 /// A device: its fields, its last error, its allocation and the serials it replaced.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeviceView<'a> {
     id: String,
     serial: &'a str,
@@ -25,7 +25,9 @@ pub struct DeviceView<'a> {
     updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<LastErrorOut<'a>>,
+    /// Present only while the device is allocated.
     #[serde(flatten)]
+    #[schema(value_type = AllocationOut)]
     allocation: Option<AllocationOut<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     replaced_serials: Vec<&'a str>,
@@ -80,7 +82,7 @@ impl<'a> From<&'a Device> for DeviceView<'a> {
 }
 
 /// Why the device's last operation failed, and when.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct LastErrorOut<'a> {
     code: &'a str,
     message: &'a str,
@@ -99,12 +101,17 @@ impl<'a> From<&'a LastError> for LastErrorOut<'a> {
 
 /// Where an allocated device is, and the identity the target gave it (its secret only when
 /// asked for with [`DeviceView::with_secret`]).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct AllocationOut<'a> {
+    #[schema(required = false)]
     environment: &'a str,
+    #[schema(required = false)]
     ou: &'a str,
+    #[schema(required = false)]
     asset_id: &'a str,
+    #[schema(required = false)]
     product_key: &'a str,
+    #[schema(required = false)]
     device_key: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     device_secret: Option<&'a str>,

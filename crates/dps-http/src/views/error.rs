@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// An error's stable code and its message.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorView<'a> {
     code: &'a str,
     message: String,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::target::TargetRef;
 
 /// A committed event: `{"cursor", "at", "actor", "group_id", "device_id", "serial", "kind"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventView<'a> {
     cursor: u64,
     /// Milliseconds since the Unix epoch.
@@ -17,6 +17,8 @@ pub struct EventView<'a> {
     group_id: String,
     device_id: Option<String>,
     serial: Option<&'a str>,
+    /// What happened: `{"kind": NAME, …the kind's details}`.
+    #[schema(value_type = Object)]
     kind: KindOut<'a>,
 }
 
@@ -35,7 +37,7 @@ impl<'a> From<&'a Event> for EventView<'a> {
 }
 
 /// What happened: `{"kind": NAME, …the kind's details}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct KindOut<'a> {
     kind: &'static str,
     #[serde(flatten)]
@@ -43,7 +45,7 @@ struct KindOut<'a> {
 }
 
 /// The details of each kind of event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum Details<'a> {
     Operation {
@@ -190,7 +192,7 @@ impl<'a> From<&'a EventKind> for KindOut<'a> {
 }
 
 /// Why a bootstrap was refused: `{"code"}`, with the clock skew of a stale timestamp.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct RefusalOut {
     code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -6,7 +6,7 @@ use dps_core::{
 use serde::Serialize;
 
 /// A group's settings and schema (never its secret).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GroupView<'a> {
     id: String,
     name: &'a str,
@@ -42,7 +42,7 @@ impl<'a> From<&'a RegistrationGroup> for GroupView<'a> {
 }
 
 /// One attribute of a schema: `{"id", "name", "type", …, "required", "default"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct AttributeOut<'a> {
     id: &'a str,
     name: &'a str,
@@ -65,7 +65,7 @@ impl<'a> From<&'a AttributeDef> for AttributeOut<'a> {
 }
 
 /// An attribute's type: `"type"` and, for strings and enums, its bounds.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum AttributeTypeOut<'a> {
     Integer,
@@ -86,7 +86,7 @@ impl<'a> From<&'a AttributeType> for AttributeTypeOut<'a> {
 }
 
 /// A default value: `{"type", "value"}`, an integer's value a number, the others text.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
 enum AttributeValueOut<'a> {
     Integer(i64),

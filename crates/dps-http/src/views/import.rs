@@ -4,7 +4,7 @@ use dps_csv::{ImportReport, RowError};
 use serde::Serialize;
 
 /// What an import did: its counts and every refused row.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ImportView<'a> {
     /// Rows created, updated or unchanged.
     accepted: u64,
@@ -36,7 +36,7 @@ impl<'a> ImportView<'a> {
 }
 
 /// A refused row: where, which value, and why.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct RowOut<'a> {
     line: u64,
     column: Option<&'a str>,

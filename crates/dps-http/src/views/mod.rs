@@ -28,7 +28,7 @@ pub use target::TargetRef;
 
 /// A page of a listing: `{"items": [...], "next_cursor": ...}`; pass `next_cursor` back to
 /// read the next page, which exists when it is not `null`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PageView<T> {
     items: Vec<T>,
     next_cursor: Option<String>,

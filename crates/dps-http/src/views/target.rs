@@ -4,7 +4,7 @@ use dps_core::Target;
 use serde::Serialize;
 
 /// A target as `{"environment", "ou"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TargetRef<'a> {
     environment: &'a str,
     ou: &'a str,
