@@ -33,20 +33,6 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// A count that JSON may write as `5` or `5.0`.
-fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    let n = serde_json::Number::deserialize(d)?;
-    if let Some(u) = n.as_u64() {
-        return usize::try_from(u).map_err(serde::de::Error::custom);
-    }
-    match n.as_f64() {
-        Some(f) if f.fract() == 0.0 && f >= 0.0 && f <= 9_007_199_254_740_991.0 => Ok(f as usize),
-        _ => Err(serde::de::Error::custom(format!(
-            "{n} is not a whole number of devices"
-        ))),
-    }
-}
-
 /// The filters of a device listing, an export or a QR archive.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -288,7 +274,6 @@ pub(crate) async fn register(
 #[serde(deny_unknown_fields)]
 pub(crate) struct Generate {
     #[schema(value_type = u64, minimum = 1, maximum = 10_000)]
-    #[serde(deserialize_with = "whole_number")]
     count: usize,
     #[schema(value_type = String, pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
     model_id: ModelId,

@@ -202,7 +202,8 @@ impl<'de> serde::Deserialize<'de> for TargetField {
 
 /// A JSON request body that must be an object: read as axum's `Json` reads it (content
 /// type, size limit, syntax), refused with 422 `invalid_body` when it is not an object or
-/// does not fit `T`.
+/// does not fit `T`. A number written with a zero fraction (`5.0`) is the integer it equals,
+/// as JSON Schema has it.
 #[derive(Debug)]
 pub(crate) struct JsonBody<T>(pub(crate) T);
 
@@ -210,7 +211,7 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Api> for JsonBod
     type Rejection = Problem;
 
     async fn from_request(request: axum::extract::Request, api: &Api) -> Result<Self, Problem> {
-        let axum::Json(value) = <axum::Json<serde_json::Value> as axum::extract::FromRequest<
+        let axum::Json(mut value) = <axum::Json<serde_json::Value> as axum::extract::FromRequest<
             Api,
         >>::from_request(request, api)
         .await?;
@@ -220,8 +221,29 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Api> for JsonBod
                 "the request body must be a JSON object",
             ));
         }
+        whole_numbers(&mut value);
         T::deserialize(value)
             .map(JsonBody)
             .map_err(|e| Problem::invalid("invalid_body", e.to_string()))
+    }
+}
+
+/// Turns every number of `value` that has a zero fraction and fits an integer into that
+/// integer.
+fn whole_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= 9_007_199_254_740_992.0
+            {
+                // Exact: |f| is at most 2^53.
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers),
+        _ => {}
     }
 }
