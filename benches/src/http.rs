@@ -333,8 +333,7 @@ pub fn http_bootstrap(quick: bool) -> Option<Measured> {
             }
         }
         let per_request =
-            bootstrap_per_connection(server.addr(), &bodies(&signed(group, &serials, &keys)))
-                .await;
+            bootstrap_per_connection(server.addr(), &bodies(&signed(group, &serials, &keys))).await;
         eprintln!(
             "http_bootstrap one_connection_per_request={:.0} keep_alive={:.0}",
             rate(n, per_request),
