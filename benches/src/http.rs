@@ -10,7 +10,9 @@
 //! with any HTTP library does. `dps_http::testing::Client` opens a connection per request
 //! instead: `http_bootstrap` runs one round with it as well and prints its rate to stderr
 //! (`http_bootstrap one_connection_per_request=…`), so that the cost of the connections
-//! stays in view; it is the slower of the two, which is why the ratio uses keep-alive.
+//! stays in view. It is the slower of the two (1676 against 2647 bootstraps/s with
+//! `--quick` on a busy 2-core machine: a connect, an accept and a close per request cost
+//! more than a third of the rate), which is why the ratio uses keep-alive.
 #![allow(clippy::print_stderr)]
 
 use std::io::{BufRead as _, BufReader};
