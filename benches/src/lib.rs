@@ -14,6 +14,7 @@ use dps_store_memory::InMemoryStore;
 
 pub mod allocate;
 pub mod csv;
+pub mod http;
 pub mod postgres;
 pub mod qr;
 pub mod sqlite;

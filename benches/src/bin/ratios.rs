@@ -91,6 +91,21 @@ const SCENARIOS: &[Scenario] = &[
         goal: 0.5,
         run: dps_benches::postgres::postgres_concurrent_commits,
     },
+    Scenario {
+        name: "http_bootstrap",
+        goal: 0.5,
+        run: dps_benches::http::http_bootstrap,
+    },
+    Scenario {
+        name: "http_list",
+        goal: 0.5,
+        run: dps_benches::http::http_list,
+    },
+    Scenario {
+        name: "http_export",
+        goal: 0.7,
+        run: dps_benches::http::http_export,
+    },
 ];
 
 fn main() {
