@@ -91,6 +91,21 @@ pub async fn serve(
     tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
+    serve_with(listener, router, tls, HEAD_TIMEOUT, shutdown).await
+}
+
+/// [`serve`] with another timeout for a request's head and the TLS handshake.
+///
+/// # Errors
+///
+/// As [`serve`].
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Tls>,
+    head_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -110,7 +125,7 @@ pub async fn serve(
         let router = router.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, peer, router, tls, watcher).await {
+            if let Err(e) = connection(stream, peer, router, tls, head_timeout, watcher).await {
                 tracing::debug!(error = %e, %peer, "connection ended");
             }
         });
@@ -125,6 +140,7 @@ async fn connection(
     peer: SocketAddr,
     router: Router,
     tls: Option<Tls>,
+    head_timeout: Duration,
     watcher: hyper_util::server::graceful::Watcher,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let _ = stream.set_nodelay(true);
@@ -135,7 +151,7 @@ async fn connection(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT)
+        .header_read_timeout(head_timeout)
         .keep_alive(true);
     match tls {
         None => {
@@ -143,7 +159,7 @@ async fn connection(
             watcher.watch(conn).await?;
         }
         Some(tls) => {
-            let stream = tokio::time::timeout(HEAD_TIMEOUT, tls.acceptor.accept(stream)).await??;
+            let stream = tokio::time::timeout(head_timeout, tls.acceptor.accept(stream)).await??;
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             watcher.watch(conn).await?;
         }

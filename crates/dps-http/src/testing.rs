@@ -41,12 +41,30 @@ impl TestServer {
     ///
     /// When no loopback port can be bound.
     pub async fn start(router: Router) -> std::io::Result<Self> {
+        Self::start_with(router, crate::server::HEAD_TIMEOUT).await
+    }
+
+    /// Serves `router` like [`TestServer::start`], with another timeout for a request's head.
+    ///
+    /// # Errors
+    ///
+    /// When no loopback port can be bound.
+    pub async fn start_with(
+        router: Router,
+        head_timeout: std::time::Duration,
+    ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(crate::server::serve(listener, router, None, async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(crate::server::serve_with(
+            listener,
+            router,
+            None,
+            head_timeout,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Ok(Self {
             addr,
             stop: Some(stop),

@@ -48,7 +48,11 @@ pub(crate) async fn run(
         config,
         Arc::new(dps_core::inject::OsSecrets),
     ));
-    let dps = Provisioner::new(store, env);
+    // Open to the network: at most 600 refused bootstraps a minute are recorded as events,
+    // the others only counted, so that a flood of bad requests cannot fill the log.
+    let mut config = dps_core::Config::default();
+    config.bootstrap = config.bootstrap.with_refusal_events_per_minute(600);
+    let dps = Provisioner::builder(store, env).config(config).build();
     let api = Api::new(dps);
     let recovery = tokio::spawn(recover_every_lease(api.clone()));
 
