@@ -2,7 +2,7 @@
 //! under `/v1`, the device-facing `POST /v1/bootstrap`, bearer tokens with roles, and errors
 //! as `application/problem+json`.
 //!
-//! [`Api`] holds a [`Provisioner`](dps_core::Provisioner) over shared trait objects, so that
+//! [`Api`] holds a [`Provisioner`] over shared trait objects, so that
 //! it runs on any store and environment; [`Api::router`] answers a `Router` with its state
 //! applied, which an embedding service serves as it is or [nests](Router::nest) into its own
 //! router, beside routes with their own state:

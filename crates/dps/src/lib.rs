@@ -67,6 +67,14 @@ pub mod qr {
     pub use dps_qr::*;
 }
 
+#[cfg(feature = "http")]
+pub mod http {
+    #![doc = include_str!("../docs/http.md")]
+
+    #[doc(inline)]
+    pub use dps_http::*;
+}
+
 pub mod embedding {
     #![doc = include_str!("../docs/embedding.md")]
 }
