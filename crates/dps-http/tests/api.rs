@@ -1055,3 +1055,61 @@ fn an_export_streams_the_selection_and_imports_again() {
         assert_eq!(zip.header("content-type"), "application/zip");
     });
 }
+
+/// Reads frames of a streamed body until `text` holds `n` events.
+async fn sse_events(body: &mut axum::body::Body, n: usize) -> String {
+    use http_body_util::BodyExt;
+    let mut text = String::new();
+    while text.matches("\n\n").count() < n {
+        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
+            .await
+            .expect("an event arrives")
+            .expect("the stream goes on")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    text
+}
+
+#[test]
+fn the_event_log_is_followed_live_and_resumed() {
+    run(async {
+        use tower::ServiceExt;
+        let h = Harness::new().await;
+        let g = h.group("g").await;
+        let request = |last: Option<&str>| {
+            let mut r = axum::http::Request::get("/v1/events")
+                .header("authorization", format!("Bearer {}", h.admin))
+                .header("accept", "text/event-stream");
+            if let Some(id) = last {
+                r = r.header("last-event-id", id);
+            }
+            r.body(axum::body::Body::empty()).unwrap()
+        };
+        let response = h.app.clone().oneshot(request(None)).await.unwrap();
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let mut body = response.into_body();
+        let first = sse_events(&mut body, 1).await;
+        assert!(
+            first.contains("event: group_created") && first.contains("id: 1"),
+            "{first}"
+        );
+        // A change made now arrives on the open stream.
+        h.device(&g, "SN-1", "m1").await;
+        let next = sse_events(&mut body, 1).await;
+        assert!(
+            next.contains("event: registered") && next.contains("\"serial\":\"SN-1\""),
+            "{next}"
+        );
+        // A reconnecting client resumes after the last event it saw.
+        let resumed = h.app.clone().oneshot(request(Some("1"))).await.unwrap();
+        let mut body = resumed.into_body();
+        let again = sse_events(&mut body, 1).await;
+        assert!(
+            again.contains("id: 2") && !again.contains("id: 1\n"),
+            "{again}"
+        );
+    });
+}
