@@ -6,6 +6,12 @@
 //!   the group's schema, and `Device::register`;
 //! - every accepted row survives its own export: written with `DeviceWriter` and read back,
 //!   it gives the same device.
+//!
+//! The first byte of the input picks the limits. `crates/dps-csv/tests/properties.rs` checks
+//! the same properties on stable, over generated files and over every file of
+//! `fuzz/corpus/csv_import`. Run it with nightly:
+//! `cargo +nightly fuzz run csv_import fuzz/corpus/csv_import`. The other targets are
+//! `qr_payload`, `http_bootstrap` and `http_import`.
 #![no_main]
 
 use dps_core::{
