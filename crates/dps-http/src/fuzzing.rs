@@ -60,7 +60,7 @@ const TARGET: &str = "prod-eu/acme";
 /// A failure of the harness itself (not of the service under test).
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
-/// Runs `f` and panics with a harness failure's message.
+/// The value of a step of the harness, or a panic that says the harness (not the input) failed.
 fn harness<T>(result: Result<T, Failure>) -> T {
     match result {
         Ok(t) => t,
