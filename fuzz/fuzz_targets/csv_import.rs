@@ -6,12 +6,19 @@
 //!   the group's schema, and `Device::register`;
 //! - every accepted row survives its own export: written with `DeviceWriter` and read back,
 //!   it gives the same device.
+//!
+//! The first byte of the input picks the limits. `crates/dps-csv/tests/properties.rs` checks
+//! the same properties on stable, over generated files and over every file of
+//! `fuzz/corpus/csv_import`. Run it with nightly:
+//! `cargo +nightly fuzz run csv_import fuzz/corpus/csv_import`. The other targets are
+//! `qr_payload`, `http_bootstrap` and `http_import`.
 #![no_main]
 
 use dps_core::{
-    attribute::AttributeDef, attribute::AttributeSchema, attribute::AttributeType, attribute::AttributeValue, BatchTag, Description, Device,
-    DeviceId, DeviceName, GroupId, ModelId, NewGroup, RegistrationGroup, Secret, SerialNumber,
-    Timestamp, Uuid};
+    BatchTag, Description, Device, DeviceId, DeviceName, GroupId, ModelId, NewGroup,
+    RegistrationGroup, Secret, SerialNumber, Timestamp, Uuid, attribute::AttributeDef,
+    attribute::AttributeSchema, attribute::AttributeType, attribute::AttributeValue,
+};
 use dps_csv::{DeviceReader, DeviceWriter, ExportOptions, Limits, MAX_VALUE_CHARS};
 use libfuzzer_sys::fuzz_target;
 
@@ -19,10 +26,15 @@ fn group() -> RegistrationGroup {
     let mut new = NewGroup::new("fuzz".parse().expect("group name"));
     new.attributes = AttributeSchema::new(vec![
         AttributeDef::new("floor".parse().expect("id"), AttributeType::Integer),
-        AttributeDef::new("note".parse().expect("id"), AttributeType::String { max_len: 40 }),
+        AttributeDef::new(
+            "note".parse().expect("id"),
+            AttributeType::String { max_len: 40 },
+        ),
         AttributeDef::new(
             "color".parse().expect("id"),
-            AttributeType::Enum { items: vec!["red".into(), "-blue".into()] },
+            AttributeType::Enum {
+                items: vec!["red".into(), "-blue".into()],
+            },
         )
         .with_default(AttributeValue::Enum("red".into())),
         AttributeDef::new("installed".parse().expect("id"), AttributeType::Date).required(),
@@ -37,7 +49,10 @@ fn group() -> RegistrationGroup {
 }
 
 fn is_code(code: &str) -> bool {
-    !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    !code.is_empty()
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -45,7 +60,12 @@ fuzz_target!(|data: &[u8]| {
     let schema = group.attributes();
     // The first byte picks the limits, so that the limit paths are fuzzed too.
     let (limits, data) = match data.split_first() {
-        Some((b, rest)) if b % 4 == 0 => (Limits::default().with_max_field_bytes(16).with_max_records(8), rest),
+        Some((b, rest)) if b % 4 == 0 => (
+            Limits::default()
+                .with_max_field_bytes(16)
+                .with_max_records(8),
+            rest,
+        ),
         Some((b, rest)) if b % 4 == 1 => (Limits::default().with_max_bytes(256), rest),
         Some((_, rest)) => (Limits::default(), rest),
         None => (Limits::default(), data),
@@ -83,7 +103,9 @@ fuzz_target!(|data: &[u8]| {
         if let Some(v) = &d.description {
             Description::new(v.as_str()).expect("description validates again");
         }
-        schema.resolve(d.attributes.clone()).expect("attributes fit the schema");
+        schema
+            .resolve(d.attributes.clone())
+            .expect("attributes fit the schema");
         let device = Device::register(
             DeviceId::from_uuid(Uuid::nil()),
             &group,
@@ -92,7 +114,8 @@ fuzz_target!(|data: &[u8]| {
         )
         .expect("an accepted row registers");
 
-        let mut out = DeviceWriter::new(Vec::new(), schema, &ExportOptions::default()).expect("header");
+        let mut out =
+            DeviceWriter::new(Vec::new(), schema, &ExportOptions::default()).expect("header");
         out.write(&device).expect("row");
         let bytes = out.finish().expect("flush");
         let again: Vec<_> = DeviceReader::new(bytes.as_slice(), schema, Limits::unbounded())

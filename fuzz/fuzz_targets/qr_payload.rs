@@ -1,5 +1,9 @@
 //! Fuzzes the QR label payload parser: it never panics, it accepts only canonical texts, and
 //! every payload it accepts survives a round trip and refuses a changed check character.
+//!
+//! `crates/dps-qr/tests/payload.rs` checks the same properties on stable, over generated
+//! texts and over every file of `fuzz/corpus/qr_payload`. Run it with nightly:
+//! `cargo +nightly fuzz run qr_payload fuzz/corpus/qr_payload`.
 #![no_main]
 
 use dps_qr::Payload;

@@ -4,7 +4,11 @@
 
 mod common;
 
-use dps_core::{Device, DeviceId, GroupId, NewGroup, RegistrationGroup, Secret, Timestamp, Uuid};
+use dps_core::attribute::{AttributeDef, AttributeSchema, AttributeType, AttributeValue};
+use dps_core::{
+    BatchTag, Description, Device, DeviceId, DeviceName, GroupId, ModelId, NewGroup,
+    RegistrationGroup, Secret, SerialNumber, Timestamp, Uuid,
+};
 use dps_csv::{DeviceReader, DeviceWriter, ExportOptions, Limits, MAX_VALUE_CHARS};
 use proptest::prelude::*;
 
@@ -17,6 +21,50 @@ fn group() -> RegistrationGroup {
         Secret::from_bytes_hex(&[1; 8]),
         Timestamp::from_unix_millis(0),
     )
+}
+
+/// The group of the fuzz target `fuzz/fuzz_targets/csv_import.rs`, for the replay of its
+/// corpus: integer `floor`, string `note` (at most 40), enum `color` (`red`, `-blue`)
+/// defaulting to `red`, and a required date `installed`.
+fn fuzz_group() -> RegistrationGroup {
+    let mut new = NewGroup::new("fuzz".parse().unwrap());
+    new.attributes = AttributeSchema::new(vec![
+        AttributeDef::new("floor".parse().unwrap(), AttributeType::Integer),
+        AttributeDef::new(
+            "note".parse().unwrap(),
+            AttributeType::String { max_len: 40 },
+        ),
+        AttributeDef::new(
+            "color".parse().unwrap(),
+            AttributeType::Enum {
+                items: vec!["red".into(), "-blue".into()],
+            },
+        )
+        .with_default(AttributeValue::Enum("red".into())),
+        AttributeDef::new("installed".parse().unwrap(), AttributeType::Date).required(),
+    ])
+    .unwrap();
+    RegistrationGroup::new(
+        GroupId::from_uuid(Uuid::nil()),
+        new,
+        Secret::from_bytes_hex(&[1; 8]),
+        Timestamp::from_unix_millis(0),
+    )
+}
+
+/// The limits that the fuzz target takes from an input's first byte, and the file: the rest.
+fn fuzz_limits(data: &[u8]) -> (Limits, &[u8]) {
+    match data.split_first() {
+        Some((b, rest)) if b % 4 == 0 => (
+            Limits::default()
+                .with_max_field_bytes(16)
+                .with_max_records(8),
+            rest,
+        ),
+        Some((b, rest)) if b % 4 == 1 => (Limits::default().with_max_bytes(256), rest),
+        Some((_, rest)) => (Limits::default(), rest),
+        None => (Limits::default(), data),
+    }
 }
 
 fn is_code(code: &str) -> bool {
@@ -74,62 +122,80 @@ fn limits() -> impl Strategy<Value = Limits> {
     ]
 }
 
+/// The properties of the fuzz target `csv_import`, for one file read with `limits` against
+/// `group`'s schema: no panic, well-formed errors, and every accepted row validates again on
+/// its own and survives its own export.
+fn check_file(group: &RegistrationGroup, data: &[u8], limits: Limits) -> Result<(), TestCaseError> {
+    let schema = group.attributes();
+    let reader = match DeviceReader::new(data, schema, limits) {
+        Ok(r) => r,
+        Err(e) => {
+            prop_assert!(is_code(e.code()));
+            return Ok(());
+        }
+    };
+    for item in reader {
+        let row = match item {
+            Ok(Ok(row)) => row,
+            Ok(Err(e)) => {
+                prop_assert!(e.line >= 2);
+                prop_assert!(is_code(e.code), "{}", e.code);
+                prop_assert!(e.value.chars().count() <= MAX_VALUE_CHARS);
+                continue;
+            }
+            Err(e) => {
+                prop_assert!(is_code(e.code()));
+                break;
+            }
+        };
+        let d = &row.device;
+        prop_assert!(SerialNumber::new(d.serial.as_str()).is_ok());
+        prop_assert!(ModelId::new(d.model_id.as_str()).is_ok());
+        if let Some(v) = &d.name {
+            prop_assert!(DeviceName::new(v.as_str()).is_ok());
+        }
+        if let Some(v) = &d.batch_tag {
+            prop_assert!(BatchTag::new(v.as_str()).is_ok());
+        }
+        if let Some(v) = &d.description {
+            prop_assert!(Description::new(v.as_str()).is_ok());
+        }
+        prop_assert!(schema.resolve(d.attributes.clone()).is_ok());
+        let device = Device::register(
+            DeviceId::from_uuid(Uuid::nil()),
+            group,
+            d.clone(),
+            Timestamp::from_unix_millis(0),
+        );
+        prop_assert!(device.is_ok(), "{:?}", device);
+        let device = device.unwrap();
+        let mut out = DeviceWriter::new(Vec::new(), schema, &ExportOptions::default()).unwrap();
+        out.write(&device).unwrap();
+        let bytes = out.finish().unwrap();
+        let again: Vec<_> = DeviceReader::new(bytes.as_slice(), schema, Limits::unbounded())
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        prop_assert_eq!(again.len(), 1);
+        let back = &again[0].as_ref().unwrap().device;
+        prop_assert_eq!(&back.serial, &d.serial);
+        prop_assert_eq!(&back.model_id, &d.model_id);
+        prop_assert_eq!(&back.name, &d.name);
+        prop_assert_eq!(back.timezone, d.timezone);
+        prop_assert_eq!(&back.batch_tag, &d.batch_tag);
+        prop_assert_eq!(&back.description, &d.description);
+        prop_assert_eq!(&back.target, &d.target);
+        prop_assert_eq!(&back.attributes, device.attributes());
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn every_accepted_row_validates_again_and_survives_its_export(data in file(), limits in limits()) {
-        let group = group();
-        let schema = group.attributes();
-        let reader = match DeviceReader::new(data.as_slice(), schema, limits) {
-            Ok(r) => r,
-            Err(e) => {
-                prop_assert!(is_code(e.code()));
-                return Ok(());
-            }
-        };
-        for item in reader {
-            let row = match item {
-                Ok(Ok(row)) => row,
-                Ok(Err(e)) => {
-                    prop_assert!(e.line >= 2);
-                    prop_assert!(is_code(e.code), "{}", e.code);
-                    prop_assert!(e.value.chars().count() <= MAX_VALUE_CHARS);
-                    continue;
-                }
-                Err(e) => {
-                    prop_assert!(is_code(e.code()));
-                    break;
-                }
-            };
-            let d = &row.device;
-            prop_assert!(schema.resolve(d.attributes.clone()).is_ok());
-            let device = Device::register(
-                DeviceId::from_uuid(Uuid::nil()),
-                &group,
-                d.clone(),
-                Timestamp::from_unix_millis(0),
-            );
-            prop_assert!(device.is_ok(), "{:?}", device);
-            let device = device.unwrap();
-            let mut out = DeviceWriter::new(Vec::new(), schema, &ExportOptions::default()).unwrap();
-            out.write(&device).unwrap();
-            let bytes = out.finish().unwrap();
-            let again: Vec<_> = DeviceReader::new(bytes.as_slice(), schema, Limits::unbounded())
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            prop_assert_eq!(again.len(), 1);
-            let back = &again[0].as_ref().unwrap().device;
-            prop_assert_eq!(&back.serial, &d.serial);
-            prop_assert_eq!(&back.model_id, &d.model_id);
-            prop_assert_eq!(&back.name, &d.name);
-            prop_assert_eq!(back.timezone, d.timezone);
-            prop_assert_eq!(&back.batch_tag, &d.batch_tag);
-            prop_assert_eq!(&back.description, &d.description);
-            prop_assert_eq!(&back.target, &d.target);
-            prop_assert_eq!(&back.attributes, device.attributes());
-        }
+        check_file(&group(), &data, limits)?;
     }
 
     #[test]
@@ -226,6 +292,30 @@ fn a_delimiter_at_the_very_end_adds_one_empty_field() {
             if let Ok(Err(e)) = item {
                 assert!(e.line >= 2);
             }
+        }
+    }
+}
+
+#[test]
+fn every_file_of_the_fuzz_corpus_keeps_the_properties() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/csv_import");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 20,
+        "only {} files in {}",
+        files.len(),
+        dir.display()
+    );
+    let group = fuzz_group();
+    for path in &files {
+        let data = std::fs::read(path).unwrap();
+        let (limits, file) = fuzz_limits(&data);
+        if let Err(e) = check_file(&group, file, limits) {
+            panic!("{}: {e}", path.display());
         }
     }
 }

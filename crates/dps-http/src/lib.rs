@@ -84,6 +84,9 @@
 #![deny(missing_docs)]
 
 mod auth;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod fuzzing;
 mod idempotency;
 mod limit;
 mod metrics;

@@ -6,7 +6,7 @@
 //! use dps_http::testing::{Client, TestServer};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn main() -> Result<(), dps_http::testing::ClientError> {
 //! let app = axum::Router::new().route("/hi", axum::routing::get(|| async { "hello" }));
 //! let server = TestServer::start(app).await?;
 //! let reply = Client::new(server.addr()).send(Method::GET, "/hi", &[], "").await?;

@@ -217,6 +217,72 @@ fn apply(text: &str, edit: &Edit) -> Option<String> {
     Some(chars.into_iter().collect())
 }
 
+/// The properties of the fuzz target `qr_payload` for one input: the parser never panics, it
+/// accepts only canonical texts, every payload it accepts survives a round trip and refuses
+/// a changed check character, every refusal has a code and a message, and a payload built
+/// from whatever parts the input spells (`serial\0model`) round-trips.
+fn check_text(data: &[u8]) -> Result<(), TestCaseError> {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Ok(());
+    };
+    match Payload::parse(text) {
+        Ok(payload) => {
+            let rendered = payload.render();
+            prop_assert_eq!(&rendered, text, "an accepted text is canonical");
+            prop_assert_eq!(Payload::parse(&rendered), Ok(payload.clone()));
+            let body = &rendered[..rendered.len() - 1];
+            for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-.:*+$%".chars() {
+                let other = format!("{body}{c}");
+                if other != rendered {
+                    prop_assert!(Payload::parse(&other).is_err(), "{} parses", other);
+                }
+            }
+        }
+        Err(e) => {
+            prop_assert!(!e.code().is_empty());
+            prop_assert!(!e.to_string().is_empty());
+        }
+    }
+    if let Some((serial, model)) = text.split_once('\u{0}')
+        && let (Ok(serial), Ok(model)) = (serial.parse(), model.parse())
+    {
+        let group = GroupId::from_uuid(Uuid::from_u128(
+            data.iter()
+                .fold(0u128, |acc, b| acc.rotate_left(8) ^ u128::from(*b)),
+        ));
+        let payload = Payload::new(group, serial, model);
+        prop_assert_eq!(Payload::parse(&payload.render()), Ok(payload));
+    }
+    Ok(())
+}
+
+#[test]
+fn every_file_of_the_fuzz_corpus_keeps_the_properties() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/qr_payload");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 20,
+        "only {} files in {}",
+        files.len(),
+        dir.display()
+    );
+    let mut accepted = 0;
+    for path in &files {
+        let data = std::fs::read(path).unwrap();
+        if let Err(e) = check_text(&data) {
+            panic!("{}: {e}", path.display());
+        }
+        accepted +=
+            usize::from(std::str::from_utf8(&data).is_ok_and(|t| Payload::parse(t).is_ok()));
+    }
+    // The corpus reaches the accepted path, not only the refusals.
+    assert!(accepted >= 5, "only {accepted} files parse");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -256,8 +322,6 @@ proptest! {
 
     #[test]
     fn arbitrary_text_never_panics(text in ".{0,300}") {
-        if let Ok(p) = Payload::parse(&text) {
-            prop_assert_eq!(p.render(), text);
-        }
+        check_text(text.as_bytes())?;
     }
 }

@@ -1,0 +1,24 @@
+//! Arbitrary bytes as the `application/json` body of `POST /v1/bootstrap`, sent in process to
+//! the router of an `Api` over an in-memory store with one group and one device, whose clock
+//! and secrets are fixed. Properties (checked by `dps_http::fuzzing::BootstrapFuzz`, which
+//! the stable test `crates/dps-http/tests/fuzz_corpus.rs` runs over the corpus too):
+//!
+//! - it never panics, and the status is 200, 400, 401, 413, 415, 422 or 429, never 5xx;
+//! - every other answer than 200 is `application/problem+json` with a snake_case `code`;
+//! - 200 only for a request that the device's key signed within the window (the corpus seed
+//!   `valid-signed.json` is one).
+//!
+//! Run it with nightly: `cargo +nightly fuzz run http_bootstrap fuzz/corpus/http_bootstrap`.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use dps_http::fuzzing::BootstrapFuzz;
+use libfuzzer_sys::fuzz_target;
+
+static HARNESS: LazyLock<BootstrapFuzz> =
+    LazyLock::new(|| BootstrapFuzz::new().expect("a tokio runtime"));
+
+fuzz_target!(|data: &[u8]| {
+    HARNESS.run(data);
+});
