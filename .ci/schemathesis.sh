@@ -21,5 +21,8 @@ for _ in $(seq 1 100); do
 done
 url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$work/serve.json")
 token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$work/serve.json")
-"$venv/bin/schemathesis" --config-file .ci/schemathesis.toml run "$url/openapi.json" \
+# Run in the temporary directory, where it keeps its cache.
+root=$PWD
+cd "$work"
+"$root/$venv/bin/schemathesis" --config-file "$root/.ci/schemathesis.toml" run "$url/openapi.json" \
     --header "Authorization: Bearer $token" --workers 1 --no-color

@@ -14,13 +14,22 @@
 //! Run it with nightly: `cargo +nightly fuzz run http_import fuzz/corpus/http_import`.
 #![no_main]
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+
+use dps_core::{Environment, Store};
 
 use dps_http::fuzzing::ImportFuzz;
 use libfuzzer_sys::fuzz_target;
 
+/// An in-memory store and a fake environment with the target the harness expects.
+fn parts() -> (Arc<dyn Store>, Arc<dyn Environment>) {
+    let target = "prod-eu/acme".parse().expect("a target");
+    let env = dps_testkit::FakeEnvironment::with_target(&target, &["m1", "m2"]);
+    (Arc::new(dps_store_memory::InMemoryStore::new()), Arc::new(env))
+}
+
 static HARNESS: LazyLock<ImportFuzz> =
-    LazyLock::new(|| ImportFuzz::new().expect("a tokio runtime"));
+    LazyLock::new(|| ImportFuzz::new(parts).expect("a tokio runtime"));
 
 fuzz_target!(|data: &[u8]| {
     HARNESS.run(data);

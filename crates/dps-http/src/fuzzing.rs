@@ -2,7 +2,7 @@
 //! `cargo fuzz`) and the stable replay test `tests/fuzz_corpus.rs`, which runs every file of
 //! `fuzz/corpus/http_*` through the same properties.
 //!
-//! Each input gets a fresh [`Api`] over an in-memory store and a fake environment, with a
+//! Each input gets a fresh [`Api`] over the store and environment that [`Parts`] makes, with a
 //! fixed clock, sequential identifiers and seeded secrets, so that an input gives the same
 //! answer in every run: the group ID and secret are always the same, and a signed request
 //! such as [`signed_bootstrap_body`] keeps verifying.
@@ -20,11 +20,19 @@
 //! never of the input. Nothing the input holds makes them panic otherwise.
 //!
 //! ```
+//! use std::sync::Arc;
+//! use dps_core::{Environment, Store};
 //! use dps_http::fuzzing::{BootstrapFuzz, signed_bootstrap_body};
 //!
-//! let fuzz = BootstrapFuzz::new().unwrap();
+//! fn parts() -> (Arc<dyn Store>, Arc<dyn Environment>) {
+//!     let target = "prod-eu/acme".parse().unwrap();
+//!     let env = dps_testkit::FakeEnvironment::with_target(&target, &["m1", "m2"]);
+//!     (Arc::new(dps_store_memory::InMemoryStore::new()), Arc::new(env))
+//! }
+//!
+//! let fuzz = BootstrapFuzz::new(parts).unwrap();
 //! assert_eq!(fuzz.run(b"{\"group_id\": 1}").as_u16(), 422);
-//! assert_eq!(fuzz.run(&signed_bootstrap_body()).as_u16(), 200);
+//! assert_eq!(fuzz.run(&signed_bootstrap_body(parts)).as_u16(), 200);
 //! ```
 
 use std::sync::Arc;
@@ -40,8 +48,6 @@ use dps_core::{
     SerialNumber, Store, Timestamp,
 };
 use dps_csv::{ImportMode, ImportOptions};
-use dps_store_memory::InMemoryStore;
-use dps_testkit::FakeEnvironment;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -56,6 +62,12 @@ pub const SERIAL: &str = "SN-0001";
 pub const BOUNDARY: &str = "dps-fuzz-7MA4YWxkTrZu0gW";
 
 const TARGET: &str = "prod-eu/acme";
+
+/// A fresh store and environment for one input: the store empty, the environment with the
+/// target `prod-eu/acme` where the models `m1` and `m2` exist and onboarding succeeds (for
+/// example an in-memory store and the test kit's fake environment). The harness takes them
+/// from its caller, so that this crate depends on no store or environment of its own.
+pub type Parts = fn() -> (Arc<dyn Store>, Arc<dyn Environment>);
 
 /// A failure of the harness itself (not of the service under test).
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -84,26 +96,17 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn new() -> Result<Self, Failure> {
+    async fn new(parts: Parts) -> Result<Self, Failure> {
         use dps_core::attribute::{AttributeDef, AttributeSchema, AttributeType, AttributeValue};
 
-        let store = Arc::new(InMemoryStore::new());
-        let env = Arc::new(FakeEnvironment::with_target(
-            &TARGET.parse()?,
-            &["m1", "m2"],
-        ));
+        let (store, env) = parts();
         let now = Timestamp::from_unix_millis(NOW_MILLIS);
         let injected = Injected {
             clock: Arc::new(ManualClock::new(now)),
             ids: Arc::new(SequentialIds::new(1)),
             secrets: Arc::new(SeededSecrets::new(7)),
         };
-        let dps = Provisioner::with_parts(
-            Arc::clone(&store) as Arc<dyn Store>,
-            env as Arc<dyn Environment>,
-            injected,
-            Config::default(),
-        );
+        let dps = Provisioner::with_parts(Arc::clone(&store), env, injected, Config::default());
         let mut new = NewGroup::new("fuzz".parse()?);
         new.default_target = Some(TARGET.parse()?);
         new.auto_activation = true;
@@ -234,10 +237,10 @@ fn is_code(code: &str) -> bool {
 /// # Panics
 ///
 /// When the fixture cannot be built (a bug of the harness).
-pub fn signed_bootstrap_body() -> Vec<u8> {
+pub fn signed_bootstrap_body(parts: Parts) -> Vec<u8> {
     harness(runtime().map_err(Failure::from).and_then(|rt| {
         rt.block_on(async {
-            let fixture = Fixture::new().await?;
+            let fixture = Fixture::new(parts).await?;
             let serial: SerialNumber = SERIAL.parse()?;
             let key = DeviceBootstrapKey::for_device(&fixture.group, &serial);
             let claims = BootstrapClaims::new(fixture.group.id(), serial, NOW_MILLIS / 1000);
@@ -251,17 +254,19 @@ pub fn signed_bootstrap_body() -> Vec<u8> {
 #[derive(Debug)]
 pub struct BootstrapFuzz {
     runtime: tokio::runtime::Runtime,
+    parts: Parts,
 }
 
 impl BootstrapFuzz {
-    /// A harness with its own single-threaded runtime.
+    /// A harness with its own single-threaded runtime, over fresh [`Parts`] for each input.
     ///
     /// # Errors
     ///
     /// When the runtime cannot be built.
-    pub fn new() -> std::io::Result<Self> {
+    pub fn new(parts: Parts) -> std::io::Result<Self> {
         Ok(Self {
             runtime: runtime()?,
+            parts,
         })
     }
 
@@ -272,12 +277,12 @@ impl BootstrapFuzz {
     /// When a property is violated (see the [module](self) docs), or the fixture cannot be
     /// built.
     pub fn run(&self, body: &[u8]) -> StatusCode {
-        harness(self.runtime.block_on(bootstrap(body)))
+        harness(self.runtime.block_on(bootstrap(self.parts, body)))
     }
 }
 
-async fn bootstrap(body: &[u8]) -> Result<StatusCode, Failure> {
-    let fixture = Fixture::new().await?;
+async fn bootstrap(parts: Parts, body: &[u8]) -> Result<StatusCode, Failure> {
+    let fixture = Fixture::new(parts).await?;
     let request = Request::builder()
         .method(Method::POST)
         .uri("/v1/bootstrap")
@@ -362,17 +367,19 @@ impl ImportShape {
 #[derive(Debug)]
 pub struct ImportFuzz {
     runtime: tokio::runtime::Runtime,
+    parts: Parts,
 }
 
 impl ImportFuzz {
-    /// A harness with its own single-threaded runtime.
+    /// A harness with its own single-threaded runtime, over fresh [`Parts`] for each input.
     ///
     /// # Errors
     ///
     /// When the runtime cannot be built.
-    pub fn new() -> std::io::Result<Self> {
+    pub fn new(parts: Parts) -> std::io::Result<Self> {
         Ok(Self {
             runtime: runtime()?,
+            parts,
         })
     }
 
@@ -383,13 +390,13 @@ impl ImportFuzz {
     /// When a property is violated (see the [module](self) docs), or the fixture cannot be
     /// built.
     pub fn run(&self, data: &[u8]) -> StatusCode {
-        harness(self.runtime.block_on(import(data)))
+        harness(self.runtime.block_on(import(self.parts, data)))
     }
 }
 
-async fn import(data: &[u8]) -> Result<StatusCode, Failure> {
+async fn import(parts: Parts, data: &[u8]) -> Result<StatusCode, Failure> {
     let (shape, csv) = ImportShape::split(data);
-    let fixture = Fixture::new().await?;
+    let fixture = Fixture::new(parts).await?;
     let mut uri = format!("/v1/groups/{}/devices:import", fixture.group.id());
     let mut query = Vec::new();
     if shape.dry_run {

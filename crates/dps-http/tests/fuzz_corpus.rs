@@ -7,7 +7,20 @@ use std::path::PathBuf;
 
 use axum::http::StatusCode;
 
+use std::sync::Arc;
+
+use dps_core::{Environment, Store};
 use dps_http::fuzzing::{BootstrapFuzz, ImportFuzz, signed_bootstrap_body};
+
+/// An in-memory store and a fake environment with the target the harness expects.
+fn parts() -> (Arc<dyn Store>, Arc<dyn Environment>) {
+    let target = "prod-eu/acme".parse().unwrap();
+    let env = dps_testkit::FakeEnvironment::with_target(&target, &["m1", "m2"]);
+    (
+        Arc::new(dps_store_memory::InMemoryStore::new()),
+        Arc::new(env),
+    )
+}
 
 /// The files of `fuzz/corpus/<target>`, sorted, with their names.
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -49,7 +62,7 @@ fn replay(name: &str, run: impl FnOnce() -> StatusCode) -> StatusCode {
 fn every_bootstrap_seed_keeps_the_properties_and_the_signed_one_is_accepted() {
     let files = corpus("http_bootstrap");
     assert!(files.len() >= 20, "only {} seeds", files.len());
-    let fuzz = BootstrapFuzz::new().unwrap();
+    let fuzz = BootstrapFuzz::new(parts).unwrap();
     let mut accepted = Vec::new();
     for (name, data) in &files {
         let status = replay(name, || fuzz.run(data));
@@ -67,7 +80,7 @@ fn every_bootstrap_seed_keeps_the_properties_and_the_signed_one_is_accepted() {
 fn the_signed_bootstrap_seed_is_the_harness_s_signed_request() {
     // The seed is the fixture's signed request; when the fixture changes, write the new one:
     // the message holds it.
-    let expected = signed_bootstrap_body();
+    let expected = signed_bootstrap_body(parts);
     let (_, seed) = corpus("http_bootstrap")
         .into_iter()
         .find(|(name, _)| name == "valid-signed.json")
@@ -83,7 +96,7 @@ fn the_signed_bootstrap_seed_is_the_harness_s_signed_request() {
 fn every_import_seed_keeps_the_properties() {
     let files = corpus("http_import");
     assert!(files.len() >= 20, "only {} seeds", files.len());
-    let fuzz = ImportFuzz::new().unwrap();
+    let fuzz = ImportFuzz::new(parts).unwrap();
     let mut accepted = 0;
     for (name, data) in &files {
         if replay(name, || fuzz.run(data)).is_success() {

@@ -101,6 +101,7 @@ pub(crate) struct PgDatabase {
 impl PgDatabase {
     /// A new database named after `tag` and the process; `None` (the test is skipped, with a
     /// note) when `DPS_TEST_POSTGRES_URL` is not set.
+    #[allow(clippy::print_stderr, reason = "a skipped test says why")]
     pub(crate) fn create(tag: &str) -> Option<Self> {
         let Ok(url) = std::env::var("DPS_TEST_POSTGRES_URL") else {
             eprintln!("skipped: DPS_TEST_POSTGRES_URL is not set");
