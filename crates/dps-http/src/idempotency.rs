@@ -41,9 +41,9 @@ fn now() -> Timestamp {
     Timestamp::from_unix_millis(ms)
 }
 
-/// The middleware: passes a request without a key (or not a POST) straight on.
+/// The middleware: passes a request without a key (or a read) straight on.
 pub(crate) async fn layer(State(api): State<Api>, request: Request, next: Next) -> Response {
-    if request.method() != Method::POST {
+    if ![Method::POST, Method::PATCH, Method::DELETE].contains(request.method()) {
         return next.run(request).await;
     }
     let Some(key) = request.headers().get(&IDEMPOTENCY_KEY).cloned() else {

@@ -65,7 +65,8 @@
 //!
 //! # Retries
 //!
-//! A request that changes state may carry `Idempotency-Key: <key>` (1 to 255 visible ASCII
+//! A request that changes state (`POST`, `PATCH` or `DELETE`, except the streamed import) may
+//! carry `Idempotency-Key: <key>` (1 to 255 visible ASCII
 //! characters, unique per intended change, such as a UUID). Its first answer is kept in the
 //! store for a day at least ([`Options::idempotency_retention`]); a repeat of the key with
 //! the same method, path and body answers it again, marked `Idempotent-Replayed: true`,
