@@ -139,6 +139,9 @@ pub struct Options {
     /// The most requests served at once; beyond it a request is answered 503 `overloaded`
     /// with `Retry-After` at once, rather than queued.
     pub max_concurrent_requests: usize,
+    /// The longest wait for the next piece of a request's body; a client that sends
+    /// nothing for longer has its request refused (`body_timeout`) instead of holding it open.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Options {
@@ -152,6 +155,7 @@ impl Default for Options {
             bootstrap_per_group: RateLimit::new(2000, Duration::from_secs(1)),
             idempotency_retention: Duration::from_secs(24 * 60 * 60),
             max_concurrent_requests: 1024,
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -160,6 +164,12 @@ impl Options {
     /// These options with `max_page`.
     pub fn with_max_page(mut self, n: usize) -> Self {
         self.max_page = n.max(1);
+        self
+    }
+
+    /// These options with `body_read_timeout`.
+    pub fn with_body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
         self
     }
 
@@ -225,6 +235,10 @@ impl Api {
     pub fn router(&self) -> Router {
         routes::routes(self)
             .layer(DefaultBodyLimit::max(self.inner.options.max_json_body))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                body_timeout,
+            ))
             .layer(axum::middleware::from_fn_with_state(self.clone(), shed))
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
@@ -256,4 +270,33 @@ async fn shed(
         .retry_after(1)
         .into_response(),
     }
+}
+
+/// Ends a request's body with an error when its client sends nothing for longer than
+/// [`Options::body_read_timeout`], so that a stalled upload cannot hold a request open.
+async fn body_timeout(
+    axum::extract::State(api): axum::extract::State<Api>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use futures_util::StreamExt as _;
+    let timeout = api.inner.options.body_read_timeout;
+    let (parts, body) = request.into_parts();
+    let chunks = body.into_data_stream();
+    let guarded = futures_util::stream::unfold(Some(chunks), move |chunks| async move {
+        let mut chunks = chunks?;
+        match tokio::time::timeout(timeout, chunks.next()).await {
+            Ok(Some(chunk)) => Some((chunk, Some(chunks))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(axum::Error::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the client sent no more of the body in time",
+                ))),
+                None,
+            )),
+        }
+    });
+    let request = axum::extract::Request::from_parts(parts, axum::body::Body::from_stream(guarded));
+    next.run(request).await
 }

@@ -112,3 +112,37 @@ async fn a_server_stops_after_the_requests_in_flight() {
         "no longer listening"
     );
 }
+
+#[tokio::test]
+async fn a_body_that_stalls_is_refused_while_others_are_served() {
+    let options = dps_http::Options::default().with_body_read_timeout(Duration::from_millis(300));
+    let h = Harness::with_options(options).await;
+    let g = h.group("g").await;
+    let server = TestServer::start(h.app.clone()).await.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let head = format!(
+        "POST /v1/groups/{g}/devices HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"serial\":",
+        h.admin
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let a = Client::new(server.addr())
+        .with_token(h.admin.clone())
+        .send(Method::GET, "/v1/groups", &[], "")
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK);
+    // The stalled request gets its refusal; nothing was registered.
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(30), slow.read(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 4"), "{text}");
+    let listed = h
+        .admin(Method::GET, &format!("/v1/groups/{g}/devices"), None)
+        .await;
+    assert_eq!(listed.body["items"], json!([]));
+    server.stop().await;
+}

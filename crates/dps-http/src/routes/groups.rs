@@ -307,9 +307,18 @@ pub(crate) async fn rotate(
     let body: Rotate = if body.is_empty() {
         Rotate::default()
     } else {
-        serde_json::from_slice::<Option<Rotate>>(&body)
-            .map_err(|e| Problem::invalid("invalid_body", e.to_string()))?
-            .unwrap_or_default()
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(serde_json::Value::Null) => Rotate::default(),
+            Ok(v @ serde_json::Value::Object(_)) => serde_json::from_value(v)
+                .map_err(|e| Problem::invalid("invalid_body", e.to_string()))?,
+            Ok(_) => {
+                return Err(Problem::invalid(
+                    "invalid_body",
+                    "the request body must be a JSON object",
+                ));
+            }
+            Err(e) => return Err(Problem::bad_request("malformed_json", e.to_string())),
+        }
     };
     let rotation = if body.immediate {
         SecretRotation::Immediate
