@@ -274,7 +274,7 @@ async fn bootstrap_per_connection(addr: SocketAddr, bodies: &[Bytes]) -> Duratio
     start.elapsed()
 }
 
-/// `http_bootstrap`: [`CLIENTS`] clients sending signed `POST /v1/bootstrap` requests, each on
+/// `http_bootstrap`: 32 clients sending signed `POST /v1/bootstrap` requests, each on
 /// its own keep-alive connection, to an `Api` without rate limits on SQLite whose group
 /// holds `n` allocated devices, against as many tasks calling `Provisioner::bootstrap` on the
 /// same store. Each round bootstraps every device once; the two alternate, after a first
@@ -412,7 +412,7 @@ async fn list_over_http(conn: &mut Connection, group: GroupId, n: usize) -> Dura
 }
 
 /// `http_list`: every device of a group of 100k (quick: 20k) on SQLite read in pages of
-/// [`PAGE`] through `GET /v1/groups/{group}/devices` on one keep-alive connection, each
+/// 1000 through `GET /v1/groups/{group}/devices` on one keep-alive connection, each
 /// page's JSON parsed, against the same pages of `Provisioner::devices`. The two alternate;
 /// each keeps its best run. Items are devices.
 pub fn http_list(quick: bool) -> Option<Measured> {
