@@ -1,10 +1,10 @@
 //! Who is calling: the bearer token of a management request, looked up by its hash.
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use dps_core::GroupId;
 use dps_core::access::{AccessToken, Role, TokenHash};
-use dps_core::{GroupId, RegistrationGroup};
 
 use crate::Api;
 use crate::problem::Problem;
@@ -47,32 +47,11 @@ impl Caller {
     pub fn sees_secrets(&self) -> bool {
         self.token.role().allows(Role::Admin)
     }
-
-    /// `group` if the caller reaches it; otherwise the same 404 as for a missing group.
-    pub(crate) fn scoped(
-        &self,
-        group: RegistrationGroup,
-        reference: &str,
-    ) -> Result<RegistrationGroup, Problem> {
-        if self.reaches(group.id()) {
-            Ok(group)
-        } else {
-            Err(not_found(reference))
-        }
-    }
-}
-
-/// The 404 of a group that does not exist, or that the caller does not reach.
-pub(crate) fn not_found(reference: &str) -> Problem {
-    Problem::from_dps(&dps_core::Error::NotFound {
-        entity: dps_core::Entity::Group,
-        key: reference.to_owned(),
-    })
 }
 
 /// The token text of `Authorization: Bearer <token>`.
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -84,7 +63,7 @@ impl FromRequestParts<Api> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
-        let text = bearer(parts).ok_or_else(Problem::unauthorized)?;
+        let text = bearer(&parts.headers).ok_or_else(Problem::unauthorized)?;
         let token = api
             .provisioner()
             .store()

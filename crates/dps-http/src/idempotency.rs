@@ -76,7 +76,7 @@ async fn guarded(
         .to_owned();
     // Keys are the caller's own: scoped by the hash of the token, so two clients never share
     // one. Without a token the request is refused by its handler, so it runs unguarded.
-    let Some(token) = bearer_hash(&request) else {
+    let Some(token) = crate::auth::bearer(request.headers()).map(TokenHash::of) else {
         return Ok(next.run(request).await);
     };
     let (parts, body) = request.into_parts();
@@ -153,18 +153,6 @@ async fn guarded(
         }
     }
     Ok(Response::from_parts(parts, Body::from(body)))
-}
-
-fn bearer_hash(request: &Request) -> Option<TokenHash> {
-    let value = request
-        .headers()
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| TokenHash::of(token.trim()))
 }
 
 /// The fingerprint of a request: its method, path and query, and body.

@@ -45,8 +45,28 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// [`Error::NotFound`] when no group has that ID or name, [`Error::AmbiguousGroup`] when
     /// several have that name, and store errors.
     pub async fn find_group(&self, reference: &str) -> Result<RegistrationGroup> {
+        self.find_group_in(reference, |_| true).await
+    }
+
+    /// The group whose ID or unique name is `reference` among the groups that `scope`
+    /// admits, as [`find_group`](Provisioner::find_group) finds it among all: a group
+    /// outside the scope is not found, and does not make a name ambiguous.
+    ///
+    /// # Errors
+    ///
+    /// As [`find_group`](Provisioner::find_group).
+    pub async fn find_group_in(
+        &self,
+        reference: &str,
+        scope: impl Fn(GroupId) -> bool,
+    ) -> Result<RegistrationGroup> {
+        let not_found = || Error::not_found(Entity::Group, reference);
         if let Ok(id) = reference.parse::<GroupId>() {
-            return self.group(id).await;
+            return match self.group(id).await {
+                Ok(group) if scope(group.id()) => Ok(group),
+                Ok(_) | Err(Error::NotFound { .. }) => Err(not_found()),
+                Err(e) => Err(e),
+            };
         }
         let mut found = Vec::new();
         let mut after = None;
@@ -55,7 +75,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             found.extend(
                 page.items
                     .into_iter()
-                    .filter(|g| g.name().as_str() == reference),
+                    .filter(|g| g.name().as_str() == reference && scope(g.id())),
             );
             match page.next {
                 Some(next) => after = Some(next),
@@ -63,7 +83,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             }
         }
         match found.len() {
-            0 => Err(Error::not_found(Entity::Group, reference)),
+            0 => Err(not_found()),
             1 => Ok(found.remove(0)),
             count => Err(Error::AmbiguousGroup {
                 name: reference.to_owned(),

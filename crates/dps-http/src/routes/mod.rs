@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::routing::{get, post};
 use dps_core::{RegistrationGroup, Version};
 
-use crate::auth::{Caller, not_found};
+use crate::auth::Caller;
 use crate::problem::Problem;
 use crate::{Api, DynProvisioner};
 
@@ -87,36 +87,9 @@ pub(crate) async fn group_for(
     caller: &Caller,
     reference: &str,
 ) -> Result<RegistrationGroup, Problem> {
-    if let Ok(id) = reference.parse::<dps_core::GroupId>() {
-        return match dps.group(id).await {
-            Ok(group) => caller.scoped(group, reference),
-            Err(dps_core::Error::NotFound { .. }) => Err(not_found(reference)),
-            Err(e) => Err(e.into()),
-        };
-    }
-    let mut found = Vec::new();
-    let mut after = None;
-    loop {
-        let page = dps.groups(after, 500).await?;
-        found.extend(
-            page.items
-                .into_iter()
-                .filter(|g| g.name().as_str() == reference && caller.reaches(g.id())),
-        );
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    match found.len() {
-        0 => Err(not_found(reference)),
-        1 => Ok(found.remove(0)),
-        count => Err(dps_core::Error::AmbiguousGroup {
-            name: reference.to_owned(),
-            count,
-        }
-        .into()),
-    }
+    Ok(dps
+        .find_group_in(reference, |id| caller.reaches(id))
+        .await?)
 }
 
 /// The `ETag` of a record at `version`: the version in quotes.
