@@ -231,12 +231,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// process that shares the store; whether there was one.
     async fn remove_token(&self, name: &Actor) -> Result<bool, StoreError>;
 
-    /// Claims an idempotency key: stores `record` (whose answer is `None`) if no record has
-    /// its key, atomically, and answers [`IdempotencyClaim::Claimed`]; otherwise leaves the
-    /// stored record as it is and answers it.
+    /// Claims an idempotency key, atomically: stores `record` (whose answer is `None`) and
+    /// answers [`IdempotencyClaim::Claimed`] if no record has its key, or if the record with
+    /// its key has no answer yet and was created before `stale_before` (its request is taken
+    /// for lost, as by a crash); otherwise leaves the stored record as it is and answers it.
     async fn claim_idempotency(
         &self,
         record: &IdempotencyRecord,
+        stale_before: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError>;
 
     /// Stores the answer of the request that claimed `key`.
@@ -318,8 +320,9 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
     async fn claim_idempotency(
         &self,
         record: &IdempotencyRecord,
+        stale_before: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError> {
-        (**self).claim_idempotency(record).await
+        (**self).claim_idempotency(record, stale_before).await
     }
     async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {
         (**self).finish_idempotency(key, answer).await

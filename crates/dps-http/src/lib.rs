@@ -65,15 +65,22 @@
 //!
 //! # Retries
 //!
-//! A request that changes state (`POST`, `PATCH` or `DELETE`, except the streamed import) may
-//! carry `Idempotency-Key: <key>` (1 to 255 visible ASCII
-//! characters, unique per intended change, such as a UUID). Its first answer is kept in the
-//! store for a day at least ([`Options::idempotency_retention`]); a repeat of the key with
-//! the same method, path and body answers it again, marked `Idempotent-Replayed: true`,
-//! without running the request twice. The same key with another request is refused with 422
-//! `idempotency_key_reused`, and while the first request runs, a repeat gets 409
-//! `idempotency_in_progress`. A server failure (5xx) or a 429 keeps nothing, so the retry
-//! runs. Keys are scoped by token.
+//! A request that changes state (`POST`, `PATCH` or `DELETE`) may carry
+//! `Idempotency-Key: <key>` (1 to 255 visible ASCII characters, unique per intended change,
+//! such as a UUID). Its first answer is kept in the store for a day at least
+//! ([`Options::idempotency_retention`]); a repeat of the key with the same method, path and
+//! body answers it again, marked `Idempotent-Replayed: true`, without running the request
+//! twice. The same key with another request is refused with 422 `idempotency_key_reused`,
+//! and while the first request runs, a repeat gets 409 `idempotency_in_progress`. A server
+//! failure (5xx), a 408 or a 429 keeps nothing, so the retry runs; so does a first request
+//! that was lost (its server stopped) once [`Options::idempotency_lease`] is over. Keys are
+//! scoped by token: the store keeps each as the hex SHA-256 of the token, `:`, and the key.
+//!
+//! An import's upload is never buffered to be compared: it is hashed as it streams through
+//! the import, and a repeat is answered the first report only if its file has the same bytes
+//! (the file part's, for a `multipart/form-data` upload, whatever its boundary) and asks for
+//! the same report format. An upload refused before it was read to its end (over the
+//! console's limits, or broken off) keeps nothing.
 //!
 //! # Errors
 //!
@@ -136,6 +143,10 @@ pub struct Options {
     /// How long the answer of a request with an `Idempotency-Key` is kept for its repeats
     /// (at least this long; records are purged hourly).
     pub idempotency_retention: Duration,
+    /// How long the first request with an `Idempotency-Key` may run before a repeat takes it
+    /// for lost (its server stopped, say) and runs the request itself; until then a repeat
+    /// is answered 409 `idempotency_in_progress`. Keep it longer than the longest request.
+    pub idempotency_lease: Duration,
     /// The most requests served at once; beyond it a request is answered 503 `overloaded`
     /// with `Retry-After` at once, rather than queued.
     pub max_concurrent_requests: usize,
@@ -154,6 +165,7 @@ impl Default for Options {
             bootstrap_per_address: RateLimit::new(20, Duration::from_secs(1)),
             bootstrap_per_group: RateLimit::new(2000, Duration::from_secs(1)),
             idempotency_retention: Duration::from_secs(24 * 60 * 60),
+            idempotency_lease: Duration::from_secs(15 * 60),
             max_concurrent_requests: 1024,
             body_read_timeout: Duration::from_secs(30),
         }
@@ -170,6 +182,12 @@ impl Options {
     /// These options with `body_read_timeout`.
     pub fn with_body_read_timeout(mut self, timeout: Duration) -> Self {
         self.body_read_timeout = timeout;
+        self
+    }
+
+    /// These options with `idempotency_lease`.
+    pub fn with_idempotency_lease(mut self, lease: Duration) -> Self {
+        self.idempotency_lease = lease;
         self
     }
 

@@ -504,9 +504,12 @@ impl Store for InMemoryStore {
     async fn claim_idempotency(
         &self,
         record: &IdempotencyRecord,
+        stale_before: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError> {
         let mut inner = self.write();
-        if let Some(existing) = inner.idempotency.get(&record.key) {
+        if let Some(existing) = inner.idempotency.get(&record.key)
+            && (existing.answer.is_some() || existing.created_at >= stale_before)
+        {
             return Ok(IdempotencyClaim::Existing(existing.clone()));
         }
         inner.idempotency.insert(

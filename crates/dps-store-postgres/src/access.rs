@@ -83,7 +83,8 @@ impl PgStore {
     /// Stores `record` without an answer unless its key is stored; otherwise answers the
     /// stored record.
     ///
-    /// The insert does nothing when the key is stored, and waits for a transaction that
+    /// The insert does nothing when the key is stored (unless by a record without an answer
+    /// created before `stale_before`, which it replaces), and waits for a transaction that
     /// inserts the same key to end, so of two claims exactly one inserts. The read that
     /// follows is a statement of its own, whose snapshot sees the record that kept the insert
     /// from happening, unless that record was released meanwhile: then the claim starts
@@ -91,6 +92,7 @@ impl PgStore {
     pub(crate) async fn claim_key(
         &self,
         record: &IdempotencyRecord,
+        stale_before: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError> {
         let client = self.client().await?;
         let claim = client
@@ -109,6 +111,7 @@ impl PgStore {
                         &record.key,
                         &&record.fingerprint[..],
                         &record.created_at.unix_millis(),
+                        &stale_before.unix_millis(),
                     ],
                 )
                 .await

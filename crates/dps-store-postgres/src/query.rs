@@ -222,8 +222,9 @@ impl Store for PgStore {
     async fn claim_idempotency(
         &self,
         record: &IdempotencyRecord,
+        stale_before: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError> {
-        self.claim_key(record).await
+        self.claim_key(record, stale_before).await
     }
 
     async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {

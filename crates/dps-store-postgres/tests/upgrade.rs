@@ -138,7 +138,10 @@ async fn a_v1_schema_keeps_tokens_and_idempotency_records_after_the_upgrade() {
         created_at: EPOCH,
         answer: None,
     };
-    let claim = store.claim_idempotency(&record).await.expect("claim a key");
+    let claim = store
+        .claim_idempotency(&record, EPOCH)
+        .await
+        .expect("claim a key");
     assert_eq!(claim, IdempotencyClaim::Claimed);
     store
         .finish_idempotency(&record.key, b"answer")
@@ -161,7 +164,10 @@ async fn a_v1_schema_keeps_tokens_and_idempotency_records_after_the_upgrade() {
         .expect("look up the token");
     assert_eq!(found, Some(token.clone()));
     assert_eq!(store.tokens().await.expect("list tokens"), [token]);
-    let again = store.claim_idempotency(&record).await.expect("claim again");
+    let again = store
+        .claim_idempotency(&record, EPOCH)
+        .await
+        .expect("claim again");
     assert_eq!(
         again,
         IdempotencyClaim::Existing(IdempotencyRecord {

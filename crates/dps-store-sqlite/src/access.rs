@@ -83,12 +83,13 @@ impl Inner {
         Ok(n > 0)
     }
 
-    /// Stores `record` without an answer unless its key is stored; otherwise answers the
-    /// stored record. One write transaction, so the record read is the one that kept the
-    /// insert from happening.
+    /// Stores `record` without an answer unless its key is stored (by a record with an answer
+    /// or created since `stale_before`); otherwise answers the stored record. One write
+    /// transaction, so the record read is the one that kept the insert from happening.
     pub(crate) fn claim_idempotency(
         &self,
         record: &IdempotencyRecord,
+        stale_before: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn
@@ -97,13 +98,16 @@ impl Inner {
         let inserted = tx
             .prepare_cached(
                 "INSERT INTO dps_idempotency (key, fingerprint, created_at, answer) \
-                 VALUES (?1, ?2, ?3, NULL) ON CONFLICT (key) DO NOTHING",
+                 VALUES (?1, ?2, ?3, NULL) ON CONFLICT (key) DO UPDATE \
+                 SET fingerprint = excluded.fingerprint, created_at = excluded.created_at \
+                 WHERE dps_idempotency.answer IS NULL AND dps_idempotency.created_at < ?4",
             )
             .and_then(|mut s| {
                 s.execute(rusqlite::params![
                     record.key,
                     &record.fingerprint[..],
-                    record.created_at.unix_millis()
+                    record.created_at.unix_millis(),
+                    stale_before.unix_millis()
                 ])
             })
             .map_err(|e| sql_error("claim idempotency key", e))?;

@@ -276,8 +276,9 @@ impl Store for SqliteStore {
     async fn claim_idempotency(
         &self,
         record: &IdempotencyRecord,
+        stale_before: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError> {
-        self.inner.claim_idempotency(record)
+        self.inner.claim_idempotency(record, stale_before)
     }
 
     async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {

@@ -99,8 +99,9 @@ impl<S: Store, G: Send + Sync + std::fmt::Debug + 'static> Store for Guarded<S, 
     async fn claim_idempotency(
         &self,
         record: &IdempotencyRecord,
+        stale_before: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError> {
-        self.store.claim_idempotency(record).await
+        self.store.claim_idempotency(record, stale_before).await
     }
     async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {
         self.store.finish_idempotency(key, answer).await

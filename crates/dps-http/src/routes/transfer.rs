@@ -19,6 +19,7 @@ use super::devices::FilterQuery;
 use super::group_for;
 use crate::Api;
 use crate::auth::Caller;
+use crate::idempotency::{Hashed, Upload};
 use crate::problem::Problem;
 use crate::views::ImportView;
 
@@ -96,65 +97,130 @@ pub(crate) async fn import(
     let Query(query) = query?;
     let options = query.options(&caller)?;
     let dps = api.acting_for(&caller);
-    let group = group_for(&dps, &caller, &reference).await?;
+    let group = group_for(&dps, &caller, &reference).await?.id();
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let report = if content_type.starts_with("multipart/form-data") {
-        let mut multipart = Multipart::from_request(request, &api)
-            .await
-            .map_err(|e| Problem::bad_request("invalid_multipart", e.body_text()))?;
-        // The first part that is a file (or the first part at all) is the CSV.
-        let field = loop {
-            let field = multipart
-                .next_field()
-                .await
-                .map_err(|e| Problem::bad_request("invalid_multipart", e.body_text()))?;
-            match field {
-                Some(f) if f.file_name().is_some() || f.name() == Some("file") => break f,
-                Some(_) => {}
-                None => {
-                    return Err(Problem::invalid(
-                        "missing_file",
-                        "the upload has no file part",
-                    ));
-                }
-            }
-        };
-        let stream = field.map_err(std::io::Error::other);
-        dps_csv::import_async(&dps, group.id(), reader(stream), &options).await
-    } else if content_type.starts_with("text/csv")
+    let multipart = content_type.starts_with("multipart/form-data");
+    if !(multipart
+        || content_type.starts_with("text/csv")
         || content_type.starts_with("application/octet-stream")
-        || content_type.is_empty()
+        || content_type.is_empty())
     {
-        let stream = request
-            .into_body()
-            .into_data_stream()
-            .map_err(std::io::Error::other);
-        dps_csv::import_async(&dps, group.id(), reader(stream), &options).await
-    } else {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send the file as text/csv or as multipart/form-data",
         ));
+    }
+    let run = ImportRun {
+        dps: &dps,
+        group,
+        options: &options,
+        wants_csv: wants_csv(&headers),
     };
-    let report = match report {
-        Ok(report) => report,
-        // Rows before the failure were written; the listing shows which. The answer is the
-        // failure, so that a client does not take a partial import for a whole one.
-        Err(dps_csv::ImportError::Interrupted { cause, report }) => {
-            tracing::warn!(
-                error = %cause,
-                written = report.summary.created + report.summary.updated,
-                "an import stopped after earlier rows were written"
-            );
-            return Err(Problem::from_dps(&*cause));
+    let uri = request.uri().clone();
+    let guard = match Upload::claim(&api, &headers, &uri, &[u8::from(run.wants_csv)]).await {
+        Ok(guard) => guard,
+        Err(refusal) => return Ok(refusal),
+    };
+    if !multipart {
+        let stream = request
+            .into_body()
+            .into_data_stream()
+            .map_err(std::io::Error::other);
+        return Ok(run.guarded(guard, stream).await);
+    }
+    let mut multipart = match Multipart::from_request(request, &api).await {
+        Ok(multipart) => multipart,
+        Err(e) => {
+            return Ok(guard
+                .refuse(Problem::bad_request("invalid_multipart", e.body_text()))
+                .await);
         }
-        Err(e) => return Err(Problem::from_dps(&e)),
     };
-    answer_import(&headers, &report, options.dry_run)
+    // The first part that is a file (or the first part at all) is the CSV.
+    let field = loop {
+        match multipart.next_field().await {
+            Ok(Some(f)) if f.file_name().is_some() || f.name() == Some("file") => break f,
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Ok(guard
+                    .refuse(Problem::invalid(
+                        "missing_file",
+                        "the upload has no file part",
+                    ))
+                    .await);
+            }
+            Err(e) => {
+                return Ok(guard
+                    .refuse(Problem::bad_request("invalid_multipart", e.body_text()))
+                    .await);
+            }
+        }
+    };
+    Ok(run
+        .guarded(guard, field.map_err(std::io::Error::other))
+        .await)
+}
+
+/// An import to run over an upload's stream.
+struct ImportRun<'a> {
+    dps: &'a crate::DynProvisioner,
+    group: dps_core::GroupId,
+    options: &'a ImportOptions,
+    wants_csv: bool,
+}
+
+impl ImportRun<'_> {
+    /// Runs the import as its `Idempotency-Key` allows: once, with its answer kept for the
+    /// repeats, or not at all for a repeat, whose upload is only checked.
+    async fn guarded<S>(&self, guard: Upload, stream: S) -> Response
+    where
+        S: futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin + Send,
+    {
+        match guard {
+            Upload::Unguarded => self.run(stream).await.into_response(),
+            Upload::Repeat { tally, answer } => {
+                crate::idempotency::repeat(&tally, &answer, stream).await
+            }
+            Upload::First(first) => {
+                let mut hashed = Hashed::new(stream);
+                let response = self.run(&mut hashed).await.into_response();
+                first.settle(response, hashed.tally()).await
+            }
+        }
+    }
+
+    async fn run<S>(&self, stream: S) -> Result<Response, Problem>
+    where
+        S: futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin + Send,
+    {
+        let report =
+            match dps_csv::import_async(self.dps, self.group, reader(stream), self.options).await {
+                Ok(report) => report,
+                // Rows before the failure were written; the listing shows which. The answer is
+                // the failure, so that a client does not take a partial import for a whole one.
+                Err(dps_csv::ImportError::Interrupted { cause, report }) => {
+                    tracing::warn!(
+                        error = %cause,
+                        written = report.summary.created + report.summary.updated,
+                        "an import stopped after earlier rows were written"
+                    );
+                    return Err(Problem::from_dps(&*cause));
+                }
+                Err(e) => return Err(Problem::from_dps(&e)),
+            };
+        answer_import(self.wants_csv, &report, self.options.dry_run)
+    }
+}
+
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/csv"))
 }
 
 /// What an export includes beside the devices' fields.
@@ -169,14 +235,10 @@ pub(crate) struct ExportQuery {
 
 /// The report as JSON, or as the error CSV when the client asks for `text/csv`.
 fn answer_import(
-    headers: &HeaderMap,
+    wants_csv: bool,
     report: &ImportReport,
     dry_run: bool,
 ) -> Result<Response, Problem> {
-    let wants_csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/csv"));
     if wants_csv {
         let csv = dps_csv::write_error_report(Vec::new(), report.errors()).map_err(|e| {
             Problem::new(

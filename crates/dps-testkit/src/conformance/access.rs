@@ -192,18 +192,32 @@ pub async fn tokens_round_trip<S: Store + ?Sized>(store: Arc<S>) {
     }
 }
 
-fn record(key: &str, fingerprint: u8, at: i64) -> IdempotencyRecord {
+/// `ms` milliseconds after [`EPOCH`].
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_unix_millis(EPOCH.unix_millis() + ms)
+}
+
+fn record(key: &str, fingerprint: u8, ms: i64) -> IdempotencyRecord {
     IdempotencyRecord {
         key: key.to_owned(),
         fingerprint: [fingerprint; 32],
-        created_at: Timestamp::from_unix_millis(EPOCH.unix_millis() + at),
+        created_at: at(ms),
         answer: None,
     }
 }
 
+/// A claim that takes no record for lost: every record is created at [`EPOCH`] or later.
 async fn claim<S: Store + ?Sized>(store: &S, record: &IdempotencyRecord) -> IdempotencyClaim {
+    claim_stale_before(store, record, EPOCH).await
+}
+
+async fn claim_stale_before<S: Store + ?Sized>(
+    store: &S,
+    record: &IdempotencyRecord,
+    stale_before: Timestamp,
+) -> IdempotencyClaim {
     store
-        .claim_idempotency(record)
+        .claim_idempotency(record, stale_before)
         .await
         .unwrap_or_else(|e| panic!("claim {}: {e}", record.key))
 }
@@ -333,11 +347,11 @@ pub async fn idempotency_concurrent_claims<S: Store + ?Sized>(store: Arc<S>) {
         let (r1, r2) = tokio::join!(
             tokio::spawn({
                 let one = one.clone();
-                async move { s1.claim_idempotency(&one).await }
+                async move { s1.claim_idempotency(&one, EPOCH).await }
             }),
             tokio::spawn({
                 let two = two.clone();
-                async move { s2.claim_idempotency(&two).await }
+                async move { s2.claim_idempotency(&two, EPOCH).await }
             }),
         );
         let r1 = r1
@@ -354,6 +368,83 @@ pub async fn idempotency_concurrent_claims<S: Store + ?Sized>(store: Arc<S>) {
                 assert_eq!(r, two, "the loser answers the winner's record");
             }
             (r1, r2) => panic!("exactly one of two claims of a key wins, got {r1:?} and {r2:?}"),
+        }
+    }
+}
+
+/// A record without an answer created before the claim's `stale_before` is taken for lost:
+/// the claim replaces it and is `Claimed`, and of two such claims at once exactly one is. A
+/// record with an answer is never taken over, however old.
+pub async fn idempotency_stale_claims<S: Store + ?Sized>(store: Arc<S>) {
+    let lost = record("lost", 1, 0);
+    assert_eq!(claim(&*store, &lost).await, IdempotencyClaim::Claimed);
+    let retry = record("lost", 2, 50);
+    assert_eq!(
+        claim_stale_before(&*store, &retry, at(0)).await,
+        IdempotencyClaim::Existing(lost.clone()),
+        "a record created at the limit is still running"
+    );
+    assert_eq!(
+        claim_stale_before(&*store, &retry, at(1)).await,
+        IdempotencyClaim::Claimed,
+        "a record without an answer created before the limit is taken over"
+    );
+    assert_eq!(
+        claim(&*store, &lost).await,
+        IdempotencyClaim::Existing(retry.clone()),
+        "the taking claim's record replaces the lost one"
+    );
+
+    let done = record("done", 3, 0);
+    assert_eq!(claim(&*store, &done).await, IdempotencyClaim::Claimed);
+    store
+        .finish_idempotency(&done.key, b"first answer")
+        .await
+        .unwrap_or_else(|e| panic!("finish: {e}"));
+    assert_eq!(
+        claim_stale_before(&*store, &record("done", 4, 50), at(40)).await,
+        IdempotencyClaim::Existing(IdempotencyRecord {
+            answer: Some(b"first answer".to_vec()),
+            ..done
+        }),
+        "a finished record is never taken over"
+    );
+
+    const ROUNDS: usize = 8;
+    for round in 0..ROUNDS {
+        let key = format!("stale-race-{round}");
+        assert_eq!(
+            claim(&*store, &record(&key, 0, 0)).await,
+            IdempotencyClaim::Claimed
+        );
+        let (one, two) = (record(&key, 1, 50), record(&key, 2, 50));
+        let (s1, s2) = (Arc::clone(&store), Arc::clone(&store));
+        let (r1, r2) = tokio::join!(
+            tokio::spawn({
+                let one = one.clone();
+                async move { s1.claim_idempotency(&one, at(10)).await }
+            }),
+            tokio::spawn({
+                let two = two.clone();
+                async move { s2.claim_idempotency(&two, at(10)).await }
+            }),
+        );
+        let r1 = r1
+            .unwrap_or_else(|e| panic!("claim task: {e}"))
+            .unwrap_or_else(|e| panic!("claim: {e}"));
+        let r2 = r2
+            .unwrap_or_else(|e| panic!("claim task: {e}"))
+            .unwrap_or_else(|e| panic!("claim: {e}"));
+        match (r1, r2) {
+            (IdempotencyClaim::Claimed, IdempotencyClaim::Existing(r)) => {
+                assert_eq!(r, one, "the loser answers the winner's record");
+            }
+            (IdempotencyClaim::Existing(r), IdempotencyClaim::Claimed) => {
+                assert_eq!(r, two, "the loser answers the winner's record");
+            }
+            (r1, r2) => {
+                panic!("exactly one of two claims of a lost key wins, got {r1:?} and {r2:?}")
+            }
         }
     }
 }

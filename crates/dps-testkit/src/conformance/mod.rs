@@ -19,8 +19,8 @@ mod pages;
 mod records;
 
 pub use access::{
-    idempotency_claims, idempotency_concurrent_claims, idempotency_purge, tokens_crud,
-    tokens_round_trip, tokens_unique,
+    idempotency_claims, idempotency_concurrent_claims, idempotency_purge, idempotency_stale_claims,
+    tokens_crud, tokens_round_trip, tokens_unique,
 };
 pub use events::{events_gap_free_under_concurrency, events_only_changesets, events_ordered};
 pub use listing::{filters, keyset_paging_under_inserts, pending_listing};
@@ -136,6 +136,7 @@ pub const ALL: &[&str] = &[
     "idempotency_claims",
     "idempotency_purge",
     "idempotency_concurrent_claims",
+    "idempotency_stale_claims",
 ];
 
 /// Generates one `#[test]` per conformance check for a store, twice: in a module `direct` on
@@ -165,7 +166,7 @@ macro_rules! store_conformance_tests {
             pending_listing, events_ordered, events_only_changesets,
             events_gap_free_under_concurrency, concurrent_writers_one_device, page_changesets,
             tokens_crud, tokens_unique, tokens_round_trip, idempotency_claims, idempotency_purge,
-            idempotency_concurrent_claims
+            idempotency_concurrent_claims, idempotency_stale_claims
         );
     };
     (maybe $make:expr) => {
@@ -175,7 +176,7 @@ macro_rules! store_conformance_tests {
             pending_listing, events_ordered, events_only_changesets,
             events_gap_free_under_concurrency, concurrent_writers_one_device, page_changesets,
             tokens_crud, tokens_unique, tokens_round_trip, idempotency_claims, idempotency_purge,
-            idempotency_concurrent_claims
+            idempotency_concurrent_claims, idempotency_stale_claims
         );
     };
     (@each_maybe $make:expr; $($name:ident),+ $(,)?) => {

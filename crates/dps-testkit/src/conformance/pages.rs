@@ -264,8 +264,9 @@ impl<S: Store + ?Sized> Store for Interfering<S> {
     async fn claim_idempotency(
         &self,
         record: &IdempotencyRecord,
+        stale_before: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError> {
-        self.inner.claim_idempotency(record).await
+        self.inner.claim_idempotency(record, stale_before).await
     }
     async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {
         self.inner.finish_idempotency(key, answer).await
