@@ -113,6 +113,10 @@ pub(crate) enum TokenCommand {
         /// the token reaches every group.
         #[arg(long = "group")]
         groups: Vec<String>,
+        /// Let the token import files beyond the console's limits (2 MB, 1000 records), as
+        /// an admin's may.
+        #[arg(long)]
+        bulk_import: bool,
     },
     /// Revoke a token: every server sharing the database refuses it from then on.
     Revoke {

@@ -397,8 +397,26 @@ fn tokens_are_listed_without_their_text() {
     let token = created["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("dps_"));
     assert_eq!(created["groups"].as_array().unwrap().len(), 1);
+    assert_eq!(created["bulk_import"], false);
+    let bulk = g.ok_json(&[
+        "token",
+        "create",
+        "--name",
+        "loader",
+        "--role",
+        "operator",
+        "--bulk-import",
+    ]);
+    assert_eq!(bulk["bulk_import"], true);
     let listed = g.ok_json(&["token", "list"]);
     assert_eq!(listed["items"][0]["name"], "lab-ops");
+    assert_eq!(
+        (
+            listed["items"][0]["bulk_import"].clone(),
+            listed["items"][1]["bulk_import"].clone()
+        ),
+        (json!(false), json!(true))
+    );
     assert!(!listed.to_string().contains(&token));
     let (code, doc) = g.json(&["token", "create", "--name", "lab-ops", "--role", "viewer"]);
     assert_eq!(

@@ -162,6 +162,7 @@ pub struct AccessToken {
     groups: Vec<GroupId>,
     hash: TokenHash,
     created_at: Timestamp,
+    bulk_import: bool,
 }
 
 /// The prefix of every token's text, so that a token pasted where it does not belong is
@@ -204,7 +205,28 @@ impl AccessToken {
             groups,
             hash,
             created_at,
+            bulk_import: false,
         }
+    }
+
+    /// This token, allowed (or not) to import files beyond the console's limits (2 MB, 1000
+    /// records) when `bulk_import` is true. Admin tokens always may.
+    #[must_use]
+    pub fn with_bulk_import(mut self, bulk_import: bool) -> Self {
+        self.bulk_import = bulk_import;
+        self
+    }
+
+    /// Whether it was issued to import beyond the console's limits; see
+    /// [`AccessToken::may_bulk_import`] for what it may do.
+    pub fn bulk_import(&self) -> bool {
+        self.bulk_import
+    }
+
+    /// Whether it may import files beyond the console's limits: when it was issued
+    /// [`with_bulk_import`](AccessToken::with_bulk_import), or is an admin's.
+    pub fn may_bulk_import(&self) -> bool {
+        self.bulk_import || self.role.allows(Role::Admin)
     }
 
     /// Its name, which the events of its requests record as their actor.
@@ -342,5 +364,23 @@ mod tests {
         );
         assert!(all.reaches(GroupId::from_uuid(uuid::Uuid::from_u128(3))));
         assert!(!token.reaches(GroupId::from_uuid(uuid::Uuid::from_u128(3))));
+    }
+
+    #[test]
+    fn an_admin_or_a_token_issued_for_it_may_import_in_bulk() {
+        let token = |role| {
+            AccessToken::from_parts(
+                Actor::new("t").unwrap(),
+                role,
+                vec![],
+                TokenHash::of("x"),
+                Timestamp::from_unix_millis(0),
+            )
+        };
+        assert!(token(Role::Admin).may_bulk_import());
+        assert!(!token(Role::Operator).may_bulk_import());
+        let bulk = token(Role::Operator).with_bulk_import(true);
+        assert!(bulk.bulk_import() && bulk.may_bulk_import());
+        assert!(!token(Role::Admin).bulk_import());
     }
 }

@@ -41,7 +41,7 @@
 //! | `GET, PATCH, DELETE /v1/groups/{group}/devices/{serial}` | viewer · operator | show (with `ETag`; `?include_secrets=true` for an admin), edit (`If-Match: <version>`, 412 when it is stale), delete |
 //! | `POST /v1/groups/{group}/devices/{serial}/replace` | operator | replace the hardware, keeping the asset |
 //! | `GET /v1/groups/{group}/devices:template` | viewer | the group's import template (CSV) |
-//! | `POST /v1/groups/{group}/devices:import` | operator | a CSV file as a `text/csv` body or a `multipart/form-data` upload, streamed: `mode` (`create`, `upsert`, `update`), `dry_run`, `all_or_nothing`; the console's limits (2 MB, 1000 records) unless the token is an admin's; the report as JSON, or with `Accept: text/csv` as the error CSV |
+//! | `POST /v1/groups/{group}/devices:import` | operator | a CSV file as a `text/csv` body or a `multipart/form-data` upload, streamed: `mode` (`create`, `upsert`, `update`), `dry_run`, `all_or_nothing`; the console's limits (2 MB, 1000 records) unless the token may import in bulk (an admin's, or one issued with `--bulk-import`); the report as JSON, or with `Accept: text/csv` as the error CSV |
 //! | `GET or POST /v1/groups/{group}/devices:export` | viewer | the CSV of a selection (the listing's filters, or a selection body), streamed; `include_secrets` and `include_bootstrap_keys` for an admin |
 //! | `GET or POST /v1/groups/{group}/devices:qr` | viewer | the ZIP of the selection's QR labels, streamed |
 //! | `POST /v1/groups/{group}/devices:allocate` · `:reset` · `:delete` | operator | a batch over `{"serials": […]}`, `{"filter": {…}}` or `{"all": true}`; one outcome per device |

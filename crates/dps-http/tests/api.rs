@@ -7,8 +7,9 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;
 use common::{Harness, TARGET};
-use dps_core::access::Role;
-use dps_core::{GroupId, Store};
+use dps_core::access::{AccessToken, Role};
+use dps_core::inject::OsSecrets;
+use dps_core::{GroupId, Store, Timestamp};
 use dps_http::{Options, RateLimit};
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
@@ -852,7 +853,7 @@ fn an_import_reports_each_refused_row_as_json_or_as_the_error_csv() {
 }
 
 #[test]
-fn an_operator_imports_within_the_console_limits_and_an_admin_beyond() {
+fn an_operator_imports_within_the_console_limits_and_an_admin_or_a_bulk_token_beyond() {
     run(async {
         let h = Harness::new().await;
         let g = h.group("g").await;
@@ -879,10 +880,41 @@ fn an_operator_imports_within_the_console_limits_and_an_admin_beyond() {
             json!([])
         );
         let a = h
-            .send(Method::POST, &uri, Some(&h.admin.clone()), &ct, Some(csv))
+            .send(
+                Method::POST,
+                &uri,
+                Some(&h.admin.clone()),
+                &ct,
+                Some(csv.clone()),
+            )
             .await;
         assert_eq!(
             (a.status, a.body["created"].clone()),
+            (StatusCode::OK, json!(1001)),
+            "{a:?}"
+        );
+        let (token, loader) = AccessToken::issue(
+            "loader".parse().unwrap(),
+            Role::Operator,
+            vec![],
+            &OsSecrets,
+            Timestamp::from_unix_millis(0),
+        );
+        h.store
+            .insert_token(&token.with_bulk_import(true))
+            .await
+            .unwrap();
+        let a = h
+            .send(
+                Method::POST,
+                &format!("{uri}?mode=upsert"),
+                Some(&loader),
+                &ct,
+                Some(csv),
+            )
+            .await;
+        assert_eq!(
+            (a.status, a.body["updated"].clone()),
             (StatusCode::OK, json!(1001)),
             "{a:?}"
         );

@@ -39,7 +39,7 @@ pub(crate) async fn run(
     // A database without tokens gets one admin token, shown once, so that nobody is locked out.
     let (cli, _) = provisioner(Arc::clone(&store), StaticConfig::default());
     let first = if store.tokens().await?.is_empty() {
-        Some(issue(&cli, "admin".parse()?, Role::Admin, Vec::new()).await?)
+        Some(issue(&cli, "admin".parse()?, Role::Admin, Vec::new(), false).await?)
     } else {
         None
     };

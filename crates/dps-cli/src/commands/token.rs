@@ -10,13 +10,14 @@ use crate::context::{Dps, resolve_group};
 use crate::output::{PageView, print_json};
 use crate::{CliResult, Failure};
 
-/// A token as `dps token` prints it: `{"name", "role", "groups"}`, and its text once, at
-/// creation.
+/// A token as `dps token` prints it: `{"name", "role", "groups", "bulk_import"}`, and its
+/// text once, at creation.
 #[derive(Debug, Serialize)]
 pub(crate) struct TokenOut<'a> {
     name: &'a str,
     role: &'static str,
     groups: Vec<String>,
+    bulk_import: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<&'a str>,
 }
@@ -27,6 +28,7 @@ impl<'a> TokenOut<'a> {
             name: token.name().as_str(),
             role: token.role().as_str(),
             groups: token.groups().iter().map(ToString::to_string).collect(),
+            bulk_import: token.may_bulk_import(),
             token: text,
         }
     }
@@ -46,6 +48,7 @@ pub(crate) async fn issue(
     name: Actor,
     role: Role,
     groups: Vec<dps_core::GroupId>,
+    bulk_import: bool,
 ) -> CliResult<(AccessToken, String)> {
     if name.as_str() == "cli" {
         return Err(Failure::invalid(
@@ -54,6 +57,7 @@ pub(crate) async fn issue(
         ));
     }
     let (token, text) = AccessToken::issue(name, role, groups, &OsSecrets, SystemClock.now());
+    let token = token.with_bulk_import(bulk_import);
     match dps.store().insert_token(&token).await {
         Ok(()) => Ok((token, text)),
         Err(StoreError::AlreadyExists { .. }) => Err(Failure::invalid(
@@ -73,13 +77,14 @@ pub(crate) async fn run(dps: &Dps, command: TokenCommand, json: bool) -> CliResu
             name,
             role: r,
             groups,
+            bulk_import,
         } => {
             let name = Actor::new(&name)?;
             let mut ids = Vec::with_capacity(groups.len());
             for g in &groups {
                 ids.push(resolve_group(dps, g).await?.id());
             }
-            let (token, text) = issue(dps, name, role(r), ids).await?;
+            let (token, text) = issue(dps, name, role(r), ids, bulk_import).await?;
             if json {
                 print_json(&TokenOut::new(&token, Some(&text)))?;
             } else {
@@ -118,8 +123,13 @@ pub(crate) async fn run(dps: &Dps, command: TokenCommand, json: bool) -> CliResu
                     } else {
                         format!("{} groups", t.groups().len())
                     };
+                    let bulk = if t.may_bulk_import() {
+                        "  bulk import"
+                    } else {
+                        ""
+                    };
                     println!(
-                        "{}  {}  {reach}  created {}",
+                        "{}  {}  {reach}{bulk}  created {}",
                         t.name(),
                         t.role(),
                         t.created_at()

@@ -345,6 +345,18 @@ fn a_stored_token_is_pinned_and_reads_back_by_its_hash() {
 }
 
 #[test]
+fn a_stored_bulk_import_token_says_so_and_others_are_written_as_before() {
+    let bulk = token().with_bulk_import(true);
+    let json = StoredToken::from(&bulk).to_json().unwrap();
+    assert_eq!(
+        json,
+        token_json().replacen("}", r#","bulk_import":true}"#, 1)
+    );
+    assert_eq!(decode_token(&json).unwrap(), bulk);
+    assert!(!decode_token(&token_json()).unwrap().bulk_import());
+}
+
+#[test]
 fn a_stored_token_of_a_newer_format_or_a_bad_hash_is_corrupt() {
     let newer = token_json().replacen(r#""format":1"#, r#""format":2"#, 1);
     let e = decode_token(&newer).unwrap_err();

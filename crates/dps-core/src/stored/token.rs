@@ -10,7 +10,8 @@ use crate::text::Actor;
 use crate::time::Timestamp;
 
 /// An [access token](crate::access) as a backend stores it: its name, role, groups, the hash
-/// of its text (as 64 hex digits) and when it was issued, never its text; see the
+/// of its text (as 64 hex digits), when it was issued and whether it may import in bulk,
+/// never its text; see the
 /// [module documentation](super).
 ///
 /// Convert with `StoredToken::from(&token)` (or from an owned token) and
@@ -25,6 +26,10 @@ pub struct StoredToken {
     groups: Vec<GroupId>,
     hash: String,
     created_at: Timestamp,
+    /// Written only when true, so that a token without it keeps the form of its first
+    /// release.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    bulk_import: bool,
 }
 
 impl Versioned for StoredToken {
@@ -72,7 +77,8 @@ impl StoredToken {
             self.groups,
             hash,
             self.created_at,
-        ))
+        )
+        .with_bulk_import(self.bulk_import))
     }
 }
 
@@ -94,6 +100,7 @@ impl From<&AccessToken> for StoredToken {
             groups: t.groups().to_vec(),
             hash: t.hash().to_hex(),
             created_at: t.created_at(),
+            bulk_import: t.bulk_import(),
         }
     }
 }

@@ -152,8 +152,8 @@ pub async fn tokens_unique<S: Store + ?Sized>(store: Arc<S>) {
     assert_eq!(by_hash(&*store, same_name.hash()).await, None);
 }
 
-/// Every role, the groups a token is limited to (in order, without repeats) and when it was
-/// issued read back as written, listed and by hash.
+/// Every role, the groups a token is limited to (in order, without repeats), when it was
+/// issued and whether it may import in bulk read back as written, listed and by hash.
 pub async fn tokens_round_trip<S: Store + ?Sized>(store: Arc<S>) {
     let fx = Fixtures::new();
     let (a, b) = (fx.group("a").id(), fx.group("b").id());
@@ -167,6 +167,7 @@ pub async fn tokens_round_trip<S: Store + ?Sized>(store: Arc<S>) {
             TokenHash::of("dps_admin"),
             Timestamp::from_unix_millis(EPOCH.unix_millis() + 1234),
         ),
+        token("bulk", Role::Operator, vec![]).with_bulk_import(true),
         limited,
         token("viewer", Role::Viewer, vec![a]),
     ];
@@ -188,6 +189,7 @@ pub async fn tokens_round_trip<S: Store + ?Sized>(store: Arc<S>) {
         if let Some(got) = got {
             assert_eq!(got.role(), t.role());
             assert_eq!(got.groups(), t.groups());
+            assert_eq!(got.bulk_import(), t.bulk_import());
         }
     }
 }
