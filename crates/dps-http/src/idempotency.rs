@@ -60,13 +60,19 @@ async fn guarded(api: Api, request: Request, next: Next) -> Result<Response, Res
     let limit = api.options().max_json_body;
     let bytes = match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => {
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             return Err(Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
                 format!("the request body is larger than {limit} bytes"),
             )
             .into_response());
+        }
+        Err(e) => {
+            return Err(
+                Problem::bad_request("unreadable_body", format!("the body broke off: {e}"))
+                    .into_response(),
+            );
         }
     };
     let fingerprint = fingerprint(&[

@@ -132,6 +132,12 @@ pub struct Options {
     /// The largest JSON request body, in bytes; a larger one is refused with 413 before it
     /// is read further.
     pub max_json_body: usize,
+    /// How deep a JSON request body may nest arrays and objects (the body itself is level
+    /// 1); a deeper one is refused with 422 `json_too_deep`.
+    pub max_json_depth: usize,
+    /// The longest string (a value or a field name) of a JSON request body, in bytes; a
+    /// longer one is refused with 422 `field_too_large`.
+    pub max_json_string: usize,
     /// The most serials one batch request may name.
     pub max_batch_serials: usize,
     /// The most devices one `devices:generate` request may create.
@@ -160,6 +166,8 @@ impl Default for Options {
         Self {
             max_page: 1000,
             max_json_body: 1024 * 1024,
+            max_json_depth: 16,
+            max_json_string: 64 * 1024,
             max_batch_serials: 10_000,
             max_generate: 10_000,
             bootstrap_per_address: RateLimit::new(20, Duration::from_secs(1)),
@@ -176,6 +184,15 @@ impl Options {
     /// These options with `max_page`.
     pub fn with_max_page(mut self, n: usize) -> Self {
         self.max_page = n.max(1);
+        self
+    }
+
+    /// These options with the JSON body limits: `max_json_body`, `max_json_depth` and
+    /// `max_json_string`.
+    pub fn with_json_limits(mut self, body: usize, depth: usize, string: usize) -> Self {
+        self.max_json_body = body;
+        self.max_json_depth = depth.max(1);
+        self.max_json_string = string;
         self
     }
 

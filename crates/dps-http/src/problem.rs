@@ -14,8 +14,9 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// A failed request: its status and the body
 /// `{"type", "title", "status", "code", "detail"}`, where `code` is the stable error code
-/// of `docs/errors.md` (or one of this crate's own: `malformed_json`, `invalid_body`,
-/// `forbidden`, `version_mismatch`, `body_too_large`, `rate_limited`, …).
+/// of `docs/errors.md`, or one of this crate's own (`malformed_json`, `invalid_body`,
+/// `forbidden`, `version_mismatch`, `body_too_large`, `rate_limited`, …), which its section
+/// "Codes of the HTTP service" lists.
 ///
 /// ```
 /// use axum::http::StatusCode;

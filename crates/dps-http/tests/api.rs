@@ -538,6 +538,31 @@ fn bad_requests_get_their_status_and_code() {
                 "body_too_large",
             ),
             (
+                devices.clone(),
+                Some(format!(
+                    "{{\"serial\": \"S\", \"model_id\": \"m1\", \"attributes\": {}1{}}}",
+                    "[".repeat(16),
+                    "]".repeat(16)
+                )),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "json_too_deep",
+            ),
+            (
+                devices.clone(),
+                Some(format!(
+                    "{{\"serial\": \"S\", \"model_id\": \"m1\", \"name\": \"{}\"}}",
+                    "x".repeat(64 * 1024 + 1)
+                )),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "field_too_large",
+            ),
+            (
+                devices.clone(),
+                Some(format!("{{\"{}\": 1}}", "k".repeat(64 * 1024 + 1))),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "field_too_large",
+            ),
+            (
                 format!("/v1/groups/{g}/devices:allocate"),
                 Some(json!({}).to_string()),
                 StatusCode::UNPROCESSABLE_ENTITY,

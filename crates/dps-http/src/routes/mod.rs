@@ -194,10 +194,51 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Api> for JsonBod
                 "the request body must be a JSON object",
             ));
         }
+        let options = api.options();
+        check_shape(&value, 1, options.max_json_depth, options.max_json_string)?;
         whole_numbers(&mut value);
         T::deserialize(value)
             .map(JsonBody)
             .map_err(|e| Problem::invalid("invalid_body", e.to_string()))
+    }
+}
+
+/// Refuses a body nested deeper than `max_depth` (the body itself is at depth 1) or with a
+/// string (a value or a field name) longer than `max_string` bytes.
+fn check_shape(
+    value: &serde_json::Value,
+    depth: usize,
+    max_depth: usize,
+    max_string: usize,
+) -> Result<(), Problem> {
+    use serde_json::Value;
+    let long = |s: &str| {
+        if s.len() > max_string {
+            Err(Problem::invalid(
+                "field_too_large",
+                format!("a string of the body is longer than {max_string} bytes"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let nested = matches!(value, Value::Array(_) | Value::Object(_));
+    if nested && depth > max_depth {
+        return Err(Problem::invalid(
+            "json_too_deep",
+            format!("the body nests arrays and objects deeper than {max_depth} levels"),
+        ));
+    }
+    match value {
+        Value::String(s) => long(s),
+        Value::Array(items) => items
+            .iter()
+            .try_for_each(|v| check_shape(v, depth + 1, max_depth, max_string)),
+        Value::Object(fields) => fields.iter().try_for_each(|(k, v)| {
+            long(k)?;
+            check_shape(v, depth + 1, max_depth, max_string)
+        }),
+        _ => Ok(()),
     }
 }
 
