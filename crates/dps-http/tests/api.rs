@@ -939,7 +939,7 @@ fn an_operator_imports_within_the_console_limits_and_an_admin_or_a_bulk_token_be
             )
             .await;
         assert_eq!(
-            (a.status, a.body["updated"].clone()),
+            (a.status, a.body["accepted"].clone()),
             (StatusCode::OK, json!(1001)),
             "{a:?}"
         );
