@@ -69,10 +69,11 @@ async fn guarded(api: Api, request: Request, next: Next) -> Result<Response, Res
             .into_response());
         }
         Err(e) => {
-            return Err(
-                Problem::bad_request("unreadable_body", format!("the body broke off: {e}"))
-                    .into_response(),
-            );
+            return Err(Problem::bad_request(
+                "unreadable_body",
+                format!("the body broke off: {e}"),
+            )
+            .into_response());
         }
     };
     let fingerprint = fingerprint(&[
