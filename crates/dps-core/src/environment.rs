@@ -9,6 +9,10 @@ use crate::id::{DeviceId, OperationId};
 use crate::secret::{Revealed, Secret};
 use crate::text::{AssetId, DeviceName, Endpoint, Key, ModelId, SerialNumber, Target};
 
+mod routing;
+
+pub use routing::RoutingEnvironment;
+
 /// The credentials ("triple") a target issues to an allocated device.
 ///
 /// Its JSON is `{"product_key": …, "device_key": …}`: the device secret is left out. Serialise

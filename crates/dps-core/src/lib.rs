@@ -111,6 +111,7 @@ pub use group::{GroupEdit, ModelType, NewGroup, RegistrationGroup, ReprovisionMe
 pub use changeset::{Change, Changeset, Transition};
 pub use environment::{
     Credentials, Endpoints, Environment, EnvironmentError, OnboardRequest, Onboarded,
+    RoutingEnvironment,
 };
 pub use store::{DeviceFilter, DeviceQuery, Store};
 

@@ -1,0 +1,411 @@
+//! `WebhookEnvironment`: every port call one signed `POST` to the target's platform.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use dps_core::{
+    AssetId, Credentials, Endpoints, Environment, EnvironmentError, ModelId, OnboardRequest,
+    Onboarded, OperationId, SerialNumber, Target,
+};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
+use serde::de::DeserializeOwned;
+
+use crate::breaker::Breaker;
+use crate::sign::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use crate::target::{ConfigError, WebhookTarget, shown};
+use crate::wire::{self, Call};
+
+/// The most bytes of an answer that are read; a longer answer is malformed.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// How long endpoints asked of a platform are kept.
+const ENDPOINTS_TTL: Duration = Duration::from_secs(60);
+
+/// The most characters of a platform's refusal that reach an error.
+const MAX_REASON_CHARS: usize = 200;
+
+/// An [`Environment`] whose targets are platforms reached over HTTPS: each port call is one
+/// signed, idempotent `POST` of a JSON body to the target's webhook URL, as
+/// `docs/environment-webhook.md` specifies.
+///
+/// Each call retries what may pass (connection errors, timeouts, 408, 429, 5xx) with
+/// exponential back-off and jitter, then answers [`EnvironmentError::Transient`], so the
+/// device stays pending and [`recover`](dps_core::Provisioner::recover) finishes it with the
+/// same operation ID. A refusal (any other 4xx) is [`EnvironmentError::Rejected`] with the
+/// platform's reason. Per target, a circuit breaker fails calls at once while the platform
+/// is down, and a cap bounds the calls at once.
+pub struct WebhookEnvironment {
+    client: reqwest::Client,
+    routes: HashMap<Target, Route>,
+}
+
+impl std::fmt::Debug for WebhookEnvironment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut targets: Vec<_> = self.routes.keys().map(ToString::to_string).collect();
+        targets.sort();
+        f.debug_struct("WebhookEnvironment")
+            .field("targets", &targets)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Route {
+    config: WebhookTarget,
+    breaker: Breaker,
+    slots: tokio::sync::Semaphore,
+    endpoints: Mutex<Option<(Instant, Endpoints)>>,
+}
+
+/// Why one attempt failed.
+enum Failure {
+    /// Another attempt may pass; after `retry_after`, if the platform said.
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The platform refused.
+    Rejected(String),
+}
+
+impl WebhookEnvironment {
+    /// The environment over `targets`, each with its webhook.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Client`] if the HTTP client cannot be built.
+    pub fn new(
+        targets: impl IntoIterator<Item = (Target, WebhookTarget)>,
+    ) -> Result<Self, ConfigError> {
+        let routes: HashMap<Target, Route> = targets
+            .into_iter()
+            .map(|(target, config)| {
+                let route = Route {
+                    breaker: Breaker::new(config.breaker_threshold, config.breaker_cool_down),
+                    slots: tokio::sync::Semaphore::new(config.max_concurrent),
+                    endpoints: Mutex::new(None),
+                    config,
+                };
+                (target, route)
+            })
+            .collect();
+        let connect_timeout = routes
+            .values()
+            .map(|r| r.config.connect_timeout)
+            .max()
+            .unwrap_or(Duration::from_secs(5));
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::Client(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .connect_timeout(connect_timeout)
+            // A signed body must not follow a redirect elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        Ok(Self { client, routes })
+    }
+
+    /// The targets it serves.
+    pub fn targets(&self) -> impl Iterator<Item = &Target> {
+        self.routes.keys()
+    }
+
+    fn route(&self, target: &Target) -> Result<&Route, EnvironmentError> {
+        self.routes.get(target).ok_or_else(|| {
+            EnvironmentError::rejected(format!("no webhook is configured for target {target}"))
+        })
+    }
+
+    /// Makes `call` to the platform of `target`, retrying what may pass.
+    async fn call<A: DeserializeOwned>(
+        &self,
+        target: &Target,
+        call: &Call<'_>,
+    ) -> Result<A, EnvironmentError> {
+        let route = self.route(target)?;
+        let url = shown(&route.config.url);
+        let body = serde_json::to_vec(call)
+            .map_err(|e| EnvironmentError::transient(format!("cannot write the request: {e}")))?;
+        if let Err(open) = route.breaker.admit() {
+            return Err(EnvironmentError::transient(format!(
+                "the platform at {url} failed {} calls in a row; calls resume within {} s",
+                route.config.breaker_threshold,
+                open.as_secs().max(1)
+            )));
+        }
+        let _slot = route
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| EnvironmentError::transient("the environment is shutting down"))?;
+        let config = &route.config;
+        let mut attempt = 1;
+        loop {
+            let outcome = self.attempt(route, call, &body).await;
+            let (message, retry_after) = match outcome {
+                Ok(answer) => {
+                    route.breaker.succeeded();
+                    return serde_json::from_slice::<A>(&answer).map_err(|e| {
+                        EnvironmentError::transient(format!(
+                            "malformed answer to {} from {url}: {e}",
+                            call.name()
+                        ))
+                    });
+                }
+                Err(Failure::Rejected(reason)) => {
+                    route.breaker.succeeded();
+                    return Err(EnvironmentError::rejected(reason));
+                }
+                Err(Failure::Transient {
+                    message,
+                    retry_after,
+                }) => (message, retry_after),
+            };
+            let wait = retry_after.unwrap_or_else(|| backoff(config, attempt));
+            if attempt >= config.attempts || wait > config.max_retry_after {
+                route.breaker.failed();
+                tracing::warn!(call = call.name(), %url, attempts = attempt, %message, "a webhook call failed");
+                return Err(EnvironmentError::transient(format!(
+                    "{} at {url}: {message} (after {attempt} attempts)",
+                    call.name()
+                )));
+            }
+            tracing::debug!(call = call.name(), %url, attempt, %message, "retrying a webhook call");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// One signed `POST`; the answer's body on success.
+    async fn attempt(
+        &self,
+        route: &Route,
+        call: &Call<'_>,
+        body: &[u8],
+    ) -> Result<Vec<u8>, Failure> {
+        let config = &route.config;
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let signature = sign(config.secret.expose().as_bytes(), timestamp, body);
+        let mut request = self
+            .client
+            .post(config.url.clone())
+            .timeout(config.request_timeout)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(
+                USER_AGENT,
+                HeaderValue::from_static(concat!("dps/", env!("CARGO_PKG_VERSION"))),
+            )
+            .header(TIMESTAMP_HEADER, timestamp)
+            .header(SIGNATURE_HEADER, signature)
+            .body(body.to_vec());
+        if let Some(op) = call.operation() {
+            request = request.header(IDEMPOTENCY_HEADER, op.to_string());
+        }
+        let mut response = request.send().await.map_err(|e| transport(&e, config))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let mut answer = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e, config))? {
+            if answer.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(Failure::Transient {
+                    message: format!("the answer is longer than {MAX_ANSWER_BYTES} bytes"),
+                    retry_after: None,
+                });
+            }
+            answer.extend_from_slice(&chunk);
+        }
+        if status.is_success() {
+            return Ok(answer);
+        }
+        let reason = reason(status, &answer);
+        if status == StatusCode::REQUEST_TIMEOUT
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status.is_server_error()
+        {
+            Err(Failure::Transient {
+                message: format!("the platform answered {status}: {reason}"),
+                retry_after,
+            })
+        } else {
+            Err(Failure::Rejected(reason))
+        }
+    }
+}
+
+/// A transport failure as an attempt's: what happened, without the URL's query.
+fn transport(e: &reqwest::Error, config: &WebhookTarget) -> Failure {
+    let message = if e.is_timeout() {
+        format!("no answer within {} ms", config.request_timeout.as_millis())
+    } else if e.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        let mut message = "the connection failed".to_owned();
+        let mut source = std::error::Error::source(e);
+        // The chain names the cause (reset, closed, TLS) without the URL.
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        message
+    };
+    Failure::Transient {
+        message,
+        retry_after: None,
+    }
+}
+
+/// The platform's reason for a refusal: its JSON `reason`, `detail` or `message`, else its
+/// text, else the status.
+fn reason(status: StatusCode, body: &[u8]) -> String {
+    let from_json = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            ["reason", "detail", "message"]
+                .iter()
+                .find_map(|k| v.get(k).and_then(|r| r.as_str()).map(str::to_owned))
+        });
+    let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
+    let text: String = text.chars().take(MAX_REASON_CHARS).collect();
+    if text.is_empty() {
+        format!("the platform answered {status}")
+    } else {
+        text
+    }
+}
+
+/// The wait before attempt `attempt + 1`: the back-off doubled per attempt, capped, with
+/// "full jitter" (uniform between half of it and all of it).
+fn backoff(config: &WebhookTarget, attempt: u32) -> Duration {
+    let exp = config
+        .backoff
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(config.max_backoff);
+    let half = exp / 2;
+    half + half.mul_f64(jitter())
+}
+
+/// A number in `[0, 1)` that differs from call to call; not for secrets.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[async_trait]
+impl Environment for WebhookEnvironment {
+    async fn model_exists(
+        &self,
+        target: &Target,
+        model: &ModelId,
+    ) -> Result<bool, EnvironmentError> {
+        let call = Call::ModelExists {
+            target: target.into(),
+            model_id: model.as_str(),
+        };
+        Ok(self.call::<wire::Exists>(target, &call).await?.exists)
+    }
+
+    async fn onboard(
+        &self,
+        op: OperationId,
+        target: &Target,
+        device: &OnboardRequest,
+    ) -> Result<Onboarded, EnvironmentError> {
+        let call = Call::Onboard {
+            operation_id: op,
+            target: target.into(),
+            device: device.into(),
+        };
+        self.call::<wire::OnboardAnswer>(target, &call)
+            .await?
+            .into_onboarded()
+            .map_err(|e| malformed("onboard", e))
+    }
+
+    async fn offboard(
+        &self,
+        op: OperationId,
+        target: &Target,
+        asset: &AssetId,
+    ) -> Result<(), EnvironmentError> {
+        let call = Call::Offboard {
+            operation_id: op,
+            target: target.into(),
+            asset_id: asset.as_str(),
+        };
+        self.call::<wire::Done>(target, &call).await.map(|_| ())
+    }
+
+    async fn reissue(
+        &self,
+        op: OperationId,
+        target: &Target,
+        asset: &AssetId,
+        new_serial: &SerialNumber,
+    ) -> Result<Credentials, EnvironmentError> {
+        let call = Call::Reissue {
+            operation_id: op,
+            target: target.into(),
+            asset_id: asset.as_str(),
+            new_serial: new_serial.as_str(),
+        };
+        self.call::<wire::CredentialsAnswer>(target, &call)
+            .await?
+            .into_credentials()
+            .map_err(|e| malformed("reissue", e))
+    }
+
+    async fn endpoints(&self, target: &Target) -> Result<Endpoints, EnvironmentError> {
+        let route = self.route(target)?;
+        if let Some(configured) = &route.config.endpoints {
+            return Ok(configured.clone());
+        }
+        if let Some((at, cached)) = lock(&route.endpoints).as_ref()
+            && at.elapsed() < ENDPOINTS_TTL
+        {
+            return Ok(cached.clone());
+        }
+        let call = Call::Endpoints {
+            target: target.into(),
+        };
+        let endpoints = self
+            .call::<wire::EndpointsAnswer>(target, &call)
+            .await?
+            .into_endpoints()
+            .map_err(|e| malformed("endpoints", e))?;
+        *lock(&route.endpoints) = Some((Instant::now(), endpoints.clone()));
+        Ok(endpoints)
+    }
+}
+
+fn malformed(call: &str, why: String) -> EnvironmentError {
+    EnvironmentError::transient(format!("malformed answer to {call}: {why}"))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
