@@ -4,15 +4,14 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dps_core::{Actor, GroupId, Provisioner, RegistrationGroup, Store, inject::OsSecrets};
-use dps_env_static::{StaticConfig, StaticEnvironment};
+use dps_core::{Actor, Environment, GroupId, Provisioner, RegistrationGroup, Store};
 use dps_store_postgres::{PgOptions, PgStore};
 use dps_store_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::{CliResult, Failure};
 
 /// The provisioner the commands use.
-pub(crate) type Dps = Provisioner<Arc<dyn Store>, Arc<StaticEnvironment>>;
+pub(crate) type Dps = Provisioner<Arc<dyn Store>, Arc<dyn Environment>>;
 
 /// Opens the database named by `--db`: a `postgres://` URL or a SQLite file.
 pub(crate) async fn open_store(db: &str) -> CliResult<Arc<dyn Store>> {
@@ -28,37 +27,13 @@ pub(crate) async fn open_store(db: &str) -> CliResult<Arc<dyn Store>> {
     }
 }
 
-/// Reads the targets file.
-pub(crate) fn load_targets(path: &Path) -> CliResult<StaticConfig> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Failure::invalid(
-            "invalid_targets",
-            format!(
-                "targets file {}: {e} (create one with `dps targets init`)",
-                path.display()
-            ),
-        )
-    })?;
-    toml::from_str(&text).map_err(|e| {
-        let first = e.to_string();
-        let first = first.lines().next().unwrap_or("malformed").to_owned();
-        Failure::invalid(
-            "invalid_targets",
-            format!("targets file {}: {first}", path.display()),
-        )
-    })
-}
+pub(crate) use crate::targets_file::{Targets, load as load_targets};
 
-/// The provisioner over `store` with the targets of `config`.
-pub(crate) fn provisioner(
-    store: Arc<dyn Store>,
-    config: StaticConfig,
-) -> (Dps, Arc<StaticEnvironment>) {
-    let env = Arc::new(StaticEnvironment::new(config, Arc::new(OsSecrets)));
+/// The provisioner over `store` and `env`.
+pub(crate) fn provisioner(store: Arc<dyn Store>, env: Arc<dyn Environment>) -> Dps {
     // Every change made from the command line names `cli` as its actor.
-    let dps = Provisioner::new(store, Arc::clone(&env))
-        .with_actor(Actor::new("cli").unwrap_or_else(|_| unreachable!("`cli` is a valid actor")));
-    (dps, env)
+    Provisioner::new(store, env)
+        .with_actor(Actor::new("cli").unwrap_or_else(|_| unreachable!("`cli` is a valid actor")))
 }
 
 /// A group by ID or by unique name.

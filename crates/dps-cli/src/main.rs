@@ -10,6 +10,7 @@ mod commands;
 mod context;
 mod failure;
 mod output;
+mod targets_file;
 
 use std::process::ExitCode;
 

@@ -95,8 +95,10 @@ async fn open(dir: &Path, steps: &mut Steps) -> CliResult<Dps> {
     }
     steps.say("targets", format!("wrote {}", targets_path.display()));
     let store = open_store(&database(dir).display().to_string()).await?;
-    let (dps, _env) = provisioner(store, load_targets(&targets_path)?);
-    Ok(dps)
+    Ok(provisioner(
+        store,
+        load_targets(&targets_path)?.environment(true)?,
+    ))
 }
 
 fn database(dir: &Path) -> PathBuf {

@@ -18,12 +18,13 @@ mod template;
 mod token;
 
 use std::path::Path;
+use std::sync::Arc;
 
-use dps_env_static::StaticConfig;
+use dps_core::Environment;
 
 use crate::CliResult;
 use crate::cli::{Cli, Command, DeviceCommand, GroupCommand};
-use crate::context::{Dps, load_targets, open_store, provisioner};
+use crate::context::{Dps, Targets, load_targets, open_store, provisioner};
 
 /// Runs the command; returns the exit code.
 pub(crate) async fn run(cli: Cli) -> CliResult<u8> {
@@ -33,26 +34,29 @@ pub(crate) async fn run(cli: Cli) -> CliResult<u8> {
         Command::Targets(command) => targets::run(command, &cli.targets, json),
         Command::Serve(args) => {
             let store = open_store(&cli.db).await?;
-            let config = load_targets(&cli.targets)?;
-            serve::run(store, config, args, json).await
+            let targets = load_targets(&cli.targets)?;
+            serve::run(store, targets, args, json).await
         }
         command => {
             let store = open_store(&cli.db).await?;
-            let config = config_for(&command, &cli.targets)?;
-            let (dps, _env) = provisioner(store, config);
+            let env = environment_for(&command, &cli.targets)?;
+            let dps = provisioner(store, env);
             dispatch(&dps, command, json).await
         }
     }
 }
 
-/// The targets `command` runs with: commands that call the environment need the targets
-/// file; the others run with no targets when it is absent.
-fn config_for(command: &Command, targets: &Path) -> CliResult<StaticConfig> {
-    if targets.exists() || calls_environment(command) {
-        load_targets(targets)
+/// The environment `command` runs with: commands that call the environment need the
+/// targets file (and its webhooks' secrets); the others run with no targets when it is
+/// absent.
+fn environment_for(command: &Command, targets: &Path) -> CliResult<Arc<dyn Environment>> {
+    let calls = calls_environment(command);
+    let targets = if targets.exists() || calls {
+        load_targets(targets)?
     } else {
-        Ok(StaticConfig::default())
-    }
+        Targets::default()
+    };
+    targets.environment(calls)
 }
 
 fn calls_environment(command: &Command) -> bool {

@@ -3,20 +3,19 @@
 use std::sync::Arc;
 
 use dps_core::access::Role;
-use dps_core::{Environment, Provisioner, Store};
-use dps_env_static::{StaticConfig, StaticEnvironment};
+use dps_core::{Provisioner, Store};
 use dps_http::Api;
 use dps_http::server::{Tls, serve, signal};
 
 use super::token::issue;
 use crate::cli::ServeArgs;
-use crate::context::provisioner;
+use crate::context::{Targets, provisioner};
 use crate::{CliResult, Failure};
 
 /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
 pub(crate) async fn run(
     store: Arc<dyn Store>,
-    config: StaticConfig,
+    targets: Targets,
     args: ServeArgs,
     json: bool,
 ) -> CliResult<u8> {
@@ -37,17 +36,14 @@ pub(crate) async fn run(
         .map_err(|e| Failure::io("io_error", e.to_string()))?;
 
     // A database without tokens gets one admin token, shown once, so that nobody is locked out.
-    let (cli, _) = provisioner(Arc::clone(&store), StaticConfig::default());
+    let env = targets.environment(true)?;
+    let cli = provisioner(Arc::clone(&store), Arc::clone(&env));
     let first = if store.tokens().await?.is_empty() {
         Some(issue(&cli, "admin".parse()?, Role::Admin, Vec::new(), false).await?)
     } else {
         None
     };
 
-    let env: Arc<dyn Environment> = Arc::new(StaticEnvironment::new(
-        config,
-        Arc::new(dps_core::inject::OsSecrets),
-    ));
     // Open to the network: at most 600 refused bootstraps a minute are recorded as events,
     // the others only counted, so that a flood of bad requests cannot fill the log.
     let mut config = dps_core::Config::default();

@@ -1,4 +1,4 @@
-//! `dps targets`: the targets file of the static environment.
+//! `dps targets`: the targets file, of static targets and webhook targets.
 
 use std::path::Path;
 
@@ -50,14 +50,23 @@ fn init(path: &Path, json: bool) -> CliResult<u8> {
 }
 
 fn list(targets: &Path, json: bool) -> CliResult<u8> {
-    let config = load_targets(targets)?;
+    let targets = load_targets(targets)?;
     if json {
-        let items = config.targets.iter().map(TargetOut::from).collect();
+        let items = targets
+            .fixed
+            .targets
+            .iter()
+            .map(TargetOut::from)
+            .chain(targets.webhooks.iter().map(TargetOut::from))
+            .collect();
         print_json(&PageView::complete(items))?;
     } else {
-        for t in &config.targets {
+        for t in &targets.fixed.targets {
             let models: Vec<_> = t.models.iter().map(|m| m.as_str()).collect();
             println!("{}/{}  models: {}", t.environment, t.ou, models.join(", "));
+        }
+        for t in &targets.webhooks {
+            println!("{}/{}  webhook: {}", t.environment, t.ou, t.shown_url());
         }
     }
     Ok(0)
