@@ -75,6 +75,14 @@ pub mod http {
     pub use dps_http::*;
 }
 
+#[cfg(feature = "webhook")]
+pub mod webhook {
+    #![doc = include_str!("../docs/webhook.md")]
+
+    #[doc(inline)]
+    pub use dps_env_webhook::*;
+}
+
 pub mod embedding {
     #![doc = include_str!("../docs/embedding.md")]
 }
