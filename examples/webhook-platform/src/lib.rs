@@ -39,6 +39,7 @@ mod signature;
 mod state;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -65,8 +66,8 @@ pub const TIMESTAMP_HEADER: &str = "x-dps-timestamp";
 /// The header that carries the operation ID on `onboard`, `offboard` and `reissue`.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
-/// What the platform is built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the platform is built from. `Debug` leaves the secret out.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PlatformConfig {
     /// The secret shared with dps, whose UTF-8 bytes key the signature.
@@ -92,6 +93,18 @@ impl PlatformConfig {
             http: None,
             data_file: None,
         }
+    }
+}
+
+impl fmt::Debug for PlatformConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlatformConfig")
+            .field("secret", &"<redacted>")
+            .field("models", &self.models)
+            .field("mqtt", &self.mqtt)
+            .field("http", &self.http)
+            .field("data_file", &self.data_file)
+            .finish()
     }
 }
 
@@ -135,12 +148,27 @@ pub struct Snapshot {
 }
 
 /// The reference platform: cheap to clone, all clones share one state.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the configuration without the secret, and counts instead of records.
+#[derive(Clone)]
 pub struct Platform {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+impl fmt::Debug for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("Platform")
+            .field("models", &self.inner.models)
+            .field("mqtt", &self.inner.mqtt)
+            .field("http", &self.inner.http)
+            .field("assets", &state.assets.len())
+            .field("operations", &state.applied.len())
+            .field("faults", &self.inner.faults)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     secret: String,
     models: Vec<String>,

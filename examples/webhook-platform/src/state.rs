@@ -1,6 +1,7 @@
 //! The platform's records: live assets, first answers by operation ID, and the data file.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -62,7 +63,9 @@ pub(crate) enum Request {
 }
 
 /// A device the platform holds, as `GET /_platform/state` shows it (without its secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// `Debug` leaves the device secret out too.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Asset {
     /// The target the asset lives in.
     pub target: Target,
@@ -81,6 +84,20 @@ pub struct Asset {
     /// The current device secret (never shown by `GET /_platform/state`).
     #[serde(skip_serializing)]
     pub(crate) device_secret: String,
+}
+
+impl fmt::Debug for Asset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Asset")
+            .field("target", &self.target)
+            .field("device_id", &self.device_id)
+            .field("serial", &self.serial)
+            .field("model_id", &self.model_id)
+            .field("name", &self.name)
+            .field("product_key", &self.product_key)
+            .field("device_key", &self.device_key)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The fresh credentials of an onboard or a reissue.

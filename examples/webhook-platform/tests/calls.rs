@@ -54,10 +54,11 @@ async fn onboard_issues_an_asset_with_credentials_within_the_field_rules() {
     ] {
         let value = answer.json[field].as_str().unwrap();
         assert!(!value.is_empty() && value.len() <= max, "{field}: {value}");
-        assert!(
-            value.bytes().all(|b| b.is_ascii_graphic()),
-            "{field}: {value}"
-        );
+        let allowed = |b: u8| match field {
+            "device_secret" => b.is_ascii_graphic() || b == b' ',
+            _ => b.is_ascii_alphanumeric() || b"-_.:".contains(&b),
+        };
+        assert!(value.bytes().all(allowed), "{field}: {value}");
     }
     let asset_id = answer.json["asset_id"].as_str().unwrap();
     let snapshot = server.platform.snapshot();
@@ -275,4 +276,24 @@ async fn the_state_route_shows_counts_and_assets_without_secrets() {
     assert!(state["assets"][asset_id].get("device_secret").is_none());
     let secret = first.json["device_secret"].as_str().unwrap();
     assert!(!state.to_string().contains(secret));
+}
+
+#[tokio::test]
+async fn debug_output_shows_neither_the_shared_secret_nor_device_secrets() {
+    let server = serve(Platform::new(config()).unwrap()).await;
+    let client = Client::new(&server.url);
+    let first = client
+        .call(&onboard(OP1, "SN-1", "thermostat"))
+        .await
+        .unwrap();
+    let device_secret = first.json["device_secret"].as_str().unwrap();
+    let shown = format!(
+        "{:?} {:?} {:?}",
+        server.platform,
+        server.platform.snapshot(),
+        config()
+    );
+    assert!(!shown.contains(common::SECRET), "{shown}");
+    assert!(!shown.contains(device_secret), "{shown}");
+    assert!(shown.contains("SN-1"), "{shown}");
 }
