@@ -18,14 +18,16 @@ pub const HANG_LIMIT: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
-    /// Answer this status (such as 500 or 503) with `{"reason": "injected fault"}`.
+    /// Answer this status (such as 500 or 503) with `{"reason": "injected fault"}`; a number
+    /// that is not an HTTP status answers 500.
     Status(u16),
     /// Answer 429 with `Retry-After: <seconds>`.
     TooManyRequests {
         /// The `Retry-After` value, in seconds.
         retry_after: u64,
     },
-    /// Answer this status (such as 409) with `{"reason": <reason>}`.
+    /// Answer this status (such as 409) with `{"reason": <reason>}`; a number that is not an
+    /// HTTP status answers 400.
     Reject {
         /// The status, normally a 4xx.
         status: u16,

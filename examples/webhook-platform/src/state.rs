@@ -275,6 +275,7 @@ impl DataFile {
             path: path.to_owned(),
             source,
         };
+        let existed = path.exists();
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -306,6 +307,9 @@ impl DataFile {
             file.sync_data().map_err(io)?;
         }
         file.seek(std::io::SeekFrom::End(0)).map_err(io)?;
+        if !existed {
+            sync_parent(path).map_err(io)?;
+        }
         Ok(Self {
             path: path.to_owned(),
             file,
@@ -337,4 +341,20 @@ impl DataFile {
             }
         }
     }
+}
+
+/// Makes a newly created file's directory entry durable, as its synced lines are.
+#[cfg(unix)]
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(parent)?.sync_all()
+}
+
+/// Directories cannot be opened for syncing here; the file's own sync is what there is.
+#[cfg(not(unix))]
+fn sync_parent(_path: &Path) -> std::io::Result<()> {
+    Ok(())
 }

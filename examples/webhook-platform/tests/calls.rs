@@ -157,6 +157,27 @@ async fn a_repeated_key_gets_the_first_answer_and_is_applied_once() {
     assert_eq!(snapshot.assets.len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_under_one_key_all_get_the_one_answer() {
+    let server = serve(Platform::new(config()).unwrap()).await;
+    let client = std::sync::Arc::new(Client::new(&server.url));
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let client = std::sync::Arc::clone(&client);
+            tokio::spawn(async move { client.call(&onboard(OP1, "SN-1", "thermostat")).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap().unwrap());
+    }
+    assert!(answers.iter().all(|a| a.status == 200));
+    assert!(answers.iter().all(|a| a.json == answers[0].json));
+    let snapshot = server.platform.snapshot();
+    assert_eq!((snapshot.applied[OP1], snapshot.requested[OP1]), (1, 16));
+    assert_eq!(snapshot.assets.len(), 1);
+}
+
 #[tokio::test]
 async fn a_repeated_reissue_and_offboard_apply_once() {
     let server = serve(Platform::new(config()).unwrap()).await;
