@@ -24,6 +24,11 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// How long endpoints asked of a platform are kept.
 const ENDPOINTS_TTL: Duration = Duration::from_secs(60);
 
+/// How long a model the platform said exists is taken to exist without asking again. A
+/// model removed meanwhile is refused by the platform's `onboard`; a model that did not
+/// exist is asked about again every time.
+const MODEL_TTL: Duration = Duration::from_secs(60);
+
 /// The most characters of a platform's refusal that reach an error.
 const MAX_REASON_CHARS: usize = 200;
 
@@ -57,6 +62,7 @@ struct Route {
     breaker: Breaker,
     slots: tokio::sync::Semaphore,
     endpoints: Mutex<Option<(Instant, Endpoints)>>,
+    models: Mutex<HashMap<ModelId, Instant>>,
 }
 
 /// Why one attempt failed.
@@ -86,6 +92,7 @@ impl WebhookEnvironment {
                     breaker: Breaker::new(config.breaker_threshold, config.breaker_cool_down),
                     slots: tokio::sync::Semaphore::new(config.max_concurrent),
                     endpoints: Mutex::new(None),
+                    models: Mutex::new(HashMap::new()),
                     config,
                 };
                 (target, route)
@@ -322,11 +329,25 @@ impl Environment for WebhookEnvironment {
         target: &Target,
         model: &ModelId,
     ) -> Result<bool, EnvironmentError> {
+        let route = self.route(target)?;
+        if lock(&route.models)
+            .get(model)
+            .is_some_and(|at| at.elapsed() < MODEL_TTL)
+        {
+            return Ok(true);
+        }
         let call = Call::ModelExists {
             target: target.into(),
             model_id: model.as_str(),
         };
-        Ok(self.call::<wire::Exists>(target, &call).await?.exists)
+        let exists = self.call::<wire::Exists>(target, &call).await?.exists;
+        let mut models = lock(&route.models);
+        if exists {
+            models.insert(model.clone(), Instant::now());
+        } else {
+            models.remove(model);
+        }
+        Ok(exists)
     }
 
     async fn onboard(

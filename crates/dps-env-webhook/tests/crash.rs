@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Running, SECRET, fast, target};
-use dps_core::inject::{Clock, Injected, ManualClock, OsSecrets, SystemClock, SystemIds};
+use dps_core::inject::{Clock, ManualClock, OsSecrets, SystemClock, SystemIds};
 use dps_core::state::AllocationStatus;
 use dps_core::{
-    Atomicity, Config, DeviceQuery, GroupId, NewDevice, NewGroup, OperationId, Provisioner,
-    Secret, Selection, Store,
+    Atomicity, Config, DeviceQuery, GroupId, Injected, NewDevice, NewGroup, OperationId,
+    Provisioner, Secret, Selection, Store,
 };
 use dps_env_webhook::{WebhookEnvironment, WebhookTarget};
 use dps_store_sqlite::{SqliteOptions, SqliteStore};
@@ -65,7 +65,10 @@ fn run_child() -> bool {
     rt.block_on(async {
         let dps = provisioner(open(Path::new(db)), url, Arc::new(SystemClock));
         let report = dps.allocate(group, &Selection::all()).await.unwrap();
-        assert!(report.all_succeeded(), "the child finished before it was killed");
+        assert!(
+            report.all_succeeded(),
+            "the child finished before it was killed"
+        );
     });
     true
 }
@@ -115,14 +118,20 @@ fn a_driver_killed_mid_batch_is_recovered_with_its_operation_ids() {
         // Waits on the platform's record, not on time: the kill lands mid-batch.
         let deadline = Instant::now() + Duration::from_secs(120);
         while platform.snapshot().applied.len() < KILL_AFTER {
-            assert!(Instant::now() < deadline, "the child never reached the platform");
+            assert!(
+                Instant::now() < deadline,
+                "the child never reached the platform"
+            );
             assert!(child.try_wait().unwrap().is_none(), "the child ended early");
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let applied_at_kill = platform.snapshot().applied.len();
-        assert!(applied_at_kill < DEVICES, "killed mid-batch: {applied_at_kill} applied");
+        assert!(
+            applied_at_kill < DEVICES,
+            "killed mid-batch: {applied_at_kill} applied"
+        );
 
         // The restarted process, later than every lease the child took.
         let store = open(&db);
@@ -133,7 +142,11 @@ fn a_driver_killed_mid_batch_is_recovered_with_its_operation_ids() {
             .collect();
         assert!(!pending.is_empty(), "the kill left pending devices");
         let later = SystemClock.now().saturating_add(Duration::from_secs(3600));
-        let dps = provisioner(Arc::clone(&store), &platform.url, Arc::new(ManualClock::new(later)));
+        let dps = provisioner(
+            Arc::clone(&store),
+            &platform.url,
+            Arc::new(ManualClock::new(later)),
+        );
         let recovered = dps.recover().await.unwrap();
         assert_eq!(recovered.completed.failed(), 0);
         assert_eq!(recovered.completed.succeeded(), pending.len());
@@ -147,7 +160,11 @@ fn a_driver_killed_mid_batch_is_recovered_with_its_operation_ids() {
         }
 
         let devices = store_devices(&store, group).await;
-        assert!(devices.iter().all(|d| d.status() == AllocationStatus::Allocated));
+        assert!(
+            devices
+                .iter()
+                .all(|d| d.status() == AllocationStatus::Allocated)
+        );
         let snapshot = platform.snapshot();
         assert_eq!(snapshot.assets.len(), DEVICES, "one asset per device");
         common::applied_once(&snapshot);
@@ -160,13 +177,19 @@ fn a_driver_killed_mid_batch_is_recovered_with_its_operation_ids() {
         }
         for device in &devices {
             let asset = device.state().allocated().unwrap().asset_id();
-            assert_eq!(snapshot.assets[asset.as_str()].serial, device.serial().as_str());
+            assert_eq!(
+                snapshot.assets[asset.as_str()].serial,
+                device.serial().as_str()
+            );
         }
     });
 }
 
 async fn store_devices(store: &Arc<dyn Store>, group: GroupId) -> Vec<dps_core::Device> {
-    let dps = Provisioner::new(Arc::clone(store), Arc::new(dps_core::RoutingEnvironment::new()));
+    let dps = Provisioner::new(
+        Arc::clone(store),
+        Arc::new(dps_core::RoutingEnvironment::new()),
+    );
     let mut all = Vec::new();
     let mut after = None;
     loop {

@@ -25,12 +25,18 @@ async fn an_answer_lost_after_the_onboard_is_answered_again_to_the_retry() {
     let report = dps.allocate(group, &serials(0..1)).await.unwrap();
     assert!(report.all_succeeded(), "{:?}", report.outcomes);
     let (key, requests) = only_key(&platform);
-    assert_eq!(requests, 2, "the lost answer was asked for again with the same key");
+    assert_eq!(
+        requests, 2,
+        "the lost answer was asked for again with the same key"
+    );
     let snapshot = platform.snapshot();
     assert_eq!(snapshot.applied[&key], 1);
     let device = &devices(&dps, group).await[0];
     let asset = device.state().allocated().unwrap().asset_id();
-    assert!(snapshot.assets.contains_key(asset.as_str()), "the first asset, once");
+    assert!(
+        snapshot.assets.contains_key(asset.as_str()),
+        "the first asset, once"
+    );
     assert_eq!(snapshot.assets.len(), 1);
 }
 
@@ -45,7 +51,10 @@ async fn devices_left_pending_while_the_platform_is_down_are_recovered_once_it_i
         let e = outcome.result.as_ref().unwrap_err();
         assert_eq!(e.code(), "environment_unavailable", "{e}");
     }
-    assert_eq!(count(&devices(&dps, group).await, AllocationStatus::Pending), 10);
+    assert_eq!(
+        count(&devices(&dps, group).await, AllocationStatus::Pending),
+        10
+    );
     let pending: Vec<OperationId> = devices(&dps, group)
         .await
         .iter()
@@ -76,7 +85,12 @@ async fn a_500_then_a_200_is_one_call_that_succeeds() {
     let platform = Running::start().await;
     let (dps, group) = provisioner(platform.environment(platform.webhook()), 1).await;
     platform.faults.push(Fault::Status(500));
-    assert!(dps.allocate(group, &serials(0..1)).await.unwrap().all_succeeded());
+    assert!(
+        dps.allocate(group, &serials(0..1))
+            .await
+            .unwrap()
+            .all_succeeded()
+    );
     let (key, requests) = only_key(&platform);
     assert_eq!((requests, platform.snapshot().applied[&key]), (2, 1));
 }
@@ -89,7 +103,12 @@ async fn a_429_is_retried_after_its_retry_after_and_a_long_one_leaves_the_device
         .faults
         .push(Fault::TooManyRequests { retry_after: 1 });
     let started = std::time::Instant::now();
-    assert!(dps.allocate(group, &serials(0..1)).await.unwrap().all_succeeded());
+    assert!(
+        dps.allocate(group, &serials(0..1))
+            .await
+            .unwrap()
+            .all_succeeded()
+    );
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "the retry waited as the platform asked"
@@ -159,7 +178,10 @@ async fn a_refusal_rolls_the_device_back_with_the_platforms_reason() {
     let device = &devices(&dps, group).await[0];
     assert_eq!(device.status(), AllocationStatus::NotAllocated);
     let last = device.last_error().unwrap();
-    assert!(last.message.contains("is blocked by the platform"), "{last:?}");
+    assert!(
+        last.message.contains("is blocked by the platform"),
+        "{last:?}"
+    );
     let (_, requests) = only_key(&platform);
     assert_eq!(requests, 1, "a refusal is not retried");
     assert!(platform.snapshot().assets.is_empty());
@@ -188,8 +210,15 @@ async fn an_open_circuit_fails_calls_at_once_without_reaching_the_platform() {
         }
     }
     let snapshot = platform.snapshot();
-    assert_eq!(snapshot.requested.len(), 2, "only the first two calls reached it");
-    assert!(snapshot.requested.values().all(|&n| n == 3), "each tried three times");
+    assert_eq!(
+        snapshot.requested.len(),
+        2,
+        "only the first two calls reached it"
+    );
+    assert!(
+        snapshot.requested.values().all(|&n| n == 3),
+        "each tried three times"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,9 +234,15 @@ async fn neither_the_secret_nor_the_urls_query_appears_in_debug_or_errors() {
         .model_exists(&target(), &"m1".parse().unwrap())
         .await
         .unwrap_err();
-    assert!(matches!(e, EnvironmentError::Rejected { .. }), "a bad signature is refused: {e}");
+    assert!(
+        matches!(e, EnvironmentError::Rejected { .. }),
+        "a bad signature is refused: {e}"
+    );
     for text in [e.to_string(), format!("{e:?}")] {
-        assert!(!text.contains("not-the-secret") && !text.contains(SECRET), "{text}");
+        assert!(
+            !text.contains("not-the-secret") && !text.contains(SECRET),
+            "{text}"
+        );
         assert!(!text.contains("function-key-42"), "{text}");
     }
     // Down, the transport's error names the URL without its query either.
@@ -226,11 +261,23 @@ async fn neither_the_secret_nor_the_urls_query_appears_in_debug_or_errors() {
 async fn model_exists_and_endpoints_are_answered_by_the_platform() {
     let platform = Running::start().await;
     let env = platform.environment(platform.webhook());
-    assert!(env.model_exists(&target(), &"m1".parse().unwrap()).await.unwrap());
-    assert!(!env.model_exists(&target(), &"nope".parse().unwrap()).await.unwrap());
+    assert!(
+        env.model_exists(&target(), &"m1".parse().unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !env.model_exists(&target(), &"nope".parse().unwrap())
+            .await
+            .unwrap()
+    );
     let e = env
         .model_exists(&"other/acme".parse().unwrap(), &"m1".parse().unwrap())
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("no webhook is configured for target other/acme"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("no webhook is configured for target other/acme"),
+        "{e}"
+    );
 }

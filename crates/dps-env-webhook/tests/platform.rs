@@ -15,7 +15,11 @@ async fn a_batch_of_1000_devices_is_allocated_reset_replaced_and_deleted_once_ea
     let (dps, group) = provisioner(platform.environment(platform.webhook()), DEVICES).await;
 
     let report = dps.allocate(group, &Selection::all()).await.unwrap();
-    assert!(report.all_succeeded(), "{:?}", report.outcomes.iter().find(|o| o.result.is_err()));
+    assert!(
+        report.all_succeeded(),
+        "{:?}",
+        report.outcomes.iter().find(|o| o.result.is_err())
+    );
     let allocated = devices(&dps, group).await;
     assert_eq!(count(&allocated, AllocationStatus::Allocated), DEVICES);
     let snapshot = platform.snapshot();
@@ -73,7 +77,11 @@ async fn a_batch_of_1000_devices_is_allocated_reset_replaced_and_deleted_once_ea
     applied_once(&snapshot);
     assert!(snapshot.requested.values().all(|&n| n == 1));
 
-    let endpoints = dps.environment().endpoints(&common::target()).await.unwrap();
+    let endpoints = dps
+        .environment()
+        .endpoints(&common::target())
+        .await
+        .unwrap();
     assert_eq!(
         endpoints.mqtt.unwrap().as_str(),
         "mqtts://mqtt.partner.example.com:8883"

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use dps_core::state::AllocationStatus;
 use dps_core::{
-    Atomicity, Config, Device, DeviceQuery, GroupId, NewDevice, NewGroup,
-    Provisioner, Secret, Selection, SerialNumber, Store, Target,
+    Atomicity, Config, Device, DeviceQuery, Environment, GroupId, NewDevice, NewGroup, Provisioner,
+    Secret, Selection, SerialNumber, Store, Target,
 };
 use dps_env_webhook::{WebhookEnvironment, WebhookTarget};
 use dps_store_memory::InMemoryStore;
@@ -87,6 +87,13 @@ pub async fn provisioner(env: WebhookEnvironment, n: usize) -> (Dps, GroupId) {
         .config(Config::default().with_lease(Duration::ZERO))
         .build();
     let group = with_devices(&dps, n).await;
+    // The platform's answer is kept: the faults a test queues meet the calls that change it.
+    assert!(
+        dps.environment()
+            .model_exists(&target(), &"m1".parse().expect("a model"))
+            .await
+            .expect("m1 exists")
+    );
     (dps, group)
 }
 
