@@ -163,6 +163,22 @@ mod tests {
     }
 
     #[test]
+    fn the_contracts_example_targets_file_parses() {
+        let doc = include_str!("../../../docs/environment-webhook.md");
+        let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + doc[start..].find("```").unwrap();
+        let targets = Targets::parse(&doc[start..end]).unwrap();
+        assert_eq!(
+            (targets.fixed.targets.len(), targets.webhooks.len()),
+            (1, 1)
+        );
+        assert_eq!(
+            targets.webhooks[0].webhook.secret_env.as_deref(),
+            Some("DPS_PARTNER_SECRET")
+        );
+    }
+
+    #[test]
     fn a_bad_entry_is_named_by_its_place() {
         let e = Targets::parse(
             "[[targets]]\nenvironment = \"a\"\nou = \"b\"\n[[targets]]\nenvironment = \"c\"\nou = \"d\"\nwebhook = { url = \"x\", nope = 1 }\n",
