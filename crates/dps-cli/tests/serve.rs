@@ -4,81 +4,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Cursor, Read};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::io::{Cursor, Read};
 
 use axum::http::{Method, StatusCode};
-use base64::Engine as _;
 use common::Env;
+use common::serve::{Server, call, signed};
 use dps_http::testing::{Client, Reply};
-use hmac::{KeyInit, Mac};
-use serde_json::{Value, json};
-
-/// A `dps serve` process on a free port; stopped with SIGTERM when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    /// The admin token it created, when the database had none.
-    token: Option<String>,
-}
-
-impl Server {
-    fn start(env: &Env) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dps"))
-            .current_dir(env.dir.path())
-            .env_remove("DPS_DATABASE_URL")
-            .env_remove("DPS_TARGETS")
-            .env("DPS_LOG", "warn")
-            .args(["--json", "--db", &env.db, "--targets"])
-            .arg(env.path("targets.toml"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let doc: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-        let url = doc["url"].as_str().unwrap();
-        let addr = url.trim_start_matches("http://").parse().unwrap();
-        Self {
-            child,
-            addr,
-            token: doc["token"].as_str().map(str::to_owned),
-        }
-    }
-
-    fn client(&self, token: &str) -> Client {
-        Client::new(self.addr).with_token(token)
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use serde_json::json;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-}
-
-async fn call(c: &Client, method: Method, path: &str, body: Option<Value>) -> Reply {
-    c.json(method, path, body.as_ref()).await.unwrap()
 }
 
 async fn csv(c: &Client, path: &str, body: String) -> Reply {
@@ -115,22 +53,6 @@ fn decode_labels(zip: &[u8]) -> Vec<String> {
         texts.push(grids[0].decode().unwrap().1);
     }
     texts
-}
-
-/// A device's request, signed as `docs/bootstrap.md` says and nothing else.
-fn signed(group: &str, serial: &str, key_b64: &str) -> Value {
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let canonical = format!("dps-bootstrap-v1\n{group}\n{serial}\n{timestamp}\n\n");
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(key_b64)
-        .unwrap();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(canonical.as_bytes());
-    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    json!({"group_id": group, "serial": serial, "timestamp": timestamp, "signature": signature})
 }
 
 /// A CSV with one good row per model, a bad serial, a duplicate and a missing model ID.

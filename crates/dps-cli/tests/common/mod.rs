@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+pub(crate) mod serve;
+
 /// A temporary directory, and the database the binary is run on.
 pub(crate) struct Env {
     pub(crate) dir: tempfile::TempDir,
