@@ -18,6 +18,7 @@ pub mod http;
 pub mod postgres;
 pub mod qr;
 pub mod sqlite;
+pub mod webhook;
 
 /// One scenario's measurement: our rate and the baseline's, in items per second.
 #[derive(Debug, Clone, Copy)]
@@ -107,12 +108,25 @@ pub async fn seeded_group<S: Store>(
     store: S,
     n: usize,
 ) -> (Provisioner<S, StaticEnvironment>, dps_core::GroupId) {
+    seeded_group_with(store, static_env(), n).await
+}
+
+/// As [`seeded_group`], with the environment `env`, which serves [`target`] with model `m1`.
+///
+/// # Panics
+///
+/// When set-up fails, which is a bug in the benchmark.
+pub async fn seeded_group_with<S: Store, E: dps_core::Environment>(
+    store: S,
+    env: E,
+    n: usize,
+) -> (Provisioner<S, E>, dps_core::GroupId) {
     let injected = Injected {
         clock: Arc::new(SystemClock),
         ids: Arc::new(SystemIds),
         secrets: Arc::new(OsSecrets),
     };
-    let dps = Provisioner::with_parts(store, static_env(), injected, Config::default());
+    let dps = Provisioner::with_parts(store, env, injected, Config::default());
     let mut settings = NewGroup::new("bench".parse().unwrap_or_else(|e| panic!("{e}")));
     settings.default_target = Some(target());
     let group = dps

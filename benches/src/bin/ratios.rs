@@ -106,6 +106,11 @@ const SCENARIOS: &[Scenario] = &[
         goal: 0.7,
         run: dps_benches::http::http_export,
     },
+    Scenario {
+        name: "webhook_allocate",
+        goal: 0.5,
+        run: dps_benches::webhook::webhook_allocate,
+    },
 ];
 
 fn main() {
