@@ -53,7 +53,7 @@ pub(crate) async fn layer(State(api): State<Api>, request: Request, next: Next) 
 }
 
 async fn guarded(api: Api, request: Request, next: Next) -> Result<Response, Response> {
-    let Some(scoped) = scoped_key(request.headers())? else {
+    let Some(scoped) = scoped_key(request.headers()).map_err(IntoResponse::into_response)? else {
         return Ok(next.run(request).await);
     };
     let (parts, body) = request.into_parts();
@@ -94,7 +94,7 @@ async fn guarded(api: Api, request: Request, next: Next) -> Result<Response, Res
 /// The key of a request that carries one, scoped by the hash of its bearer token so that
 /// two clients never share one; `None` without a key, or without a token (the request is
 /// then refused by its handler, so it runs unguarded).
-fn scoped_key(headers: &HeaderMap) -> Result<Option<String>, Response> {
+fn scoped_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     let Some(key) = headers.get(&IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
@@ -109,7 +109,6 @@ fn scoped_key(headers: &HeaderMap) -> Result<Option<String>, Response> {
                 "invalid_idempotency_key",
                 format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
             )
-            .into_response()
         })?;
     Ok(
         crate::auth::bearer(headers)
@@ -254,7 +253,7 @@ impl Upload {
         uri: &axum::http::Uri,
         variant: &[u8],
     ) -> Result<Self, Response> {
-        let Some(scoped) = scoped_key(headers)? else {
+        let Some(scoped) = scoped_key(headers).map_err(IntoResponse::into_response)? else {
             return Ok(Self::Unguarded);
         };
         let fingerprint = fingerprint(&[b"upload", path_and_query(uri), variant]);
