@@ -8,7 +8,7 @@ use std::io::{Cursor, Read};
 
 use axum::http::{Method, StatusCode};
 use common::Env;
-use common::serve::{Server, call, signed};
+use common::serve::{Server, bootstrap_key, call, signed};
 use dps_http::testing::{Client, Reply};
 use serde_json::json;
 
@@ -157,28 +157,12 @@ fn lifecycle(env: &Env) {
         assert_eq!(labels, expected);
 
         // A device bootstraps with its factory key, over HTTP only.
-        let export = c
-            .send(
-                Method::GET,
-                &format!("{devices}:export?include_bootstrap_keys=true&serial_prefix=H-2"),
-                &[],
-                "",
-            )
-            .await
-            .unwrap();
-        let text = export.text();
-        let header: Vec<&str> = text
-            .lines()
-            .next()
-            .unwrap()
-            .trim_start_matches('\u{feff}')
-            .split(',')
-            .collect();
-        let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
-        let key = row[header
-            .iter()
-            .position(|h| *h == "Device Bootstrap Key")
-            .unwrap()];
+        let key = bootstrap_key(
+            &c,
+            &format!("{devices}:export?include_bootstrap_keys=true&serial_prefix=H-2"),
+        )
+        .await;
+        let key = key.as_str();
         let device = Client::new(server.addr);
         let a = call(
             &device,

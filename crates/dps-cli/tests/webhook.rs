@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::Env;
-use common::serve::{Server, call, signed};
+use common::serve::{Server, bootstrap_key, call, signed};
 use dps_http::testing::Client;
 use serde_json::json;
 use webhook_platform::{Platform, PlatformConfig};
@@ -94,28 +94,8 @@ fn a_device_allocated_to_a_webhook_target_bootstraps_with_the_platforms_credenti
             shown.text()
         );
 
-        let export = c
-            .send(
-                Method::GET,
-                &format!("{devices}:export?include_bootstrap_keys=true"),
-                &[],
-                "",
-            )
-            .await
-            .unwrap();
-        let text = export.text();
-        let header: Vec<&str> = text
-            .lines()
-            .next()
-            .unwrap()
-            .trim_start_matches('\u{feff}')
-            .split(',')
-            .collect();
-        let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
-        let key = row[header
-            .iter()
-            .position(|h| *h == "Device Bootstrap Key")
-            .unwrap()];
+        let key = bootstrap_key(&c, &format!("{devices}:export?include_bootstrap_keys=true")).await;
+        let key = key.as_str();
         let device = Client::new(server.addr);
         let a = call(
             &device,

@@ -92,3 +92,22 @@ pub(crate) fn signed(group: &str, serial: &str, key_b64: &str) -> Value {
     let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     json!({"group_id": group, "serial": serial, "timestamp": timestamp, "signature": signature})
 }
+
+/// The `Device Bootstrap Key` of the first device that the export at `path` (asked for with
+/// `include_bootstrap_keys=true`) lists.
+pub(crate) async fn bootstrap_key(c: &Client, path: &str) -> String {
+    let text = c.send(Method::GET, path, &[], "").await.unwrap().text();
+    let header: Vec<&str> = text
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches('\u{feff}')
+        .split(',')
+        .collect();
+    let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    row[header
+        .iter()
+        .position(|h| *h == "Device Bootstrap Key")
+        .unwrap()]
+    .to_owned()
+}

@@ -344,33 +344,7 @@ pub async fn idempotency_concurrent_claims<S: Store + ?Sized>(store: Arc<S>) {
     const ROUNDS: usize = 16;
     for round in 0..ROUNDS {
         let key = format!("race-{round}");
-        let (one, two) = (record(&key, 1, 0), record(&key, 2, 0));
-        let (s1, s2) = (Arc::clone(&store), Arc::clone(&store));
-        let (r1, r2) = tokio::join!(
-            tokio::spawn({
-                let one = one.clone();
-                async move { s1.claim_idempotency(&one, EPOCH).await }
-            }),
-            tokio::spawn({
-                let two = two.clone();
-                async move { s2.claim_idempotency(&two, EPOCH).await }
-            }),
-        );
-        let r1 = r1
-            .unwrap_or_else(|e| panic!("claim task: {e}"))
-            .unwrap_or_else(|e| panic!("claim: {e}"));
-        let r2 = r2
-            .unwrap_or_else(|e| panic!("claim task: {e}"))
-            .unwrap_or_else(|e| panic!("claim: {e}"));
-        match (r1, r2) {
-            (IdempotencyClaim::Claimed, IdempotencyClaim::Existing(r)) => {
-                assert_eq!(r, one, "the loser answers the winner's record");
-            }
-            (IdempotencyClaim::Existing(r), IdempotencyClaim::Claimed) => {
-                assert_eq!(r, two, "the loser answers the winner's record");
-            }
-            (r1, r2) => panic!("exactly one of two claims of a key wins, got {r1:?} and {r2:?}"),
-        }
+        race(&store, record(&key, 1, 0), record(&key, 2, 0), EPOCH).await;
     }
 }
 
@@ -419,34 +393,42 @@ pub async fn idempotency_stale_claims<S: Store + ?Sized>(store: Arc<S>) {
             claim(&*store, &record(&key, 0, 0)).await,
             IdempotencyClaim::Claimed
         );
-        let (one, two) = (record(&key, 1, 50), record(&key, 2, 50));
-        let (s1, s2) = (Arc::clone(&store), Arc::clone(&store));
-        let (r1, r2) = tokio::join!(
-            tokio::spawn({
-                let one = one.clone();
-                async move { s1.claim_idempotency(&one, at(10)).await }
-            }),
-            tokio::spawn({
-                let two = two.clone();
-                async move { s2.claim_idempotency(&two, at(10)).await }
-            }),
-        );
-        let r1 = r1
-            .unwrap_or_else(|e| panic!("claim task: {e}"))
-            .unwrap_or_else(|e| panic!("claim: {e}"));
-        let r2 = r2
-            .unwrap_or_else(|e| panic!("claim task: {e}"))
-            .unwrap_or_else(|e| panic!("claim: {e}"));
-        match (r1, r2) {
-            (IdempotencyClaim::Claimed, IdempotencyClaim::Existing(r)) => {
-                assert_eq!(r, one, "the loser answers the winner's record");
-            }
-            (IdempotencyClaim::Existing(r), IdempotencyClaim::Claimed) => {
-                assert_eq!(r, two, "the loser answers the winner's record");
-            }
-            (r1, r2) => {
-                panic!("exactly one of two claims of a lost key wins, got {r1:?} and {r2:?}")
-            }
+        race(&store, record(&key, 1, 50), record(&key, 2, 50), at(10)).await;
+    }
+}
+
+/// Claims `one` and `two` (of one key) at once with `stale_before`: exactly one is
+/// `Claimed`, and the other answers the winner's record.
+async fn race<S: Store + ?Sized>(
+    store: &Arc<S>,
+    one: IdempotencyRecord,
+    two: IdempotencyRecord,
+    stale_before: Timestamp,
+) {
+    let (s1, s2) = (Arc::clone(store), Arc::clone(store));
+    let (r1, r2) = tokio::join!(
+        tokio::spawn({
+            let one = one.clone();
+            async move { s1.claim_idempotency(&one, stale_before).await }
+        }),
+        tokio::spawn({
+            let two = two.clone();
+            async move { s2.claim_idempotency(&two, stale_before).await }
+        }),
+    );
+    let r1 = r1
+        .unwrap_or_else(|e| panic!("claim task: {e}"))
+        .unwrap_or_else(|e| panic!("claim: {e}"));
+    let r2 = r2
+        .unwrap_or_else(|e| panic!("claim task: {e}"))
+        .unwrap_or_else(|e| panic!("claim: {e}"));
+    match (r1, r2) {
+        (IdempotencyClaim::Claimed, IdempotencyClaim::Existing(r)) => {
+            assert_eq!(r, one, "the loser answers the winner's record");
         }
+        (IdempotencyClaim::Existing(r), IdempotencyClaim::Claimed) => {
+            assert_eq!(r, two, "the loser answers the winner's record");
+        }
+        (r1, r2) => panic!("exactly one of two claims of a key wins, got {r1:?} and {r2:?}"),
     }
 }
