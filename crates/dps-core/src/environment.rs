@@ -72,6 +72,36 @@ pub struct OnboardRequest {
     pub name: Option<DeviceName>,
 }
 
+/// One `onboard` of [`Environment::onboard_many`]: the operation and the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnboardCall {
+    /// The operation committed with the device's pending state.
+    pub op: OperationId,
+    /// The device facts the target needs.
+    pub device: OnboardRequest,
+}
+
+/// One `offboard` of [`Environment::offboard_many`]: the operation and the asset to remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffboardCall {
+    /// The operation committed with the device's pending state.
+    pub op: OperationId,
+    /// The asset to remove.
+    pub asset_id: AssetId,
+}
+
+/// One `reissue` of [`Environment::reissue_many`]: the operation, the asset that keeps its
+/// identity and the new hardware's serial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReissueCall {
+    /// The operation committed with the device's pending state.
+    pub op: OperationId,
+    /// The asset whose credentials are reissued.
+    pub asset_id: AssetId,
+    /// The replacement hardware's serial.
+    pub new_serial: SerialNumber,
+}
+
 /// Where an allocated device connects.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoints {
@@ -129,7 +159,16 @@ impl EnvironmentError {
 ///   means the operation will never succeed as asked.
 /// - `offboard` of an asset the target no longer knows succeeds: the goal state is reached.
 /// - `reissue` keeps the asset ID and returns a new device key and device secret.
-#[cfg_attr(feature = "mock", mockall::automock)]
+///
+/// # Batches
+///
+/// A batch operation calls the environment for many devices of a page at once. By default it
+/// makes the single calls above, [`Config::concurrency`](crate::Config) at a time. An
+/// environment that can take many calls in one round trip says so with
+/// [`Environment::batch_limit`]; the batch then groups a page's calls by kind and target,
+/// into chunks of at most that many, and makes one [`Environment::onboard_many`],
+/// [`Environment::offboard_many`] or [`Environment::reissue_many`] per chunk, each call of a
+/// chunk keeping its own operation ID and getting its own result.
 #[async_trait]
 pub trait Environment: Send + Sync + fmt::Debug + 'static {
     /// Whether `model` exists in `target`. Allocation requires it.
@@ -167,6 +206,102 @@ pub trait Environment: Send + Sync + fmt::Debug + 'static {
 
     /// Where devices allocated to `target` connect.
     async fn endpoints(&self, target: &Target) -> Result<Endpoints, EnvironmentError>;
+
+    /// The most calls to `target` that one `*_many` call takes. The default, 1, has batches
+    /// make single calls only.
+    fn batch_limit(&self, target: &Target) -> usize {
+        let _ = target;
+        1
+    }
+
+    /// [`Environment::onboard`] of each of `calls` in `target`: one result per call, in the
+    /// order of `calls`. A result missing from the end counts as
+    /// [`EnvironmentError::Transient`]. The default makes the single calls one after another.
+    async fn onboard_many(
+        &self,
+        target: &Target,
+        calls: &[OnboardCall],
+    ) -> Vec<Result<Onboarded, EnvironmentError>> {
+        let mut results = Vec::with_capacity(calls.len());
+        for call in calls {
+            results.push(self.onboard(call.op, target, &call.device).await);
+        }
+        results
+    }
+
+    /// [`Environment::offboard`] of each of `calls` from `target`, as
+    /// [`Environment::onboard_many`] does.
+    async fn offboard_many(
+        &self,
+        target: &Target,
+        calls: &[OffboardCall],
+    ) -> Vec<Result<(), EnvironmentError>> {
+        let mut results = Vec::with_capacity(calls.len());
+        for call in calls {
+            results.push(self.offboard(call.op, target, &call.asset_id).await);
+        }
+        results
+    }
+
+    /// [`Environment::reissue`] of each of `calls` in `target`, as
+    /// [`Environment::onboard_many`] does.
+    async fn reissue_many(
+        &self,
+        target: &Target,
+        calls: &[ReissueCall],
+    ) -> Vec<Result<Credentials, EnvironmentError>> {
+        let mut results = Vec::with_capacity(calls.len());
+        for call in calls {
+            results.push(
+                self.reissue(call.op, target, &call.asset_id, &call.new_serial)
+                    .await,
+            );
+        }
+        results
+    }
+}
+
+#[cfg(feature = "mock")]
+mockall::mock! {
+    /// A mockall mock of [`Environment`]'s single calls; its batch calls are the trait's
+    /// defaults, which make single calls.
+    pub Environment {}
+
+    #[async_trait]
+    impl Environment for Environment {
+        async fn model_exists(
+            &self,
+            target: &Target,
+            model: &ModelId,
+        ) -> Result<bool, EnvironmentError>;
+        async fn onboard(
+            &self,
+            op: OperationId,
+            target: &Target,
+            device: &OnboardRequest,
+        ) -> Result<Onboarded, EnvironmentError>;
+        async fn offboard(
+            &self,
+            op: OperationId,
+            target: &Target,
+            asset: &AssetId,
+        ) -> Result<(), EnvironmentError>;
+        async fn reissue(
+            &self,
+            op: OperationId,
+            target: &Target,
+            asset: &AssetId,
+            new_serial: &SerialNumber,
+        ) -> Result<Credentials, EnvironmentError>;
+        async fn endpoints(&self, target: &Target) -> Result<Endpoints, EnvironmentError>;
+    }
+}
+
+#[cfg(feature = "mock")]
+impl fmt::Debug for MockEnvironment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MockEnvironment")
+    }
 }
 
 #[async_trait]
@@ -205,5 +340,29 @@ impl<T: Environment + ?Sized> Environment for std::sync::Arc<T> {
     }
     async fn endpoints(&self, target: &Target) -> Result<Endpoints, EnvironmentError> {
         (**self).endpoints(target).await
+    }
+    fn batch_limit(&self, target: &Target) -> usize {
+        (**self).batch_limit(target)
+    }
+    async fn onboard_many(
+        &self,
+        target: &Target,
+        calls: &[OnboardCall],
+    ) -> Vec<Result<Onboarded, EnvironmentError>> {
+        (**self).onboard_many(target, calls).await
+    }
+    async fn offboard_many(
+        &self,
+        target: &Target,
+        calls: &[OffboardCall],
+    ) -> Vec<Result<(), EnvironmentError>> {
+        (**self).offboard_many(target, calls).await
+    }
+    async fn reissue_many(
+        &self,
+        target: &Target,
+        calls: &[ReissueCall],
+    ) -> Vec<Result<Credentials, EnvironmentError>> {
+        (**self).reissue_many(target, calls).await
     }
 }

@@ -110,8 +110,8 @@ pub use group::{GroupEdit, ModelType, NewGroup, RegistrationGroup, ReprovisionMe
 // The ports and what crosses them.
 pub use changeset::{Change, Changeset, Transition};
 pub use environment::{
-    Credentials, Endpoints, Environment, EnvironmentError, OnboardRequest, Onboarded,
-    RoutingEnvironment,
+    Credentials, Endpoints, Environment, EnvironmentError, OffboardCall, OnboardCall,
+    OnboardRequest, Onboarded, ReissueCall, RoutingEnvironment,
 };
 pub use store::{DeviceFilter, DeviceQuery, Store};
 

@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Credentials, Endpoints, Environment, EnvironmentError, OnboardRequest, Onboarded};
+use super::{
+    Credentials, Endpoints, Environment, EnvironmentError, OffboardCall, OnboardCall,
+    OnboardRequest, Onboarded, ReissueCall,
+};
 use crate::id::OperationId;
 use crate::text::{AssetId, ModelId, SerialNumber, Target};
 
@@ -111,6 +114,43 @@ impl Environment for RoutingEnvironment {
 
     async fn endpoints(&self, target: &Target) -> Result<Endpoints, EnvironmentError> {
         self.pick(target)?.endpoints(target).await
+    }
+
+    fn batch_limit(&self, target: &Target) -> usize {
+        self.pick(target).map_or(1, |env| env.batch_limit(target))
+    }
+
+    async fn onboard_many(
+        &self,
+        target: &Target,
+        calls: &[OnboardCall],
+    ) -> Vec<Result<Onboarded, EnvironmentError>> {
+        match self.pick(target) {
+            Ok(env) => env.onboard_many(target, calls).await,
+            Err(e) => vec![Err(e); calls.len()],
+        }
+    }
+
+    async fn offboard_many(
+        &self,
+        target: &Target,
+        calls: &[OffboardCall],
+    ) -> Vec<Result<(), EnvironmentError>> {
+        match self.pick(target) {
+            Ok(env) => env.offboard_many(target, calls).await,
+            Err(e) => vec![Err(e); calls.len()],
+        }
+    }
+
+    async fn reissue_many(
+        &self,
+        target: &Target,
+        calls: &[ReissueCall],
+    ) -> Vec<Result<Credentials, EnvironmentError>> {
+        match self.pick(target) {
+            Ok(env) => env.reissue_many(target, calls).await,
+            Err(e) => vec![Err(e); calls.len()],
+        }
     }
 }
 

@@ -13,11 +13,12 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use crate::changeset::{Changeset, Transition};
-use crate::environment::Environment;
+use crate::environment::{Environment, EnvironmentError, OffboardCall, OnboardCall, ReissueCall};
 use crate::error::{Error, Result};
 use crate::group::RegistrationGroup;
 use crate::lifecycle::{Begun, EnvCall, EnvOutcome, Outcome, PendingDevice, Settlement};
 use crate::store::Store;
+use crate::text::Target;
 
 use super::Provisioner;
 
@@ -71,6 +72,81 @@ struct Driven<'g> {
     index: usize,
     pending: PendingDevice,
     group: &'g RegistrationGroup,
+}
+
+/// One driven device's environment call, owned.
+enum Call {
+    Onboard(OnboardCall),
+    Offboard(OffboardCall),
+    Reissue(ReissueCall),
+}
+
+/// The environment calls of a page, as the driver makes them.
+enum Unit<'g> {
+    /// One device, one single call.
+    Single(Driven<'g>),
+    /// Onboards to one target in one [`Environment::onboard_many`].
+    Onboards(Chunk<'g, OnboardCall>),
+    /// Offboards from one target in one [`Environment::offboard_many`].
+    Offboards(Chunk<'g, OffboardCall>),
+    /// Reissues in one target in one [`Environment::reissue_many`].
+    Reissues(Chunk<'g, ReissueCall>),
+}
+
+/// Calls of one kind to one target, with the devices that wait for them, in the same order.
+struct Chunk<'g, C> {
+    target: Target,
+    members: Vec<Driven<'g>>,
+    calls: Vec<C>,
+}
+
+/// Calls of one kind, gathered by target into chunks of at most a limit.
+struct Chunks<'g, C> {
+    open: HashMap<Target, Chunk<'g, C>>,
+    full: Vec<Chunk<'g, C>>,
+}
+
+impl<C> Default for Chunks<'_, C> {
+    fn default() -> Self {
+        Self {
+            open: HashMap::new(),
+            full: Vec::new(),
+        }
+    }
+}
+
+impl<'g, C> Chunks<'g, C> {
+    /// Adds `call` for `driven` to `target`'s open chunk, which is full at `limit` calls.
+    fn push(&mut self, target: Target, limit: usize, driven: Driven<'g>, call: C) {
+        let chunk = self.open.entry(target.clone()).or_insert_with(|| Chunk {
+            target: target.clone(),
+            members: Vec::new(),
+            calls: Vec::new(),
+        });
+        chunk.members.push(driven);
+        chunk.calls.push(call);
+        if chunk.calls.len() >= limit
+            && let Some(full) = self.open.remove(&target)
+        {
+            self.full.push(full);
+        }
+    }
+
+    /// Every chunk as a unit; a chunk of one call as a single call.
+    fn into_units(self, unit: fn(Chunk<'g, C>) -> Unit<'g>) -> impl Iterator<Item = Unit<'g>> {
+        self.full
+            .into_iter()
+            .chain(self.open.into_values())
+            .map(move |mut chunk| {
+                if chunk.members.len() == 1
+                    && let Some(only) = chunk.members.pop()
+                {
+                    Unit::Single(only)
+                } else {
+                    unit(chunk)
+                }
+            })
+    }
 }
 
 /// A page whose first commit and environment calls are done, and whose settlements wait for
@@ -164,23 +240,128 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             .collect()
     }
 
-    /// Calls the environment for every driven device, [`Config::concurrency`](crate::Config)
-    /// at a time, and settles each answer as it comes.
+    /// Calls the environment for every driven device and settles each answer as it comes:
+    /// in single calls, or in `*_many` calls where the environment takes them
+    /// ([`Environment::batch_limit`]); [`Config::concurrency`](crate::Config) calls at a time.
     async fn call_all(&self, driven: Vec<Driven<'_>>) -> Vec<(usize, Result<Settlement>)> {
         let limit = self.config.concurrency.max(1);
         let mut settled = Vec::with_capacity(driven.len());
-        let mut driven = driven.into_iter();
+        let mut units = self.units(driven).into_iter();
         let mut in_flight = FuturesUnordered::new();
         loop {
             while in_flight.len() < limit {
-                let Some(d) = driven.next() else { break };
-                in_flight.push(self.call(d));
+                let Some(unit) = units.next() else { break };
+                in_flight.push(self.run_unit(unit));
             }
             match in_flight.next().await {
-                Some(done) => settled.push(done),
+                Some(done) => settled.extend(done),
                 None => return settled,
             }
         }
+    }
+
+    /// The environment calls for `driven`: by kind and target, in chunks of at most the
+    /// target's batch limit, where that limit is above one; else one call each.
+    fn units<'g>(&self, driven: Vec<Driven<'g>>) -> Vec<Unit<'g>> {
+        let mut singles = Vec::new();
+        let mut onboards = Chunks::default();
+        let mut offboards = Chunks::default();
+        let mut reissues = Chunks::default();
+        for d in driven {
+            let op = d.pending.pending().operation();
+            let (target, call) = match d.pending.call() {
+                EnvCall::Onboard { target, request } => (
+                    target,
+                    Call::Onboard(OnboardCall {
+                        op,
+                        device: request,
+                    }),
+                ),
+                EnvCall::Offboard { target, asset_id } => (
+                    target,
+                    Call::Offboard(OffboardCall {
+                        op,
+                        asset_id: asset_id.clone(),
+                    }),
+                ),
+                EnvCall::Reissue {
+                    target,
+                    asset_id,
+                    serial,
+                } => (
+                    target,
+                    Call::Reissue(ReissueCall {
+                        op,
+                        asset_id: asset_id.clone(),
+                        new_serial: serial.clone(),
+                    }),
+                ),
+            };
+            let batch = self.env.batch_limit(target);
+            if batch <= 1 {
+                singles.push(d);
+                continue;
+            }
+            let target = target.clone();
+            match call {
+                Call::Onboard(c) => onboards.push(target, batch, d, c),
+                Call::Offboard(c) => offboards.push(target, batch, d, c),
+                Call::Reissue(c) => reissues.push(target, batch, d, c),
+            }
+        }
+        let mut units: Vec<Unit<'g>> = singles.into_iter().map(Unit::Single).collect();
+        units.extend(onboards.into_units(Unit::Onboards));
+        units.extend(offboards.into_units(Unit::Offboards));
+        units.extend(reissues.into_units(Unit::Reissues));
+        units
+    }
+
+    /// Makes one unit's call and settles its answers.
+    async fn run_unit(&self, unit: Unit<'_>) -> Vec<(usize, Result<Settlement>)> {
+        match unit {
+            Unit::Single(d) => vec![self.call(d).await],
+            Unit::Onboards(chunk) => {
+                let answers = self.env.onboard_many(&chunk.target, &chunk.calls).await;
+                let answers = answers.into_iter().map(|a| a.map(EnvOutcome::Onboarded));
+                self.settle_chunk(chunk.members, answers)
+            }
+            Unit::Offboards(chunk) => {
+                let answers = self.env.offboard_many(&chunk.target, &chunk.calls).await;
+                let answers = answers
+                    .into_iter()
+                    .map(|a| a.map(|()| EnvOutcome::Offboarded));
+                self.settle_chunk(chunk.members, answers)
+            }
+            Unit::Reissues(chunk) => {
+                let answers = self.env.reissue_many(&chunk.target, &chunk.calls).await;
+                let answers = answers.into_iter().map(|a| a.map(EnvOutcome::Reissued));
+                self.settle_chunk(chunk.members, answers)
+            }
+        }
+    }
+
+    /// Settles each member of a chunk with its answer, in order; a member without one (the
+    /// environment answered fewer calls than it was given) stays pending as after a
+    /// transient failure.
+    fn settle_chunk(
+        &self,
+        members: Vec<Driven<'_>>,
+        answers: impl Iterator<Item = Result<EnvOutcome, EnvironmentError>>,
+    ) -> Vec<(usize, Result<Settlement>)> {
+        let given = members.len();
+        let mut answers = answers.fuse();
+        let now = self.now();
+        members
+            .into_iter()
+            .map(|d| {
+                let answer = answers.next().unwrap_or_else(|| {
+                    Err(EnvironmentError::transient(format!(
+                        "the environment answered fewer than the {given} calls it was given"
+                    )))
+                });
+                (d.index, d.pending.settle(d.group, answer, now))
+            })
+            .collect()
     }
 
     /// Calls the environment for a committed pending device and settles its answer; nothing
