@@ -14,10 +14,14 @@ use crate::{Measured, rate, seeded_group, seeded_group_with, target};
 
 const SECRET: &str = "bench-shared-secret-0123456789";
 
+/// The calls per batch call: a page of 1000 devices goes in ten requests.
+const BATCH: usize = 100;
+
 /// Allocates every device of a fresh in-memory group of `n` through the reference platform
 /// (served in the same process, on 127.0.0.1) and through `StaticEnvironment`, alternating,
 /// after a first round of each that is not counted; the best of each. Both use the batch's
-/// default concurrency. Items are devices.
+/// default concurrency; the webhook takes [`BATCH`] calls per request (`onboard_many`).
+/// Items are devices.
 pub fn webhook_allocate(quick: bool) -> Option<Measured> {
     let (n, rounds) = if quick { (2_000, 3) } else { (10_000, 3) };
     // Two workers: the platform answers while dps sends, as two processes would.
@@ -41,7 +45,8 @@ pub fn webhook_allocate(quick: bool) -> Option<Measured> {
         tokio::spawn(async move { axum::serve(listener, router).await });
         let webhook =
             WebhookTarget::new(&url, Secret::new(SECRET).unwrap_or_else(|e| panic!("{e}")))
-                .unwrap_or_else(|e| panic!("{e}"));
+                .unwrap_or_else(|e| panic!("{e}"))
+                .with_batch_size(BATCH);
 
         let mut ours = Duration::MAX;
         let mut baseline = Duration::MAX;

@@ -6,12 +6,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use dps_core::{
-    AssetId, Credentials, Endpoints, Environment, EnvironmentError, ModelId, OnboardRequest,
-    Onboarded, OperationId, SerialNumber, Target,
+    AssetId, Credentials, Endpoints, Environment, EnvironmentError, ModelId, OffboardCall,
+    OnboardCall, OnboardRequest, Onboarded, OperationId, ReissueCall, SerialNumber, Target,
 };
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::breaker::Breaker;
 use crate::sign::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
@@ -20,6 +22,9 @@ use crate::wire::{self, Call};
 
 /// The most bytes of an answer that are read; a longer answer is malformed.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The bytes a batch answer may hold beyond [`MAX_ANSWER_BYTES`], per item.
+const MAX_ITEM_ANSWER_BYTES: usize = 4 * 1024;
 
 /// How long endpoints asked of a platform are kept.
 const ENDPOINTS_TTL: Duration = Duration::from_secs(60);
@@ -145,11 +150,7 @@ impl WebhookEnvironment {
         let body = serde_json::to_vec(call)
             .map_err(|e| EnvironmentError::transient(format!("cannot write the request: {e}")))?;
         if let Err(open) = route.breaker.admit() {
-            return Err(EnvironmentError::transient(format!(
-                "the platform at {url} failed {} calls in a row; calls resume within {} s",
-                route.config.breaker_threshold,
-                open.as_secs().max(1)
-            )));
+            return Err(circuit_open(route, open));
         }
         let _slot = route
             .slots
@@ -159,7 +160,9 @@ impl WebhookEnvironment {
         let config = &route.config;
         let mut attempt = 1;
         loop {
-            let outcome = self.attempt(route, call, &body).await;
+            let outcome = self
+                .attempt(route, call.operation(), &body, MAX_ANSWER_BYTES)
+                .await;
             let (message, retry_after) = match outcome {
                 Ok(answer) => {
                     route.breaker.succeeded();
@@ -194,12 +197,14 @@ impl WebhookEnvironment {
         }
     }
 
-    /// One signed `POST`; the answer's body on success.
+    /// One signed `POST`, with `Idempotency-Key: <operation>` when given; the answer's body
+    /// (at most `max_bytes`) on success.
     async fn attempt(
         &self,
         route: &Route,
-        call: &Call<'_>,
+        operation: Option<OperationId>,
         body: &[u8],
+        max_bytes: usize,
     ) -> Result<Vec<u8>, Failure> {
         let config = &route.config;
         let timestamp = SystemTime::now()
@@ -218,7 +223,7 @@ impl WebhookEnvironment {
             .header(TIMESTAMP_HEADER, timestamp)
             .header(SIGNATURE_HEADER, signature)
             .body(body.to_vec());
-        if let Some(op) = call.operation() {
+        if let Some(op) = operation {
             request = request.header(IDEMPOTENCY_HEADER, op.to_string());
         }
         let mut response = request.send().await.map_err(|e| transport(&e, config))?;
@@ -231,9 +236,9 @@ impl WebhookEnvironment {
             .map(Duration::from_secs);
         let mut answer = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e, config))? {
-            if answer.len() + chunk.len() > MAX_ANSWER_BYTES {
+            if answer.len() + chunk.len() > max_bytes {
                 return Err(Failure::Transient {
-                    message: format!("the answer is longer than {MAX_ANSWER_BYTES} bytes"),
+                    message: format!("the answer is longer than {max_bytes} bytes"),
                     retry_after: None,
                 });
             }
@@ -242,19 +247,188 @@ impl WebhookEnvironment {
         if status.is_success() {
             return Ok(answer);
         }
-        let reason = reason(status, &answer);
-        if status == StatusCode::REQUEST_TIMEOUT
-            || status == StatusCode::TOO_MANY_REQUESTS
-            || status.is_server_error()
-        {
-            Err(Failure::Transient {
-                message: format!("the platform answered {status}: {reason}"),
-                retry_after,
-            })
-        } else {
-            Err(Failure::Rejected(reason))
+        let json = serde_json::from_slice::<Value>(&answer).ok();
+        let text = String::from_utf8_lossy(&answer);
+        Err(refused(status, json.as_ref(), text.trim(), retry_after))
+    }
+
+    /// Makes the batch call `name` of `items` to the platform of `target`; one result per
+    /// item, in order. A call that fails as a whole is retried whole, as a single call is; an
+    /// item whose own result may pass is retried with the others of its kind, in the next
+    /// attempt; the attempts run out for all of them together.
+    async fn call_many<I: Serialize, A: DeserializeOwned, T>(
+        &self,
+        target: &Target,
+        name: &'static str,
+        items: &[I],
+        parse: fn(A) -> Result<T, wire::Invalid>,
+    ) -> Vec<Result<T, EnvironmentError>> {
+        let all = |e: EnvironmentError| items.iter().map(|_| Err(e.clone())).collect();
+        let route = match self.route(target) {
+            Ok(route) => route,
+            Err(e) => return all(e),
+        };
+        if let Err(open) = route.breaker.admit() {
+            return all(circuit_open(route, open));
+        }
+        let Ok(_slot) = route.slots.acquire().await else {
+            return all(EnvironmentError::transient(
+                "the environment is shutting down",
+            ));
+        };
+        let config = &route.config;
+        let url = shown(&config.url);
+        let mut results: Vec<Option<Result<T, EnvironmentError>>> =
+            items.iter().map(|_| None).collect();
+        let mut left: Vec<usize> = (0..items.len()).collect();
+        let mut attempt = 1;
+        while !left.is_empty() {
+            let batch = wire::Batch {
+                call: name,
+                target: target.into(),
+                items: left.iter().filter_map(|&i| items.get(i)).collect(),
+            };
+            let outcome = match serde_json::to_vec(&batch) {
+                Ok(body) => {
+                    let max = MAX_ANSWER_BYTES + left.len() * MAX_ITEM_ANSWER_BYTES;
+                    self.attempt(route, None, &body, max).await
+                }
+                Err(e) => Err(Failure::Rejected(format!("cannot write the request: {e}"))),
+            };
+            let (message, retry_after, whole) = match outcome {
+                Ok(answer) => {
+                    route.breaker.succeeded();
+                    let answers = match serde_json::from_slice::<wire::BatchAnswer>(&answer) {
+                        Ok(a) if a.results.len() == left.len() => a.results,
+                        Ok(a) => {
+                            let why =
+                                format!("{} results for {} items", a.results.len(), left.len());
+                            fill(&mut results, &left, &malformed(name, why));
+                            break;
+                        }
+                        Err(e) => {
+                            fill(&mut results, &left, &malformed(name, e.to_string()));
+                            break;
+                        }
+                    };
+                    let mut again = Vec::new();
+                    let mut last = String::new();
+                    for (i, item) in left.iter().copied().zip(answers) {
+                        match item_result(name, item, parse) {
+                            Ok(result) => results[i] = Some(result),
+                            Err(message) => {
+                                again.push(i);
+                                last = message;
+                            }
+                        }
+                    }
+                    left = again;
+                    if left.is_empty() {
+                        break;
+                    }
+                    (last, None, false)
+                }
+                Err(Failure::Rejected(reason)) => {
+                    route.breaker.succeeded();
+                    fill(&mut results, &left, &EnvironmentError::rejected(reason));
+                    break;
+                }
+                Err(Failure::Transient {
+                    message,
+                    retry_after,
+                }) => (message, retry_after, true),
+            };
+            let wait = retry_after.unwrap_or_else(|| backoff(config, attempt));
+            if attempt >= config.attempts || wait > config.max_retry_after {
+                if whole {
+                    route.breaker.failed();
+                }
+                tracing::warn!(call = name, %url, attempts = attempt, items = left.len(), %message, "a webhook call failed");
+                let e = EnvironmentError::transient(format!(
+                    "{name} at {url}: {message} (after {attempt} attempts)"
+                ));
+                fill(&mut results, &left, &e);
+                break;
+            }
+            tracing::debug!(call = name, %url, attempt, items = left.len(), %message, "retrying a webhook call");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(malformed(name, "no result".to_owned()))))
+            .collect()
+    }
+}
+
+/// Gives each item of `left` the error `e`.
+fn fill<T>(
+    results: &mut [Option<Result<T, EnvironmentError>>],
+    left: &[usize],
+    e: &EnvironmentError,
+) {
+    for &i in left {
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(Err(e.clone()));
         }
     }
+}
+
+/// One item's result of a batch call, as the single call's status and answer would be; `Err`
+/// with a message when another attempt may pass.
+fn item_result<A: DeserializeOwned, T>(
+    name: &str,
+    item: wire::ItemAnswer,
+    parse: fn(A) -> Result<T, wire::Invalid>,
+) -> Result<Result<T, EnvironmentError>, String> {
+    let Ok(status) = StatusCode::from_u16(item.status) else {
+        return Ok(Err(malformed(
+            name,
+            format!("status {} is not an HTTP status", item.status),
+        )));
+    };
+    if status.is_success() {
+        let parsed = serde_json::from_value::<A>(item.answer)
+            .map_err(|e| e.to_string())
+            .and_then(parse);
+        return Ok(parsed.map_err(|why| malformed(name, why)));
+    }
+    match refused(status, Some(&item.answer), "", None) {
+        Failure::Transient { message, .. } => Err(message),
+        Failure::Rejected(reason) => Ok(Err(EnvironmentError::rejected(reason))),
+    }
+}
+
+/// What a non-2xx status with this answer means: 408, 429 and 5xx may pass another time,
+/// any other status is a refusal, with the platform's reason.
+fn refused(
+    status: StatusCode,
+    json: Option<&Value>,
+    text: &str,
+    retry_after: Option<Duration>,
+) -> Failure {
+    let reason = reason(status, json, text);
+    if status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status.is_server_error()
+    {
+        Failure::Transient {
+            message: format!("the platform answered {status}: {reason}"),
+            retry_after,
+        }
+    } else {
+        Failure::Rejected(reason)
+    }
+}
+
+/// The refusal of a call whose circuit is open.
+fn circuit_open(route: &Route, open: Duration) -> EnvironmentError {
+    EnvironmentError::transient(format!(
+        "the platform at {} failed {} calls in a row; calls resume within {} s",
+        shown(&route.config.url),
+        route.config.breaker_threshold,
+        open.as_secs().max(1)
+    ))
 }
 
 /// A transport failure as an attempt's: what happened, without the URL's query.
@@ -282,16 +456,17 @@ fn transport(e: &reqwest::Error, config: &WebhookTarget) -> Failure {
 
 /// The platform's reason for a refusal: its JSON `reason`, `detail` or `message`, else its
 /// text, else the status.
-fn reason(status: StatusCode, body: &[u8]) -> String {
-    let from_json = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            ["reason", "detail", "message"]
-                .iter()
-                .find_map(|k| v.get(k).and_then(|r| r.as_str()).map(str::to_owned))
-        });
-    let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
-    let text: String = text.chars().take(MAX_REASON_CHARS).collect();
+fn reason(status: StatusCode, json: Option<&Value>, text: &str) -> String {
+    let from_json = json.and_then(|v| {
+        ["reason", "detail", "message"]
+            .iter()
+            .find_map(|k| v.get(k).and_then(|r| r.as_str()))
+    });
+    let text: String = from_json
+        .unwrap_or(text)
+        .chars()
+        .take(MAX_REASON_CHARS)
+        .collect();
     if text.is_empty() {
         format!("the platform answered {status}")
     } else {
@@ -420,6 +595,69 @@ impl Environment for WebhookEnvironment {
             .map_err(|e| malformed("endpoints", e))?;
         *lock(&route.endpoints) = Some((Instant::now(), endpoints.clone()));
         Ok(endpoints)
+    }
+
+    fn batch_limit(&self, target: &Target) -> usize {
+        self.routes.get(target).map_or(1, |r| r.config.batch_size)
+    }
+
+    async fn onboard_many(
+        &self,
+        target: &Target,
+        calls: &[OnboardCall],
+    ) -> Vec<Result<Onboarded, EnvironmentError>> {
+        let items: Vec<_> = calls
+            .iter()
+            .map(|c| wire::OnboardItem {
+                operation_id: c.op,
+                device: (&c.device).into(),
+            })
+            .collect();
+        self.call_many(
+            target,
+            "onboard_many",
+            &items,
+            wire::OnboardAnswer::into_onboarded,
+        )
+        .await
+    }
+
+    async fn offboard_many(
+        &self,
+        target: &Target,
+        calls: &[OffboardCall],
+    ) -> Vec<Result<(), EnvironmentError>> {
+        let items: Vec<_> = calls
+            .iter()
+            .map(|c| wire::OffboardItem {
+                operation_id: c.op,
+                asset_id: c.asset_id.as_str(),
+            })
+            .collect();
+        self.call_many(target, "offboard_many", &items, |_: wire::Done| Ok(()))
+            .await
+    }
+
+    async fn reissue_many(
+        &self,
+        target: &Target,
+        calls: &[ReissueCall],
+    ) -> Vec<Result<Credentials, EnvironmentError>> {
+        let items: Vec<_> = calls
+            .iter()
+            .map(|c| wire::ReissueItem {
+                operation_id: c.op,
+                asset_id: c.asset_id.as_str(),
+                new_serial: c.new_serial.as_str(),
+            })
+            .collect();
+        self.call_many(
+            target,
+            "reissue_many",
+            &items,
+            wire::CredentialsAnswer::into_credentials,
+        )
+        .await
     }
 }
 

@@ -40,4 +40,4 @@ pub use environment::WebhookEnvironment;
 pub use sign::{
     IDEMPOTENCY_HEADER, MAX_CLOCK_SKEW_SECS, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify,
 };
-pub use target::{ConfigError, WebhookConfig, WebhookTarget};
+pub use target::{ConfigError, MAX_BATCH_SIZE, WebhookConfig, WebhookTarget};

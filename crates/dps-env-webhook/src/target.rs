@@ -66,8 +66,12 @@ pub struct WebhookTarget {
     pub(crate) breaker_threshold: u32,
     pub(crate) breaker_cool_down: Duration,
     pub(crate) max_concurrent: usize,
+    pub(crate) batch_size: usize,
     pub(crate) endpoints: Option<Endpoints>,
 }
+
+/// The most calls one batch call of a webhook carries.
+pub const MAX_BATCH_SIZE: usize = 1000;
 
 impl fmt::Debug for WebhookTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -79,6 +83,7 @@ impl fmt::Debug for WebhookTarget {
             .field("attempts", &self.attempts)
             .field("breaker_threshold", &self.breaker_threshold)
             .field("max_concurrent", &self.max_concurrent)
+            .field("batch_size", &self.batch_size)
             .finish_non_exhaustive()
     }
 }
@@ -98,7 +103,7 @@ pub(crate) fn shown(url: &reqwest::Url) -> String {
 impl WebhookTarget {
     /// The defaults: connect within 5 s, answer within 10 s, 3 attempts with back-off from
     /// 200 ms up to 5 s (a `Retry-After` up to 30 s is honoured), the circuit opens after 5
-    /// failed calls in a row for 30 s, 32 calls at once.
+    /// failed calls in a row for 30 s, 32 calls at once, no batch calls.
     ///
     /// # Errors
     ///
@@ -139,6 +144,7 @@ impl WebhookTarget {
             breaker_threshold: 5,
             breaker_cool_down: Duration::from_secs(30),
             max_concurrent: 32,
+            batch_size: 1,
             endpoints: None,
         })
     }
@@ -190,6 +196,15 @@ impl WebhookTarget {
         self
     }
 
+    /// This target taking up to `n` calls of one kind in one batch call (`onboard_many`,
+    /// `offboard_many`, `reissue_many`), clamped to 1 to [`MAX_BATCH_SIZE`]; 1 makes single
+    /// calls only. The platform must implement the batch calls of the contract.
+    #[must_use]
+    pub fn with_batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.clamp(1, MAX_BATCH_SIZE);
+        self
+    }
+
     /// This target with the endpoints its devices connect to, so that they are not asked of
     /// the platform.
     #[must_use]
@@ -209,6 +224,7 @@ impl WebhookTarget {
 /// request_timeout_ms = 5000
 /// attempts = 3
 /// max_concurrent = 32
+/// batch_size = 100
 /// mqtt_endpoint = "mqtts://mqtt.example.com:8883"
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -234,6 +250,10 @@ pub struct WebhookConfig {
     /// The most calls at once.
     #[serde(default)]
     pub max_concurrent: Option<usize>,
+    /// The most calls of one kind in one batch call, 1 to [`MAX_BATCH_SIZE`]; 1 (the
+    /// default) makes single calls only.
+    #[serde(default)]
+    pub batch_size: Option<usize>,
     /// The MQTT broker the target's devices connect to; with `http_endpoint`, the platform
     /// is not asked.
     #[serde(default)]
@@ -250,7 +270,7 @@ impl WebhookConfig {
     ///
     /// [`ConfigError::Secret`] when neither or both of `secret_env` and `secret_file` are
     /// given, or the secret cannot be read or is invalid; [`ConfigError::Url`] as
-    /// [`WebhookTarget::new`].
+    /// [`WebhookTarget::new`]; [`ConfigError::Option`] for a `batch_size` out of its range.
     pub fn resolve(&self) -> Result<WebhookTarget, ConfigError> {
         let text = match (&self.secret_env, &self.secret_file) {
             (Some(var), None) => std::env::var(var).map_err(|_| {
@@ -279,6 +299,15 @@ impl WebhookConfig {
         }
         if let Some(n) = self.max_concurrent {
             target.max_concurrent = n.max(1);
+        }
+        if let Some(n) = self.batch_size {
+            if !(1..=MAX_BATCH_SIZE).contains(&n) {
+                return Err(ConfigError::Option {
+                    option: "batch_size",
+                    reason: "must be 1 to 1000",
+                });
+            }
+            target.batch_size = n;
         }
         if self.mqtt_endpoint.is_some() || self.http_endpoint.is_some() {
             target.endpoints = Some(Endpoints {

@@ -59,7 +59,52 @@ impl Call<'_> {
     }
 }
 
+/// A batch call's request body: `onboard_many`, `offboard_many` or `reissue_many`, one item
+/// per call, each with its operation ID.
 #[derive(Debug, Serialize)]
+pub(crate) struct Batch<'a, I> {
+    pub(crate) call: &'static str,
+    pub(crate) target: TargetRef<'a>,
+    pub(crate) items: Vec<&'a I>,
+}
+
+/// One item of `onboard_many`.
+#[derive(Debug, Serialize)]
+pub(crate) struct OnboardItem<'a> {
+    pub(crate) operation_id: OperationId,
+    pub(crate) device: DeviceRef<'a>,
+}
+
+/// One item of `offboard_many`.
+#[derive(Debug, Serialize)]
+pub(crate) struct OffboardItem<'a> {
+    pub(crate) operation_id: OperationId,
+    pub(crate) asset_id: &'a str,
+}
+
+/// One item of `reissue_many`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ReissueItem<'a> {
+    pub(crate) operation_id: OperationId,
+    pub(crate) asset_id: &'a str,
+    pub(crate) new_serial: &'a str,
+}
+
+/// The answer to a batch call: one result per item, in order.
+#[derive(Debug, Deserialize)]
+pub(crate) struct BatchAnswer {
+    pub(crate) results: Vec<ItemAnswer>,
+}
+
+/// One item's result: the status and body that the single call would have answered.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ItemAnswer {
+    pub(crate) status: u16,
+    #[serde(default)]
+    pub(crate) answer: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
 pub(crate) struct TargetRef<'a> {
     environment: &'a str,
     ou: &'a str,

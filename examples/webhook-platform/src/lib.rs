@@ -1,16 +1,18 @@
 //! A reference platform for the dps webhook environment.
 //!
 //! dps's webhook environment calls a platform with one signed `POST` per environment call
-//! (`model_exists`, `onboard`, `offboard`, `reissue`, `endpoints`); the contract is
+//! (`model_exists`, `onboard`, `offboard`, `reissue`, `endpoints`, and the batch calls
+//! `onboard_many`, `offboard_many`, `reissue_many`); the contract is
 //! `docs/environment-webhook.md`. [`Platform`] implements that contract as an axum
 //! [`Router`]: it verifies `X-Dps-Signature` and `X-Dps-Timestamp`, answers a repeated
-//! `Idempotency-Key` with its first answer and applies it once, and, given a data file, keeps
-//! every applied effect across restarts.
+//! `Idempotency-Key` (or a batch item's repeated `operation_id`) with its first answer and
+//! applies it once, and, given a data file, keeps every applied effect across restarts.
 //!
 //! For tests it adds two things a real platform does not have:
 //!
 //! - [`Platform::snapshot`] and `GET /_platform/state` (unsigned): how many times each
-//!   operation was applied and requested, and the live assets;
+//!   operation was applied and requested, the live assets, and the most requests in flight
+//!   at once;
 //! - [`Faults`], a handle that scripts the next answers: an error status, a platform that is
 //!   down, a request that hangs, an answer lost after the effect was applied, a malformed body.
 //!
@@ -41,6 +43,7 @@ mod state;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -65,6 +68,8 @@ pub const SIGNATURE_HEADER: &str = "x-dps-signature";
 pub const TIMESTAMP_HEADER: &str = "x-dps-timestamp";
 /// The header that carries the operation ID on `onboard`, `offboard` and `reissue`.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// The most items a batch call (`onboard_many`, `offboard_many`, `reissue_many`) may hold.
+pub const MAX_BATCH_ITEMS: usize = 1000;
 
 /// What the platform is built from. `Debug` leaves the secret out.
 #[derive(Clone, PartialEq, Eq)]
@@ -145,6 +150,8 @@ pub struct Snapshot {
     pub requested: BTreeMap<String, u64>,
     /// Asset ID → the live asset.
     pub assets: BTreeMap<String, Asset>,
+    /// The most webhook requests that were in flight at once since this process started.
+    pub peak_in_flight: usize,
 }
 
 /// The reference platform: cheap to clone, all clones share one state.
@@ -176,6 +183,8 @@ struct Inner {
     http: Option<String>,
     state: Mutex<State>,
     faults: Faults,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
 }
 
 /// A refusal: a status and the answer's `reason`.
@@ -235,6 +244,8 @@ impl Platform {
                 http: config.http,
                 state: Mutex::new(state),
                 faults: Faults::default(),
+                in_flight: AtomicUsize::new(0),
+                peak_in_flight: AtomicUsize::new(0),
             }),
         })
     }
@@ -259,6 +270,7 @@ impl Platform {
             applied: state.applied.clone(),
             requested: state.requested.clone(),
             assets: state.assets.clone(),
+            peak_in_flight: self.inner.peak_in_flight.load(Ordering::SeqCst),
         }
     }
 
@@ -270,8 +282,13 @@ impl Platform {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Verifies, parses and answers one webhook request.
-    fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Result<Value, Refusal> {
+    /// Verifies and answers one webhook request, `request` being its body as parsed.
+    fn handle(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        request: Result<Request, String>,
+    ) -> Result<Value, Refusal> {
         signature::verify(
             &self.inner.secret,
             headers.get(TIMESTAMP_HEADER).map(HeaderValue::as_bytes),
@@ -280,11 +297,8 @@ impl Platform {
             now(),
         )
         .map_err(|refused| Refusal::new(StatusCode::UNAUTHORIZED, refused.reason()))?;
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")))?;
-        let request: Request = serde_json::from_value(value.clone())
+        let request = request
             .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, format!("invalid request: {e}")))?;
-        let key = headers.get(IDEMPOTENCY_HEADER).map(HeaderValue::to_str);
         let operation_id = match &request {
             Request::ModelExists { model_id, .. } => {
                 return Ok(json!({ "exists": self.inner.models.contains(model_id) }));
@@ -292,11 +306,12 @@ impl Platform {
             Request::Endpoints { .. } => {
                 return Ok(json!({ "mqtt": self.inner.mqtt, "http": self.inner.http }));
             }
-            Request::Onboard { operation_id, .. }
-            | Request::Offboard { operation_id, .. }
-            | Request::Reissue { operation_id, .. } => operation_id,
+            other => other.operation_id(),
         };
-        let key = match key {
+        let Some(operation_id) = operation_id.map(str::to_owned) else {
+            return self.batch(request);
+        };
+        let key = match headers.get(IDEMPOTENCY_HEADER).map(HeaderValue::to_str) {
             None => {
                 return Err(Refusal::new(
                     StatusCode::BAD_REQUEST,
@@ -317,14 +332,40 @@ impl Platform {
                 format!("Idempotency-Key {key} is not the body's operation_id {operation_id}"),
             ));
         }
-        self.mutate(key, value, request)
+        self.mutate(key, request)
+    }
+
+    /// Answers a batch call (`onboard_many`, `offboard_many`, `reissue_many`): each item as
+    /// the single call it stands for, under its own operation ID.
+    fn batch(&self, request: Request) -> Result<Value, Refusal> {
+        let Some(singles) = request.into_singles() else {
+            return Err(Refusal::new(StatusCode::BAD_REQUEST, "not a batch call"));
+        };
+        if singles.len() > MAX_BATCH_ITEMS {
+            return Err(Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("a batch call holds at most {MAX_BATCH_ITEMS} items"),
+            ));
+        }
+        let results: Vec<Value> = singles
+            .into_iter()
+            .map(|single| {
+                let key = single.operation_id().unwrap_or_default().to_owned();
+                let (status, answer) = match self.mutate(&key, single) {
+                    Ok(answer) => (StatusCode::OK, answer),
+                    Err(refusal) => (refusal.status, json!({ "reason": refusal.reason })),
+                };
+                json!({ "status": status.as_u16(), "answer": answer })
+            })
+            .collect();
+        Ok(json!({ "results": results }))
     }
 
     /// Applies a mutating request once per operation ID and answers its first answer.
-    fn mutate(&self, key: &str, value: Value, request: Request) -> Result<Value, Refusal> {
+    fn mutate(&self, key: &str, request: Request) -> Result<Value, Refusal> {
         let mut state = self.state();
         if let Some(first) = state.answers.get(key) {
-            return if first.request == value {
+            return if first.request == request {
                 Ok(first.answer.clone())
             } else {
                 Err(Refusal::new(
@@ -339,7 +380,7 @@ impl Platform {
                 format!("the platform's random source failed: {e}"),
             )
         };
-        let (effect, answer) = match request {
+        let (effect, answer) = match request.clone() {
             Request::Onboard { target, device, .. } => {
                 if !self.inner.models.contains(&device.model_id) {
                     return Err(Refusal::new(
@@ -394,16 +435,20 @@ impl Platform {
                 };
                 (effect, answer)
             }
-            Request::ModelExists { .. } | Request::Endpoints { .. } => {
+            Request::ModelExists { .. }
+            | Request::Endpoints { .. }
+            | Request::OnboardMany { .. }
+            | Request::OffboardMany { .. }
+            | Request::ReissueMany { .. } => {
                 return Err(Refusal::new(
                     StatusCode::BAD_REQUEST,
-                    "this call does not change anything",
+                    "not a single call that changes the platform",
                 ));
             }
         };
         let entry = Entry {
             key: key.to_owned(),
-            request: value,
+            request,
             answer: answer.clone(),
             effect,
         };
@@ -415,24 +460,50 @@ impl Platform {
         Ok(answer)
     }
 
-    fn count_request(&self, headers: &HeaderMap) {
+    /// Counts the request under its `Idempotency-Key`, or a batch call under each item's
+    /// operation ID.
+    fn count_request(&self, headers: &HeaderMap, request: Option<&Request>) {
         if let Some(key) = headers
             .get(IDEMPOTENCY_HEADER)
             .and_then(|v| v.to_str().ok())
         {
             *self.state().requested.entry(key.to_owned()).or_default() += 1;
+        } else if let Some(request) = request {
+            let mut state = self.state();
+            for op in request.item_operations() {
+                *state.requested.entry(op.to_owned()).or_default() += 1;
+            }
         }
+    }
+}
+
+/// Counts a webhook request in flight for as long as it lives, and the most at once.
+struct InFlight<'a>(&'a Inner);
+
+impl<'a> InFlight<'a> {
+    fn new(inner: &'a Inner) -> Self {
+        let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        inner.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(inner)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 /// `POST /`: takes the next fault, if any, else answers the call.
 async fn webhook(Shared(platform): Shared<Platform>, headers: HeaderMap, body: Bytes) -> Response {
-    platform.count_request(&headers);
+    let _in_flight = InFlight::new(&platform.inner);
+    let request = serde_json::from_slice::<Request>(&body).map_err(|e| e.to_string());
+    platform.count_request(&headers, request.as_ref().ok());
     let faults = &platform.inner.faults;
     if faults.is_down() {
         return Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "platform is down").into_response();
     }
-    let answer = |platform: &Platform| match platform.handle(&headers, &body) {
+    let answer = |platform: &Platform| match platform.handle(&headers, &body, request) {
         Ok(answer) => json_response(StatusCode::OK, &answer),
         Err(refusal) => refusal.into_response(),
     };

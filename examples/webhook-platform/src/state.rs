@@ -31,8 +31,10 @@ pub(crate) struct Device {
     pub(crate) name: Option<String>,
 }
 
-/// A webhook request body, by its `call`.
-#[derive(Debug, Clone, Deserialize)]
+/// A webhook request body, by its `call`: a single call, or a batch of them. A single
+/// mutating call is also what the data file keeps, to tell a repeat from another request
+/// under the same operation ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "call", rename_all = "snake_case")]
 pub(crate) enum Request {
     ModelExists {
@@ -60,6 +62,101 @@ pub(crate) enum Request {
         #[allow(dead_code)]
         target: Target,
     },
+    OnboardMany {
+        target: Target,
+        items: Vec<OnboardItem>,
+    },
+    OffboardMany {
+        target: Target,
+        items: Vec<OffboardItem>,
+    },
+    ReissueMany {
+        target: Target,
+        items: Vec<ReissueItem>,
+    },
+}
+
+impl Request {
+    /// The operation ID of a single mutating call.
+    pub(crate) fn operation_id(&self) -> Option<&str> {
+        match self {
+            Request::Onboard { operation_id, .. }
+            | Request::Offboard { operation_id, .. }
+            | Request::Reissue { operation_id, .. } => Some(operation_id),
+            _ => None,
+        }
+    }
+
+    /// The single calls of a batch call, each with the batch's target; `None` for a single
+    /// call.
+    pub(crate) fn into_singles(self) -> Option<Vec<Request>> {
+        Some(match self {
+            Request::OnboardMany { target, items } => items
+                .into_iter()
+                .map(|i| Request::Onboard {
+                    operation_id: i.operation_id,
+                    target: target.clone(),
+                    device: i.device,
+                })
+                .collect(),
+            Request::OffboardMany { target, items } => items
+                .into_iter()
+                .map(|i| Request::Offboard {
+                    operation_id: i.operation_id,
+                    target: target.clone(),
+                    asset_id: i.asset_id,
+                })
+                .collect(),
+            Request::ReissueMany { target, items } => items
+                .into_iter()
+                .map(|i| Request::Reissue {
+                    operation_id: i.operation_id,
+                    target: target.clone(),
+                    asset_id: i.asset_id,
+                    new_serial: i.new_serial,
+                })
+                .collect(),
+            _ => return None,
+        })
+    }
+
+    /// The operation IDs a batch call's items carry.
+    pub(crate) fn item_operations(&self) -> Vec<&str> {
+        match self {
+            Request::OnboardMany { items, .. } => {
+                items.iter().map(|i| i.operation_id.as_str()).collect()
+            }
+            Request::OffboardMany { items, .. } => {
+                items.iter().map(|i| i.operation_id.as_str()).collect()
+            }
+            Request::ReissueMany { items, .. } => {
+                items.iter().map(|i| i.operation_id.as_str()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// One item of `onboard_many`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OnboardItem {
+    operation_id: String,
+    device: Device,
+}
+
+/// One item of `offboard_many`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OffboardItem {
+    operation_id: String,
+    asset_id: String,
+}
+
+/// One item of `reissue_many`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReissueItem {
+    operation_id: String,
+    asset_id: String,
+    new_serial: String,
 }
 
 /// A device the platform holds, as `GET /_platform/state` shows it (without its secret).
@@ -110,10 +207,12 @@ pub(crate) struct Keys {
 
 impl Keys {
     pub(crate) fn random() -> Result<Self, getrandom::Error> {
+        let mut bytes = [0u8; 48];
+        getrandom::fill(&mut bytes)?;
         Ok(Self {
-            product_key: format!("pk-{}", random_hex(8)?),
-            device_key: format!("dk-{}", random_hex(8)?),
-            device_secret: random_hex(32)?,
+            product_key: format!("pk-{}", hex(&bytes[..8])),
+            device_key: format!("dk-{}", hex(&bytes[8..16])),
+            device_secret: hex(&bytes[16..]),
         })
     }
 }
@@ -174,8 +273,9 @@ impl StoredAsset {
 pub(crate) struct Entry {
     /// The `Idempotency-Key` (the operation ID).
     pub(crate) key: String,
-    /// The request body as JSON, to tell a repeat from a different request under the same key.
-    pub(crate) request: Value,
+    /// The request (a single call), to tell a repeat from a different request under the
+    /// same key.
+    pub(crate) request: Request,
     /// The first answer's body.
     pub(crate) answer: Value,
     /// What the request changed.
@@ -186,7 +286,7 @@ pub(crate) struct Entry {
 /// The first answer given under an operation ID.
 #[derive(Debug, Clone)]
 pub(crate) struct FirstAnswer {
-    pub(crate) request: Value,
+    pub(crate) request: Request,
     pub(crate) answer: Value,
 }
 
