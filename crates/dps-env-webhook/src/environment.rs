@@ -387,13 +387,15 @@ fn item_result<A: DeserializeOwned, T>(
             format!("status {} is not an HTTP status", item.status),
         )));
     };
+    let body = item.answer.map_or("null", |raw| raw.get());
     if status.is_success() {
-        let parsed = serde_json::from_value::<A>(item.answer)
+        let parsed = serde_json::from_str::<A>(body)
             .map_err(|e| e.to_string())
             .and_then(parse);
         return Ok(parsed.map_err(|why| malformed(name, why)));
     }
-    match refused(status, Some(&item.answer), "", None) {
+    let json = serde_json::from_str::<Value>(body).ok();
+    match refused(status, json.as_ref(), "", None) {
         Failure::Transient { message, .. } => Err(message),
         Failure::Rejected(reason) => Ok(Err(EnvironmentError::rejected(reason))),
     }

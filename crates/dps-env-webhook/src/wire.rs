@@ -92,16 +92,17 @@ pub(crate) struct ReissueItem<'a> {
 
 /// The answer to a batch call: one result per item, in order.
 #[derive(Debug, Deserialize)]
-pub(crate) struct BatchAnswer {
-    pub(crate) results: Vec<ItemAnswer>,
+pub(crate) struct BatchAnswer<'a> {
+    #[serde(borrow)]
+    pub(crate) results: Vec<ItemAnswer<'a>>,
 }
 
 /// One item's result: the status and body that the single call would have answered.
 #[derive(Debug, Deserialize)]
-pub(crate) struct ItemAnswer {
+pub(crate) struct ItemAnswer<'a> {
     pub(crate) status: u16,
-    #[serde(default)]
-    pub(crate) answer: serde_json::Value,
+    #[serde(borrow, default)]
+    pub(crate) answer: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]

@@ -54,13 +54,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 pub use faults::{Fault, Faults, HANG_LIMIT};
 pub use signature::{WINDOW_SECONDS, signature};
 pub use state::{Asset, Target};
 
-use state::{DataFile, Effect, Entry, Keys, Request, State, StoredAsset, random_hex};
+use state::{Answer, DataFile, Effect, Entry, Keys, Request, State, StoredAsset, random_hex};
 
 /// The header that carries the signature, `v1=<64 hex digits>`.
 pub const SIGNATURE_HEADER: &str = "x-dps-signature";
@@ -209,16 +209,52 @@ impl IntoResponse for Refusal {
     }
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body.to_string(),
-    )
-        .into_response()
+/// The body of a successful answer.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Reply {
+    Exists {
+        exists: bool,
+    },
+    Endpoints {
+        mqtt: Option<String>,
+        http: Option<String>,
+    },
+    Answer(Answer),
+    Batch {
+        results: Vec<ItemResult>,
+    },
+}
+
+/// One item's result in a batch call's answer.
+#[derive(Serialize)]
+struct ItemResult {
+    status: u16,
+    answer: ItemBody,
+}
+
+/// An item's answer: the single call's answer, or its refusal.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ItemBody {
+    Answer(Answer),
+    Refusal { reason: String },
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(body) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        // Only a map with keys that are not strings fails, and no answer holds one.
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 fn now() -> u64 {
@@ -288,7 +324,7 @@ impl Platform {
         headers: &HeaderMap,
         body: &[u8],
         request: Result<Request, String>,
-    ) -> Result<Value, Refusal> {
+    ) -> Result<Reply, Refusal> {
         signature::verify(
             &self.inner.secret,
             headers.get(TIMESTAMP_HEADER).map(HeaderValue::as_bytes),
@@ -301,10 +337,15 @@ impl Platform {
             .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, format!("invalid request: {e}")))?;
         let operation_id = match &request {
             Request::ModelExists { model_id, .. } => {
-                return Ok(json!({ "exists": self.inner.models.contains(model_id) }));
+                return Ok(Reply::Exists {
+                    exists: self.inner.models.contains(model_id),
+                });
             }
             Request::Endpoints { .. } => {
-                return Ok(json!({ "mqtt": self.inner.mqtt, "http": self.inner.http }));
+                return Ok(Reply::Endpoints {
+                    mqtt: self.inner.mqtt.clone(),
+                    http: self.inner.http.clone(),
+                });
             }
             other => other.operation_id(),
         };
@@ -332,12 +373,12 @@ impl Platform {
                 format!("Idempotency-Key {key} is not the body's operation_id {operation_id}"),
             ));
         }
-        self.mutate(key, request)
+        self.mutate(key, request).map(Reply::Answer)
     }
 
     /// Answers a batch call (`onboard_many`, `offboard_many`, `reissue_many`): each item as
     /// the single call it stands for, under its own operation ID.
-    fn batch(&self, request: Request) -> Result<Value, Refusal> {
+    fn batch(&self, request: Request) -> Result<Reply, Refusal> {
         let Some(singles) = request.into_singles() else {
             return Err(Refusal::new(StatusCode::BAD_REQUEST, "not a batch call"));
         };
@@ -347,22 +388,29 @@ impl Platform {
                 format!("a batch call holds at most {MAX_BATCH_ITEMS} items"),
             ));
         }
-        let results: Vec<Value> = singles
+        let results = singles
             .into_iter()
             .map(|single| {
                 let key = single.operation_id().unwrap_or_default().to_owned();
-                let (status, answer) = match self.mutate(&key, single) {
-                    Ok(answer) => (StatusCode::OK, answer),
-                    Err(refusal) => (refusal.status, json!({ "reason": refusal.reason })),
-                };
-                json!({ "status": status.as_u16(), "answer": answer })
+                match self.mutate(&key, single) {
+                    Ok(answer) => ItemResult {
+                        status: StatusCode::OK.as_u16(),
+                        answer: ItemBody::Answer(answer),
+                    },
+                    Err(refusal) => ItemResult {
+                        status: refusal.status.as_u16(),
+                        answer: ItemBody::Refusal {
+                            reason: refusal.reason,
+                        },
+                    },
+                }
             })
             .collect();
-        Ok(json!({ "results": results }))
+        Ok(Reply::Batch { results })
     }
 
     /// Applies a mutating request once per operation ID and answers its first answer.
-    fn mutate(&self, key: &str, request: Request) -> Result<Value, Refusal> {
+    fn mutate(&self, key: &str, request: Request) -> Result<Answer, Refusal> {
         let mut state = self.state();
         if let Some(first) = state.answers.get(key) {
             return if first.request == request {
@@ -390,18 +438,19 @@ impl Platform {
                 }
                 let asset_id = format!("asset-{}", random_hex(16).map_err(random_failed)?);
                 let keys = Keys::random().map_err(random_failed)?;
-                let answer = json!({
-                    "asset_id": asset_id,
-                    "product_key": keys.product_key,
-                    "device_key": keys.device_key,
-                    "device_secret": keys.device_secret,
-                });
+                let answer = Answer::Onboarded {
+                    asset_id: asset_id.clone(),
+                    keys: keys.clone(),
+                };
                 let asset = StoredAsset::new(target, device, keys);
                 (Effect::Onboarded { asset_id, asset }, answer)
             }
             Request::Offboard {
                 target, asset_id, ..
-            } => (Effect::Offboarded { target, asset_id }, json!({})),
+            } => (
+                Effect::Offboarded { target, asset_id },
+                Answer::Offboarded {},
+            ),
             Request::Reissue {
                 target,
                 asset_id,
@@ -422,11 +471,7 @@ impl Platform {
                     ));
                 }
                 let keys = Keys::random().map_err(random_failed)?;
-                let answer = json!({
-                    "product_key": keys.product_key,
-                    "device_key": keys.device_key,
-                    "device_secret": keys.device_secret,
-                });
+                let answer = Answer::Reissued(keys.clone());
                 let effect = Effect::Reissued {
                     target,
                     asset_id,
@@ -566,8 +611,5 @@ fn dropped_connection() -> Response {
 
 /// `GET /_platform/state`: the [`Snapshot`] as JSON.
 async fn state_json(Shared(platform): Shared<Platform>) -> Response {
-    match serde_json::to_value(platform.snapshot()) {
-        Ok(snapshot) => json_response(StatusCode::OK, &snapshot),
-        Err(e) => Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
+    json_response(StatusCode::OK, &platform.snapshot())
 }

@@ -7,7 +7,6 @@ use std::io::{BufRead, BufReader, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::Error;
 use crate::signature::hex;
@@ -268,6 +267,22 @@ impl StoredAsset {
     }
 }
 
+/// The answer to a mutating call, as it was first given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Answer {
+    /// `onboard`'s: the asset and its credentials.
+    Onboarded {
+        asset_id: String,
+        #[serde(flatten)]
+        keys: Keys,
+    },
+    /// `reissue`'s: the new credentials.
+    Reissued(Keys),
+    /// `offboard`'s: `{}`.
+    Offboarded {},
+}
+
 /// One line of the data file: an applied mutation and its first answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Entry {
@@ -277,7 +292,7 @@ pub(crate) struct Entry {
     /// same key.
     pub(crate) request: Request,
     /// The first answer's body.
-    pub(crate) answer: Value,
+    pub(crate) answer: Answer,
     /// What the request changed.
     #[serde(flatten)]
     pub(crate) effect: Effect,
@@ -287,7 +302,7 @@ pub(crate) struct Entry {
 #[derive(Debug, Clone)]
 pub(crate) struct FirstAnswer {
     pub(crate) request: Request,
-    pub(crate) answer: Value,
+    pub(crate) answer: Answer,
 }
 
 /// Everything the platform knows, guarded by one lock.
