@@ -670,3 +670,54 @@ fn malformed(call: &str, why: String) -> EnvironmentError {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The outcome of each item of a batch answer, as `onboard_many` takes them.
+    fn items(json: &str) -> Vec<Result<Result<Onboarded, EnvironmentError>, String>> {
+        let answer: wire::BatchAnswer<'_> = serde_json::from_str(json).unwrap();
+        answer
+            .results
+            .into_iter()
+            .map(|item| item_result("onboard_many", item, wire::OnboardAnswer::into_onboarded))
+            .collect()
+    }
+
+    #[test]
+    fn each_item_of_a_batch_answer_means_what_its_status_would_for_a_single_call() {
+        let results = items(
+            r#"{"results": [
+                {"status": 200, "answer": {"asset_id": "a-1", "product_key": "pk", "device_key": "dk", "device_secret": "s"}},
+                {"status": 409, "answer": {"reason": "serial is blocked"}},
+                {"status": 503, "answer": {"reason": "busy"}},
+                {"status": 429},
+                {"status": 200, "answer": {"asset_id": 5}},
+                {"status": 200},
+                {"status": 1000, "answer": {}}
+            ]}"#,
+        );
+        assert_eq!(results.len(), 7);
+        let onboarded = results[0].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(onboarded.asset_id.as_str(), "a-1");
+        assert_eq!(
+            results[1],
+            Ok(Err(EnvironmentError::rejected("serial is blocked")))
+        );
+        let retry = results[2].as_ref().unwrap_err();
+        assert!(retry.contains("503") && retry.contains("busy"), "{retry}");
+        assert!(results[3].as_ref().unwrap_err().contains("429"));
+        for malformed in &results[4..] {
+            match malformed {
+                Ok(Err(EnvironmentError::Transient { message })) => {
+                    assert!(
+                        message.contains("malformed answer to onboard_many"),
+                        "{message}"
+                    );
+                }
+                other => panic!("not malformed: {other:?}"),
+            }
+        }
+    }
+}

@@ -281,3 +281,42 @@ async fn model_exists_and_endpoints_are_answered_by_the_platform() {
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_calls_than_the_cap_are_in_flight_at_once() {
+    const CAP: usize = 3;
+    let platform = Running::start().await;
+    let webhook = platform.webhook().with_max_concurrent(CAP);
+    // The batch makes 16 calls at once; the cap lets 3 through.
+    let (dps, group) = provisioner(platform.environment(webhook), 40).await;
+    platform.faults.push_times(Fault::Hang, CAP);
+    let allocation = tokio::spawn(async move {
+        let report = dps.allocate(group, &serials(0..40)).await.unwrap();
+        (dps, report)
+    });
+    // Until the held calls are let go, every call that can be in flight is.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while platform.faults.hanging() < CAP {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the calls reach the platform"
+        );
+        tokio::task::yield_now().await;
+    }
+    let held = platform.snapshot();
+    platform.faults.release();
+    let (dps, report) = allocation.await.unwrap();
+    assert!(report.all_succeeded(), "{:?}", report.outcomes);
+    assert_eq!(
+        held.peak_in_flight, CAP,
+        "the cap was reached while calls were held"
+    );
+    let snapshot = platform.snapshot();
+    assert_eq!(snapshot.peak_in_flight, CAP, "and never passed");
+    assert_eq!(snapshot.assets.len(), 40);
+    applied_once(&snapshot);
+    assert_eq!(
+        count(&devices(&dps, group).await, AllocationStatus::Allocated),
+        40
+    );
+}

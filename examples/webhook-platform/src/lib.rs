@@ -43,7 +43,7 @@ mod state;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -150,6 +150,8 @@ pub struct Snapshot {
     pub requested: BTreeMap<String, u64>,
     /// Asset ID → the live asset.
     pub assets: BTreeMap<String, Asset>,
+    /// How many webhook requests (`POST /`) arrived since this process started.
+    pub requests: u64,
     /// The most webhook requests that were in flight at once since this process started.
     pub peak_in_flight: usize,
 }
@@ -183,6 +185,7 @@ struct Inner {
     http: Option<String>,
     state: Mutex<State>,
     faults: Faults,
+    requests: AtomicU64,
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
 }
@@ -280,6 +283,7 @@ impl Platform {
                 http: config.http,
                 state: Mutex::new(state),
                 faults: Faults::default(),
+                requests: AtomicU64::new(0),
                 in_flight: AtomicUsize::new(0),
                 peak_in_flight: AtomicUsize::new(0),
             }),
@@ -306,6 +310,7 @@ impl Platform {
             applied: state.applied.clone(),
             requested: state.requested.clone(),
             assets: state.assets.clone(),
+            requests: self.inner.requests.load(Ordering::SeqCst),
             peak_in_flight: self.inner.peak_in_flight.load(Ordering::SeqCst),
         }
     }
@@ -527,6 +532,7 @@ struct InFlight<'a>(&'a Inner);
 
 impl<'a> InFlight<'a> {
     fn new(inner: &'a Inner) -> Self {
+        inner.requests.fetch_add(1, Ordering::SeqCst);
         let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         inner.peak_in_flight.fetch_max(now, Ordering::SeqCst);
         Self(inner)
