@@ -33,9 +33,11 @@ fn open(db: &Path) -> Arc<dyn Store> {
 fn provisioner(
     store: Arc<dyn Store>,
     url: &str,
+    batch_size: usize,
     clock: Arc<dyn Clock>,
 ) -> Provisioner<Arc<dyn Store>, Arc<WebhookEnvironment>> {
-    let webhook = fast(WebhookTarget::new(url, Secret::new(SECRET).unwrap()).unwrap());
+    let webhook = fast(WebhookTarget::new(url, Secret::new(SECRET).unwrap()).unwrap())
+        .with_batch_size(batch_size);
     let env = WebhookEnvironment::new([(target(), webhook)]).unwrap();
     let injected = Injected {
         clock,
@@ -53,17 +55,18 @@ fn run_child() -> bool {
         return false;
     };
     let lines: Vec<&str> = spec.lines().collect();
-    let [db, url, group] = lines.as_slice() else {
+    let [db, url, batch_size, group] = lines.as_slice() else {
         panic!("bad child spec {spec:?}");
     };
     let group: GroupId = group.parse().unwrap();
+    let batch_size: usize = batch_size.parse().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let dps = provisioner(open(Path::new(db)), url, Arc::new(SystemClock));
+        let dps = provisioner(open(Path::new(db)), url, batch_size, Arc::new(SystemClock));
         let report = dps.allocate(group, &Selection::all()).await.unwrap();
         assert!(
             report.all_succeeded(),
@@ -78,6 +81,26 @@ fn a_driver_killed_mid_batch_is_recovered_with_its_operation_ids() {
     if run_child() {
         return;
     }
+    killed_and_recovered(
+        "a_driver_killed_mid_batch_is_recovered_with_its_operation_ids",
+        1,
+    );
+}
+
+#[test]
+fn a_driver_killed_mid_batch_of_batch_calls_is_recovered_with_its_operation_ids() {
+    if run_child() {
+        return;
+    }
+    killed_and_recovered(
+        "a_driver_killed_mid_batch_of_batch_calls_is_recovered_with_its_operation_ids",
+        10,
+    );
+}
+
+/// Runs the test `name` in a child that allocates every device through a webhook taking
+/// `batch_size` calls at once, kills it mid-batch, and recovers.
+fn killed_and_recovered(name: &str, batch_size: usize) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("dps.sqlite");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -88,7 +111,7 @@ fn a_driver_killed_mid_batch_is_recovered_with_its_operation_ids() {
     rt.block_on(async {
         let platform = Running::start().await;
         let group = {
-            let dps = provisioner(open(&db), &platform.url, Arc::new(SystemClock));
+            let dps = provisioner(open(&db), &platform.url, batch_size, Arc::new(SystemClock));
             let mut settings = NewGroup::new("crash".parse().unwrap());
             settings.default_target = Some(target());
             let group = dps.create_group(settings).await.unwrap().id();
@@ -102,15 +125,10 @@ fn a_driver_killed_mid_batch_is_recovered_with_its_operation_ids() {
         };
 
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "a_driver_killed_mid_batch_is_recovered_with_its_operation_ids",
-                "--test-threads=1",
-                "--nocapture",
-            ])
+            .args(["--exact", name, "--test-threads=1", "--nocapture"])
             .env(
                 "DPS_WEBHOOK_CHILD",
-                format!("{}\n{}\n{group}", db.display(), platform.url),
+                format!("{}\n{}\n{batch_size}\n{group}", db.display(), platform.url),
             )
             .stdout(Stdio::null())
             .spawn()
@@ -145,6 +163,7 @@ fn a_driver_killed_mid_batch_is_recovered_with_its_operation_ids() {
         let dps = provisioner(
             Arc::clone(&store),
             &platform.url,
+            batch_size,
             Arc::new(ManualClock::new(later)),
         );
         let recovered = dps.recover().await.unwrap();
