@@ -176,6 +176,29 @@ mod tests {
             targets.webhooks[0].webhook.secret_env.as_deref(),
             Some("DPS_PARTNER_SECRET")
         );
+        assert_eq!(targets.webhooks[0].webhook.batch_size, Some(100));
+    }
+
+    #[test]
+    fn a_batch_size_out_of_its_range_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        for (size, ok) in [(0, false), (1, true), (1000, true), (1001, false)] {
+            let targets = Targets::parse(&format!(
+                "[[targets]]\nenvironment = \"p\"\nou = \"a\"\n\
+                 webhook = {{ url = \"https://platform.example.com/\", secret_file = {:?}, batch_size = {size} }}\n",
+                secret.display().to_string()
+            ))
+            .unwrap();
+            match targets.environment(true) {
+                Ok(_) => assert!(ok, "batch_size {size} was accepted"),
+                Err(e) => {
+                    assert!(!ok, "batch_size {size}: {}", e.message);
+                    assert!(e.message.contains("batch_size"), "{}", e.message);
+                }
+            }
+        }
     }
 
     #[test]

@@ -64,8 +64,9 @@ fn every_json_block_parses_and_every_schema_names_draft_2020_12() {
             schemas += 1;
         }
     }
-    // A request and an answer schema for each of the five calls, and the refusal's.
-    assert_eq!(schemas, 11);
+    // A request and an answer schema for each of the five calls, the refusal's, a request
+    // schema for each of the three batch calls and the batch answer's.
+    assert_eq!(schemas, 15);
 }
 
 #[tokio::test]
@@ -87,19 +88,29 @@ async fn every_request_example_is_a_request_the_platform_accepts() {
             "onboard",
             "offboard",
             "reissue",
-            "endpoints"
+            "endpoints",
+            "onboard_many",
+            "offboard_many",
+            "reissue_many"
         ]
     );
     let server = serve(Platform::new(config()).unwrap()).await;
     let client = Client::new(&server.url);
     for request in &requests {
         let answer = client.call(request).await.unwrap();
-        // The reissue example names an asset this fresh platform never issued.
-        let expected = if request["call"] == "reissue" {
-            404
+        // The reissue examples name an asset this fresh platform never issued.
+        let call = request["call"].as_str().unwrap();
+        let expected = if call.starts_with("reissue") { 404 } else { 200 };
+        if let Some(items) = request.get("items") {
+            assert_eq!(answer.status, 200, "{request}: {}", answer.text);
+            let results: Value = serde_json::from_str(&answer.text).unwrap();
+            let results = results["results"].as_array().unwrap();
+            assert_eq!(results.len(), items.as_array().unwrap().len());
+            for result in results {
+                assert_eq!(result["status"], expected, "{request}: {result}");
+            }
         } else {
-            200
-        };
-        assert_eq!(answer.status, expected, "{request}: {}", answer.text);
+            assert_eq!(answer.status, expected, "{request}: {}", answer.text);
+        }
     }
 }
