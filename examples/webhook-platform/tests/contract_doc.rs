@@ -100,7 +100,11 @@ async fn every_request_example_is_a_request_the_platform_accepts() {
         let answer = client.call(request).await.unwrap();
         // The reissue examples name an asset this fresh platform never issued.
         let call = request["call"].as_str().unwrap();
-        let expected = if call.starts_with("reissue") { 404 } else { 200 };
+        let expected = if call.starts_with("reissue") {
+            404
+        } else {
+            200
+        };
         if let Some(items) = request.get("items") {
             assert_eq!(answer.status, 200, "{request}: {}", answer.text);
             let results: Value = serde_json::from_str(&answer.text).unwrap();

@@ -82,6 +82,10 @@ enum Call {
 }
 
 /// The environment calls of a page, as the driver makes them.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "without batch calls every unit is a single one; boxing adds an allocation each"
+)]
 enum Unit<'g> {
     /// One device, one single call.
     Single(Driven<'g>),
