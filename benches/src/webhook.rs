@@ -20,7 +20,7 @@ const BATCH: usize = 100;
 /// Allocates every device of a fresh in-memory group of `n` through the reference platform
 /// (served in the same process, on 127.0.0.1) and through `StaticEnvironment`, alternating,
 /// after a first round of each that is not counted; the best of each. Both use the batch's
-/// default concurrency; the webhook takes [`BATCH`] calls per request (`onboard_many`).
+/// default concurrency; the webhook takes `BATCH` calls per request (`onboard_many`).
 /// Items are devices.
 pub fn webhook_allocate(quick: bool) -> Option<Measured> {
     let (n, rounds) = if quick { (2_000, 3) } else { (10_000, 3) };
