@@ -60,7 +60,7 @@ pub use faults::{Fault, Faults, HANG_LIMIT};
 pub use signature::{WINDOW_SECONDS, signature};
 pub use state::{Asset, Target};
 
-use state::{Answer, DataFile, Effect, Entry, Keys, Request, State, StoredAsset, random_hex};
+use state::{Answer, DataFile, Effect, Entry, Keys, Request, State, StoredAsset};
 
 /// The header that carries the signature, `v1=<64 hex digits>`.
 pub const SIGNATURE_HEADER: &str = "x-dps-signature";
@@ -260,6 +260,11 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     }
 }
 
+/// A copy of `map`, in key order.
+fn sorted<V: Clone>(map: &std::collections::HashMap<String, V>) -> BTreeMap<String, V> {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -307,9 +312,9 @@ impl Platform {
     pub fn snapshot(&self) -> Snapshot {
         let state = self.state();
         Snapshot {
-            applied: state.applied.clone(),
-            requested: state.requested.clone(),
-            assets: state.assets.clone(),
+            applied: sorted(&state.applied),
+            requested: sorted(&state.requested),
+            assets: sorted(&state.assets),
             requests: self.inner.requests.load(Ordering::SeqCst),
             peak_in_flight: self.inner.peak_in_flight.load(Ordering::SeqCst),
         }
@@ -441,8 +446,7 @@ impl Platform {
                         format!("model {} does not exist", device.model_id),
                     ));
                 }
-                let asset_id = format!("asset-{}", random_hex(16).map_err(random_failed)?);
-                let keys = Keys::random().map_err(random_failed)?;
+                let (asset_id, keys) = Keys::random_asset().map_err(random_failed)?;
                 let answer = Answer::Onboarded {
                     asset_id: asset_id.clone(),
                     keys: keys.clone(),

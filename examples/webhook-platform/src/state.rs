@@ -1,6 +1,6 @@
 //! The platform's records: live assets, first answers by operation ID, and the data file.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, Write};
@@ -208,19 +208,26 @@ impl Keys {
     pub(crate) fn random() -> Result<Self, getrandom::Error> {
         let mut bytes = [0u8; 48];
         getrandom::fill(&mut bytes)?;
-        Ok(Self {
-            product_key: format!("pk-{}", hex(&bytes[..8])),
-            device_key: format!("dk-{}", hex(&bytes[8..16])),
-            device_secret: hex(&bytes[16..]),
-        })
+        Ok(Self::from_bytes(&bytes))
     }
-}
 
-/// `bytes` random bytes as lowercase hex.
-pub(crate) fn random_hex(bytes: usize) -> Result<String, getrandom::Error> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf)?;
-    Ok(hex(&buf))
+    /// A new asset ID with its keys, from one draw of the random source.
+    pub(crate) fn random_asset() -> Result<(String, Self), getrandom::Error> {
+        let mut bytes = [0u8; 64];
+        getrandom::fill(&mut bytes)?;
+        let (asset, keys) = bytes.split_at(16);
+        Ok((format!("asset-{}", hex(asset)), Self::from_bytes(keys)))
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Self {
+        let (product, rest) = bytes.split_at(8);
+        let (device, secret) = rest.split_at(8);
+        Self {
+            product_key: format!("pk-{}", hex(product)),
+            device_key: format!("dk-{}", hex(device)),
+            device_secret: hex(secret),
+        }
+    }
 }
 
 /// What an applied mutation changed.
@@ -308,10 +315,10 @@ pub(crate) struct FirstAnswer {
 /// Everything the platform knows, guarded by one lock.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub(crate) assets: BTreeMap<String, Asset>,
-    pub(crate) answers: BTreeMap<String, FirstAnswer>,
-    pub(crate) applied: BTreeMap<String, u64>,
-    pub(crate) requested: BTreeMap<String, u64>,
+    pub(crate) assets: HashMap<String, Asset>,
+    pub(crate) answers: HashMap<String, FirstAnswer>,
+    pub(crate) applied: HashMap<String, u64>,
+    pub(crate) requested: HashMap<String, u64>,
     pub(crate) log: Option<DataFile>,
 }
 

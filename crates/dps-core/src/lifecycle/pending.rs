@@ -160,6 +160,16 @@ impl PendingDevice {
         self.device
     }
 
+    /// The target of the environment call the operation waits for.
+    pub fn target(&self) -> &Target {
+        match self.pending().action() {
+            PendingAction::Allocate { target, .. } => target,
+            PendingAction::Reset { from }
+            | PendingAction::Delete { from }
+            | PendingAction::Replace { from, .. } => from.target(),
+        }
+    }
+
     /// The environment call the operation waits for.
     pub fn call(&self) -> EnvCall<'_> {
         match self.pending().action() {

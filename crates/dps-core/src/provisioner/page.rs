@@ -153,6 +153,14 @@ impl<'g, C> Chunks<'g, C> {
     }
 }
 
+/// A page whose first commit is done, and whose begun devices wait for the environment.
+pub(super) struct BegunPage<'g> {
+    /// The outcome of each planned device known so far, in plan order.
+    ran: Vec<Option<Ran>>,
+    /// The devices whose intents are committed.
+    waiting: Vec<Driven<'g>>,
+}
+
 /// A page whose first commit and environment calls are done, and whose settlements wait for
 /// their commit.
 pub(super) struct StartedPage {
@@ -167,13 +175,13 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// calls of the begun ones [`Config::concurrency`](crate::Config) at a time, and their
     /// settlements in one commit. The outcomes come back in plan order.
     pub(super) async fn run_page(&self, plans: Vec<Plan<'_>>) -> Vec<Ran> {
-        let started = self.start_page(plans).await;
+        let begun = self.begin_page(plans).await;
+        let started = self.call_page(begun).await;
         self.finish_page(started).await
     }
 
-    /// The first half of [`Provisioner::run_page`]: the first commit and the environment
-    /// calls.
-    pub(super) async fn start_page(&self, plans: Vec<Plan<'_>>) -> StartedPage {
+    /// The first step of [`Provisioner::run_page`]: the first commit.
+    pub(super) async fn begin_page<'g>(&self, plans: Vec<Plan<'g>>) -> BegunPage<'g> {
         let mut ran: Vec<Option<Ran>> = Vec::with_capacity(plans.len());
         let mut first = Vec::with_capacity(plans.len());
         let mut waiting = Vec::new();
@@ -207,8 +215,13 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             };
         }
         waiting.retain(|d| ran[d.index].is_none());
+        BegunPage { ran, waiting }
+    }
 
-        // The environment calls, then the second commit: every settlement of the page.
+    /// The second step of [`Provisioner::run_page`]: the environment calls, each answer
+    /// settled (not committed).
+    pub(super) async fn call_page(&self, begun: BegunPage<'_>) -> StartedPage {
+        let BegunPage { mut ran, waiting } = begun;
         let mut settlements = Vec::with_capacity(waiting.len());
         for (index, settlement) in self.call_all(waiting).await {
             match settlement {
@@ -219,7 +232,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         StartedPage { ran, settlements }
     }
 
-    /// The second half of [`Provisioner::run_page`]: the settlements' commit.
+    /// The last step of [`Provisioner::run_page`]: the settlements' commit.
     pub(super) async fn finish_page(&self, started: StartedPage) -> Vec<Ran> {
         let StartedPage {
             mut ran,
@@ -272,6 +285,11 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         let mut offboards = Chunks::default();
         let mut reissues = Chunks::default();
         for d in driven {
+            let batch = self.env.batch_limit(d.pending.target());
+            if batch <= 1 {
+                singles.push(d);
+                continue;
+            }
             let op = d.pending.pending().operation();
             let (target, call) = match d.pending.call() {
                 EnvCall::Onboard { target, request } => (
@@ -301,11 +319,6 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                     }),
                 ),
             };
-            let batch = self.env.batch_limit(target);
-            if batch <= 1 {
-                singles.push(d);
-                continue;
-            }
             let target = target.clone();
             match call {
                 Call::Onboard(c) => onboards.push(target, batch, d, c),
