@@ -12,7 +12,7 @@ use crate::lifecycle::{DeleteStart, Outcome};
 use crate::store::{DeviceQuery, Store};
 use crate::text::{ModelId, SerialNumber, Target};
 
-use super::page::{BegunPage, Plan, Ran, StartedPage};
+use super::page::{Plan, Ran, StartedPage};
 use super::{BatchReport, DeviceOutcome, NewSerial, Provisioner, ReplaceRequest, Selection};
 
 /// A batch operation.
@@ -220,10 +220,9 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         }
     }
 
-    /// Runs `op` over the selected devices of `group`, a page at a time, in three steps that
-    /// overlap: while one page's results are committed, the next page's environment calls
-    /// are made, and the page after it is read and its intents committed; so the store, the
-    /// environment and the driver work side by side.
+    /// Runs `op` over the selected devices of `group`, a page at a time. While one page's
+    /// results are committed, the next page is read, its intents committed and its
+    /// environment calls made, so that the store and the environment work side by side.
     async fn batch(
         &self,
         group: GroupId,
@@ -240,34 +239,23 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                 done: false,
             },
         };
-        let mut calling: Option<(Vec<Selected>, BegunPage<'_>)> = None;
-        let mut settling: Option<(Vec<Selected>, StartedPage)> = None;
-        let mut read_all = false;
-        let mut failed: Option<Error> = None;
+        let mut previous: Option<(Vec<Selected>, StartedPage)> = None;
         loop {
-            let begin = async {
-                if read_all {
-                    return Ok(None);
-                }
+            let next = async {
                 let Some(work) = self.next_page(group.id(), &mut pages).await? else {
                     return Ok::<_, Error>(None);
                 };
                 let (selected, plans) = self.plan_page(&group, work, op).await;
-                Ok(Some((selected, self.begin_page(plans).await)))
-            };
-            let call = async {
-                match calling.take() {
-                    Some((selected, begun)) => Some((selected, self.call_page(begun).await)),
-                    None => None,
-                }
+                let begun = self.begin_page(plans).await;
+                Ok(Some((selected, self.call_page(begun).await)))
             };
             let finish = async {
-                match settling.take() {
+                match previous.take() {
                     Some((selected, started)) => Some((selected, self.finish_page(started).await)),
                     None => None,
                 }
             };
-            let (begun, called, finished) = futures_util::future::join3(begin, call, finish).await;
+            let (next, finished) = futures_util::future::join(next, finish).await;
             if let Some((selected, ran)) = finished {
                 report.outcomes.reserve(ran.len());
                 for ((serial, device_id), ran) in selected.into_iter().zip(ran) {
@@ -278,21 +266,9 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                     });
                 }
             }
-            settling = called;
-            match begun {
-                Ok(Some(begun)) => calling = Some(begun),
-                Ok(None) => read_all = true,
-                // The pages already begun are finished before the error is told.
-                Err(e) => {
-                    read_all = true;
-                    failed.get_or_insert(e);
-                }
-            }
-            if read_all && calling.is_none() && settling.is_none() {
-                return match failed {
-                    Some(e) => Err(e),
-                    None => Ok(report),
-                };
+            match next? {
+                Some(started) => previous = Some(started),
+                None => return Ok(report),
             }
         }
     }
