@@ -57,8 +57,18 @@ pub(crate) struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Starts writing `path`.
+    /// Starts writing `path`, readable as any new file is (0666 less the umask).
     pub(crate) fn create(path: &Path) -> CliResult<Self> {
+        Self::create_with(path, false)
+    }
+
+    /// Starts writing `path`, which holds secrets: readable and writable by its owner only
+    /// (0600, whatever the umask).
+    pub(crate) fn create_private(path: &Path) -> CliResult<Self> {
+        Self::create_with(path, true)
+    }
+
+    fn create_with(path: &Path, private: bool) -> CliResult<Self> {
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -68,8 +78,10 @@ impl AtomicFile {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            // Like any new file: read-write for all, less the umask.
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
+            // Like any new file: read-write for all, less the umask; a file of secrets is
+            // created for its owner only.
+            let mode = if private { 0o600 } else { 0o666 };
+            builder.permissions(std::fs::Permissions::from_mode(mode));
         }
         let temp = builder.tempfile_in(&dir).map_err(|e| {
             Failure::io("io_error", format!("cannot write {}: {e}", path.display()))

@@ -110,7 +110,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SqliteStore {
-    /// Opens (or creates) the database file at `path` and migrates its schema.
+    /// Opens (or creates) the database file at `path` and migrates its schema. A new file,
+    /// and the WAL and shared-memory files beside it, may be read and written by their owner
+    /// only (mode 0600 on Unix), since they hold group and device secrets.
     ///
     /// `path` names a file. For a database in memory use [`SqliteStore::open_in_memory`]:
     /// SQLite's name `:memory:` here would give each reader connection a database of its own,
@@ -125,6 +127,7 @@ impl SqliteStore {
     /// locked.
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        create_private(&path);
         let writer = open_connection(&path, &options)?;
         check_file(&writer)?;
         writer
@@ -210,6 +213,28 @@ impl SqliteStore {
             source: None,
         })?
     }
+}
+
+/// Creates the database file, when it does not exist yet, readable and writable by its owner
+/// only (0600, whatever the umask): it holds group and device secrets. SQLite gives the WAL
+/// and shared-memory files it creates beside it the database file's mode. A file that exists
+/// keeps its mode; a file that cannot be created is left for SQLite to report.
+fn create_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if let Ok(file) = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            // The umask may have taken bits from the mode; set it as asked.
+            let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Opens a connection to the file with the store's busy timeout.

@@ -77,6 +77,16 @@ pub(crate) fn has_xlsx_extension(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"))
 }
 
+/// Starts the file `output`; a file with device secrets or bootstrap keys is its owner's
+/// only.
+fn create(output: &Path, options: &ExportOptions) -> CliResult<AtomicFile> {
+    if options.include_secrets || options.include_bootstrap_keys {
+        AtomicFile::create_private(output)
+    } else {
+        AtomicFile::create(output)
+    }
+}
+
 /// Writes the selected devices of `group` to the XLSX file `output`, atomically.
 async fn write_xlsx(
     dps: &Dps,
@@ -86,7 +96,7 @@ async fn write_xlsx(
     options: &ExportOptions,
     quiet: bool,
 ) -> CliResult<Exported> {
-    let mut file = AtomicFile::create(output)?;
+    let mut file = create(output, options)?;
     let summary = {
         let _p = Progress::start(quiet, "exporting");
         let (_, summary) = dps_csv::xlsx::export(dps, group, sel, file.writer(), options)
@@ -111,7 +121,7 @@ pub(crate) async fn write_csv(
     options: &ExportOptions,
     quiet: bool,
 ) -> CliResult<Exported> {
-    let mut file = AtomicFile::create(output)?;
+    let mut file = create(output, options)?;
     let summary = {
         let _p = Progress::start(quiet, "exporting");
         let (mut w, summary) = dps_csv::export(dps, group, sel, file.writer(), options).await?;

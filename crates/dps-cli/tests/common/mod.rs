@@ -50,6 +50,25 @@ impl Env {
             .unwrap()
     }
 
+    /// Runs `dps ARGS` as [`Env::run`] does, under the file-creation mask `umask` (octal).
+    #[cfg(unix)]
+    pub(crate) fn run_under_umask(&self, umask: &str, args: &[&str]) -> Output {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_dps"))
+            .current_dir(self.dir.path())
+            .env_remove("DPS_DATABASE_URL")
+            .env_remove("DPS_TARGETS")
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--targets")
+            .arg(self.path("targets.toml"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
     /// Runs with `--json`; returns the exit code and the one JSON document on stdout.
     pub(crate) fn json(&self, args: &[&str]) -> (i32, Value) {
         let mut all = vec!["--json"];
