@@ -41,13 +41,22 @@ fn the_database_and_exports_with_secrets_are_their_owners_only_under_umask_022()
     ]);
     assert_eq!(mode(Path::new(&env.db)), 0o600, "the database");
 
-    run(&["export", "--group", "Lab", "--all", "-o", "plain.csv"]);
+    run(&[
+        "device",
+        "export",
+        "--group",
+        "Lab",
+        "--all",
+        "-o",
+        "plain.csv",
+    ]);
     assert_eq!(
         mode(&env.path("plain.csv")),
         0o644,
         "a file without secrets, as the umask makes it"
     );
     run(&[
+        "device",
         "export",
         "--group",
         "Lab",
@@ -58,6 +67,7 @@ fn the_database_and_exports_with_secrets_are_their_owners_only_under_umask_022()
     ]);
     assert_eq!(mode(&env.path("secrets.csv")), 0o600, "device secrets");
     run(&[
+        "device",
         "export",
         "--group",
         "Lab",
