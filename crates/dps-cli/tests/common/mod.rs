@@ -37,7 +37,12 @@ impl Env {
 
     /// Runs `dps ARGS` on the database with the directory's targets file.
     pub(crate) fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dps"))
+        self.on_database(Command::new(env!("CARGO_BIN_EXE_dps")), args)
+    }
+
+    /// `command` in the directory, on the database and its targets file, with `args`; run.
+    fn on_database(&self, mut command: Command, args: &[&str]) -> Output {
+        command
             .current_dir(self.dir.path())
             .env_remove("DPS_DATABASE_URL")
             .env_remove("DPS_TARGETS")
@@ -53,20 +58,11 @@ impl Env {
     /// Runs `dps ARGS` as [`Env::run`] does, under the file-creation mask `umask` (octal).
     #[cfg(unix)]
     pub(crate) fn run_under_umask(&self, umask: &str, args: &[&str]) -> Output {
-        Command::new("sh")
-            .arg("-c")
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
             .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
-            .arg(env!("CARGO_BIN_EXE_dps"))
-            .current_dir(self.dir.path())
-            .env_remove("DPS_DATABASE_URL")
-            .env_remove("DPS_TARGETS")
-            .arg("--db")
-            .arg(&self.db)
-            .arg("--targets")
-            .arg(self.path("targets.toml"))
-            .args(args)
-            .output()
-            .unwrap()
+            .arg(env!("CARGO_BIN_EXE_dps"));
+        self.on_database(sh, args)
     }
 
     /// Runs with `--json`; returns the exit code and the one JSON document on stdout.

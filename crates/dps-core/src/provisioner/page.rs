@@ -97,6 +97,17 @@ enum Unit<'g> {
     Reissues(Chunk<'g, ReissueCall>),
 }
 
+/// The settled devices of one unit: a single call's one, without a vector for it.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "it lives in a future until it is pushed to the page's results; a box would cost \
+              the allocation this type saves"
+)]
+enum Settled {
+    One((usize, Result<Settlement>)),
+    Many(Vec<(usize, Result<Settlement>)>),
+}
+
 /// Calls of one kind to one target, with the devices that wait for them, in the same order.
 struct Chunk<'g, C> {
     target: Target,
@@ -271,7 +282,8 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                 in_flight.push(self.run_unit(unit));
             }
             match in_flight.next().await {
-                Some(done) => settled.extend(done),
+                Some(Settled::One(done)) => settled.push(done),
+                Some(Settled::Many(done)) => settled.extend(done),
                 None => return settled,
             }
         }
@@ -334,9 +346,9 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     }
 
     /// Makes one unit's call and settles its answers.
-    async fn run_unit(&self, unit: Unit<'_>) -> Vec<(usize, Result<Settlement>)> {
-        match unit {
-            Unit::Single(d) => vec![self.call(d).await],
+    async fn run_unit(&self, unit: Unit<'_>) -> Settled {
+        Settled::Many(match unit {
+            Unit::Single(d) => return Settled::One(self.call(d).await),
             Unit::Onboards(chunk) => {
                 let answers = self.env.onboard_many(&chunk.target, &chunk.calls).await;
                 let answers = answers.into_iter().map(|a| a.map(EnvOutcome::Onboarded));
@@ -354,7 +366,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                 let answers = answers.into_iter().map(|a| a.map(EnvOutcome::Reissued));
                 self.settle_chunk(chunk.members, answers)
             }
-        }
+        })
     }
 
     /// Settles each member of a chunk with its answer, in order; a member without one (the
