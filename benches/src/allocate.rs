@@ -6,9 +6,11 @@
 use std::time::{Duration, Instant};
 
 use dps_core::lifecycle::EnvOutcome;
+use dps_core::seal::SecretOf;
+use dps_core::state::SealedCredentials;
 use dps_core::stored::{DeviceColumns, encode_event};
 use dps_core::{
-    Credentials, Device, EventKind, GroupId, OperationId, Provisioner, RegistrationGroup, Secret,
+    Device, EventKind, GroupId, OperationId, Provisioner, RegistrationGroup, Secret,
     Selection, SerialNumber, Store, Timestamp, Uuid, lifecycle,
 };
 use dps_env_static::StaticEnvironment;
@@ -33,6 +35,7 @@ struct RawStep {
 /// The pending and allocated rows that allocating `devices` of `group` writes.
 fn raw_steps(group: &RegistrationGroup, devices: &[Device]) -> Vec<RawStep> {
     let now = Timestamp::from_unix_millis(1_767_225_600_000);
+    let sealer = crate::sealer();
     devices
         .iter()
         .enumerate()
@@ -40,20 +43,23 @@ fn raw_steps(group: &RegistrationGroup, devices: &[Device]) -> Vec<RawStep> {
             let op = OperationId::from_uuid(Uuid::from_u128(9_000_000 + i as u128));
             let begun = lifecycle::begin_allocate(d, group, op, now, now)
                 .unwrap_or_else(|e| panic!("begin: {e}"));
-            let onboarded = dps_core::Onboarded {
+            let secret =
+                Secret::new(format!("secret-{i:032}")).unwrap_or_else(|e| panic!("{e}"));
+            let onboarded = EnvOutcome::Onboarded {
                 asset_id: format!("asset-{i}")
                     .parse()
                     .unwrap_or_else(|e| panic!("{e}")),
-                credentials: Credentials {
+                credentials: SealedCredentials {
                     product_key: "pk".parse().unwrap_or_else(|e| panic!("{e}")),
                     device_key: format!("dk-{i}").parse().unwrap_or_else(|e| panic!("{e}")),
-                    device_secret: Secret::new(format!("secret-{i:032}"))
+                    device_secret: sealer
+                        .seal(&secret, SecretOf::Device(d.id()))
                         .unwrap_or_else(|e| panic!("{e}")),
                 },
             };
             let settled = begun
                 .pending
-                .settle(group, Ok(EnvOutcome::Onboarded(onboarded)), now)
+                .settle(group, Ok(onboarded), now)
                 .unwrap_or_else(|e| panic!("settle: {e}"));
             let pending = begun.pending.device();
             let allocated = settled

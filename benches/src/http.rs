@@ -181,7 +181,7 @@ async fn seeded<S: Store>(store: S, n: usize) -> (Provisioner<S, StaticEnvironme
 fn api(store: SqliteStore, options: Options) -> Api {
     let store: Arc<dyn Store> = Arc::new(store);
     let env: Arc<dyn Environment> = Arc::new(static_env());
-    Api::with_options(Provisioner::new(store, env), options)
+    Api::with_options(Provisioner::new(store, env).with_keys(crate::keys()), options)
 }
 
 /// A viewer's token, issued straight into `store`; answers its text.
@@ -305,7 +305,10 @@ pub fn http_bootstrap(quick: bool) -> Option<Measured> {
             .collect();
         let keys: Vec<_> = serials
             .iter()
-            .map(|s| DeviceBootstrapKey::for_device(&g, s))
+            .map(|s| {
+                dps.bootstrap_key_for(&g, s)
+                    .unwrap_or_else(|e| panic!("bootstrap key: {e}"))
+            })
             .collect();
         let unlimited = Options::default()
             .with_bootstrap_limits(RateLimit::unlimited(), RateLimit::unlimited());

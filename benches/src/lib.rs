@@ -111,6 +111,17 @@ pub async fn seeded_group<S: Store>(
     seeded_group_with(store, static_env(), n).await
 }
 
+/// The sealing keys of every scenario: one fixed key.
+pub fn keys() -> dps_core::seal::Keys {
+    let id = "bench".parse().unwrap_or_else(|e| panic!("{e}"));
+    dps_core::seal::Keys::new(id, dps_core::seal::SealingKey::from_bytes([0xbe; 32]))
+}
+
+/// A sealer with [`keys`], as the scenarios' provisioners have.
+pub fn sealer() -> dps_core::seal::Sealer {
+    dps_core::seal::Sealer::new(Arc::new(keys()), Arc::new(OsSecrets))
+}
+
 /// As [`seeded_group`], with the environment `env`, which serves [`target`] with model `m1`.
 ///
 /// # Panics
@@ -126,7 +137,7 @@ pub async fn seeded_group_with<S: Store, E: dps_core::Environment>(
         ids: Arc::new(SystemIds),
         secrets: Arc::new(OsSecrets),
     };
-    let dps = Provisioner::with_parts(store, env, injected, Config::default());
+    let dps = Provisioner::with_parts(store, env, injected, Config::default()).with_keys(keys());
     let mut settings = NewGroup::new("bench".parse().unwrap_or_else(|e| panic!("{e}")));
     settings.default_target = Some(target());
     let group = dps

@@ -16,10 +16,17 @@ const CHUNK: usize = 10_000;
 /// A group and `n` registered devices, built in memory.
 pub fn devices(n: usize) -> (RegistrationGroup, Vec<Device>) {
     let now = Timestamp::from_unix_millis(1_767_225_600_000);
+    let id = GroupId::from_uuid(Uuid::from_u128(1));
+    let secret = crate::sealer()
+        .seal(
+            &Secret::from_bytes_hex(&[1; 16]),
+            dps_core::seal::SecretOf::Group(id),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     let group = RegistrationGroup::new(
-        GroupId::from_uuid(Uuid::from_u128(1)),
+        id,
         NewGroup::new("bench".parse().unwrap_or_else(|e| panic!("{e}"))),
-        Secret::from_bytes_hex(&[1; 16]),
+        secret,
         now,
     );
     let model: dps_core::ModelId = "m1".parse().unwrap_or_else(|e| panic!("{e}"));

@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         Arc::new(OsSecrets),
     );
-    let dps = Provisioner::new(InMemoryStore::new(), env);
+    let dps = Provisioner::new(InMemoryStore::new(), env).with_keys(dps::seal::Keys::ephemeral());
 
     let mut settings = NewGroup::new("Building 7".parse()?);
     settings.default_target = Some("prod-eu/acme".parse()?);

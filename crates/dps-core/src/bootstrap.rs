@@ -36,7 +36,6 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::environment::{Credentials, Endpoints};
-use crate::group::RegistrationGroup;
 use crate::id::{DeviceId, GroupId};
 use crate::secret::{Revealed, Secret};
 use crate::text::{AssetId, DeviceName, SerialNumber, Target, Timezone};
@@ -208,12 +207,6 @@ impl DeviceBootstrapKey {
         let mut mac = hmac_sha256(group_secret.expose().as_bytes());
         mac.update(serial.as_str().as_bytes());
         Self(mac.finalize().into_bytes().into())
-    }
-
-    /// The key of the device `serial` of `group`, from the group's current secret: what a
-    /// factory export writes for each unit.
-    pub fn for_device(group: &RegistrationGroup, serial: &SerialNumber) -> Self {
-        Self::derive(group.secret(), serial)
     }
 
     /// Reads a key from its text form: 32 bytes in standard base64 with padding.
@@ -471,17 +464,15 @@ pub(crate) fn decoy_secret() -> Secret {
     Secret::from_bytes_hex(&[0u8; MAC_LEN])
 }
 
-/// Whether `request` verifies with a key from `group`'s current secret, or from its
-/// previous one while that is within its grace period at `now`.
+/// Whether `request` verifies with a key from a group's current secret, or from its
+/// previous one (opened only when the current one does not verify).
 pub(crate) fn signature_verifies(
-    group: &RegistrationGroup,
+    current: &Secret,
+    previous: impl FnOnce() -> Option<Secret>,
     request: &BootstrapRequest,
-    now: Timestamp,
-    grace: Duration,
 ) -> bool {
     let serial = &request.claims.serial;
-    DeviceBootstrapKey::derive(group.secret(), serial).verify(request)
-        || group
-            .previous_secret_at(now, grace)
-            .is_some_and(|previous| DeviceBootstrapKey::derive(previous, serial).verify(request))
+    DeviceBootstrapKey::derive(current, serial).verify(request)
+        || previous()
+            .is_some_and(|previous| DeviceBootstrapKey::derive(&previous, serial).verify(request))
 }

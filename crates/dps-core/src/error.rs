@@ -9,6 +9,7 @@ use std::fmt;
 pub use crate::category::{Category, DpsError};
 use crate::environment::EnvironmentError;
 use crate::id::{DeviceId, GroupId, OperationId};
+use crate::seal::KeyError;
 use crate::state::TransitionError;
 use crate::text::SerialNumber;
 use crate::validation::ValidationError;
@@ -242,6 +243,12 @@ pub enum Error {
         serial: SerialNumber,
     },
 
+    /// A secret could not be sealed or opened: there is no sealing key, the key that sealed
+    /// it is not available, or the sealed value does not open (see [`KeyError`]). Nothing
+    /// that needs a secret is done without it; listing and editing still work.
+    #[error("key unavailable: {0}")]
+    KeyUnavailable(#[from] KeyError),
+
     /// The device bootstrapped while an operation on it is in progress (or while concurrent
     /// changes kept winning); bootstrapping again later returns its credentials.
     #[error("device {serial} is busy, try again later")]
@@ -278,6 +285,7 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::NotAllocated { .. } => "not_allocated",
             Error::TryAgain { .. } => "try_again",
+            Error::KeyUnavailable(_) => "key_unavailable",
         }
     }
 
@@ -308,6 +316,7 @@ impl Error {
                 Category::Environment
             }
             Error::Store(e) => e.category(),
+            Error::KeyUnavailable(_) => Category::Configuration,
         }
     }
 
@@ -336,7 +345,8 @@ impl Error {
             | Error::EnvironmentRejected { .. }
             | Error::LimitExceeded { .. }
             | Error::Unauthorized
-            | Error::NotAllocated { .. } => false,
+            | Error::NotAllocated { .. }
+            | Error::KeyUnavailable(_) => false,
         }
     }
 

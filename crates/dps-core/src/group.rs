@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribute::AttributeSchema;
 use crate::id::{GroupId, Version};
-use crate::secret::Secret;
+use crate::seal::SealedSecret;
 use crate::text::{Description, GroupName, Target};
 use crate::time::Timestamp;
 use crate::validation::{Field, Rule, ValidationError};
@@ -146,9 +146,9 @@ pub struct RegistrationGroup {
     pub(crate) reprovision: ReprovisionMethod,
     pub(crate) auto_activation: bool,
     #[serde(skip)]
-    pub(crate) secret: Secret,
+    pub(crate) secret: SealedSecret,
     #[serde(skip)]
-    pub(crate) previous_secret: Option<Secret>,
+    pub(crate) previous_secret: Option<SealedSecret>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) secret_rotated_at: Option<Timestamp>,
     pub(crate) attributes: AttributeSchema,
@@ -158,8 +158,9 @@ pub struct RegistrationGroup {
 }
 
 impl RegistrationGroup {
-    /// A new group at version 1.
-    pub fn new(id: GroupId, new: NewGroup, secret: Secret, now: Timestamp) -> Self {
+    /// A new group at version 1, with `secret` (sealed for this group's `id`) as its group
+    /// secret.
+    pub fn new(id: GroupId, new: NewGroup, secret: SealedSecret, now: Timestamp) -> Self {
         Self {
             id,
             name: new.name,
@@ -216,7 +217,12 @@ impl RegistrationGroup {
     /// stops verifying at once. Only one previous secret is kept: rotating again drops the
     /// one before.
     #[must_use]
-    pub fn with_rotated_secret(&self, secret: Secret, keep_previous: bool, now: Timestamp) -> Self {
+    pub fn with_rotated_secret(
+        &self,
+        secret: SealedSecret,
+        keep_previous: bool,
+        now: Timestamp,
+    ) -> Self {
         let mut g = self.clone();
         g.previous_secret = keep_previous.then(|| self.secret.clone());
         g.secret = secret;
@@ -254,13 +260,13 @@ impl RegistrationGroup {
     pub fn auto_activation(&self) -> bool {
         self.auto_activation
     }
-    /// The group secret, from which device bootstrap keys are derived.
-    pub fn secret(&self) -> &Secret {
+    /// The sealed group secret, from which device bootstrap keys are derived.
+    pub fn secret(&self) -> &SealedSecret {
         &self.secret
     }
     /// The secret that the last rotation replaced, if it was kept; see
     /// [`RegistrationGroup::previous_secret_at`] for whether it still verifies.
-    pub fn previous_secret(&self) -> Option<&Secret> {
+    pub fn previous_secret(&self) -> Option<&SealedSecret> {
         self.previous_secret.as_ref()
     }
     /// When the group secret was last rotated, if ever.
@@ -269,7 +275,7 @@ impl RegistrationGroup {
     }
     /// The previous group secret if it still verifies at `now`: it was kept at the last
     /// rotation and less than `grace` has passed since.
-    pub fn previous_secret_at(&self, now: Timestamp, grace: Duration) -> Option<&Secret> {
+    pub fn previous_secret_at(&self, now: Timestamp, grace: Duration) -> Option<&SealedSecret> {
         let rotated_at = self.secret_rotated_at?;
         (now < rotated_at.saturating_add(grace))
             .then_some(self.previous_secret.as_ref())

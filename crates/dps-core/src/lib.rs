@@ -49,7 +49,7 @@
 //!     }],
 //! };
 //! let env = StaticEnvironment::new(targets, Arc::new(dps::inject::OsSecrets));
-//! let dps = Provisioner::new(dps::memory::InMemoryStore::new(), env);
+//! let dps = Provisioner::new(dps::memory::InMemoryStore::new(), env).with_keys(dps::seal::Keys::ephemeral());
 //!
 //! let mut settings = NewGroup::new("Building 7".parse()?);
 //! settings.default_target = Some("prod-eu/acme".parse()?);
@@ -86,6 +86,7 @@ pub mod inject;
 pub mod lifecycle;
 pub mod prelude;
 mod provisioner;
+pub mod seal;
 mod secret;
 pub mod state;
 mod store;
@@ -124,7 +125,7 @@ pub use id::{DeviceId, EventCursor, GroupId, OperationId, Version};
 pub use secret::{Revealed, Secret};
 pub use text::{
     Actor, AssetId, AttributeId, AttributeName, BatchTag, Description, DeviceName, Endpoint,
-    EnvironmentId, GroupName, Key, ModelId, OuId, SerialNumber, Target, Timezone,
+    EnvironmentId, GroupName, Key, KeyId, ModelId, OuId, SerialNumber, Target, Timezone,
 };
 pub use time::{Date, Timestamp};
 pub use uuid::Uuid;

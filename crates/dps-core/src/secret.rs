@@ -166,25 +166,6 @@ impl Serialize for Revealed<'_, Secret> {
     }
 }
 
-/// Serialises a secret as its plain text, for the stored form.
-pub(crate) fn serialize_exposed<S: Serializer>(
-    secret: &Secret,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(secret.expose())
-}
-
-/// Serialises an optional secret as its plain text, for the stored form.
-pub(crate) fn serialize_exposed_opt<S: Serializer>(
-    secret: &Option<Secret>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match secret {
-        Some(s) => serializer.serialize_some(s.expose()),
-        None => serializer.serialize_none(),
-    }
-}
-
 pub(crate) fn hex(bytes: &[u8]) -> String {
     hex_digits(bytes).collect()
 }

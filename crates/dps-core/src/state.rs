@@ -25,9 +25,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::environment::Credentials;
 use crate::id::OperationId;
-use crate::text::{AssetId, BatchTag, Description, SerialNumber, Target};
+use crate::seal::SealedSecret;
+use crate::text::{AssetId, BatchTag, Description, Key, SerialNumber, Target};
 use crate::time::Timestamp;
 use crate::validation::{Field, Rule, ValidationError};
 
@@ -157,7 +157,7 @@ impl NotAllocated {
 pub struct Allocated {
     pub(crate) target: Target,
     pub(crate) asset_id: AssetId,
-    pub(crate) credentials: Credentials,
+    pub(crate) credentials: SealedCredentials,
     pub(crate) allocated_at: Timestamp,
     pub(crate) bootstrapped_at: Option<Timestamp>,
 }
@@ -171,8 +171,9 @@ impl Allocated {
     pub fn asset_id(&self) -> &AssetId {
         &self.asset_id
     }
-    /// The credentials the target issued.
-    pub fn credentials(&self) -> &Credentials {
+    /// The credentials the target issued, their device secret sealed; open them with
+    /// [`Provisioner::credentials`](crate::Provisioner::credentials).
+    pub fn credentials(&self) -> &SealedCredentials {
         &self.credentials
     }
     /// When the allocation completed.
@@ -192,6 +193,22 @@ impl Allocated {
             ..self.clone()
         }
     }
+}
+
+/// The credentials ("triple") of an allocated device as its record keeps them: the device
+/// secret [sealed](crate::seal).
+///
+/// Its JSON is `{"product_key": …, "device_key": …}`, as that of
+/// [`Credentials`](crate::Credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SealedCredentials {
+    /// The product key.
+    pub product_key: Key,
+    /// The device key.
+    pub device_key: Key,
+    /// The sealed device secret (left out of `Serialize`).
+    #[serde(skip_serializing)]
+    pub device_secret: SealedSecret,
 }
 
 /// What a pending device is waiting for, with the state to return to if it fails.

@@ -9,17 +9,20 @@
 //! so a database written by one release reads back in the next.
 //!
 //! Unlike the domain types, whose JSON leaves every secret out, the stored form keeps the
-//! group secrets and device secrets, since a store must persist them: converting a record to
-//! its stored form is the explicit step that hands its secrets to a serialiser. Keep the
-//! stored JSON inside the store. An access token is stored by the hash of its text only
-//! (as 64 hex digits), never by its text.
+//! group secrets and device secrets, since a store must persist them, but only
+//! [sealed](crate::seal): `{"key": …, "nonce": …, "sealed": …}`, the key's identifier beside
+//! the nonce and the ciphertext in base64, neither of which reveals the secret without the
+//! key. An access token is stored by the hash of its text only (as 64 hex digits), never by
+//! its text.
 //!
 //! # Format versions
 //!
 //! Every record carries `"format"`, the version of the stored form it was written in;
 //! [`FORMAT_VERSION`] is the version this code writes and the newest it reads. A record
 //! without the field was written before the field existed and is version 1, the form that
-//! version 1 still is. A record of a newer version is refused with
+//! version 1 still is. Version 2 seals secrets; version 1 kept them as text, which still
+//! reads (as a secret in clear, until
+//! [`Provisioner::reseal`](crate::Provisioner::reseal) seals it). A record of a newer version is refused with
 //! [`StoreError::Corrupt`] whose source is an [`UnsupportedFormat`] naming the version found
 //! and the one supported, rather than being read in part. Any change to what is stored
 //! raises [`FORMAT_VERSION`], and decoding keeps reading every older version.
@@ -37,13 +40,19 @@
 //!
 //! ```
 //! use dps::stored::{self, StoredDevice};
+//! # use std::sync::Arc;
 //! # use dps::*;
-//! # let group = RegistrationGroup::new(GroupId::from_uuid(Uuid::from_u128(1)),
-//! #     NewGroup::new("g".parse()?), Secret::new("s")?, Timestamp::from_unix_millis(0));
+//! # use dps::seal::{Keys, SealingKey, Sealer, SecretOf};
+//! # let keys = Keys::new("k1".parse()?, SealingKey::from_bytes([7; 32]));
+//! # let sealer = Sealer::new(Arc::new(keys), Arc::new(dps::inject::OsSecrets));
+//! # let id = GroupId::from_uuid(Uuid::from_u128(1));
+//! # let secret = sealer.seal(&Secret::new("s")?, SecretOf::Group(id))?;
+//! # let group = RegistrationGroup::new(id, NewGroup::new("g".parse()?), secret,
+//! #     Timestamp::from_unix_millis(0));
 //! # let device = Device::register(DeviceId::from_uuid(Uuid::from_u128(2)), &group,
 //! #     NewDevice::new("SN-1".parse()?, "m1".parse()?), Timestamp::from_unix_millis(0))?;
 //! let json = StoredDevice::from(&device).to_json()?;
-//! assert!(json.starts_with(r#"{"format":1,"#));
+//! assert!(json.starts_with(r#"{"format":2,"#));
 //! assert_eq!(Device::from(StoredDevice::from_json(&json)?), device);
 //! assert_eq!(stored::decode_device(&json)?, device);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -54,6 +63,7 @@ mod device;
 mod event;
 mod group;
 mod row;
+mod secret;
 mod token;
 
 use std::fmt;
@@ -73,7 +83,7 @@ pub use row::{
 pub use token::{StoredToken, decode_token};
 
 /// The version of the stored form that this code writes, and the newest one it reads.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 
 /// The version of records written before records named their version.
 const UNVERSIONED: u64 = 1;

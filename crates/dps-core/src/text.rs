@@ -316,6 +316,12 @@ text_type! {
 }
 
 text_type! {
+    /// The identifier of a sealing key, stored beside every secret it seals: 1 to 64 ASCII
+    /// letters, digits and `- _ . :`.
+    KeyId, Field::KeyId, |s| check_ident(Field::KeyId, s, 64)
+}
+
+text_type! {
     /// An asset ID issued by an environment: 1 to 128 ASCII letters, digits and `- _ . :`.
     AssetId, Field::AssetId, |s| check_ident(Field::AssetId, s, 128)
 }

@@ -55,6 +55,8 @@ pub enum Field {
     Actor,
     /// An access token's role.
     Role,
+    /// The identifier of a sealing key.
+    KeyId,
 }
 
 impl Field {
@@ -84,6 +86,7 @@ impl Field {
             Field::Status => "status",
             Field::Actor => "actor",
             Field::Role => "role",
+            Field::KeyId => "key_id",
         }
     }
 
@@ -113,6 +116,7 @@ impl Field {
             Field::Status => "invalid_status",
             Field::Actor => "invalid_actor",
             Field::Role => "invalid_role",
+            Field::KeyId => "invalid_key_id",
         }
     }
 }

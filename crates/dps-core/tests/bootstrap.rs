@@ -19,6 +19,7 @@ use dps_core::{
     inject::SeededSecrets, inject::SequentialIds, state::AllocationStatus,
 };
 use dps_store_memory::InMemoryStore;
+use dps_core::seal::SecretOf;
 use dps_testkit::{CallKind, EPOCH, FakeEnvironment, Fault, Fixtures};
 use proptest::prelude::*;
 use tokio::sync::{Barrier, Notify};
@@ -36,7 +37,7 @@ fn epoch_seconds() -> i64 {
 
 /// The request the device `serial` of `group` sends at `timestamp`.
 fn request(group: &RegistrationGroup, serial: &str, timestamp: i64) -> BootstrapRequest {
-    let key = DeviceBootstrapKey::for_device(group, &sn(serial));
+    let key = dps_testkit::bootstrap_key(group, &sn(serial));
     BootstrapClaims::new(group.id(), sn(serial), timestamp).sign(&key)
 }
 
@@ -452,7 +453,7 @@ async fn unknown_group_unknown_serial_and_bad_signature_look_the_same_but_are_lo
 
     // An unknown group: a group that was never created, signed with a key of the right shape.
     let ghost = GroupId::from_uuid(dps_core::Uuid::from_u128(0xdead_beef));
-    let key = DeviceBootstrapKey::for_device(&group, &sn("A"));
+    let key = dps_testkit::bootstrap_key(&group, &sn("A"));
     let unknown_group = BootstrapClaims::new(ghost, sn("A"), now).sign(&key);
     // An unknown serial, correctly signed with the key the group secret gives it.
     let unknown_serial = request(&group, "NOPE", now);
@@ -692,7 +693,7 @@ async fn a_rotated_secret_keeps_verifying_for_its_grace_period_then_stops() {
         .allocate(old.id(), &dps_core::Selection::all())
         .await
         .unwrap();
-    let old_key = DeviceBootstrapKey::for_device(&old, &sn("A"));
+    let old_key = dps_testkit::bootstrap_key(&old, &sn("A"));
 
     let rotated = w
         .dps
@@ -709,7 +710,7 @@ async fn a_rotated_secret_keeps_verifying_for_its_grace_period_then_stops() {
         .await
         .unwrap();
     assert_ne!(new_key, old_key);
-    assert_eq!(new_key, DeviceBootstrapKey::for_device(&rotated, &sn("A")));
+    assert_eq!(new_key, dps_testkit::bootstrap_key(&rotated, &sn("A")));
 
     let signed = |key: &DeviceBootstrapKey, clock: &ManualClock| {
         BootstrapClaims::new(old.id(), sn("A"), clock.now_seconds()).sign(key)
@@ -742,7 +743,11 @@ async fn a_rotated_secret_keeps_verifying_for_its_grace_period_then_stops() {
         }
     );
     let json = serde_json::to_string(&events).unwrap();
-    assert!(!json.contains(old.secret().expose()) && !json.contains(rotated.secret().expose()));
+    let (old_secret, new_secret) = (
+        dps_testkit::group_secret(&old),
+        dps_testkit::group_secret(&rotated),
+    );
+    assert!(!json.contains(old_secret.expose()) && !json.contains(new_secret.expose()));
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -833,7 +838,8 @@ fn groups_stored_before_rotation_existed_still_read() {
     assert_eq!(back, group);
     assert_eq!(back.previous_secret(), None);
 
-    let rotated = group.with_rotated_secret(Secret::new("next").unwrap(), true, EPOCH);
+    let next = dps_testkit::sealed(&Secret::new("next").unwrap(), SecretOf::Group(group.id()));
+    let rotated = group.with_rotated_secret(next, true, EPOCH);
     let back = decode_group(&StoredGroup::from(&rotated).to_json().unwrap()).unwrap();
     assert_eq!(back, rotated);
     assert_eq!(
@@ -873,7 +879,7 @@ async fn an_allocated_device_gets_endpoints_and_credentials_and_is_marked_bootst
             target: Fixtures::target(),
             endpoints: expected_endpoints,
             asset_id: allocation.asset_id().clone(),
-            credentials: allocation.credentials().clone(),
+            credentials: dps_testkit::credentials(&before).unwrap(),
             bootstrapped_at,
             allocated_now: false,
         }
@@ -892,7 +898,11 @@ async fn an_allocated_device_gets_endpoints_and_credentials_and_is_marked_bootst
 
     // The answer hides the device secret from Debug and Serialize, and its revealed form
     // shows it to the device.
-    let secret = allocation.credentials().device_secret.expose().to_owned();
+    let secret = dps_testkit::credentials(&before)
+        .unwrap()
+        .device_secret
+        .expose()
+        .to_owned();
     assert!(!format!("{answer:?}").contains(&secret));
     let json = serde_json::to_value(&answer).unwrap();
     assert!(json["credentials"].get("device_secret").is_none(), "{json}");
@@ -945,7 +955,7 @@ async fn auto_activation_allocates_through_the_allocate_path() {
     assert_eq!(answer.target, Fixtures::target());
     let a = w.dps.device_by_serial(group.id(), &sn("A")).await.unwrap();
     let allocation = a.state().allocated().unwrap();
-    assert_eq!(allocation.credentials(), &answer.credentials);
+    assert_eq!(dps_testkit::credentials(&a).unwrap(), answer.credentials);
     assert_eq!(allocation.asset_id(), &answer.asset_id);
     assert_eq!(a.first_target(), Some(&Fixtures::target()));
     // The same environment conversation as `allocate`: model check, then onboard.
@@ -1088,7 +1098,7 @@ async fn name_and_timezone_fill_empty_fields_at_first_contact_only() {
         .unwrap();
 
     let reported = |serial: &str, name: &str, tz: &str| {
-        let key = DeviceBootstrapKey::for_device(&group, &sn(serial));
+        let key = dps_testkit::bootstrap_key(&group, &sn(serial));
         BootstrapClaims::new(group.id(), sn(serial), epoch_seconds())
             .with_name(name.parse::<DeviceName>().unwrap())
             .with_timezone(tz.parse::<Timezone>().unwrap())
@@ -1307,7 +1317,7 @@ fn world_with<E: Environment + HasFake>(env: E, config: Config) -> GenericWorld<
     };
     let fake = env.fake();
     GenericWorld {
-        dps: Provisioner::with_parts(Arc::new(InMemoryStore::new()), env, injected, config),
+        dps: Provisioner::with_parts(Arc::new(InMemoryStore::new()), env, injected, config).with_keys(dps_testkit::test_keys()),
         env: fake,
         clock,
     }

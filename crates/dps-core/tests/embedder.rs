@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use dps_core::bootstrap::{BootstrapClaims, SecretRotation};
 use dps_core::import::{ImportFields, ImportMode, ImportRecord};
+use dps_core::seal::SecretOf;
 use dps_core::state::AllocationStatus;
 use dps_core::{
     Atomicity, DeviceEdit, DeviceFilter, DeviceQuery, EventCursor, GenerateSpec, GroupEdit,
@@ -19,16 +20,19 @@ async fn every_secret(w: &World) -> Vec<String> {
     let mut secrets = Vec::new();
     let groups = w.dps.groups(None, 100).await.unwrap().items;
     for g in &groups {
-        secrets.push(g.secret().expose().to_owned());
-        secrets.extend(g.previous_secret().map(|s| s.expose().to_owned()));
+        secrets.push(dps_testkit::group_secret(g).expose().to_owned());
+        if let Some(previous) = g.previous_secret() {
+            let opened = w.dps.sealer().open(previous, SecretOf::Group(g.id()));
+            secrets.push(opened.unwrap().expose().to_owned());
+        }
         let devices = w
             .dps
             .devices(&DeviceQuery::group(g.id()), None, 100)
             .await
             .unwrap();
         for d in &devices.items {
-            if let Some(a) = d.state().allocated() {
-                secrets.push(a.credentials().device_secret.expose().to_owned());
+            if let Some(c) = w.dps.credentials(d).unwrap() {
+                secrets.push(c.device_secret.expose().to_owned());
             }
             let key = w
                 .dps
@@ -146,18 +150,23 @@ async fn no_public_type_serialises_a_secret() {
             );
         }
     }
-    // The stored form, the explicit step into a store, keeps them (the search finds them).
-    let stored = dps_core::stored::StoredGroup::from(&group)
+    // The stored form, the explicit step into a store, keeps them only sealed.
+    let stored_group = dps_core::stored::StoredGroup::from(&group)
         .to_json()
         .unwrap();
-    assert!(stored.contains(group.secret().expose()));
-    let stored = dps_core::stored::StoredDevice::from(&d).to_json().unwrap();
-    assert!(secrets.iter().any(|s| stored.contains(s.as_str())));
+    let stored_device = dps_core::stored::StoredDevice::from(&d).to_json().unwrap();
+    for secret in &secrets {
+        assert!(!stored_group.contains(secret.as_str()), "{stored_group}");
+        assert!(!stored_device.contains(secret.as_str()), "{stored_device}");
+    }
+    assert!(stored_device.contains(r#""device_secret":{"key":"test-1","nonce":"#));
     // The explicit calls do reveal what they name.
-    let device_secret = allocation.credentials().device_secret.expose();
-    assert!(json_of(&allocation.credentials().revealed()).contains(device_secret));
+    let credentials = w.dps.credentials(&d).unwrap().unwrap();
+    let device_secret = credentials.device_secret.expose();
+    assert!(json_of(&credentials.revealed()).contains(device_secret));
     assert!(json_of(&answer.revealed()).contains(answer.credentials.device_secret.expose()));
-    assert!(json_of(&group.secret().revealed()).contains(group.secret().expose()));
+    let group_secret = w.dps.open_group_secret(&group).unwrap();
+    assert!(json_of(&group_secret.revealed()).contains(group_secret.expose()));
 }
 
 /// The Unix seconds of the test clock.

@@ -52,7 +52,7 @@ async fn setup(
         env,
         injected,
         Config::default(),
-    );
+    ).with_keys(dps_testkit::test_keys());
     let mut settings = NewGroup::new("g".parse().unwrap());
     settings.default_target = Some(target());
     let group = dps.create_group(settings).await.unwrap();
@@ -177,7 +177,8 @@ async fn replace_calls_reissue_and_keeps_the_asset() {
         .unwrap();
     let a = d.state().allocated().unwrap();
     assert_eq!(a.asset_id().as_str(), "asset-1");
-    assert_eq!(a.credentials(), &credentials(2));
+    assert_eq!(dps.credentials(&d).unwrap(), Some(credentials(2)));
+    assert!(a.credentials().device_secret.is_sealed());
 }
 
 #[tokio::test]

@@ -422,7 +422,11 @@ impl Harness {
             .devices
             .get_mut(serial)
             .ok_or_else(|| TestCaseError::fail("model lost the device"))?;
-        let secret = alloc.credentials().device_secret.expose().to_owned();
+        let secret = dps_testkit::credentials(&d)
+            .ok_or_else(|| TestCaseError::fail("not allocated"))?
+            .device_secret
+            .expose()
+            .to_owned();
         let unchanged = m
             .last_alloc
             .as_ref()

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use dps_core::seal::Sealer;
 use dps_core::{
     Device, DeviceQuery, Environment, GroupId, Provisioner, RegistrationGroup, Selection,
     SerialNumber, Store, attribute::AttributeSchema,
@@ -14,8 +15,10 @@ use crate::columns::Column;
 use crate::error::ExportError;
 use crate::write::{CellWriter, Delimiter};
 pub(crate) use device_row::write_device;
+pub(crate) use secrets::RowSecrets;
 
 mod device_row;
+mod secrets;
 
 /// How files are written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,8 +170,7 @@ pub fn export_columns(schema: &AttributeSchema, options: &ExportOptions) -> Vec<
 pub struct DeviceWriter<W: Write> {
     out: CellWriter<W>,
     schema: AttributeSchema,
-    include_secrets: bool,
-    bootstrap_group: Option<RegistrationGroup>,
+    secrets: RowSecrets,
     rows: u64,
 }
 
@@ -177,35 +179,40 @@ impl<W: Write> DeviceWriter<W> {
     ///
     /// # Errors
     ///
-    /// Write errors; [`std::io::ErrorKind::InvalidInput`] when the options ask for bootstrap
-    /// keys, which need the group ([`DeviceWriter::for_group`]).
+    /// Write errors; [`std::io::ErrorKind::InvalidInput`] when the options ask for device
+    /// secrets or bootstrap keys, which need the group and the keys that open its secrets
+    /// ([`DeviceWriter::for_group`]).
     pub fn new(
         writer: W,
         schema: &AttributeSchema,
         options: &ExportOptions,
-    ) -> std::io::Result<Self> {
-        if options.include_bootstrap_keys {
-            return Err(std::io::Error::new(
+    ) -> Result<Self, ExportError> {
+        if options.include_bootstrap_keys || options.include_secrets {
+            return Err(ExportError::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                "bootstrap keys need the group: use DeviceWriter::for_group",
-            ));
+                "secrets need the group and its keys: use DeviceWriter::for_group",
+            )));
         }
-        Self::start(writer, schema, None, options, 64 * 1024)
+        Self::start(writer, schema, RowSecrets::none(), options, 64 * 1024)
     }
 
     /// A writer for devices of `group`; writes the header row. Unlike [`DeviceWriter::new`]
-    /// it can write the `Device Bootstrap Key` column.
+    /// it can write the `Device Secret` and `Device Bootstrap Key` columns, opening the
+    /// secrets with `sealer` (a provisioner's [`sealer`](Provisioner::sealer)).
     ///
     /// # Errors
     ///
-    /// Write errors.
+    /// Write errors; [`ExportError::Core`] with
+    /// [`Error::KeyUnavailable`](dps_core::Error::KeyUnavailable) when the options ask for
+    /// bootstrap keys and the group's secret does not open.
     pub fn for_group(
         writer: W,
         group: &RegistrationGroup,
+        sealer: &Sealer,
         options: &ExportOptions,
-    ) -> std::io::Result<Self> {
-        let keys = bootstrap_group(group, options);
-        Self::start(writer, group.attributes(), keys, options, 64 * 1024)
+    ) -> Result<Self, ExportError> {
+        let secrets = RowSecrets::new(group, sealer, options)?;
+        Self::start(writer, group.attributes(), secrets, options, 64 * 1024)
     }
 
     /// A writer that buffers up to `capacity` bytes (0 when `writer` is a buffer already);
@@ -213,10 +220,10 @@ impl<W: Write> DeviceWriter<W> {
     fn start(
         writer: W,
         schema: &AttributeSchema,
-        bootstrap_group: Option<RegistrationGroup>,
+        secrets: RowSecrets,
         options: &ExportOptions,
         capacity: usize,
-    ) -> std::io::Result<Self> {
+    ) -> Result<Self, ExportError> {
         let mut out = CellWriter::with_buffer(writer, options.delimiter, options.bom, capacity)?;
         for name in export_columns(schema, options) {
             out.raw(&name)?;
@@ -225,8 +232,7 @@ impl<W: Write> DeviceWriter<W> {
         Ok(Self {
             out,
             schema: schema.clone(),
-            include_secrets: options.include_secrets,
-            bootstrap_group,
+            secrets,
             rows: 0,
         })
     }
@@ -235,15 +241,11 @@ impl<W: Write> DeviceWriter<W> {
     ///
     /// # Errors
     ///
-    /// Write errors.
-    pub fn write(&mut self, device: &Device) -> std::io::Result<()> {
-        write_device(
-            &mut self.out,
-            device,
-            &self.schema,
-            self.include_secrets,
-            self.bootstrap_group.as_ref(),
-        )?;
+    /// Write errors; [`ExportError::Core`] with
+    /// [`Error::KeyUnavailable`](dps_core::Error::KeyUnavailable) when its secret is asked
+    /// for and does not open.
+    pub fn write(&mut self, device: &Device) -> Result<(), ExportError> {
+        write_device(&mut self.out, device, &self.schema, &self.secrets)?;
         self.rows += 1;
         Ok(())
     }
@@ -261,14 +263,6 @@ impl<W: Write> DeviceWriter<W> {
     pub fn finish(self) -> std::io::Result<W> {
         self.out.finish()
     }
-}
-
-/// The group whose secret derives the bootstrap keys, when the options ask for them.
-pub(crate) fn bootstrap_group(
-    group: &RegistrationGroup,
-    options: &ExportOptions,
-) -> Option<RegistrationGroup> {
-    options.include_bootstrap_keys.then(|| group.clone())
 }
 
 /// What an export wrote.
@@ -307,7 +301,7 @@ pub struct ExportSummary {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(dps::inject::OsSecrets));
-/// let dps = Provisioner::new(InMemoryStore::new(), env);
+/// let dps = Provisioner::new(InMemoryStore::new(), env).with_keys(dps::seal::Keys::ephemeral());
 /// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
 /// let mut device = NewDevice::new("SN-0001".parse()?, "thermostat".parse()?);
 /// device.timezone = Some("-05:00".parse()?);
@@ -340,7 +334,7 @@ where
     W: Write,
 {
     let group = dps.group(group).await?;
-    let mut out = DeviceWriter::for_group(writer, &group, options)?;
+    let mut out = DeviceWriter::for_group(writer, &group, dps.sealer(), options)?;
     let not_found = write_selection(dps, group.id(), selection, options, &mut out).await?;
     let rows = out.rows();
     Ok((out.finish()?, ExportSummary { rows, not_found }))
@@ -369,7 +363,7 @@ const FLUSH_AT: usize = 64 * 1024;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(dps::inject::OsSecrets));
-/// let dps = Provisioner::new(InMemoryStore::new(), env);
+/// let dps = Provisioner::new(InMemoryStore::new(), env).with_keys(dps::seal::Keys::ephemeral());
 /// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
 /// dps.register(group.id(), NewDevice::new("SN-0001".parse()?, "thermostat".parse()?)).await?;
 ///
@@ -401,7 +395,7 @@ where
     let out = DeviceWriter::start(
         Vec::new(),
         group.attributes(),
-        bootstrap_group(&group, options),
+        RowSecrets::new(&group, dps.sealer(), options)?,
         options,
         0,
     )?;
@@ -426,7 +420,7 @@ pub(crate) trait DeviceSink {
 
 impl<W: Write> DeviceSink for DeviceWriter<W> {
     async fn device(&mut self, device: &Device) -> Result<(), ExportError> {
-        Ok(self.write(device)?)
+        self.write(device)
     }
 
     async fn page_done(&mut self) -> Result<(), ExportError> {

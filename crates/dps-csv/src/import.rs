@@ -125,7 +125,7 @@ impl ImportOptions {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(dps::inject::OsSecrets));
-/// let dps = Provisioner::new(InMemoryStore::new(), env);
+/// let dps = Provisioner::new(InMemoryStore::new(), env).with_keys(dps::seal::Keys::ephemeral());
 /// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
 /// let file = "Device Serial No.,Model ID\nSN-1,thermostat\nSN 2,thermostat\n";
 /// let report = import(&dps, group.id(), file.as_bytes(), &ImportOptions::default()).await?;
@@ -175,7 +175,7 @@ where
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(dps::inject::OsSecrets));
-/// let dps = Provisioner::new(InMemoryStore::new(), env);
+/// let dps = Provisioner::new(InMemoryStore::new(), env).with_keys(dps::seal::Keys::ephemeral());
 /// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
 ///
 /// // An upload arriving in pieces: here one end of an in-memory pipe.

@@ -107,7 +107,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(OsSecrets));
-//! let dps = Provisioner::new(InMemoryStore::new(), env);
+//! let dps = Provisioner::new(InMemoryStore::new(), env).with_keys(dps::seal::Keys::ephemeral());
 //! let mut settings = NewGroup::new("Building 7".parse()?);
 //! settings.attributes = AttributeSchema::new(vec![
 //!     AttributeDef::new("floor".parse()?, AttributeType::Integer),

@@ -48,7 +48,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(dps::inject::OsSecrets));
-//! let dps = Provisioner::new(InMemoryStore::new(), env);
+//! let dps = Provisioner::new(InMemoryStore::new(), env).with_keys(dps::seal::Keys::ephemeral());
 //! let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
 //! dps.register(group.id(), NewDevice::new("000123".parse()?, "1E5".parse()?)).await?;
 //!
@@ -68,12 +68,14 @@
 use std::io::{Read, Write};
 
 use dps_core::{
-    Device, Environment, GroupId, Provisioner, RegistrationGroup, Selection, Store,
+    Device, Environment, GroupId, Provisioner, Selection, Store,
     attribute::AttributeSchema,
 };
 
 use crate::error::{ExportError, ImportError};
-use crate::export::{DeviceSink, ExportOptions, ExportSummary, export_columns, write_device};
+use crate::export::{
+    DeviceSink, ExportOptions, ExportSummary, RowSecrets, export_columns, write_device,
+};
 use crate::import::{ImportOptions, ImportReport, ImportSummary, RowOutcome};
 use crate::read::RecordReader;
 use crate::rows::{DeviceReader, MAX_COLUMNS};
@@ -114,20 +116,13 @@ pub fn write_template<W: Write + Send>(schema: &AttributeSchema, writer: W) -> s
 struct SheetSink {
     out: SheetWriter,
     schema: AttributeSchema,
-    include_secrets: bool,
-    bootstrap_group: Option<RegistrationGroup>,
+    secrets: RowSecrets,
     rows: u64,
 }
 
 impl DeviceSink for SheetSink {
     async fn device(&mut self, device: &Device) -> Result<(), ExportError> {
-        write_device(
-            &mut self.out,
-            device,
-            &self.schema,
-            self.include_secrets,
-            self.bootstrap_group.as_ref(),
-        )?;
+        write_device(&mut self.out, device, &self.schema, &self.secrets)?;
         self.rows += 1;
         Ok(())
     }
@@ -163,8 +158,7 @@ where
     let mut sink = SheetSink {
         out: SheetWriter::new(&export_columns(group.attributes(), options))?,
         schema: group.attributes().clone(),
-        include_secrets: options.include_secrets,
-        bootstrap_group: crate::export::bootstrap_group(&group, options),
+        secrets: RowSecrets::new(&group, dps.sealer(), options)?,
         rows: 0,
     };
     let not_found =

@@ -1,13 +1,13 @@
 //! The opt-in `Device Bootstrap Key` export column for factories.
 
-use dps_core::{NewDevice, NewGroup, Provisioner, Selection, bootstrap::DeviceBootstrapKey};
+use dps_core::{NewDevice, NewGroup, Provisioner, Selection};
 use dps_csv::{ExportOptions, ImportOptions, export, import};
 use dps_store_memory::InMemoryStore;
 use dps_testkit::FakeEnvironment;
 
 #[tokio::test]
 async fn bootstrap_keys_are_exported_only_on_request_and_reimport_as_is() {
-    let dps = Provisioner::new(InMemoryStore::new(), FakeEnvironment::new());
+    let dps = Provisioner::new(InMemoryStore::new(), FakeEnvironment::new()).with_keys(dps_testkit::test_keys());
     let group = dps
         .create_group(NewGroup::new("factory".parse().unwrap()))
         .await
@@ -49,7 +49,7 @@ async fn bootstrap_keys_are_exported_only_on_request_and_reimport_as_is() {
     let group = dps.group(group.id()).await.unwrap();
     for (line, serial) in lines.zip(["SN-1", "SN-2"]) {
         let cells: Vec<&str> = line.split(',').collect();
-        let expected = DeviceBootstrapKey::for_device(&group, &serial.parse().unwrap());
+        let expected = dps_testkit::bootstrap_key(&group, &serial.parse().unwrap());
         // A key that starts with `+` is guarded against formula injection, as every cell is;
         // a reader takes it back with `unguard`.
         assert_eq!(
@@ -72,12 +72,20 @@ async fn bootstrap_keys_are_exported_only_on_request_and_reimport_as_is() {
 }
 
 #[test]
-fn a_device_writer_without_the_group_refuses_bootstrap_keys() {
-    let err = dps_csv::DeviceWriter::new(
-        Vec::new(),
-        &dps_core::attribute::AttributeSchema::default(),
-        &ExportOptions::default().with_bootstrap_keys(),
-    )
-    .unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+fn a_device_writer_without_the_group_refuses_secrets_and_bootstrap_keys() {
+    for options in [
+        ExportOptions::default().with_bootstrap_keys(),
+        ExportOptions::default().with_secrets(),
+    ] {
+        let err = dps_csv::DeviceWriter::new(
+            Vec::new(),
+            &dps_core::attribute::AttributeSchema::default(),
+            &options,
+        )
+        .unwrap_err();
+        let dps_csv::ExportError::Io(err) = err else {
+            panic!("expected an I/O error, got {err:?}");
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    }
 }

@@ -4,6 +4,7 @@
 
 mod common;
 
+use dps_core::seal::SecretOf;
 use dps_core::attribute::{AttributeDef, AttributeSchema, AttributeType, AttributeValue};
 use dps_core::{
     BatchTag, Description, Device, DeviceId, DeviceName, GroupId, ModelId, NewGroup,
@@ -18,7 +19,10 @@ fn group() -> RegistrationGroup {
     RegistrationGroup::new(
         GroupId::from_uuid(Uuid::nil()),
         new,
-        Secret::from_bytes_hex(&[1; 8]),
+        dps_testkit::sealed(
+            &Secret::from_bytes_hex(&[1; 8]),
+            SecretOf::Group(GroupId::from_uuid(Uuid::nil())),
+        ),
         Timestamp::from_unix_millis(0),
     )
 }
@@ -47,7 +51,10 @@ fn fuzz_group() -> RegistrationGroup {
     RegistrationGroup::new(
         GroupId::from_uuid(Uuid::nil()),
         new,
-        Secret::from_bytes_hex(&[1; 8]),
+        dps_testkit::sealed(
+            &Secret::from_bytes_hex(&[1; 8]),
+            SecretOf::Group(GroupId::from_uuid(Uuid::nil())),
+        ),
         Timestamp::from_unix_millis(0),
     )
 }

@@ -163,7 +163,8 @@ async fn an_item_refused_in_a_batch_call_rolls_back_alone_with_its_reason() {
     let env = second.environment(second.webhook().with_batch_size(DEVICES));
     let dps = Provisioner::builder(Arc::clone(dps.store()), Arc::new(env))
         .config(dps.config().clone())
-        .build();
+        .build()
+        .with_sealer(dps.sealer().clone());
     assert!(
         dps.allocate(group, &serials(half..DEVICES))
             .await

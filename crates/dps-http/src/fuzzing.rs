@@ -43,6 +43,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use dps_core::access::{AccessToken, Role};
 use dps_core::bootstrap::{BootstrapClaims, BootstrapRequest, DeviceBootstrapKey};
 use dps_core::inject::{ManualClock, SeededSecrets, SequentialIds};
+use dps_core::seal::{Keys, SealingKey};
 use dps_core::{
     Config, Environment, Injected, NewDevice, NewGroup, Provisioner, RegistrationGroup,
     SerialNumber, Store, Timestamp,
@@ -106,7 +107,9 @@ impl Fixture {
             ids: Arc::new(SequentialIds::new(1)),
             secrets: Arc::new(SeededSecrets::new(7)),
         };
-        let dps = Provisioner::with_parts(Arc::clone(&store), env, injected, Config::default());
+        let keys = Keys::new("fuzz".parse()?, SealingKey::from_bytes([9; 32]));
+        let dps = Provisioner::with_parts(Arc::clone(&store), env, injected, Config::default())
+            .with_keys(keys);
         let mut new = NewGroup::new("fuzz".parse()?);
         new.default_target = Some(TARGET.parse()?);
         new.auto_activation = true;
@@ -138,6 +141,11 @@ impl Fixture {
             group,
             operator,
         })
+    }
+
+    /// The bootstrap key of the device `serial` of the fixture's group.
+    fn bootstrap_key(&self, serial: &SerialNumber) -> Result<DeviceBootstrapKey, Failure> {
+        Ok(self.api.provisioner().bootstrap_key_for(&self.group, serial)?)
     }
 
     async fn send(&self, request: Request<Body>) -> Result<Answer, Failure> {
@@ -242,7 +250,7 @@ pub fn signed_bootstrap_body(parts: Parts) -> Vec<u8> {
         rt.block_on(async {
             let fixture = Fixture::new(parts).await?;
             let serial: SerialNumber = SERIAL.parse()?;
-            let key = DeviceBootstrapKey::for_device(&fixture.group, &serial);
+            let key = fixture.bootstrap_key(&serial)?;
             let claims = BootstrapClaims::new(fixture.group.id(), serial, NOW_MILLIS / 1000);
             Ok(serde_json::to_vec(&claims.sign(&key))?)
         })
@@ -306,7 +314,9 @@ async fn bootstrap(parts: Parts, body: &[u8]) -> Result<StatusCode, Failure> {
     let claims = &request.claims;
     assert_eq!(claims.group_id, fixture.group.id(), "200 for another group");
     assert_eq!(claims.serial.as_str(), SERIAL, "200 for another serial");
-    let key = DeviceBootstrapKey::for_device(&fixture.group, &claims.serial);
+    let key = fixture
+        .bootstrap_key(&claims.serial)
+        .unwrap_or_else(|e| panic!("the fixture's bootstrap key: {e}"));
     assert!(key.verify(&request), "200 for a bad signature");
     let window = i64::try_from(Config::default().bootstrap.window.as_secs()).unwrap_or(i64::MAX);
     let skew = claims.timestamp.saturating_sub(NOW_MILLIS / 1000);

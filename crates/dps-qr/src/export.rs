@@ -46,7 +46,7 @@ use crate::sheet::{AsyncSheet, LabelSheet, SheetOptions, SheetReport};
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// // A provisioner with a group of one device.
 /// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(OsSecrets));
-/// let dps = Provisioner::new(InMemoryStore::new(), env);
+/// let dps = Provisioner::new(InMemoryStore::new(), env).with_keys(dps::seal::Keys::ephemeral());
 /// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
 /// dps.register(group.id(), NewDevice::new("SN-0001".parse()?, "thermostat".parse()?)).await?;
 ///
@@ -106,7 +106,7 @@ where
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(OsSecrets));
-/// let dps = Provisioner::new(InMemoryStore::new(), env);
+/// let dps = Provisioner::new(InMemoryStore::new(), env).with_keys(dps::seal::Keys::ephemeral());
 /// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
 /// dps.register(group.id(), NewDevice::new("SN-0001".parse()?, "thermostat".parse()?)).await?;
 ///
@@ -170,7 +170,7 @@ where
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(OsSecrets));
-/// let dps = Provisioner::new(InMemoryStore::new(), env);
+/// let dps = Provisioner::new(InMemoryStore::new(), env).with_keys(dps::seal::Keys::ephemeral());
 /// let group = dps.create_group(NewGroup::new("Building 7".parse()?)).await?;
 /// dps.register(group.id(), NewDevice::new("SN-0001".parse()?, "thermostat".parse()?)).await?;
 ///

@@ -21,7 +21,7 @@ async fn the_lifecycle_runs_on_sqlite_and_survives_reopening() {
         secrets: Arc::new(SeededSecrets::new(7)),
     };
     let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
-    let dps = Provisioner::with_parts(store, Arc::clone(&env), injected, Config::default());
+    let dps = Provisioner::with_parts(store, Arc::clone(&env), injected, Config::default()).with_keys(dps_testkit::test_keys());
     let mut settings = NewGroup::new("g".parse().unwrap());
     settings.default_target = Some(Fixtures::target());
     let group = dps.create_group(settings).await.unwrap();
@@ -59,7 +59,7 @@ async fn the_lifecycle_runs_on_sqlite_and_survives_reopening() {
     drop(dps);
 
     let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
-    let dps = Provisioner::new(store, env);
+    let dps = Provisioner::new(store, env).with_keys(dps_testkit::test_keys());
     let d = dps
         .device_by_serial(group.id(), &"SN-NEW".parse().unwrap())
         .await

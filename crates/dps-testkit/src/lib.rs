@@ -27,7 +27,9 @@ pub mod golden;
 mod guarded;
 
 pub use fake_env::{Call, CallKind, FakeEnvironment, Fault};
-pub use fixtures::{EPOCH, Fixtures};
+pub use fixtures::{
+    EPOCH, Fixtures, bootstrap_key, credentials, group_secret, sealed, test_keys, test_sealer,
+};
 pub use guarded::Guarded;
 
 #[doc(hidden)]

@@ -22,7 +22,7 @@ async fn csv_and_qr_futures_are_send() -> Result<(), Box<dyn std::error::Error>>
         Arc::new(OsSecrets),
     ));
     let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
-    let dps = Provisioner::new(store, env);
+    let dps = Provisioner::new(store, env).with_keys(dps::seal::Keys::ephemeral());
     let group = dps.create_group(NewGroup::new("lab".parse()?)).await?.id();
     let all = Selection::all();
 

@@ -66,7 +66,7 @@ pub fn targets() -> Result<StaticConfig, dps::ValidationError> {
 pub fn provisioner(db: &Path) -> Result<Dps, dps::Error> {
     let store = SqliteStore::open(db, SqliteOptions::default())?;
     let env = StaticEnvironment::new(targets()?, Arc::new(OsSecrets));
-    Ok(Provisioner::new(store, env))
+    Ok(Provisioner::new(store, env).with_keys(dps::seal::Keys::ephemeral()))
 }
 
 /// The service's routes over one shared provisioner.

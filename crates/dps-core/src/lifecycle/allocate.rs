@@ -4,13 +4,14 @@
 use super::pending::{Begun, PendingDevice, Settlement, pending_state, rolled_back};
 use crate::changeset::Transition;
 use crate::device::{Device, LastError};
-use crate::environment::Onboarded;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::group::{ModelType, RegistrationGroup};
 use crate::id::OperationId;
-use crate::state::{Allocated, AllocationState, NotAllocated, Operation, PendingAction};
-use crate::text::Target;
+use crate::state::{
+    Allocated, AllocationState, NotAllocated, Operation, PendingAction, SealedCredentials,
+};
+use crate::text::{AssetId, Target};
 use crate::time::Timestamp;
 
 impl Device {
@@ -106,7 +107,8 @@ impl Device {
 pub(super) fn settle(
     pending: &PendingDevice,
     target: &Target,
-    onboarded: Onboarded,
+    asset_id: AssetId,
+    credentials: SealedCredentials,
     now: Timestamp,
 ) -> Settlement {
     let operation = pending.pending().operation();
@@ -114,12 +116,12 @@ pub(super) fn settle(
     let kind = EventKind::Allocated {
         operation,
         target: target.clone(),
-        asset_id: onboarded.asset_id.clone(),
+        asset_id: asset_id.clone(),
     };
     d.state = AllocationState::Allocated(Allocated {
         target: target.clone(),
-        asset_id: onboarded.asset_id,
-        credentials: onboarded.credentials,
+        asset_id,
+        credentials,
         allocated_at: now,
         bootstrapped_at: None,
     });

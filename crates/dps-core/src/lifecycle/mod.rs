@@ -43,7 +43,6 @@ use pending::rolled_back;
 
 use crate::changeset::Transition;
 use crate::device::{Device, DeviceEdit};
-use crate::environment::EnvironmentError;
 use crate::error::{Error, Result};
 use crate::group::RegistrationGroup;
 use crate::id::{OperationId, Version};
@@ -168,18 +167,22 @@ impl PendingDevice {
     pub fn settle(
         &self,
         group: &RegistrationGroup,
-        answer: std::result::Result<EnvOutcome, EnvironmentError>,
+        answer: Result<EnvOutcome>,
         now: Timestamp,
     ) -> Result<Settlement> {
         let action = self.pending().action();
         let outcome = match answer {
             Ok(outcome) => outcome,
-            Err(e) => return Ok(self.failed(Error::from(e), now)),
+            Err(e) => return Ok(self.failed(e, now)),
         };
         match (action, outcome) {
-            (PendingAction::Allocate { target, .. }, EnvOutcome::Onboarded(o)) => {
-                Ok(allocate::settle(self, target, o, now))
-            }
+            (
+                PendingAction::Allocate { target, .. },
+                EnvOutcome::Onboarded {
+                    asset_id,
+                    credentials,
+                },
+            ) => Ok(allocate::settle(self, target, asset_id, credentials, now)),
             (PendingAction::Reset { .. }, EnvOutcome::Offboarded) => {
                 Ok(reset::settle(self, group, now))
             }
@@ -206,7 +209,7 @@ impl PendingDevice {
                 | PendingAction::Reset { .. }
                 | PendingAction::Replace { .. }
                 | PendingAction::Delete { .. },
-                EnvOutcome::Onboarded(_) | EnvOutcome::Offboarded | EnvOutcome::Reissued(_),
+                EnvOutcome::Onboarded { .. } | EnvOutcome::Offboarded | EnvOutcome::Reissued(_),
             ) => Err(crate::state::TransitionError {
                 from: AllocationStatus::Pending,
                 operation: Operation::Complete,

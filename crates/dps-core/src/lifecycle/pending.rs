@@ -3,13 +3,13 @@
 
 use crate::changeset::Transition;
 use crate::device::{Device, LastError};
-use crate::environment::{Credentials, OnboardRequest, Onboarded};
+use crate::environment::OnboardRequest;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::id::{OperationId, Version};
 use crate::state::{
     Allocated, AllocationState, AllocationStatus, Operation, Pending, PendingAction,
-    TransitionError,
+    SealedCredentials, TransitionError,
 };
 use crate::text::{AssetId, SerialNumber, Target};
 use crate::time::Timestamp;
@@ -95,15 +95,21 @@ pub enum EnvCall<'a> {
     },
 }
 
-/// What the environment returned for a pending operation.
+/// What the environment returned for a pending operation, its credentials sealed for the
+/// device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvOutcome {
     /// `onboard` succeeded.
-    Onboarded(Onboarded),
+    Onboarded {
+        /// The identity the target gave the device.
+        asset_id: AssetId,
+        /// The credentials it issued.
+        credentials: SealedCredentials,
+    },
     /// `offboard` succeeded.
     Offboarded,
     /// `reissue` succeeded.
-    Reissued(Credentials),
+    Reissued(SealedCredentials),
 }
 
 /// What a pending device becomes once the environment answered.

@@ -6,11 +6,10 @@
 use super::pending::{Begun, PendingDevice, Settlement, pending_state, rolled_back};
 use crate::changeset::Transition;
 use crate::device::{Device, Replacement};
-use crate::environment::Credentials;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::id::OperationId;
-use crate::state::{Allocated, AllocationState, Operation, PendingAction};
+use crate::state::{Allocated, AllocationState, Operation, PendingAction, SealedCredentials};
 use crate::text::{BatchTag, Description, SerialNumber};
 use crate::time::Timestamp;
 
@@ -56,7 +55,7 @@ pub(super) fn settle(
     old_serial: &SerialNumber,
     batch_tag: &BatchTag,
     description: Option<&Description>,
-    credentials: Credentials,
+    credentials: SealedCredentials,
     now: Timestamp,
 ) -> Settlement {
     let mut d = pending.next(now);

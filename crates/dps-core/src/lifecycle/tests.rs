@@ -4,11 +4,12 @@ use super::*;
 use crate::attribute::AttributeSchema;
 use crate::device::Device;
 use crate::device::NewDevice;
-use crate::environment::Credentials;
-use crate::environment::Onboarded;
+use crate::environment::EnvironmentError;
 use crate::group::NewGroup;
 use crate::id::{DeviceId, GroupId, OperationId};
+use crate::seal::SealedSecret;
 use crate::secret::Secret;
+use crate::state::SealedCredentials;
 use crate::text::AssetId;
 use crate::text::Key;
 
@@ -27,18 +28,18 @@ fn group() -> RegistrationGroup {
     RegistrationGroup::new(
         GroupId::from_uuid(Uuid::from_u128(1)),
         new,
-        Secret::new("s").unwrap(),
+        SealedSecret::clear(Secret::new("s").unwrap()),
         t(0),
     )
 }
 
-fn onboarded(asset: &str) -> Onboarded {
-    Onboarded {
+fn onboarded(asset: &str) -> EnvOutcome {
+    EnvOutcome::Onboarded {
         asset_id: AssetId::new(asset).unwrap(),
-        credentials: Credentials {
+        credentials: SealedCredentials {
             product_key: Key::new("pk").unwrap(),
             device_key: Key::new("dk").unwrap(),
-            device_secret: Secret::new("s").unwrap(),
+            device_secret: SealedSecret::clear(Secret::new("s").unwrap()),
         },
     }
 }
@@ -55,7 +56,7 @@ fn settled(s: Settlement) -> Device {
 
 fn allocated(g: &RegistrationGroup) -> Device {
     let begun = registered(g).begin_allocate(g, op(1), t(0), t(10)).unwrap();
-    let answer = Ok(EnvOutcome::Onboarded(onboarded("a1")));
+    let answer = Ok(onboarded("a1"));
     settled(begun.pending.settle(g, answer, t(1)).unwrap())
 }
 
@@ -116,10 +117,10 @@ fn mismatched_outcome_is_refused_and_rejection_restores() {
     let g = group();
     let a = allocated(&g);
     let pending = a.begin_reset(&g, op(2), t(2), t(12)).unwrap().pending;
-    let mismatch = pending.settle(&g, Ok(EnvOutcome::Onboarded(onboarded("zz"))), t(3));
+    let mismatch = pending.settle(&g, Ok(onboarded("zz")), t(3));
     assert!(mismatch.is_err());
     let rejected = pending
-        .settle(&g, Err(EnvironmentError::rejected("no")), t(3))
+        .settle(&g, Err(EnvironmentError::rejected("no").into()), t(3))
         .unwrap();
     assert!(rejected.result.is_err());
     let back = rejected.transition.device().unwrap();
@@ -162,7 +163,7 @@ fn a_rejected_replacement_returns_to_the_old_serial_or_falls_back_to_the_new() {
     assert_eq!(begun.pending.device().serial().as_str(), "SN-2");
     let s = begun
         .pending
-        .settle(&g, Err(EnvironmentError::rejected("no")), t(3))
+        .settle(&g, Err(EnvironmentError::rejected("no").into()), t(3))
         .unwrap();
     assert_eq!(s.transition.device().unwrap().serial().as_str(), "SN-1");
     assert_eq!(

@@ -9,12 +9,14 @@ use crate::bootstrap::{
 };
 use crate::changeset::Changeset;
 use crate::device::Device;
-use crate::environment::Environment;
+use crate::environment::{Credentials, Environment};
 use crate::error::{Error, Result};
 use crate::event::{EventKind, NewEvent};
 use crate::group::RegistrationGroup;
-use crate::id::GroupId;
-use crate::state::AllocationState;
+use crate::id::{DeviceId, GroupId};
+use crate::seal::SecretOf;
+use crate::secret::Secret;
+use crate::state::{AllocationState, SealedCredentials};
 use crate::store::Store;
 use crate::text::SerialNumber;
 use crate::time::Timestamp;
@@ -100,7 +102,13 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             std::hint::black_box(decoy.verify(request));
             return self.refuse(claims, BootstrapRefusal::UnknownGroup).await;
         };
-        if !signature_verifies(&group, request, now, settings.secret_grace) {
+        let current = self.open_group_secret(&group)?;
+        let previous = || {
+            let sealed = group.previous_secret_at(now, settings.secret_grace)?;
+            // A previous secret that does not open verifies nothing; the current one did open.
+            self.sealer.open(sealed, SecretOf::Group(group.id())).ok()
+        };
+        if !signature_verifies(&current, previous, request) {
             return self.refuse(claims, BootstrapRefusal::BadSignature).await;
         }
         let skew_seconds = claims.timestamp.saturating_sub(now.unix_seconds());
@@ -179,7 +187,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             target: allocated.target().clone(),
             endpoints,
             asset_id: allocated.asset_id().clone(),
-            credentials: allocated.credentials().clone(),
+            credentials: self.open_credentials(device.id(), allocated.credentials())?,
             bootstrapped_at: now,
             allocated_now: *allocated_now,
         }))
@@ -220,14 +228,70 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] for the group, store errors.
+    /// [`Error::NotFound`] for the group, [`Error::KeyUnavailable`] when its secret does not
+    /// open, store errors.
     pub async fn device_bootstrap_key(
         &self,
         group: GroupId,
         serial: &SerialNumber,
     ) -> Result<DeviceBootstrapKey> {
         let group = self.group(group).await?;
-        Ok(DeviceBootstrapKey::for_device(&group, serial))
+        self.bootstrap_key_for(&group, serial)
+    }
+
+    /// The bootstrap key of the device `serial` of `group`, from the group's current secret:
+    /// what a factory export writes for each unit. To derive many, open the secret once with
+    /// [`Provisioner::open_group_secret`] and call [`DeviceBootstrapKey::derive`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KeyUnavailable`] when the group's secret does not open.
+    pub fn bootstrap_key_for(
+        &self,
+        group: &RegistrationGroup,
+        serial: &SerialNumber,
+    ) -> Result<DeviceBootstrapKey> {
+        let secret = self.open_group_secret(group)?;
+        Ok(DeviceBootstrapKey::derive(&secret, serial))
+    }
+
+    /// The group's current secret, opened: from it every device bootstrap key of the group
+    /// derives. Call this only where the secret or the keys must leave the process (a factory
+    /// export).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KeyUnavailable`] when the secret does not open.
+    pub fn open_group_secret(&self, group: &RegistrationGroup) -> Result<Secret> {
+        Ok(self
+            .sealer
+            .open(group.secret(), SecretOf::Group(group.id()))?)
+    }
+
+    /// The credentials of `device` with its device secret opened, or `None` when it is not
+    /// allocated (pending included). Call this only
+    /// where the secret must leave the process: an administrator's export or reveal.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KeyUnavailable`] when the secret does not open.
+    pub fn credentials(&self, device: &Device) -> Result<Option<Credentials>> {
+        device
+            .state()
+            .allocated()
+            .map(|a| self.open_credentials(device.id(), a.credentials()))
+            .transpose()
+    }
+
+    /// `sealed` opened for `device`.
+    fn open_credentials(&self, device: DeviceId, sealed: &SealedCredentials) -> Result<Credentials> {
+        Ok(Credentials {
+            product_key: sealed.product_key.clone(),
+            device_key: sealed.device_key.clone(),
+            device_secret: self
+                .sealer
+                .open(&sealed.device_secret, SecretOf::Device(device))?,
+        })
     }
 
     /// Signs `claims` as their device would: derives the device's key from its group's

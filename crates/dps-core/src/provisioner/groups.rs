@@ -12,14 +12,15 @@ use crate::store::{DeviceQuery, Store};
 use super::{BatchReport, Page, Provisioner, Selection};
 
 impl<S: Store, E: Environment> Provisioner<S, E> {
-    /// Creates a group with a fresh group secret.
+    /// Creates a group with a fresh group secret, sealed.
     ///
     /// # Errors
     ///
-    /// Store errors.
+    /// [`Error::KeyUnavailable`] without a sealing key, store errors.
     pub async fn create_group(&self, new: NewGroup) -> Result<RegistrationGroup> {
         let now = self.now();
-        let group = RegistrationGroup::new(self.new_group_id(), new, self.new_group_secret(), now);
+        let id = self.new_group_id();
+        let group = RegistrationGroup::new(id, new, self.new_group_secret(id)?, now);
         self.commit(Transition::group_created(group.clone(), now))
             .await?;
         Ok(group)
@@ -178,8 +179,8 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`], [`Error::Conflict`] when the group changed meanwhile, store
-    /// errors.
+    /// [`Error::NotFound`], [`Error::Conflict`] when the group changed meanwhile,
+    /// [`Error::KeyUnavailable`] without a sealing key, store errors.
     pub async fn rotate_group_secret(
         &self,
         group: GroupId,
@@ -188,7 +189,8 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         let group = self.group(group).await?;
         let now = self.now();
         let previous_kept = rotation == SecretRotation::Graceful;
-        let rotated = group.with_rotated_secret(self.new_group_secret(), previous_kept, now);
+        let secret = self.new_group_secret(group.id())?;
+        let rotated = group.with_rotated_secret(secret, previous_kept, now);
         let kind = EventKind::GroupSecretRotated { previous_kept };
         self.commit(Transition::group_updated(
             group.version(),

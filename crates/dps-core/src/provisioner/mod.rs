@@ -38,6 +38,7 @@ use crate::error::{Result, StoreError};
 use crate::event::Event;
 use crate::id::{DeviceId, EventCursor, GroupId, OperationId};
 use crate::inject::{Clock, IdGen, SecretSource};
+use crate::seal::{KeyProvider, Keys, SealedSecret, Sealer, SecretOf};
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::text::Actor;
@@ -146,6 +147,8 @@ pub struct Provisioner<S, E> {
     env: E,
     injected: Injected,
     config: Config,
+    /// Seals and opens secrets with the keys this provisioner was given.
+    sealer: Sealer,
     /// Who the events of this handle's changes name; `None` leaves them unnamed.
     actor: Option<Actor>,
     /// Shared by the handles that [`Provisioner::acting_as`] makes, so that they record
@@ -164,15 +167,42 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     }
 
     /// A provisioner with the given clock, identifiers, secrets and configuration.
+    ///
+    /// It has no sealing key until [`with_keys`](Provisioner::with_keys) gives it one.
     pub fn with_parts(store: S, env: E, injected: Injected, config: Config) -> Self {
+        let sealer = Sealer::new(Arc::new(Keys::none()), Arc::clone(&injected.secrets));
         Self {
             store,
             env,
             injected,
             config,
+            sealer,
             actor: None,
             refusals: Arc::default(),
         }
+    }
+
+    /// This provisioner sealing secrets with the current key of `keys` and opening them with
+    /// whichever of its keys sealed them; see the [`seal`](crate::seal) module.
+    ///
+    /// Without keys a provisioner lists and edits, but whatever needs a secret fails with
+    /// [`Error::KeyUnavailable`](crate::Error::KeyUnavailable).
+    pub fn with_keys(mut self, keys: impl KeyProvider) -> Self {
+        self.sealer = Sealer::new(Arc::new(keys), Arc::clone(&self.injected.secrets));
+        self
+    }
+
+    /// This provisioner sealing and opening secrets with `sealer`, which may take its nonces
+    /// from a source of its own (as [`with_keys`](Provisioner::with_keys) takes them from
+    /// the injected secret source).
+    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+        self.sealer = sealer;
+        self
+    }
+
+    /// The sealer, with this provisioner's keys.
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
     }
 
     /// This provisioner with `actor` named by the events of every change it commits.
@@ -194,7 +224,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let env = dps::StaticEnvironment::new(dps::StaticConfig { targets: vec![] },
     /// #     Arc::new(dps::inject::OsSecrets));
-    /// let dps = Provisioner::new(Arc::new(dps::memory::InMemoryStore::new()), Arc::new(env));
+    /// let dps = Provisioner::new(Arc::new(dps::memory::InMemoryStore::new()), Arc::new(env)).with_keys(dps::seal::Keys::ephemeral());
     /// let ops = dps.acting_as("ops-team".parse()?);
     /// ops.create_group(NewGroup::new("Building 7".parse()?)).await?;
     /// let events = dps.events(EventCursor::START, 10).await?;
@@ -212,6 +242,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             env: self.env.clone(),
             injected: self.injected.clone(),
             config: self.config.clone(),
+            sealer: self.sealer.clone(),
             actor: Some(actor),
             refusals: Arc::clone(&self.refusals),
         }
@@ -246,6 +277,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             env,
             injected: Injected::system(),
             config: Config::default(),
+            keys: None,
         }
     }
 
@@ -293,11 +325,13 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         OperationId::from_uuid(self.injected.ids.new_uuid())
     }
 
-    /// A fresh group secret from the injected secret source: 32 random bytes as 64 hex digits.
-    fn new_group_secret(&self) -> Secret {
+    /// A fresh group secret for `group` from the injected secret source (32 random bytes as
+    /// 64 hex digits), sealed.
+    fn new_group_secret(&self, group: GroupId) -> Result<SealedSecret> {
         let mut bytes = [0u8; 32];
         self.injected.secrets.fill(&mut bytes);
-        Secret::from_bytes_hex(&bytes)
+        let secret = Secret::from_bytes_hex(&bytes);
+        Ok(self.sealer.seal(&secret, SecretOf::Group(group))?)
     }
 
     /// A serial of 16 characters of Crockford base32: 9 for the injected clock's millisecond
@@ -349,10 +383,17 @@ pub struct Builder<S, E> {
     env: E,
     injected: Injected,
     config: Config,
+    keys: Option<Arc<dyn KeyProvider>>,
 }
 
 #[cfg(feature = "system")]
 impl<S: Store, E: Environment> Builder<S, E> {
+    /// Seals and opens secrets with `keys`; see [`Provisioner::with_keys`].
+    pub fn keys(mut self, keys: impl KeyProvider) -> Self {
+        self.keys = Some(Arc::new(keys));
+        self
+    }
+
     /// Reads the time from `clock`.
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.injected.clock = Arc::new(clock);
@@ -379,6 +420,10 @@ impl<S: Store, E: Environment> Builder<S, E> {
 
     /// The provisioner.
     pub fn build(self) -> Provisioner<S, E> {
-        Provisioner::with_parts(self.store, self.env, self.injected, self.config)
+        let dps = Provisioner::with_parts(self.store, self.env, self.injected, self.config);
+        match self.keys {
+            Some(keys) => dps.with_keys(keys),
+            None => dps,
+        }
     }
 }

@@ -13,12 +13,25 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use crate::changeset::{Changeset, Transition};
-use crate::environment::{Environment, EnvironmentError, OffboardCall, OnboardCall, ReissueCall};
+use crate::environment::{
+    Credentials, Environment, EnvironmentError, OffboardCall, OnboardCall, Onboarded,
+    ReissueCall,
+};
 use crate::error::{Error, Result};
 use crate::group::RegistrationGroup;
+use crate::id::DeviceId;
 use crate::lifecycle::{Begun, EnvCall, EnvOutcome, Outcome, PendingDevice, Settlement};
+use crate::seal::SecretOf;
+use crate::state::SealedCredentials;
 use crate::store::Store;
 use crate::text::Target;
+
+/// What the environment answered, its credentials still in clear.
+enum Answer {
+    Onboarded(Onboarded),
+    Offboarded,
+    Reissued(Credentials),
+}
 
 use super::Provisioner;
 
@@ -351,19 +364,17 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             Unit::Single(d) => return Settled::One(self.call(d).await),
             Unit::Onboards(chunk) => {
                 let answers = self.env.onboard_many(&chunk.target, &chunk.calls).await;
-                let answers = answers.into_iter().map(|a| a.map(EnvOutcome::Onboarded));
+                let answers = answers.into_iter().map(|a| a.map(Answer::Onboarded));
                 self.settle_chunk(chunk.members, answers)
             }
             Unit::Offboards(chunk) => {
                 let answers = self.env.offboard_many(&chunk.target, &chunk.calls).await;
-                let answers = answers
-                    .into_iter()
-                    .map(|a| a.map(|()| EnvOutcome::Offboarded));
+                let answers = answers.into_iter().map(|a| a.map(|()| Answer::Offboarded));
                 self.settle_chunk(chunk.members, answers)
             }
             Unit::Reissues(chunk) => {
                 let answers = self.env.reissue_many(&chunk.target, &chunk.calls).await;
-                let answers = answers.into_iter().map(|a| a.map(EnvOutcome::Reissued));
+                let answers = answers.into_iter().map(|a| a.map(Answer::Reissued));
                 self.settle_chunk(chunk.members, answers)
             }
         })
@@ -375,7 +386,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     fn settle_chunk(
         &self,
         members: Vec<Driven<'_>>,
-        answers: impl Iterator<Item = Result<EnvOutcome, EnvironmentError>>,
+        answers: impl Iterator<Item = Result<Answer, EnvironmentError>>,
     ) -> Vec<(usize, Result<Settlement>)> {
         let given = members.len();
         let mut answers = answers.fuse();
@@ -388,7 +399,8 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                         "the environment answered fewer than the {given} calls it was given"
                     )))
                 });
-                (d.index, d.pending.settle(d.group, answer, now))
+                let outcome = self.sealed(d.pending.device().id(), answer);
+                (d.index, d.pending.settle(d.group, outcome, now))
             })
             .collect()
     }
@@ -407,12 +419,12 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                 .env
                 .onboard(op, target, &request)
                 .await
-                .map(EnvOutcome::Onboarded),
+                .map(Answer::Onboarded),
             EnvCall::Offboard { target, asset_id } => self
                 .env
                 .offboard(op, target, asset_id)
                 .await
-                .map(|()| EnvOutcome::Offboarded),
+                .map(|()| Answer::Offboarded),
             EnvCall::Reissue {
                 target,
                 asset_id,
@@ -421,9 +433,35 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                 .env
                 .reissue(op, target, asset_id, serial)
                 .await
-                .map(EnvOutcome::Reissued),
+                .map(Answer::Reissued),
         };
-        (index, pending.settle(group, answer, self.now()))
+        let outcome = self.sealed(pending.device().id(), answer);
+        (index, pending.settle(group, outcome, self.now()))
+    }
+
+    /// The environment's answer for `device` with its credentials sealed. When they cannot
+    /// be sealed the device stays pending, as after a transient failure, and a later
+    /// [`Provisioner::recover`] asks the environment again (with the same operation ID).
+    fn sealed(
+        &self,
+        device: DeviceId,
+        answer: Result<Answer, EnvironmentError>,
+    ) -> Result<EnvOutcome> {
+        let seal = |c: Credentials| -> Result<SealedCredentials> {
+            Ok(SealedCredentials {
+                device_secret: self.sealer.seal(&c.device_secret, SecretOf::Device(device))?,
+                product_key: c.product_key,
+                device_key: c.device_key,
+            })
+        };
+        Ok(match answer? {
+            Answer::Onboarded(o) => EnvOutcome::Onboarded {
+                asset_id: o.asset_id,
+                credentials: seal(o.credentials)?,
+            },
+            Answer::Offboarded => EnvOutcome::Offboarded,
+            Answer::Reissued(c) => EnvOutcome::Reissued(seal(c)?),
+        })
     }
 
     /// Commits `transitions` in one changeset; when that fails, one by one, so that each

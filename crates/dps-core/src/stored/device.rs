@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 use super::{Record, StoredTarget, Versioned, decode, encode, unversioned};
 use crate::attribute::{AttributeValue, AttributeValues};
 use crate::device::{Device, LastError, Replacement};
-use crate::environment::Credentials;
 use crate::error::StoreError;
 use crate::id::{DeviceId, GroupId, OperationId, Version};
-use crate::secret::Secret;
-use crate::state::{Allocated, AllocationState, NotAllocated, Pending, PendingAction};
+use super::secret::StoredSecret;
+use crate::state::{
+    Allocated, AllocationState, NotAllocated, Pending, PendingAction, SealedCredentials,
+};
 use crate::text::{
     AssetId, AttributeId, BatchTag, Description, DeviceName, Key, ModelId, SerialNumber, Timezone,
 };
@@ -153,8 +154,7 @@ struct StoredAllocated {
 struct StoredCredentials {
     product_key: Key,
     device_key: Key,
-    #[serde(serialize_with = "crate::secret::serialize_exposed")]
-    device_secret: Secret,
+    device_secret: StoredSecret,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,7 +226,7 @@ impl From<Allocated> for StoredAllocated {
             credentials: StoredCredentials {
                 product_key: a.credentials.product_key,
                 device_key: a.credentials.device_key,
-                device_secret: a.credentials.device_secret,
+                device_secret: a.credentials.device_secret.into(),
             },
             allocated_at: a.allocated_at,
             bootstrapped_at: a.bootstrapped_at,
@@ -239,10 +239,10 @@ impl From<StoredAllocated> for Allocated {
         Self {
             target: a.target.into(),
             asset_id: a.asset_id,
-            credentials: Credentials {
+            credentials: SealedCredentials {
                 product_key: a.credentials.product_key,
                 device_key: a.credentials.device_key,
-                device_secret: a.credentials.device_secret,
+                device_secret: a.credentials.device_secret.into(),
             },
             allocated_at: a.allocated_at,
             bootstrapped_at: a.bootstrapped_at,

@@ -3,12 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::device::StoredValue;
+use super::secret::StoredSecret;
 use super::{Record, StoredTarget, Versioned, decode, encode, invalid, unversioned};
 use crate::attribute::{AttributeDef, AttributeSchema, AttributeType};
 use crate::error::StoreError;
 use crate::group::{ModelType, RegistrationGroup, ReprovisionMethod};
 use crate::id::{GroupId, Version};
-use crate::secret::Secret;
 use crate::text::{AttributeId, AttributeName, Description, GroupName};
 use crate::time::Timestamp;
 
@@ -28,14 +28,9 @@ pub struct StoredGroup {
     model_type: StoredModelType,
     reprovision: StoredReprovision,
     auto_activation: bool,
-    #[serde(serialize_with = "crate::secret::serialize_exposed")]
-    secret: Secret,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::secret::serialize_exposed_opt"
-    )]
-    previous_secret: Option<Secret>,
+    secret: StoredSecret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_secret: Option<StoredSecret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     secret_rotated_at: Option<Timestamp>,
     attributes: Vec<StoredAttributeDef>,
@@ -96,8 +91,8 @@ impl StoredGroup {
             model_type: self.model_type.into(),
             reprovision: self.reprovision.into(),
             auto_activation: self.auto_activation,
-            secret: self.secret,
-            previous_secret: self.previous_secret,
+            secret: self.secret.into(),
+            previous_secret: self.previous_secret.map(Into::into),
             secret_rotated_at: self.secret_rotated_at,
             attributes,
             version: self.version,
@@ -127,8 +122,8 @@ impl From<RegistrationGroup> for StoredGroup {
             model_type: g.model_type.into(),
             reprovision: g.reprovision.into(),
             auto_activation: g.auto_activation,
-            secret: g.secret,
-            previous_secret: g.previous_secret,
+            secret: g.secret.into(),
+            previous_secret: g.previous_secret.map(Into::into),
             secret_rotated_at: g.secret_rotated_at,
             attributes: Vec::from(g.attributes)
                 .into_iter()

@@ -3,12 +3,13 @@ use uuid::Uuid;
 use super::*;
 use crate::attribute::{AttributeDef, AttributeSchema, AttributeType, AttributeValue};
 use crate::device::{Device, LastError, Replacement};
-use crate::environment::Credentials;
 use crate::event::{EventKind, NewEvent};
 use crate::group::{ModelType, NewGroup, RegistrationGroup, ReprovisionMethod};
 use crate::id::{DeviceId, EventCursor, GroupId, OperationId, Version};
+use crate::inject::SeededSecrets;
+use crate::seal::{Keys, SealedSecret, Sealer, SealingKey, SecretOf};
 use crate::secret::Secret;
-use crate::state::{Allocated, AllocationState, Pending, PendingAction};
+use crate::state::{Allocated, AllocationState, Pending, PendingAction, SealedCredentials};
 use crate::text::SerialNumber;
 use crate::time::Timestamp;
 
@@ -23,22 +24,44 @@ fn t(ms: i64) -> Timestamp {
     Timestamp::from_unix_millis(ms)
 }
 
-fn allocated() -> Allocated {
+/// A sealer with one fixed key, `k1`, and nonces from a seeded source.
+fn sealer() -> Sealer {
+    let keys = Keys::new(p("k1"), SealingKey::from_bytes([1; 32]));
+    Sealer::new(std::sync::Arc::new(keys), std::sync::Arc::new(SeededSecrets::new(3)))
+}
+
+fn clear(text: &str) -> SealedSecret {
+    SealedSecret::clear(Secret::new(text).unwrap())
+}
+
+fn allocated(device_secret: SealedSecret) -> Allocated {
     Allocated {
         target: p("prod/acme"),
         asset_id: p("asset-1"),
-        credentials: Credentials {
+        credentials: SealedCredentials {
             product_key: p("pk"),
             device_key: p("dk"),
-            device_secret: Secret::new("s3cret").unwrap(),
+            device_secret,
         },
         allocated_at: t(2),
         bootstrapped_at: Some(t(3)),
     }
 }
 
-/// A device pending a replacement, with every optional field set.
+/// A device pending a replacement, with every optional field set, its secret in clear as
+/// format version 1 kept it.
 fn device() -> Device {
+    device_with(clear("s3cret"))
+}
+
+/// [`device`] with its secret sealed.
+fn sealed_device() -> Device {
+    let id = DeviceId::from_uuid(Uuid::from_u128(2));
+    let secret = Secret::new("s3cret").unwrap();
+    device_with(sealer().seal(&secret, SecretOf::Device(id)).unwrap())
+}
+
+fn device_with(device_secret: SealedSecret) -> Device {
     Device {
         id: DeviceId::from_uuid(Uuid::from_u128(2)),
         group_id: GroupId::from_uuid(Uuid::from_u128(1)),
@@ -57,7 +80,7 @@ fn device() -> Device {
         state: AllocationState::Pending(Pending {
             operation: OperationId::from_uuid(Uuid::from_u128(9)),
             action: Box::new(PendingAction::Replace {
-                from: allocated(),
+                from: allocated(device_secret),
                 old_serial: p("SN-1"),
                 batch_tag: p("rma"),
                 description: None,
@@ -103,7 +126,20 @@ const DEVICE_JSON: &str = concat!(
     r#""version":2,"created_at":0,"updated_at":5}"#
 );
 
+/// A group with every setting, its secrets in clear as format version 1 kept them.
 fn group() -> RegistrationGroup {
+    group_with(clear("old"), clear("new"))
+}
+
+/// [`group`] with its secrets sealed.
+fn sealed_group() -> RegistrationGroup {
+    let of = SecretOf::Group(GroupId::from_uuid(Uuid::from_u128(1)));
+    let s = sealer();
+    let old = s.seal(&Secret::new("old").unwrap(), of).unwrap();
+    group_with(old, s.seal(&Secret::new("new").unwrap(), of).unwrap())
+}
+
+fn group_with(old: SealedSecret, new_secret: SealedSecret) -> RegistrationGroup {
     let mut new = NewGroup::new(p("Building 7"));
     new.default_target = Some(p("prod/acme"));
     new.model_type = ModelType::Private;
@@ -122,10 +158,10 @@ fn group() -> RegistrationGroup {
     let g = RegistrationGroup::new(
         GroupId::from_uuid(Uuid::from_u128(1)),
         new,
-        Secret::new("old").unwrap(),
+        old,
         t(0),
     );
-    g.with_rotated_secret(Secret::new("new").unwrap(), true, t(1))
+    g.with_rotated_secret(new_secret, true, t(1))
 }
 
 const GROUP_JSON: &str = concat!(
@@ -159,22 +195,83 @@ const EVENT_JSON: &str = concat!(
     r#""reason":{"code":"stale_timestamp","skew_seconds":-400},"suppressed":3}}"#
 );
 
+/// `json` (of format version 1) as version 2 writes it, its secrets sealed as `sealed` are.
+fn as_version_2(json: &str, secrets: &[(&str, &SealedSecret)]) -> String {
+    let mut json = json.replacen(r#""format":1"#, r#""format":2"#, 1);
+    for (text, sealed) in secrets {
+        let stored = serde_json::to_string(&super::secret::StoredSecret((*sealed).clone()));
+        json = json.replacen(&format!("{text:?}"), &stored.unwrap(), 1);
+    }
+    json
+}
+
+fn device_secret(d: &Device) -> &SealedSecret {
+    let Some(PendingAction::Replace { from, .. }) = d.state().pending().map(|p| p.action()) else {
+        panic!("the pinned device is pending a replacement");
+    };
+    &from.credentials.device_secret
+}
+
 #[test]
 fn the_stored_json_of_known_records_is_pinned() {
+    let d = sealed_device();
+    let json = StoredDevice::from(&d).to_json().unwrap();
     assert_eq!(
-        StoredDevice::from(&device()).to_json().unwrap(),
-        DEVICE_JSON
+        json,
+        as_version_2(DEVICE_JSON, &[("s3cret", device_secret(&d))])
     );
-    assert_eq!(StoredGroup::from(&group()).to_json().unwrap(), GROUP_JSON);
-    assert_eq!(StoredEvent::from(&event()).to_json().unwrap(), EVENT_JSON);
+    assert!(json.contains(r#""device_secret":{"key":"k1","nonce":""#), "{json}");
+    assert!(!json.contains("s3cret"), "{json}");
+    let g = sealed_group();
+    let previous = g.previous_secret().unwrap();
+    assert_eq!(
+        StoredGroup::from(&g).to_json().unwrap(),
+        as_version_2(GROUP_JSON, &[("new", g.secret()), ("old", previous)])
+    );
+    assert_eq!(
+        StoredEvent::from(&event()).to_json().unwrap(),
+        as_version_2(EVENT_JSON, &[])
+    );
 }
 
 #[test]
 fn stored_records_read_back_as_the_domain_records() {
-    assert_eq!(decode_device(DEVICE_JSON).unwrap(), device());
-    assert_eq!(decode_group(GROUP_JSON).unwrap(), group());
+    let d = sealed_device();
+    let json = StoredDevice::from(&d).to_json().unwrap();
+    assert_eq!(decode_device(&json).unwrap(), d);
+    let g = sealed_group();
+    assert_eq!(decode_group(&StoredGroup::from(&g).to_json().unwrap()).unwrap(), g);
     let e = decode_event(EventCursor::new(4), EVENT_JSON).unwrap();
     assert_eq!(e, crate::Event::from_new(EventCursor::new(4), event()));
+}
+
+#[test]
+fn version_1_records_read_back_with_their_secrets_in_clear() {
+    let d = decode_device(DEVICE_JSON).unwrap();
+    assert_eq!(d, device());
+    assert!(!device_secret(&d).is_sealed());
+    let g = decode_group(GROUP_JSON).unwrap();
+    assert_eq!(g, group());
+    assert!(!g.secret().is_sealed());
+    // A secret in clear opens without a key, and is written back as it was read.
+    let of = SecretOf::Group(g.id());
+    assert_eq!(sealer().open(g.secret(), of).unwrap().expose(), "new");
+    let again = StoredGroup::from(&g).to_json().unwrap();
+    assert_eq!(again, as_version_2(GROUP_JSON, &[]));
+}
+
+#[test]
+fn a_damaged_sealed_secret_is_corrupt() {
+    let d = sealed_device();
+    let json = StoredDevice::from(&d).to_json().unwrap();
+    let short_nonce = json.replacen(r#""nonce":""#, r#""nonce":"AAAA"#, 1);
+    let e = decode_device(&short_nonce).unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt { .. }), "{e:?}");
+    let not_base64 = json.replacen(r#""sealed":""#, r#""sealed":"!"#, 1);
+    assert!(matches!(
+        decode_device(&not_base64),
+        Err(StoreError::Corrupt { .. })
+    ));
 }
 
 #[test]
@@ -222,7 +319,7 @@ fn unsupported(e: &StoreError) -> &UnsupportedFormat {
 
 #[test]
 fn a_newer_format_version_is_refused_naming_both_versions() {
-    let newer = DEVICE_JSON.replacen(r#""format":1"#, r#""format":2"#, 1);
+    let newer = DEVICE_JSON.replacen(r#""format":1"#, r#""format":3"#, 1);
     let e = StoredDevice::from_json(&newer).unwrap_err();
     assert_eq!(e.code(), "storage_corrupt");
     assert!(!e.is_retryable());
@@ -230,13 +327,13 @@ fn a_newer_format_version_is_refused_naming_both_versions() {
         unsupported(&e),
         &UnsupportedFormat {
             record: Record::Device,
-            found: 2,
+            found: 3,
             supported: FORMAT_VERSION,
         }
     );
     let text = e.to_string();
-    assert!(text.contains("version 2"), "{text}");
-    assert!(text.contains("versions 1 to 1"), "{text}");
+    assert!(text.contains("version 3"), "{text}");
+    assert!(text.contains("versions 1 to 2"), "{text}");
     assert!(text.contains("newer version of dps"), "{text}");
 }
 
@@ -281,9 +378,12 @@ fn rows_carry_the_indexed_columns() {
     assert_eq!(row.batch_tag.as_deref(), Some("b1"));
     assert_eq!(row.target.as_deref(), Some("prod/acme"));
     assert_eq!(row.allocated_to, None);
-    assert_eq!(row.data, DEVICE_JSON);
+    assert_eq!(row.data, as_version_2(DEVICE_JSON, &[]));
     let row = GroupColumns::of(&group()).unwrap();
-    assert_eq!((row.version, row.data.as_str()), (2, GROUP_JSON));
+    assert_eq!(
+        (row.version, row.data),
+        (2, as_version_2(GROUP_JSON, &[]))
+    );
 }
 
 #[test]
@@ -325,7 +425,7 @@ fn token() -> crate::access::AccessToken {
 fn token_json() -> String {
     format!(
         concat!(
-            r#"{{"format":1,"name":"ci-pipeline","role":"operator","#,
+            r#"{{"format":2,"name":"ci-pipeline","role":"operator","#,
             r#""groups":["00000000-0000-0000-0000-000000000001","#,
             r#""00000000-0000-0000-0000-000000000002"],"hash":"{}","created_at":8}}"#
         ),
@@ -339,7 +439,7 @@ fn a_stored_token_is_pinned_and_reads_back_by_its_hash() {
     assert_eq!(json, token_json());
     assert!(!json.contains("dps_text"), "{json}");
     assert_eq!(decode_token(&json).unwrap(), token());
-    let legacy = json.replacen(r#""format":1,"#, "", 1);
+    let legacy = json.replacen(r#""format":2,"#, "", 1);
     assert_eq!(StoredToken::from_json(&legacy).unwrap().format_version(), 1);
     assert_eq!(decode_token(&legacy).unwrap(), token());
 }
@@ -358,7 +458,7 @@ fn a_stored_bulk_import_token_says_so_and_others_are_written_as_before() {
 
 #[test]
 fn a_stored_token_of_a_newer_format_or_a_bad_hash_is_corrupt() {
-    let newer = token_json().replacen(r#""format":1"#, r#""format":2"#, 1);
+    let newer = token_json().replacen(r#""format":2"#, r#""format":3"#, 1);
     let e = decode_token(&newer).unwrap_err();
     assert_eq!(unsupported(&e).record, Record::Token);
     let bad = token_json().replace(&crate::access::TokenHash::of("dps_text").to_hex(), "abc");

@@ -35,7 +35,7 @@ pub fn world() -> World {
         Arc::clone(&env),
         injected,
         Config::default(),
-    );
+    ).with_keys(dps_testkit::test_keys());
     World {
         dps,
         store,

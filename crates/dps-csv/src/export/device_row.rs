@@ -1,9 +1,9 @@
 //! One device as a row of export cells, for the CSV and the XLSX writers alike.
 
-use dps_core::{
-    Device, RegistrationGroup, attribute::AttributeSchema, bootstrap::DeviceBootstrapKey,
-};
+use dps_core::{Device, attribute::AttributeSchema};
 
+use super::secrets::RowSecrets;
+use crate::error::ExportError;
 use crate::write::RowCells;
 
 /// Writes `device` as one row of the export columns
@@ -12,9 +12,8 @@ pub(crate) fn write_device<C: RowCells>(
     w: &mut C,
     device: &Device,
     schema: &AttributeSchema,
-    include_secrets: bool,
-    bootstrap_group: Option<&RegistrationGroup>,
-) -> std::io::Result<()> {
+    secrets: &RowSecrets,
+) -> Result<(), ExportError> {
     w.value(device.serial().as_str())?;
     w.opt(device.name().map(|n| n.as_str()))?;
     w.value(device.model_id().as_str())?;
@@ -45,11 +44,11 @@ pub(crate) fn write_device<C: RowCells>(
     w.opt(allocated.map(|a| a.asset_id().as_str()))?;
     w.opt(allocated.map(|a| a.credentials().product_key.as_str()))?;
     w.opt(allocated.map(|a| a.credentials().device_key.as_str()))?;
-    if include_secrets {
-        w.opt(allocated.map(|a| a.credentials().device_secret.expose()))?;
+    if secrets.has_device_secrets() {
+        let secret = secrets.device_secret(device)?;
+        w.opt(secret.as_ref().map(|s| s.expose()))?;
     }
-    if let Some(group) = bootstrap_group {
-        let key = DeviceBootstrapKey::for_device(group, device.serial());
+    if let Some(key) = secrets.bootstrap_key(device) {
         w.value(&key.expose_base64())?;
     }
     match device.last_error() {
@@ -59,5 +58,5 @@ pub(crate) fn write_device<C: RowCells>(
     w.value(&device.created_at().to_string())?;
     w.value(&device.updated_at().to_string())?;
     w.value(&device.version().to_string())?;
-    w.end_record()
+    Ok(w.end_record()?)
 }

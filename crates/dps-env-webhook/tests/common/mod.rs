@@ -79,12 +79,19 @@ pub fn serial(i: usize) -> SerialNumber {
     format!("SN-{i:05}").parse().expect("a serial")
 }
 
+/// The sealing keys of the tests' provisioners: one fixed key.
+pub fn keys() -> dps_core::seal::Keys {
+    let key = dps_core::seal::SealingKey::from_bytes([0x5e; 32]);
+    dps_core::seal::Keys::new("test-1".parse().expect("a key ID"), key)
+}
+
 /// A provisioner over a fresh in-memory store, whose leases run out at once, with a group
 /// whose default target is the platform's and `n` devices of model `m1`.
 pub async fn provisioner(env: WebhookEnvironment, n: usize) -> (Dps, GroupId) {
     let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
     let dps = Provisioner::builder(store, Arc::new(env))
         .config(Config::default().with_lease(Duration::ZERO))
+        .keys(keys())
         .build();
     let group = with_devices(&dps, n).await;
     // The platform's answer is kept: the faults a test queues meet the calls that change it.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::{etag, group_for, if_match, page_size, version_mismatch};
-use crate::Api;
+use crate::{Api, DynProvisioner};
 use crate::auth::Caller;
 use crate::problem::Problem;
 use crate::views::{DeviceView, PageView};
@@ -113,12 +113,13 @@ fn secrets_wanted(caller: &Caller, value: Option<bool>) -> Result<bool, Problem>
     Ok(wanted)
 }
 
-fn view(device: &Device, secrets: bool) -> DeviceView<'_> {
-    if secrets {
-        DeviceView::with_secret(device)
+/// The view of `device`, with its device secret opened when `secrets` are wanted.
+fn view<'d>(dps: &DynProvisioner, device: &'d Device, secrets: bool) -> Result<DeviceView<'d>, Problem> {
+    Ok(if secrets {
+        DeviceView::with_secret(device, dps.credentials(device)?)
     } else {
         DeviceView::from(device)
-    }
+    })
 }
 
 #[utoipa::path(
@@ -159,7 +160,11 @@ pub(crate) async fn list(
             page_size(&api, query.limit)?,
         )
         .await?;
-    let views = page.items.iter().map(|d| view(d, secrets)).collect();
+    let views = page
+        .items
+        .iter()
+        .map(|d| view(dps, d, secrets))
+        .collect::<Result<_, _>>()?;
     Ok(Json(PageView::new(
         views,
         page.next.map(SerialNumber::into_string),
@@ -361,7 +366,8 @@ pub(crate) async fn show(
     let dps = api.provisioner();
     let group = group_for(dps, &caller, &reference).await?;
     let device = dps.device_by_serial(group.id(), &serial).await?;
-    Ok(([etag(device.version())], Json(view(&device, secrets))).into_response())
+    let view = view(dps, &device, secrets)?;
+    Ok(([etag(device.version())], Json(view)).into_response())
 }
 
 /// The body of `PATCH …/devices/{serial}`: the fields to change (every field but the

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use dps_core::state::SealedCredentials;
 use dps_core::{AssetId, Credentials, Device, LastError, Target};
 use serde::Serialize;
 
@@ -34,14 +35,12 @@ pub struct DeviceView<'a> {
 }
 
 impl<'a> DeviceView<'a> {
-    /// The view of `d` with its device secret, for a caller allowed to read it.
-    pub fn with_secret(d: &'a Device) -> Self {
+    /// The view of `d` with its device secret from `credentials` (the device's credentials
+    /// opened), for a caller allowed to read it.
+    pub fn with_secret(d: &'a Device, credentials: Option<Credentials>) -> Self {
         let mut view = Self::from(d);
         if let Some(allocation) = &mut view.allocation {
-            allocation.device_secret = d
-                .state()
-                .allocated()
-                .map(|a| a.credentials().device_secret.expose());
+            allocation.device_secret = credentials.map(|c| String::from(c.device_secret));
         }
         view
     }
@@ -114,11 +113,15 @@ struct AllocationOut<'a> {
     #[schema(required = false)]
     device_key: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    device_secret: Option<&'a str>,
+    device_secret: Option<String>,
 }
 
 impl<'a> AllocationOut<'a> {
-    fn new(target: &'a Target, asset_id: &'a AssetId, credentials: &'a Credentials) -> Self {
+    fn new(
+        target: &'a Target,
+        asset_id: &'a AssetId,
+        credentials: &'a SealedCredentials,
+    ) -> Self {
         Self {
             environment: target.environment.as_str(),
             ou: target.ou.as_str(),

@@ -127,7 +127,8 @@ async fn one_conflict_in_a_batch<S: Store + ?Sized>(store: Arc<S>) {
         ids: Arc::new(SequentialIds::new(2_000_000)),
         secrets: Arc::new(SeededSecrets::new(7)),
     };
-    let dps = Provisioner::with_parts(interfering, env, injected, Config::default());
+    let dps = Provisioner::with_parts(interfering, env, injected, Config::default())
+        .with_keys(crate::test_keys());
     let report = match dps.allocate(group.id(), &Selection::all()).await {
         Ok(report) => report,
         Err(e) => panic!("allocate a page: {e}"),

@@ -3,9 +3,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use dps_core::seal::{SealedSecret, Sealer, SecretOf};
 use dps_core::state::PendingAction;
+use dps_core::stored::{StoredDevice, StoredGroup};
 use dps_core::{
-    Device, DeviceQuery, Event, EventCursor, GroupId, RegistrationGroup, ReprovisionMethod,
+    Device, DeviceQuery, Event, EventCursor, GroupId, RegistrationGroup, ReprovisionMethod, Secret,
     SerialNumber, Store, StoreError, state::AllocationState,
 };
 
@@ -108,6 +110,69 @@ pub async fn expected<S: Store>(store: S) -> Snapshot {
         .unwrap_or_else(|e| panic!("read the reference store: {e}"))
 }
 
+/// A record as the comparison sees it: its stored JSON with each secret replaced by a mark,
+/// and its secrets opened. A secret sealed with another nonce, or kept in clear by an earlier
+/// release, compares equal when it opens to the same text.
+#[derive(Debug, PartialEq)]
+struct Opened {
+    json: serde_json::Value,
+    secrets: Vec<Result<Secret, String>>,
+}
+
+fn opened(json: Result<String, StoreError>, of: SecretOf, sealed: Vec<&SealedSecret>) -> Opened {
+    let sealer: Sealer = crate::test_sealer();
+    let mut json: serde_json::Value = json
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(serde_json::Value::Null);
+    mask_secrets(&mut json);
+    let secrets = sealed
+        .into_iter()
+        .map(|s| sealer.open(s, of).map_err(|e| e.to_string()))
+        .collect();
+    Opened { json, secrets }
+}
+
+/// Replaces the value of every secret field with a mark.
+fn mask_secrets(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if matches!(k.as_str(), "secret" | "previous_secret" | "device_secret") {
+                    *v = serde_json::Value::from("<secret>");
+                } else {
+                    mask_secrets(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_secrets),
+        _ => {}
+    }
+}
+
+fn opened_group(g: &RegistrationGroup) -> Opened {
+    let sealed = std::iter::once(g.secret()).chain(g.previous_secret());
+    let json = StoredGroup::from(g).to_json();
+    opened(json, SecretOf::Group(g.id()), sealed.collect())
+}
+
+fn opened_device(d: &Device) -> Opened {
+    let pending_from = d.state().pending().and_then(|p| match p.action() {
+        PendingAction::Reset { from }
+        | PendingAction::Delete { from }
+        | PendingAction::Replace { from, .. } => Some(from),
+        PendingAction::Allocate { .. } => None,
+    });
+    let sealed = d
+        .state()
+        .allocated()
+        .into_iter()
+        .chain(pending_from)
+        .map(|a| &a.credentials().device_secret);
+    let json = StoredDevice::from(d).to_json();
+    opened(json, SecretOf::Device(d.id()), sealed.collect())
+}
+
 fn group_key(g: &RegistrationGroup) -> String {
     format!("group {} ({})", g.id(), g.name())
 }
@@ -132,36 +197,51 @@ pub async fn assert_reads_back<S: Store + ?Sized>(expected: &Snapshot, store: &S
             .unwrap_or_else(|e| fail(group_key(g), e));
         let got = got.unwrap_or_else(|| panic!("{} is missing", group_key(g)));
         assert_eq!(
-            got.secret().expose(),
-            g.secret().expose(),
-            "{}: secret",
+            opened_group(&got),
+            opened_group(g),
+            "{} reads back differently",
             group_key(g)
         );
-        assert_eq!(
-            got.previous_secret().map(|s| s.expose()),
-            g.previous_secret().map(|s| s.expose()),
-            "{}: previous secret",
-            group_key(g)
-        );
-        assert_eq!(&got, g, "{} reads back differently", group_key(g));
     }
     let actual = snapshot(store)
         .await
         .unwrap_or_else(|e| fail("the listings".into(), e));
-    assert_same_list("groups", &expected.groups, &actual.groups, group_key);
+    assert_same_list(
+        "groups",
+        &expected.groups,
+        &actual.groups,
+        group_key,
+        opened_group,
+    );
     for d in &expected.devices {
         let by_id = store
             .device(d.id())
             .await
             .unwrap_or_else(|e| fail(device_key(d), e));
-        assert_eq!(by_id.as_ref(), Some(d), "{} by id", device_key(d));
+        assert_eq!(
+            by_id.as_ref().map(opened_device),
+            Some(opened_device(d)),
+            "{} by id",
+            device_key(d)
+        );
         let by_serial = store
             .device_by_serial(d.group_id(), d.serial())
             .await
             .unwrap_or_else(|e| fail(device_key(d), e));
-        assert_eq!(by_serial.as_ref(), Some(d), "{} by serial", device_key(d));
+        assert_eq!(
+            by_serial.as_ref().map(opened_device),
+            Some(opened_device(d)),
+            "{} by serial",
+            device_key(d)
+        );
     }
-    assert_same_list("devices", &expected.devices, &actual.devices, device_key);
+    assert_same_list(
+        "devices",
+        &expected.devices,
+        &actual.devices,
+        device_key,
+        opened_device,
+    );
     for g in &expected.groups {
         let mine: Vec<&Device> = expected
             .devices
@@ -174,8 +254,9 @@ pub async fn assert_reads_back<S: Store + ?Sized>(expected: &Snapshot, store: &S
             .await
             .unwrap_or_else(|e| fail(group_key(g), e));
         got.sort_by(|a, b| a.serial().cmp(b.serial()));
-        let got: Vec<&Device> = got.iter().collect();
-        assert_eq!(got, mine, "devices of {} by serials", group_key(g));
+        let got: Vec<Opened> = got.iter().map(opened_device).collect();
+        let mine_opened: Vec<Opened> = mine.iter().map(|d| opened_device(d)).collect();
+        assert_eq!(got, mine_opened, "devices of {} by serials", group_key(g));
         let count = store
             .count_devices(&DeviceQuery::group(g.id()))
             .await
@@ -187,21 +268,32 @@ pub async fn assert_reads_back<S: Store + ?Sized>(expected: &Snapshot, store: &S
         &expected.pending,
         &actual.pending,
         device_key,
+        opened_device,
     );
-    assert_same_list("events", &expected.events, &actual.events, |e| {
-        format!("event {} ({})", e.cursor.get(), e.kind.name())
-    });
+    assert_same_list(
+        "events",
+        &expected.events,
+        &actual.events,
+        |e| format!("event {} ({})", e.cursor.get(), e.kind.name()),
+        Event::clone,
+    );
 }
 
-fn assert_same_list<T: PartialEq + std::fmt::Debug>(
+fn assert_same_list<T, V: PartialEq + std::fmt::Debug>(
     what: &str,
     expected: &[T],
     actual: &[T],
     key: impl Fn(&T) -> String,
+    view: impl Fn(&T) -> V,
 ) {
     for (i, e) in expected.iter().enumerate() {
         match actual.get(i) {
-            Some(a) => assert_eq!(a, e, "{what}: {} reads back differently", key(e)),
+            Some(a) => assert_eq!(
+                view(a),
+                view(e),
+                "{what}: {} reads back differently",
+                key(e)
+            ),
             None => panic!("{what}: {} is missing", key(e)),
         }
     }

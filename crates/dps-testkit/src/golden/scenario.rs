@@ -189,7 +189,10 @@ pub async fn scenario<S: Store + ?Sized>(store: Arc<S>) {
         .with_page_size(1)
         .with_bootstrap(BootstrapConfig::default().with_refusal_events_per_minute(1));
     let run = Run {
-        dps: Provisioner::with_parts(Arc::clone(&store), Arc::clone(&env), injected, config),
+        // Sealing takes its nonces from a source of its own, so that the injected one hands
+        // out the same secrets and serials as when the first release wrote its fixtures.
+        dps: Provisioner::with_parts(Arc::clone(&store), Arc::clone(&env), injected, config)
+            .with_sealer(crate::test_sealer()),
         clock,
         env,
     };
