@@ -26,6 +26,11 @@ pub(crate) struct Cli {
     )]
     pub(crate) targets: PathBuf,
 
+    /// The key file that seals the database's secrets (default: beside a SQLite file,
+    /// `<file>.keys`, created with a new key when the database has no sealed secret yet).
+    #[arg(long, global = true, env = "DPS_KEY_FILE")]
+    pub(crate) key_file: Option<PathBuf>,
+
     /// Print exactly one JSON document on stdout.
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -63,6 +68,9 @@ pub(crate) enum Command {
     /// Access tokens of the HTTP API.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The keys that seal the database's secrets.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Read the event log.
     Events {
         /// Only events after this cursor.
@@ -71,6 +79,22 @@ pub(crate) enum Command {
         /// At most this many events.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+    },
+}
+
+/// `dps keys`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Each key of the key file, and how many stored secrets it seals.
+    List,
+    /// Add a new key to the key file and seal every secret again with it, a page at a time.
+    /// A rotation that stops half-way leaves every secret sealed with the old key or the new
+    /// one; running this again finishes it. Then it says which old keys may be deleted.
+    Rotate,
+    /// Delete an old key from the key file, once it seals no secret any more.
+    Delete {
+        /// The key's identifier, as `dps keys list` shows it.
+        key: String,
     },
 }
 

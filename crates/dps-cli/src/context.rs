@@ -5,27 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dps_core::{Actor, Environment, GroupId, Provisioner, RegistrationGroup, Store};
-use dps_store_postgres::{PgOptions, PgStore};
-use dps_store_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::{CliResult, Failure};
 
 /// The provisioner the commands use.
 pub(crate) type Dps = Provisioner<Arc<dyn Store>, Arc<dyn Environment>>;
-
-/// Opens the database named by `--db`: a `postgres://` URL or a SQLite file.
-pub(crate) async fn open_store(db: &str) -> CliResult<Arc<dyn Store>> {
-    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
-        let store = PgStore::connect(db, PgOptions::default())
-            .await
-            .map_err(|e| Failure::from(e).context("database"))?;
-        Ok(Arc::new(store))
-    } else {
-        let store = SqliteStore::open(db, SqliteOptions::default())
-            .map_err(|e| Failure::from(e).context(&format!("database {db}")))?;
-        Ok(Arc::new(store))
-    }
-}
 
 pub(crate) use crate::targets_file::{Targets, load as load_targets};
 

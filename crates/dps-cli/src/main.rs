@@ -8,6 +8,7 @@
 mod cli;
 mod commands;
 mod context;
+mod database;
 mod failure;
 mod output;
 mod targets_file;

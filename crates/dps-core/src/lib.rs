@@ -100,7 +100,8 @@ mod validation;
 pub use provisioner::Builder;
 pub use provisioner::{
     Atomicity, BatchReport, Config, DeviceOutcome, GenerateReport, GenerateSpec, Injected, Leased,
-    NewSerial, Page, Provisioner, RecoverReport, RegisterReport, ReplaceRequest, Selection,
+    NewSerial, Page, Provisioner, RecoverReport, RegisterReport, ReplaceRequest, ResealReport,
+    SecretsByKey, Selection,
 };
 
 // The records and what creates or changes them.

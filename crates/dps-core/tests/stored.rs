@@ -12,7 +12,8 @@ async fn every_record_shape_round_trips_through_the_stored_form() {
     for g in &snapshot.groups {
         let row = GroupColumns::of(g).unwrap();
         assert_eq!(&stored::decode_group(&row.data).unwrap(), g, "{}", g.id());
-        assert!(row.data.starts_with(r#"{"format":1,"#), "{}", row.data);
+        assert!(row.data.starts_with(r#"{"format":2,"#), "{}", row.data);
+        assert!(g.secret().is_sealed(), "{}", row.data);
     }
     for d in &snapshot.devices {
         let row = DeviceColumns::of(d).unwrap();

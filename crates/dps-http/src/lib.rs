@@ -17,7 +17,7 @@
 //! # }
 //!
 //! let store: Arc<dyn Store> = Arc::new(dps_store_memory::InMemoryStore::new());
-//! let api = Api::new(Provisioner::new(store, env()).with_keys(dps::seal::Keys::ephemeral()));
+//! let api = Api::new(Provisioner::new(store, env()).with_keys(dps_core::seal::Keys::ephemeral()));
 //! let app: axum::Router = axum::Router::new()
 //!     .route("/", axum::routing::get(|| async { "my service" }))
 //!     .nest("/provisioning", api.router());

@@ -18,7 +18,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> dps_core::Result<()> {
 //! let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(OsSecrets));
-//! let dps = Provisioner::new(InMemoryStore::new(), env).with_keys(dps::seal::Keys::ephemeral());
+//! let dps = Provisioner::new(InMemoryStore::new(), env).with_keys(dps_core::seal::Keys::ephemeral());
 //! let group = dps.create_group(NewGroup::new("lab".parse()?)).await?;
 //! assert_eq!(dps.group(group.id()).await?.name().as_str(), "lab");
 //! # Ok(())

@@ -191,6 +191,61 @@ impl SqliteStore {
         })
     }
 
+    /// Rewrites the database file without its free pages (`VACUUM`) and empties its WAL, so
+    /// that nothing that was overwritten or deleted (secrets that were resealed, say) stays
+    /// behind in the file. Takes as long as writing the whole database once, during which
+    /// writes wait.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the database stays busy, [`StoreError::Backend`] when
+    /// SQLite fails.
+    pub async fn compact(&self) -> Result<(), StoreError> {
+        self.run(usize::MAX, |inner| {
+            let conn = lock(&inner.writer);
+            for (what, sql) in [
+                ("checkpoint", "PRAGMA wal_checkpoint(TRUNCATE)"),
+                ("vacuum", "VACUUM"),
+                ("checkpoint", "PRAGMA wal_checkpoint(TRUNCATE)"),
+            ] {
+                conn.execute_batch(sql).map_err(|e| sql_error(what, e))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Gives the database file, and its WAL and shared-memory files where they exist, mode
+    /// 0600 (readable and writable by their owner only), as [`SqliteStore::open`] creates a
+    /// new file: for a database created by an earlier release, readable by everyone. Does
+    /// nothing for a database in memory, or where files have no Unix modes.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Configuration`] when a file's mode cannot be changed (it belongs to
+    /// another user).
+    pub fn make_private(&self) -> Result<(), StoreError> {
+        #[cfg(unix)]
+        if let Some(path) = &self.inner.path {
+            use std::os::unix::fs::PermissionsExt;
+            let mut names = vec![path.clone()];
+            for suffix in ["-wal", "-shm"] {
+                let mut name = path.clone().into_os_string();
+                name.push(suffix);
+                names.push(PathBuf::from(name));
+            }
+            for name in names.iter().filter(|n| n.exists()) {
+                std::fs::set_permissions(name, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |e| StoreError::Configuration {
+                        message: format!("cannot make {} private: {e}", name.display()),
+                        source: Some(Box::new(e)),
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `f` inline when `size` is small, else on a separate thread.
     async fn run<T, F>(&self, size: usize, f: F) -> Result<T, StoreError>
     where

@@ -11,7 +11,8 @@ use super::export::write_csv;
 use super::qr::write_labels;
 use super::targets::EXAMPLE_TARGETS;
 use crate::cli::ImageFormatArg;
-use crate::context::{Dps, load_targets, open_store, provisioner, write_file};
+use crate::context::{Dps, load_targets, write_file};
+use crate::database::Database;
 use crate::output::{DemoOut, StepOut, print_json};
 use crate::{CliResult, Failure};
 
@@ -35,14 +36,14 @@ impl Steps {
 }
 
 /// Runs the demo in `dir`, or in a new temporary directory that is kept afterwards.
-pub(crate) async fn run(dir: Option<PathBuf>, json: bool) -> CliResult<u8> {
+pub(crate) async fn run(dir: Option<PathBuf>, key_file: Option<&Path>, json: bool) -> CliResult<u8> {
     let dir = directory(dir)?;
     let mut steps = Steps {
         json,
         done: Vec::new(),
     };
     steps.say("directory", dir.display().to_string());
-    let dps = open(&dir, &mut steps).await?;
+    let dps = open(&dir, key_file, &mut steps).await?;
     let group = create_group(&dps, &dir, &mut steps).await?;
     import(&dps, &group, &dir, &mut steps).await?;
     let allocated = dps.allocate(group.id(), &Selection::all()).await?;
@@ -87,18 +88,19 @@ fn directory(dir: Option<PathBuf>) -> CliResult<PathBuf> {
     }
 }
 
-/// Writes the targets file unless there is one, and opens the database in `dir`.
-async fn open(dir: &Path, steps: &mut Steps) -> CliResult<Dps> {
+/// Writes the targets file unless there is one, and opens the database in `dir` with its key
+/// file (`key_file`, or `dps.sqlite.keys` beside it).
+async fn open(dir: &Path, key_file: Option<&Path>, steps: &mut Steps) -> CliResult<Dps> {
     let targets_path = dir.join("dps-targets.toml");
     if !targets_path.exists() {
         write_file(&targets_path, EXAMPLE_TARGETS.as_bytes())?;
     }
     steps.say("targets", format!("wrote {}", targets_path.display()));
-    let store = open_store(&database(dir).display().to_string()).await?;
-    Ok(provisioner(
-        store,
-        load_targets(&targets_path)?.environment(true)?,
-    ))
+    let db = Database::open(&database(dir).display().to_string(), key_file).await?;
+    if let Some(keys) = &db.keys {
+        steps.say("keys", format!("sealing secrets with {}", keys.path().display()));
+    }
+    Ok(db.provisioner(load_targets(&targets_path)?.environment(true)?))
 }
 
 fn database(dir: &Path) -> PathBuf {

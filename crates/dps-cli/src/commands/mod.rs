@@ -10,6 +10,7 @@ mod events;
 mod export;
 mod group;
 mod import;
+mod keys;
 mod qr;
 mod recover;
 mod serve;
@@ -22,28 +23,43 @@ use std::sync::Arc;
 
 use dps_core::Environment;
 
-use crate::CliResult;
+use crate::{CliResult, Failure};
 use crate::cli::{Cli, Command, DeviceCommand, GroupCommand};
-use crate::context::{Dps, Targets, load_targets, open_store, provisioner};
+use crate::context::{Dps, Targets, load_targets};
+use crate::database::Database;
 
 /// Runs the command; returns the exit code.
 pub(crate) async fn run(cli: Cli) -> CliResult<u8> {
     let json = cli.json;
+    let key_file = cli.key_file.as_deref();
     match cli.command {
-        Command::Demo { dir } => demo::run(dir, json).await,
+        Command::Demo { dir } => demo::run(dir, key_file, json).await,
         Command::Targets(command) => targets::run(command, &cli.targets, json),
-        Command::Serve(args) => {
-            let store = open_store(&cli.db).await?;
-            let targets = load_targets(&cli.targets)?;
-            serve::run(store, targets, args, json).await
-        }
         command => {
-            let store = open_store(&cli.db).await?;
-            let env = environment_for(&command, &cli.targets)?;
-            let dps = provisioner(store, env);
-            dispatch(&dps, command, json).await
+            let db = Database::open(&cli.db, key_file).await?;
+            let ran = match command {
+                Command::Serve(args) => {
+                    let targets = load_targets(&cli.targets)?;
+                    serve::run(&db, targets, args, json).await
+                }
+                Command::Keys(command) => keys::run(&db, command, json).await,
+                command => {
+                    let env = environment_for(&command, &cli.targets)?;
+                    dispatch(&db.provisioner(env), command, json).await
+                }
+            };
+            ran.map_err(|f| with_key_hint(f, &db))
         }
     }
+}
+
+/// `f` with a hint at the key file when it is a refusal for want of a key that the database
+/// was opened without.
+fn with_key_hint(mut f: Failure, db: &Database) -> Failure {
+    if f.code == "key_unavailable" && db.keys.is_none() {
+        f.message = format!("{}; {}", f.message, db.missing_key_hint());
+    }
+    f
 }
 
 /// The environment `command` runs with: commands that call the environment need the
@@ -83,6 +99,6 @@ async fn dispatch(dps: &Dps, command: Command, json: bool) -> CliResult<u8> {
         Command::Recover { wait } => recover::run(dps, wait, json).await,
         Command::Events { after, limit } => events::run(dps, after, limit, json).await,
         Command::Token(command) => token::run(dps, command, json).await,
-        Command::Demo { .. } | Command::Targets(_) | Command::Serve(_) => Ok(0),
+        Command::Demo { .. } | Command::Targets(_) | Command::Serve(_) | Command::Keys(_) => Ok(0),
     }
 }

@@ -3,18 +3,19 @@
 use std::sync::Arc;
 
 use dps_core::access::Role;
-use dps_core::{Provisioner, Store};
+use dps_core::Provisioner;
 use dps_http::Api;
 use dps_http::server::{Tls, serve, signal};
 
 use super::token::issue;
 use crate::cli::ServeArgs;
-use crate::context::{Targets, provisioner};
+use crate::context::Targets;
+use crate::database::Database;
 use crate::{CliResult, Failure};
 
 /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
 pub(crate) async fn run(
-    store: Arc<dyn Store>,
+    db: &Database,
     targets: Targets,
     args: ServeArgs,
     json: bool,
@@ -37,7 +38,8 @@ pub(crate) async fn run(
 
     // A database without tokens gets one admin token, shown once, so that nobody is locked out.
     let env = targets.environment(true)?;
-    let cli = provisioner(Arc::clone(&store), Arc::clone(&env));
+    let cli = db.provisioner(Arc::clone(&env));
+    let store = Arc::clone(&db.store);
     let first = if store.tokens().await?.is_empty() {
         Some(issue(&cli, "admin".parse()?, Role::Admin, Vec::new(), false).await?)
     } else {
@@ -48,7 +50,10 @@ pub(crate) async fn run(
     // the others only counted, so that a flood of bad requests cannot fill the log.
     let mut config = dps_core::Config::default();
     config.bootstrap = config.bootstrap.with_refusal_events_per_minute(600);
-    let dps = Provisioner::builder(store, env).config(config).build();
+    let mut dps = Provisioner::builder(store, env).config(config).build();
+    if let Some(keys) = &db.keys {
+        dps = dps.with_keys(keys.clone());
+    }
     let api = Api::new(dps);
     let recovery = tokio::spawn(recover_every_lease(api.clone()));
 

@@ -7,7 +7,8 @@
 //! | `import.rs` | planning and applying bulk imports, the one bulk-registration path |
 //! | `operations.rs` | allocate, reset, replace and delete, and the driver of pending devices |
 //! | `recover.rs` | re-driving pending operations |
-//! | `bootstrap.rs` | answering a device's bootstrap call |
+//! | `bootstrap.rs` | answering a device's bootstrap call, opening secrets |
+//! | `reseal.rs` | sealing stored secrets again with the current key |
 //! | `report.rs` | selections, reports and pages |
 //!
 //! The service decides no domain outcome: the [`lifecycle`](crate::lifecycle) steps do, and
@@ -21,11 +22,13 @@ mod operations;
 mod page;
 mod recover;
 mod report;
+mod reseal;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use recover::{Leased, RecoverReport};
+pub use reseal::{ResealReport, SecretsByKey};
 pub use report::{
     Atomicity, BatchReport, DeviceOutcome, GenerateReport, GenerateSpec, NewSerial, Page,
     RegisterReport, ReplaceRequest, Selection,

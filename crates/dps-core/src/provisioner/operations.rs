@@ -41,9 +41,11 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] for the group and store errors while selecting; per-device
-    /// failures are in the report.
+    /// [`Error::NotFound`] for the group and store errors while selecting,
+    /// [`Error::KeyUnavailable`] without a key to seal the credentials with (before any
+    /// device is touched); per-device failures are in the report.
     pub async fn allocate(&self, group: GroupId, selection: &Selection) -> Result<BatchReport> {
+        self.sealer.current_key()?;
         self.batch(group, selection, BatchOp::Allocate).await
     }
 
@@ -94,13 +96,15 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// # Errors
     ///
     /// [`Error::AlreadyRegistered`] for a taken serial, [`Error::InvalidState`] unless the
-    /// device is allocated, environment and store errors.
+    /// device is allocated, [`Error::KeyUnavailable`] without a key to seal the new
+    /// credentials with, environment and store errors.
     pub async fn replace(
         &self,
         group: GroupId,
         serial: &SerialNumber,
         request: ReplaceRequest,
     ) -> Result<Device> {
+        self.sealer.current_key()?;
         let group = self.group(group).await?;
         let device = self.device_by_serial(group.id(), serial).await?;
         let id = device.id();
@@ -124,13 +128,15 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] for the group and store errors while reading; per-device failures
-    /// are in the report, keyed by the devices' current serials.
+    /// [`Error::NotFound`] for the group and store errors while reading,
+    /// [`Error::KeyUnavailable`] without a sealing key; per-device failures are in the
+    /// report, keyed by the devices' current serials.
     pub async fn replace_many(
         &self,
         group: GroupId,
         replacements: Vec<(SerialNumber, ReplaceRequest)>,
     ) -> Result<BatchReport> {
+        self.sealer.current_key()?;
         let group = self.group(group).await?;
         let mut report = BatchReport::default();
         let mut replacements = replacements.into_iter();
