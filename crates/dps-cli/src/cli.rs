@@ -90,7 +90,11 @@ pub(crate) enum KeysCommand {
     /// Add a new key to the key file and seal every secret again with it, a page at a time.
     /// A rotation that stops half-way leaves every secret sealed with the old key or the new
     /// one; running this again finishes it. Then it says which old keys may be deleted.
-    Rotate,
+    Rotate {
+        /// How many records one commit reseals.
+        #[arg(long, default_value_t = 1000)]
+        page_size: usize,
+    },
     /// Delete an old key from the key file, once it seals no secret any more.
     Delete {
         /// The key's identifier, as `dps keys list` shows it.

@@ -52,6 +52,7 @@ fn dps(dir: &Path, db: &str, args: &[&str]) -> Output {
         .current_dir(dir)
         .env_remove("DPS_DATABASE_URL")
         .env_remove("DPS_TARGETS")
+        .env("DPS_KEY_FILE", dir.join("dps.keys"))
         .arg("--db")
         .arg(db)
         .arg("--targets")

@@ -111,8 +111,10 @@ async fn recover_reports_a_held_lease_and_wait_completes_it() {
     // A driver that commits the allocation's intent, then dies with 3 s of lease left.
     let store = SqliteStore::open(d.join("dps.sqlite"), SqliteOptions::default()).unwrap();
     let env = Arc::new(DiesInOnboard::default());
+    let keys = dps_keys_file::KeyFile::open(d.join("dps.sqlite.keys")).unwrap();
     let driver = Provisioner::builder(store, Arc::clone(&env))
         .config(Config::default().with_lease(Duration::from_secs(3)))
+        .keys(keys)
         .build();
     let gid = group["id"].as_str().unwrap().parse().unwrap();
     let serial = SerialNumber::new("SN-1").unwrap();

@@ -173,6 +173,28 @@ impl KeyFile {
         Ok(file)
     }
 
+    /// Reads the key file at `path`, or creates it with one new key from `source` when there
+    /// is no file there: what a service does at start.
+    ///
+    /// Create it only together with the database whose secrets it will seal: a database whose
+    /// secrets some other key sealed does not open with a new one.
+    ///
+    /// # Errors
+    ///
+    /// As [`KeyFile::open`] and [`KeyFile::create`].
+    pub fn open_or_create(
+        path: impl AsRef<Path>,
+        source: &dyn SecretSource,
+    ) -> Result<Self, KeyFileError> {
+        let path = path.as_ref();
+        match Self::open(path) {
+            Err(KeyFileError::Io { source: e, .. }) if e.kind() == io::ErrorKind::NotFound => {
+                Self::create(path, source)
+            }
+            other => other,
+        }
+    }
+
     /// Where the file is.
     pub fn path(&self) -> &Path {
         &self.path

@@ -10,7 +10,8 @@
         feature = "xlsx",
         feature = "qr",
         feature = "system",
-        feature = "mock"
+        feature = "mock",
+        feature = "key-file"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
@@ -81,6 +82,15 @@ pub mod webhook {
 
     #[doc(inline)]
     pub use dps_env_webhook::*;
+}
+
+/// Sealing keys kept in a file (feature `key-file`): the [`KeyFile`](key_file::KeyFile)
+/// provider of the [`seal`](crate::seal) port.
+#[cfg(feature = "key-file")]
+#[cfg_attr(docsrs, doc(cfg(feature = "key-file")))]
+pub mod key_file {
+    #[doc(inline)]
+    pub use dps_keys_file::*;
 }
 
 pub mod embedding {

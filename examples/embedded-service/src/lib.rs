@@ -28,6 +28,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use dps::inject::OsSecrets;
+use dps::key_file::KeyFile;
 use dps::sqlite::{SqliteOptions, SqliteStore};
 use dps::{Provisioner, StaticConfig, StaticEnvironment, TargetConfig};
 
@@ -58,15 +59,20 @@ pub fn targets() -> Result<StaticConfig, dps::ValidationError> {
 }
 
 /// The provisioner over the SQLite file at `db` (created when missing) and the
-/// [`targets`], with the system clock, identifiers and randomness.
+/// [`targets`], with the system clock, identifiers and randomness, sealing its secrets with
+/// the key file beside it (`<db>.keys`, created with the database).
 ///
 /// # Errors
 ///
-/// The store's error when the file cannot be opened as a dps database.
-pub fn provisioner(db: &Path) -> Result<Dps, dps::Error> {
+/// The store's error when the file cannot be opened as a dps database; the key file's when it
+/// cannot be read or created.
+pub fn provisioner(db: &Path) -> Result<Dps, Box<dyn std::error::Error + Send + Sync>> {
     let store = SqliteStore::open(db, SqliteOptions::default())?;
+    let mut key_path = db.as_os_str().to_owned();
+    key_path.push(".keys");
+    let keys = KeyFile::open_or_create(key_path, &OsSecrets)?;
     let env = StaticEnvironment::new(targets()?, Arc::new(OsSecrets));
-    Ok(Provisioner::new(store, env).with_keys(dps::seal::Keys::ephemeral()))
+    Ok(Provisioner::new(store, env).with_keys(keys))
 }
 
 /// The service's routes over one shared provisioner.

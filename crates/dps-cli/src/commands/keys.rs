@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use dps_core::inject::OsSecrets;
-use dps_core::{KeyId, Provisioner, ResealReport, SecretsByKey};
+use dps_core::{Config, KeyId, Provisioner, ResealReport, SecretsByKey};
 use dps_keys_file::KeyFile;
 use serde::Serialize;
 
@@ -54,19 +54,26 @@ pub(crate) async fn run(db: &Database, command: KeysCommand, json: bool) -> CliR
     })?;
     match command {
         KeysCommand::List => list(db, &keys, json).await,
-        KeysCommand::Rotate => rotate(db, keys, json).await,
+        KeysCommand::Rotate { page_size } => rotate(db, keys, page_size, json).await,
         KeysCommand::Delete { key } => delete(db, keys, &key, json).await,
     }
 }
 
-/// A provisioner over the database with `keys`, for resealing and counting.
-fn provisioner(db: &Database, keys: &KeyFile) -> CliResult<Dps> {
+/// A provisioner over the database with `keys` that reads and reseals `page_size` records at
+/// a time, for resealing and counting.
+fn provisioner(db: &Database, keys: &KeyFile, page_size: usize) -> CliResult<Dps> {
     let env = Targets::default().environment(false)?;
-    Ok(Provisioner::new(Arc::clone(&db.store), env).with_keys(keys.clone()))
+    Ok(Provisioner::builder(Arc::clone(&db.store), env)
+        .config(Config::default().with_page_size(page_size))
+        .keys(keys.clone())
+        .build())
 }
 
+/// How many records `dps keys list` and `dps keys delete` read at a time.
+const PAGE: usize = 1000;
+
 async fn list(db: &Database, keys: &KeyFile, json: bool) -> CliResult<u8> {
-    let counts = provisioner(db, keys)?.secrets_by_key().await?;
+    let counts = provisioner(db, keys, PAGE)?.secrets_by_key().await?;
     let out = KeysOut {
         file: keys.path().display().to_string(),
         keys: keys
@@ -116,7 +123,7 @@ fn deletable<'k>(keys: &'k KeyFile, counts: &SecretsByKey) -> Vec<&'k KeyId> {
         .collect()
 }
 
-async fn rotate(db: &Database, mut keys: KeyFile, json: bool) -> CliResult<u8> {
+async fn rotate(db: &Database, mut keys: KeyFile, page_size: usize, json: bool) -> CliResult<u8> {
     // A key file with old keys still in it is a rotation to finish, not one to start.
     let added = keys.ids().len() == 1;
     if added {
@@ -130,7 +137,7 @@ async fn rotate(db: &Database, mut keys: KeyFile, json: bool) -> CliResult<u8> {
             keys.current_id()
         );
     }
-    let dps = provisioner(db, &keys)?;
+    let dps = provisioner(db, &keys, page_size)?;
     let report = dps
         .reseal(|r| {
             if !json {
@@ -163,7 +170,7 @@ async fn rotate(db: &Database, mut keys: KeyFile, json: bool) -> CliResult<u8> {
 
 async fn delete(db: &Database, mut keys: KeyFile, key: &str, json: bool) -> CliResult<u8> {
     let id: KeyId = key.parse()?;
-    let counts = provisioner(db, &keys)?.secrets_by_key().await?;
+    let counts = provisioner(db, &keys, PAGE)?.secrets_by_key().await?;
     let sealed = counts.sealed_with(&id);
     if sealed > 0 {
         return Err(Failure::invalid(

@@ -40,8 +40,22 @@ impl Env {
         self.on_database(Command::new(env!("CARGO_BIN_EXE_dps")), args)
     }
 
+    /// Where the database's key file is: beside a SQLite file (the default), in the
+    /// directory for PostgreSQL (given with `DPS_KEY_FILE`).
+    pub(crate) fn key_file(&self) -> PathBuf {
+        if self.db.starts_with("postgres") {
+            self.path("dps.keys")
+        } else {
+            PathBuf::from(format!("{}.keys", self.db))
+        }
+    }
+
     /// `command` in the directory, on the database and its targets file, with `args`; run.
     fn on_database(&self, mut command: Command, args: &[&str]) -> Output {
+        command.env_remove("DPS_KEY_FILE");
+        if self.db.starts_with("postgres") {
+            command.env("DPS_KEY_FILE", self.key_file());
+        }
         command
             .current_dir(self.dir.path())
             .env_remove("DPS_DATABASE_URL")

@@ -32,6 +32,7 @@ impl Server {
             .current_dir(env.dir.path())
             .env_remove("DPS_DATABASE_URL")
             .env_remove("DPS_TARGETS")
+            .env("DPS_KEY_FILE", env.key_file())
             .env("DPS_LOG", "warn")
             .args(["--json", "--db", &env.db, "--targets"])
             .arg(env.path("targets.toml"))

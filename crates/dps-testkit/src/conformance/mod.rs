@@ -17,6 +17,7 @@ mod events;
 mod listing;
 mod pages;
 mod records;
+mod sealed;
 
 pub use access::{
     idempotency_claims, idempotency_concurrent_claims, idempotency_purge, idempotency_stale_claims,
@@ -25,6 +26,7 @@ pub use access::{
 pub use events::{events_gap_free_under_concurrency, events_only_changesets, events_ordered};
 pub use listing::{filters, keyset_paging_under_inserts, pending_listing};
 pub use pages::page_changesets;
+pub use sealed::sealed_secrets;
 pub use records::{
     atomic_changesets, concurrent_writers_one_device, crud_devices, crud_groups,
     referential_integrity, serial_unique_per_group, version_conflicts,
@@ -137,6 +139,7 @@ pub const ALL: &[&str] = &[
     "idempotency_purge",
     "idempotency_concurrent_claims",
     "idempotency_stale_claims",
+    "sealed_secrets",
 ];
 
 /// Generates one `#[test]` per conformance check for a store, twice: in a module `direct` on
@@ -166,7 +169,7 @@ macro_rules! store_conformance_tests {
             pending_listing, events_ordered, events_only_changesets,
             events_gap_free_under_concurrency, concurrent_writers_one_device, page_changesets,
             tokens_crud, tokens_unique, tokens_round_trip, idempotency_claims, idempotency_purge,
-            idempotency_concurrent_claims, idempotency_stale_claims
+            idempotency_concurrent_claims, idempotency_stale_claims, sealed_secrets
         );
     };
     (maybe $make:expr) => {
@@ -176,7 +179,7 @@ macro_rules! store_conformance_tests {
             pending_listing, events_ordered, events_only_changesets,
             events_gap_free_under_concurrency, concurrent_writers_one_device, page_changesets,
             tokens_crud, tokens_unique, tokens_round_trip, idempotency_claims, idempotency_purge,
-            idempotency_concurrent_claims, idempotency_stale_claims
+            idempotency_concurrent_claims, idempotency_stale_claims, sealed_secrets
         );
     };
     (@each_maybe $make:expr; $($name:ident),+ $(,)?) => {
