@@ -10,8 +10,8 @@ use dps_core::seal::SecretOf;
 use dps_core::state::SealedCredentials;
 use dps_core::stored::{DeviceColumns, encode_event};
 use dps_core::{
-    Device, EventKind, GroupId, OperationId, Provisioner, RegistrationGroup, Secret,
-    Selection, SerialNumber, Store, Timestamp, Uuid, lifecycle,
+    Device, EventKind, GroupId, OperationId, Provisioner, RegistrationGroup, Secret, Selection,
+    SerialNumber, Store, Timestamp, Uuid, lifecycle,
 };
 use dps_env_static::StaticEnvironment;
 use dps_store_postgres::{PgOptions, PgStore};
@@ -43,8 +43,7 @@ fn raw_steps(group: &RegistrationGroup, devices: &[Device]) -> Vec<RawStep> {
             let op = OperationId::from_uuid(Uuid::from_u128(9_000_000 + i as u128));
             let begun = lifecycle::begin_allocate(d, group, op, now, now)
                 .unwrap_or_else(|e| panic!("begin: {e}"));
-            let secret =
-                Secret::new(format!("secret-{i:032}")).unwrap_or_else(|e| panic!("{e}"));
+            let secret = Secret::new(format!("secret-{i:032}")).unwrap_or_else(|e| panic!("{e}"));
             let onboarded = EnvOutcome::Onboarded {
                 asset_id: format!("asset-{i}")
                     .parse()

@@ -181,7 +181,10 @@ async fn seeded<S: Store>(store: S, n: usize) -> (Provisioner<S, StaticEnvironme
 fn api(store: SqliteStore, options: Options) -> Api {
     let store: Arc<dyn Store> = Arc::new(store);
     let env: Arc<dyn Environment> = Arc::new(static_env());
-    Api::with_options(Provisioner::new(store, env).with_keys(crate::keys()), options)
+    Api::with_options(
+        Provisioner::new(store, env).with_keys(crate::keys()),
+        options,
+    )
 }
 
 /// A viewer's token, issued straight into `store`; answers its text.

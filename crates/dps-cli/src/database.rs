@@ -126,7 +126,8 @@ impl Database {
         };
         let mut in_clear = false;
         self.each_group(|g| {
-            in_clear |= !g.secret().is_sealed() || g.previous_secret().is_some_and(|s| !s.is_sealed());
+            in_clear |=
+                !g.secret().is_sealed() || g.previous_secret().is_some_and(|s| !s.is_sealed());
         })
         .await?;
         if !in_clear {

@@ -198,7 +198,12 @@ fn provisioner(
         ids: Arc::new(SystemIds),
         secrets: Arc::new(OsSecrets),
     };
-    Provisioner::with_parts(store, env, injected, Config::default()).with_keys(dps_core::seal::Keys::new("test-1".parse().unwrap(), dps_core::seal::SealingKey::from_bytes([0x5e; 32])))
+    Provisioner::with_parts(store, env, injected, Config::default()).with_keys(
+        dps_core::seal::Keys::new(
+            "test-1".parse().unwrap(),
+            dps_core::seal::SealingKey::from_bytes([0x5e; 32]),
+        ),
+    )
 }
 
 /// A group with a default target and `n` registered devices.

@@ -18,7 +18,7 @@ fn mode(path: &Path) -> u32 {
 }
 
 #[test]
-fn the_database_and_exports_with_secrets_are_their_owners_only_under_umask_022() {
+fn the_database_its_key_file_and_exports_with_secrets_are_their_owners_only_under_umask_022() {
     let env = Env::sqlite();
     let run = |args: &[&str]| {
         let out = env.run_under_umask("022", args);
@@ -40,6 +40,7 @@ fn the_database_and_exports_with_secrets_are_their_owners_only_under_umask_022()
         "acme",
     ]);
     assert_eq!(mode(Path::new(&env.db)), 0o600, "the database");
+    assert_eq!(mode(&env.key_file()), 0o600, "the key file");
 
     run(&[
         "device",
@@ -77,4 +78,7 @@ fn the_database_and_exports_with_secrets_are_their_owners_only_under_umask_022()
         "keys.xlsx",
     ]);
     assert_eq!(mode(&env.path("keys.xlsx")), 0o600, "bootstrap keys");
+    run(&["keys", "rotate"]);
+    assert_eq!(mode(&env.key_file()), 0o600, "the key file, rewritten");
+    assert_eq!(mode(Path::new(&env.db)), 0o600, "the database, compacted");
 }

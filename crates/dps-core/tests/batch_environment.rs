@@ -180,7 +180,8 @@ async fn setup(env: Arc<Batching>, n: usize, elsewhere: &[usize]) -> (Dps, dps_c
         secrets: Arc::new(SeededSecrets::new(1)),
     };
     let config = Config::default().with_page_size(10);
-    let dps = Provisioner::with_parts(Arc::new(InMemoryStore::new()), env, injected, config).with_keys(dps_testkit::test_keys());
+    let dps = Provisioner::with_parts(Arc::new(InMemoryStore::new()), env, injected, config)
+        .with_keys(dps_testkit::test_keys());
     let mut settings = NewGroup::new("g".parse().unwrap());
     settings.default_target = Some(target("prod/acme"));
     let group = dps.create_group(settings).await.unwrap();

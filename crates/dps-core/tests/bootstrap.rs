@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::*;
+use dps_core::seal::SecretOf;
 use dps_core::{
     AssetId, Config, Credentials, DeviceEdit, DeviceName, Endpoints, Environment, EnvironmentError,
     Error, Event, EventCursor, EventKind, GroupId, Injected, ModelId, NewDevice, OnboardRequest,
@@ -19,7 +20,6 @@ use dps_core::{
     inject::SeededSecrets, inject::SequentialIds, state::AllocationStatus,
 };
 use dps_store_memory::InMemoryStore;
-use dps_core::seal::SecretOf;
 use dps_testkit::{CallKind, EPOCH, FakeEnvironment, Fault, Fixtures};
 use proptest::prelude::*;
 use tokio::sync::{Barrier, Notify};
@@ -1317,7 +1317,8 @@ fn world_with<E: Environment + HasFake>(env: E, config: Config) -> GenericWorld<
     };
     let fake = env.fake();
     GenericWorld {
-        dps: Provisioner::with_parts(Arc::new(InMemoryStore::new()), env, injected, config).with_keys(dps_testkit::test_keys()),
+        dps: Provisioner::with_parts(Arc::new(InMemoryStore::new()), env, injected, config)
+            .with_keys(dps_testkit::test_keys()),
         env: fake,
         clock,
     }

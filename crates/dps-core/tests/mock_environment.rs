@@ -52,7 +52,8 @@ async fn setup(
         env,
         injected,
         Config::default(),
-    ).with_keys(dps_testkit::test_keys());
+    )
+    .with_keys(dps_testkit::test_keys());
     let mut settings = NewGroup::new("g".parse().unwrap());
     settings.default_target = Some(target());
     let group = dps.create_group(settings).await.unwrap();

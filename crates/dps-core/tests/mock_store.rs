@@ -29,7 +29,8 @@ fn provisioner(store: MockStore) -> Provisioner<MockStore, MockEnvironment> {
         ids: Arc::new(SequentialIds::new(1)),
         secrets: Arc::new(SeededSecrets::new(1)),
     };
-    Provisioner::with_parts(store, MockEnvironment::new(), injected, Config::default()).with_keys(dps_testkit::test_keys())
+    Provisioner::with_parts(store, MockEnvironment::new(), injected, Config::default())
+        .with_keys(dps_testkit::test_keys())
 }
 
 /// A store listing one stale pending device whose claim commit fails with `claim`.

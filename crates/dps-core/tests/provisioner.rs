@@ -480,7 +480,8 @@ async fn a_rejected_replacement_whose_old_serial_was_taken_settles_under_the_new
         Arc::clone(&w.env),
         injected(1_000),
         dps_core::Config::default(),
-    ).with_keys(dps_testkit::test_keys());
+    )
+    .with_keys(dps_testkit::test_keys());
     let env = ReRegistersTheOldSerial {
         inner: Arc::clone(&w.env),
         other,
@@ -491,7 +492,8 @@ async fn a_rejected_replacement_whose_old_serial_was_taken_settles_under_the_new
         env,
         injected(2_000),
         dps_core::Config::default(),
-    ).with_keys(dps_testkit::test_keys());
+    )
+    .with_keys(dps_testkit::test_keys());
     let group = group_with(&w, group_settings(), &["OLD"]).await;
     dps.environment().group.set(group.id()).unwrap();
     dps.allocate(group.id(), &Selection::all()).await.unwrap();

@@ -90,7 +90,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => {
             let env = StaticEnvironment::new(StaticConfig::default(), Arc::new(OsSecrets));
-            let dps = Provisioner::new(Arc::new(InMemoryStore::new()), env).with_keys(dps::seal::Keys::ephemeral());
+            let dps = Provisioner::new(Arc::new(InMemoryStore::new()), env)
+                .with_keys(dps::seal::Keys::ephemeral());
             let mut settings = NewGroup::new("stream".parse()?);
             settings.attributes = schema()?;
             let group = dps.create_group(settings).await?;

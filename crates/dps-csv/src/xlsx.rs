@@ -68,8 +68,7 @@
 use std::io::{Read, Write};
 
 use dps_core::{
-    Device, Environment, GroupId, Provisioner, Selection, Store,
-    attribute::AttributeSchema,
+    Device, Environment, GroupId, Provisioner, Selection, Store, attribute::AttributeSchema,
 };
 
 use crate::error::{ExportError, ImportError};

@@ -7,7 +7,8 @@ use dps_testkit::FakeEnvironment;
 
 #[tokio::test]
 async fn bootstrap_keys_are_exported_only_on_request_and_reimport_as_is() {
-    let dps = Provisioner::new(InMemoryStore::new(), FakeEnvironment::new()).with_keys(dps_testkit::test_keys());
+    let dps = Provisioner::new(InMemoryStore::new(), FakeEnvironment::new())
+        .with_keys(dps_testkit::test_keys());
     let group = dps
         .create_group(NewGroup::new("factory".parse().unwrap()))
         .await

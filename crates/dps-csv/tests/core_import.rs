@@ -25,7 +25,8 @@ fn dps() -> Dps {
         FakeEnvironment::new(),
         injected,
         Config::default().with_chunk_size(10),
-    ).with_keys(dps_testkit::test_keys())
+    )
+    .with_keys(dps_testkit::test_keys())
 }
 
 fn record(serial: &str, model: &str) -> ImportRecord {

@@ -4,8 +4,8 @@
 
 mod common;
 
-use dps_core::seal::SecretOf;
 use dps_core::attribute::{AttributeDef, AttributeSchema, AttributeType, AttributeValue};
+use dps_core::seal::SecretOf;
 use dps_core::{
     BatchTag, Description, Device, DeviceId, DeviceName, GroupId, ModelId, NewGroup,
     RegistrationGroup, Secret, SerialNumber, Timestamp, Uuid,

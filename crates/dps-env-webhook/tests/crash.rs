@@ -46,7 +46,12 @@ fn provisioner(
     };
     // Small pages: the kill finds some devices settled, some pending, some not begun.
     let config = Config::default().with_page_size(100).with_concurrency(8);
-    Provisioner::with_parts(store, Arc::new(env), injected, config).with_keys(dps_core::seal::Keys::new("test-1".parse().unwrap(), dps_core::seal::SealingKey::from_bytes([0x5e; 32])))
+    Provisioner::with_parts(store, Arc::new(env), injected, config).with_keys(
+        dps_core::seal::Keys::new(
+            "test-1".parse().unwrap(),
+            dps_core::seal::SealingKey::from_bytes([0x5e; 32]),
+        ),
+    )
 }
 
 /// In a child: allocates every device of the group and returns true; in the parent, false.
@@ -208,7 +213,11 @@ async fn store_devices(store: &Arc<dyn Store>, group: GroupId) -> Vec<dps_core::
     let dps = Provisioner::new(
         Arc::clone(store),
         Arc::new(dps_core::RoutingEnvironment::new()),
-    ).with_keys(dps_core::seal::Keys::new("test-1".parse().unwrap(), dps_core::seal::SealingKey::from_bytes([0x5e; 32])));
+    )
+    .with_keys(dps_core::seal::Keys::new(
+        "test-1".parse().unwrap(),
+        dps_core::seal::SealingKey::from_bytes([0x5e; 32]),
+    ));
     let mut all = Vec::new();
     let mut after = None;
     loop {

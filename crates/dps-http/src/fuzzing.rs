@@ -145,7 +145,10 @@ impl Fixture {
 
     /// The bootstrap key of the device `serial` of the fixture's group.
     fn bootstrap_key(&self, serial: &SerialNumber) -> Result<DeviceBootstrapKey, Failure> {
-        Ok(self.api.provisioner().bootstrap_key_for(&self.group, serial)?)
+        Ok(self
+            .api
+            .provisioner()
+            .bootstrap_key_for(&self.group, serial)?)
     }
 
     async fn send(&self, request: Request<Body>) -> Result<Answer, Failure> {

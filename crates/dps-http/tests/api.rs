@@ -655,11 +655,8 @@ fn a_device_bootstraps_with_a_request_written_from_the_spec() {
         .await;
         // The factory's step: the device key, as the export's bootstrap-key column gives it.
         let group = h.store.group(g.parse().unwrap()).await.unwrap().unwrap();
-        let key = dps_testkit::bootstrap_key(
-            &group,
-            &"TH.2024:000042".parse().unwrap(),
-        )
-        .expose_base64();
+        let key =
+            dps_testkit::bootstrap_key(&group, &"TH.2024:000042".parse().unwrap()).expose_base64();
 
         let body = signed_request(&g, "TH.2024:000042", now_seconds(), &key);
         let a = h

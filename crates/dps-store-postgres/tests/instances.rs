@@ -33,7 +33,8 @@ async fn instance(
         ids: Arc::new(SequentialIds::new(id_start)),
         secrets: Arc::new(SeededSecrets::new(id_start)),
     };
-    Provisioner::with_parts(store, Arc::clone(env), injected, Config::default()).with_keys(dps_testkit::test_keys())
+    Provisioner::with_parts(store, Arc::clone(env), injected, Config::default())
+        .with_keys(dps_testkit::test_keys())
 }
 
 fn with_status(query: &DeviceQuery, s: AllocationStatus) -> DeviceQuery {

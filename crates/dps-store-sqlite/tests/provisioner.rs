@@ -21,7 +21,8 @@ async fn the_lifecycle_runs_on_sqlite_and_survives_reopening() {
         secrets: Arc::new(SeededSecrets::new(7)),
     };
     let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
-    let dps = Provisioner::with_parts(store, Arc::clone(&env), injected, Config::default()).with_keys(dps_testkit::test_keys());
+    let dps = Provisioner::with_parts(store, Arc::clone(&env), injected, Config::default())
+        .with_keys(dps_testkit::test_keys());
     let mut settings = NewGroup::new("g".parse().unwrap());
     settings.default_target = Some(Fixtures::target());
     let group = dps.create_group(settings).await.unwrap();

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use dps_core::bootstrap::DeviceBootstrapKey;
-use dps_core::{Credentials, SerialNumber};
-use dps_core::seal::{Keys, SealingKey, Sealer, SecretOf};
+use dps_core::seal::{Keys, Sealer, SealingKey, SecretOf};
 use dps_core::state::SealedCredentials;
 use dps_core::{
     AssetId, BatchTag, Device, DeviceId, EventKind, GroupId, Key, NewDevice, NewEvent, NewGroup,
@@ -12,6 +11,7 @@ use dps_core::{
     attribute::AttributeSchema, attribute::AttributeType, attribute::AttributeValue, inject::IdGen,
     inject::SeededSecrets, inject::SequentialIds, lifecycle::EnvOutcome,
 };
+use dps_core::{Credentials, SerialNumber};
 
 /// The instant every fixture is stamped with: 2026-01-01T00:00:00Z.
 pub const EPOCH: Timestamp = Timestamp::from_unix_millis(1_767_225_600_000);

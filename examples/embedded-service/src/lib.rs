@@ -66,14 +66,40 @@ pub fn targets() -> Result<StaticConfig, dps::ValidationError> {
 ///
 /// The store's error when the file cannot be opened as a dps database; the key file's when it
 /// cannot be read or created.
-pub fn provisioner(db: &Path) -> Result<Dps, Box<dyn std::error::Error + Send + Sync>> {
-    let store = SqliteStore::open(db, SqliteOptions::default())?;
+pub fn provisioner(db: &Path) -> Result<Dps, StartError> {
+    let store = SqliteStore::open(db, SqliteOptions::default()).map_err(dps::Error::from)?;
     let mut key_path = db.as_os_str().to_owned();
     key_path.push(".keys");
-    let keys = KeyFile::open_or_create(key_path, &OsSecrets)?;
-    let env = StaticEnvironment::new(targets()?, Arc::new(OsSecrets));
+    let keys = KeyFile::open_or_create(key_path, &OsSecrets).map_err(StartError::Keys)?;
+    let env = StaticEnvironment::new(targets().map_err(dps::Error::from)?, Arc::new(OsSecrets));
     Ok(Provisioner::new(store, env).with_keys(keys))
 }
+
+/// Why [`provisioner`] could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The database could not be opened, or a target is misconfigured.
+    Dps(dps::Error),
+    /// The key file could not be read or created.
+    Keys(dps::key_file::KeyFileError),
+}
+
+impl From<dps::Error> for StartError {
+    fn from(e: dps::Error) -> Self {
+        StartError::Dps(e)
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Dps(e) => e.fmt(f),
+            StartError::Keys(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
 
 /// The service's routes over one shared provisioner.
 pub fn app(dps: Arc<Dps>) -> Router {

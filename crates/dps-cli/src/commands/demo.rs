@@ -36,7 +36,11 @@ impl Steps {
 }
 
 /// Runs the demo in `dir`, or in a new temporary directory that is kept afterwards.
-pub(crate) async fn run(dir: Option<PathBuf>, key_file: Option<&Path>, json: bool) -> CliResult<u8> {
+pub(crate) async fn run(
+    dir: Option<PathBuf>,
+    key_file: Option<&Path>,
+    json: bool,
+) -> CliResult<u8> {
     let dir = directory(dir)?;
     let mut steps = Steps {
         json,
@@ -98,7 +102,10 @@ async fn open(dir: &Path, key_file: Option<&Path>, steps: &mut Steps) -> CliResu
     steps.say("targets", format!("wrote {}", targets_path.display()));
     let db = Database::open(&database(dir).display().to_string(), key_file).await?;
     if let Some(keys) = &db.keys {
-        steps.say("keys", format!("sealing secrets with {}", keys.path().display()));
+        steps.say(
+            "keys",
+            format!("sealing secrets with {}", keys.path().display()),
+        );
     }
     Ok(db.provisioner(load_targets(&targets_path)?.environment(true)?))
 }

@@ -107,7 +107,10 @@ async fn list(db: &Database, keys: &KeyFile, json: bool) -> CliResult<u8> {
         println!("  {}{mark}: seals {} secrets", k.id, k.secrets);
     }
     for k in &out.unknown {
-        println!("  {} (not in the key file): seals {} secrets", k.id, k.secrets);
+        println!(
+            "  {} (not in the key file): seals {} secrets",
+            k.id, k.secrets
+        );
     }
     if out.in_clear > 0 {
         println!("  {} secrets in clear", out.in_clear);
@@ -127,7 +130,9 @@ async fn rotate(db: &Database, mut keys: KeyFile, page_size: usize, json: bool) 
     // A key file with old keys still in it is a rotation to finish, not one to start.
     let added = keys.ids().len() == 1;
     if added {
-        let new = keys.rotate(&OsSecrets).map_err(|e| Failure::io(e.code(), e.to_string()))?;
+        let new = keys
+            .rotate(&OsSecrets)
+            .map_err(|e| Failure::io(e.code(), e.to_string()))?;
         if !json {
             eprintln!("added key {new} to {}; resealing", keys.path().display());
         }

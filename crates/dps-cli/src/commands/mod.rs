@@ -23,10 +23,10 @@ use std::sync::Arc;
 
 use dps_core::Environment;
 
-use crate::{CliResult, Failure};
 use crate::cli::{Cli, Command, DeviceCommand, GroupCommand};
 use crate::context::{Dps, Targets, load_targets};
 use crate::database::Database;
+use crate::{CliResult, Failure};
 
 /// Runs the command; returns the exit code.
 pub(crate) async fn run(cli: Cli) -> CliResult<u8> {

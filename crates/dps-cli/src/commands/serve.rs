@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use dps_core::access::Role;
 use dps_core::Provisioner;
+use dps_core::access::Role;
 use dps_http::Api;
 use dps_http::server::{Tls, serve, signal};
 

@@ -284,7 +284,11 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     }
 
     /// `sealed` opened for `device`.
-    fn open_credentials(&self, device: DeviceId, sealed: &SealedCredentials) -> Result<Credentials> {
+    fn open_credentials(
+        &self,
+        device: DeviceId,
+        sealed: &SealedCredentials,
+    ) -> Result<Credentials> {
         Ok(Credentials {
             product_key: sealed.product_key.clone(),
             device_key: sealed.device_key.clone(),

@@ -28,11 +28,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use recover::{Leased, RecoverReport};
-pub use reseal::{ResealReport, SecretsByKey};
 pub use report::{
     Atomicity, BatchReport, DeviceOutcome, GenerateReport, GenerateSpec, NewSerial, Page,
     RegisterReport, ReplaceRequest, Selection,
 };
+pub use reseal::{ResealReport, SecretsByKey};
 
 use crate::bootstrap::BootstrapConfig;
 use crate::changeset::{Changeset, Transition};

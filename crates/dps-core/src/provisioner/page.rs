@@ -14,8 +14,7 @@ use futures_util::stream::FuturesUnordered;
 
 use crate::changeset::{Changeset, Transition};
 use crate::environment::{
-    Credentials, Environment, EnvironmentError, OffboardCall, OnboardCall, Onboarded,
-    ReissueCall,
+    Credentials, Environment, EnvironmentError, OffboardCall, OnboardCall, Onboarded, ReissueCall,
 };
 use crate::error::{Error, Result};
 use crate::group::RegistrationGroup;
@@ -449,7 +448,9 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ) -> Result<EnvOutcome> {
         let seal = |c: Credentials| -> Result<SealedCredentials> {
             Ok(SealedCredentials {
-                device_secret: self.sealer.seal(&c.device_secret, SecretOf::Device(device))?,
+                device_secret: self
+                    .sealer
+                    .seal(&c.device_secret, SecretOf::Device(device))?,
                 product_key: c.product_key,
                 device_key: c.device_key,
             })

@@ -87,7 +87,10 @@ fn the_ciphertext_holds_no_clear_text_and_each_seal_has_its_own_nonce() {
 fn without_the_key_nothing_seals_or_opens() {
     let sealed = sealer(one_key()).seal(&secret(), device(1)).unwrap();
     let none = sealer(Keys::none());
-    assert_eq!(none.seal(&secret(), device(1)).unwrap_err(), KeyError::NoKey);
+    assert_eq!(
+        none.seal(&secret(), device(1)).unwrap_err(),
+        KeyError::NoKey
+    );
     assert_eq!(none.current_key().unwrap_err(), KeyError::NoKey);
     assert_eq!(
         none.open(&sealed, device(1)).unwrap_err(),
@@ -128,7 +131,10 @@ fn a_secret_in_clear_opens_as_it_is_and_reseals() {
     let clear = SealedSecret::clear(secret());
     assert!(!clear.is_sealed());
     assert_eq!(clear.key_id(), None);
-    assert_eq!(sealer(Keys::none()).open(&clear, device(1)).unwrap(), secret());
+    assert_eq!(
+        sealer(Keys::none()).open(&clear, device(1)).unwrap(),
+        secret()
+    );
     let sealed = s.reseal(&clear, device(1)).unwrap().unwrap();
     assert!(sealed.is_sealed());
     assert_eq!(format!("{clear:?}"), "SealedSecret(in clear)");

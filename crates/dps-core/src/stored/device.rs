@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::secret::StoredSecret;
 use super::{Record, StoredTarget, Versioned, decode, encode, unversioned};
 use crate::attribute::{AttributeValue, AttributeValues};
 use crate::device::{Device, LastError, Replacement};
 use crate::error::StoreError;
 use crate::id::{DeviceId, GroupId, OperationId, Version};
-use super::secret::StoredSecret;
 use crate::state::{
     Allocated, AllocationState, NotAllocated, Pending, PendingAction, SealedCredentials,
 };

@@ -27,7 +27,10 @@ fn t(ms: i64) -> Timestamp {
 /// A sealer with one fixed key, `k1`, and nonces from a seeded source.
 fn sealer() -> Sealer {
     let keys = Keys::new(p("k1"), SealingKey::from_bytes([1; 32]));
-    Sealer::new(std::sync::Arc::new(keys), std::sync::Arc::new(SeededSecrets::new(3)))
+    Sealer::new(
+        std::sync::Arc::new(keys),
+        std::sync::Arc::new(SeededSecrets::new(3)),
+    )
 }
 
 fn clear(text: &str) -> SealedSecret {
@@ -155,12 +158,7 @@ fn group_with(old: SealedSecret, new_secret: SealedSecret) -> RegistrationGroup 
         .with_default(AttributeValue::Enum("red".into())),
     ])
     .unwrap();
-    let g = RegistrationGroup::new(
-        GroupId::from_uuid(Uuid::from_u128(1)),
-        new,
-        old,
-        t(0),
-    );
+    let g = RegistrationGroup::new(GroupId::from_uuid(Uuid::from_u128(1)), new, old, t(0));
     g.with_rotated_secret(new_secret, true, t(1))
 }
 
@@ -220,7 +218,10 @@ fn the_stored_json_of_known_records_is_pinned() {
         json,
         as_version_2(DEVICE_JSON, &[("s3cret", device_secret(&d))])
     );
-    assert!(json.contains(r#""device_secret":{"key":"k1","nonce":""#), "{json}");
+    assert!(
+        json.contains(r#""device_secret":{"key":"k1","nonce":""#),
+        "{json}"
+    );
     assert!(!json.contains("s3cret"), "{json}");
     let g = sealed_group();
     let previous = g.previous_secret().unwrap();
@@ -240,7 +241,10 @@ fn stored_records_read_back_as_the_domain_records() {
     let json = StoredDevice::from(&d).to_json().unwrap();
     assert_eq!(decode_device(&json).unwrap(), d);
     let g = sealed_group();
-    assert_eq!(decode_group(&StoredGroup::from(&g).to_json().unwrap()).unwrap(), g);
+    assert_eq!(
+        decode_group(&StoredGroup::from(&g).to_json().unwrap()).unwrap(),
+        g
+    );
     let e = decode_event(EventCursor::new(4), EVENT_JSON).unwrap();
     assert_eq!(e, crate::Event::from_new(EventCursor::new(4), event()));
 }
@@ -380,10 +384,7 @@ fn rows_carry_the_indexed_columns() {
     assert_eq!(row.allocated_to, None);
     assert_eq!(row.data, as_version_2(DEVICE_JSON, &[]));
     let row = GroupColumns::of(&group()).unwrap();
-    assert_eq!(
-        (row.version, row.data),
-        (2, as_version_2(GROUP_JSON, &[]))
-    );
+    assert_eq!((row.version, row.data), (2, as_version_2(GROUP_JSON, &[])));
 }
 
 #[test]

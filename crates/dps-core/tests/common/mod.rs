@@ -35,7 +35,8 @@ pub fn world() -> World {
         Arc::clone(&env),
         injected,
         Config::default(),
-    ).with_keys(dps_testkit::test_keys());
+    )
+    .with_keys(dps_testkit::test_keys());
     World {
         dps,
         store,

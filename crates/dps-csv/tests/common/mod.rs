@@ -28,7 +28,8 @@ pub fn dps_with(config: Config) -> Dps {
         ids: Arc::new(SequentialIds::new(1)),
         secrets: Arc::new(SeededSecrets::new(42)),
     };
-    Provisioner::with_parts(Arc::new(InMemoryStore::new()), env, injected, config).with_keys(dps_testkit::test_keys())
+    Provisioner::with_parts(Arc::new(InMemoryStore::new()), env, injected, config)
+        .with_keys(dps_testkit::test_keys())
 }
 
 /// The schema of most tests: integer `floor`, string `note` (at most 200), enum `color`

@@ -19,10 +19,10 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::{etag, group_for, if_match, page_size, version_mismatch};
-use crate::{Api, DynProvisioner};
 use crate::auth::Caller;
 use crate::problem::Problem;
 use crate::views::{DeviceView, PageView};
+use crate::{Api, DynProvisioner};
 
 /// Deserialises a field that is present, `null` included, as `Some`: `Some(None)` clears it.
 pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -114,7 +114,11 @@ fn secrets_wanted(caller: &Caller, value: Option<bool>) -> Result<bool, Problem>
 }
 
 /// The view of `device`, with its device secret opened when `secrets` are wanted.
-fn view<'d>(dps: &DynProvisioner, device: &'d Device, secrets: bool) -> Result<DeviceView<'d>, Problem> {
+fn view<'d>(
+    dps: &DynProvisioner,
+    device: &'d Device,
+    secrets: bool,
+) -> Result<DeviceView<'d>, Problem> {
     Ok(if secrets {
         DeviceView::with_secret(device, dps.credentials(device)?)
     } else {

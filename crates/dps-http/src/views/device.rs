@@ -117,11 +117,7 @@ struct AllocationOut<'a> {
 }
 
 impl<'a> AllocationOut<'a> {
-    fn new(
-        target: &'a Target,
-        asset_id: &'a AssetId,
-        credentials: &'a SealedCredentials,
-    ) -> Self {
+    fn new(target: &'a Target, asset_id: &'a AssetId, credentials: &'a SealedCredentials) -> Self {
         Self {
             environment: target.environment.as_str(),
             ou: target.ou.as_str(),

@@ -62,7 +62,8 @@ impl Harness {
         let dps = Provisioner::new(
             Arc::clone(&store) as Arc<dyn Store>,
             Arc::clone(&env) as Arc<dyn Environment>,
-        ).with_keys(dps_testkit::test_keys());
+        )
+        .with_keys(dps_testkit::test_keys());
         let api = Api::with_options(dps, options);
         let app = api.router();
         let mut h = Self {

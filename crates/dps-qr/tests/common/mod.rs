@@ -214,7 +214,8 @@ pub async fn world(serials: &[&str]) -> (Dps, GroupId) {
     };
     let env = FakeEnvironment::with_target(&Fixtures::target(), &["m1"]);
     let config = Config::default().with_page_size(3);
-    let dps = Provisioner::with_parts(InMemoryStore::new(), env, injected, config).with_keys(dps_testkit::test_keys());
+    let dps = Provisioner::with_parts(InMemoryStore::new(), env, injected, config)
+        .with_keys(dps_testkit::test_keys());
     let mut settings = NewGroup::new("building".parse().unwrap());
     settings.default_target = Some(Fixtures::target());
     let group = dps.create_group(settings).await.unwrap();

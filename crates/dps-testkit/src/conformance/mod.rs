@@ -26,11 +26,11 @@ pub use access::{
 pub use events::{events_gap_free_under_concurrency, events_only_changesets, events_ordered};
 pub use listing::{filters, keyset_paging_under_inserts, pending_listing};
 pub use pages::page_changesets;
-pub use sealed::sealed_secrets;
 pub use records::{
     atomic_changesets, concurrent_writers_one_device, crud_devices, crud_groups,
     referential_integrity, serial_unique_per_group, version_conflicts,
 };
+pub use sealed::sealed_secrets;
 
 /// Runs a conformance future on a fresh two-worker Tokio runtime.
 ///
