@@ -1,5 +1,5 @@
 //! Sealing keys for **dps** kept in a file that only its owner can read: a
-//! [`KeyProvider`](dps_core::seal::KeyProvider) for the CLI, `dps serve` and any service that
+//! [`KeyProvider`] for the CLI, `dps serve` and any service that
 //! keeps its keys beside its database rather than in a key service.
 //!
 //! The file holds one key per line, each 256 bits in hex, and names the current key, which

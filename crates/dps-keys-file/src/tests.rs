@@ -66,7 +66,7 @@ fn rotation_adds_a_current_key_and_removal_drops_an_old_one() {
     ));
     file.remove(&old).unwrap();
     let read = KeyFile::open(&path).unwrap();
-    assert_eq!(read.ids(), &[new.clone()]);
+    assert_eq!(read.ids(), std::slice::from_ref(&new));
     assert_eq!(read.key(&old), None);
     assert_eq!(read.current_id(), &new);
 }

@@ -85,7 +85,7 @@ pub mod webhook {
 }
 
 /// Sealing keys kept in a file (feature `key-file`): the [`KeyFile`](key_file::KeyFile)
-/// provider of the [`seal`](crate::seal) port.
+/// provider of the [`seal`] port.
 #[cfg(feature = "key-file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "key-file")))]
 pub mod key_file {

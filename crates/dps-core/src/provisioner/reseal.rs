@@ -103,7 +103,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ///
     /// # Errors
     ///
-    /// [`Error::KeyUnavailable`] without a current key, or for a secret that none of the
+    /// [`Error::KeyUnavailable`](crate::Error::KeyUnavailable) without a current key, or for a secret that none of the
     /// keys opens (the reseal stops there; nothing is garbled); store errors.
     pub async fn reseal(&self, mut progress: impl FnMut(&ResealReport)) -> Result<ResealReport> {
         self.sealer.current_key()?;
