@@ -176,3 +176,19 @@ async fn a_v1_schema_keeps_tokens_and_idempotency_records_after_the_upgrade() {
         })
     );
 }
+
+#[tokio::test]
+async fn a_v1_schema_is_sealed_by_a_reseal_and_still_reads_back() {
+    let Some(url) = url() else { return };
+    let expected = golden::expected(InMemoryStore::new()).await;
+    let (_guard, store) = load(&url, "v1.sql").await;
+    let dps = dps_core::Provisioner::new(store.clone(), dps_testkit::FakeEnvironment::new())
+        .with_keys(dps_testkit::test_keys());
+    let counted = dps.secrets_by_key().await.expect("count");
+    assert!(counted.in_clear > 0 && counted.sealed.is_empty(), "{counted:?}");
+    let report = dps.reseal(|_| {}).await.expect("reseal");
+    assert_eq!((report.secrets(), report.skipped), (counted.in_clear, 0));
+    let after = dps.secrets_by_key().await.expect("count again");
+    assert_eq!(after.in_clear, 0);
+    golden::assert_reads_back(&expected, &store).await;
+}
