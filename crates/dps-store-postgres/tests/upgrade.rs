@@ -185,7 +185,10 @@ async fn a_v1_schema_is_sealed_by_a_reseal_and_still_reads_back() {
     let dps = dps_core::Provisioner::new(store.clone(), dps_testkit::FakeEnvironment::new())
         .with_keys(dps_testkit::test_keys());
     let counted = dps.secrets_by_key().await.expect("count");
-    assert!(counted.in_clear > 0 && counted.sealed.is_empty(), "{counted:?}");
+    assert!(
+        counted.in_clear > 0 && counted.sealed.is_empty(),
+        "{counted:?}"
+    );
     let report = dps.reseal(|_| {}).await.expect("reseal");
     assert_eq!((report.secrets(), report.skipped), (counted.in_clear, 0));
     let after = dps.secrets_by_key().await.expect("count again");
