@@ -180,9 +180,14 @@ fn a_database_of_the_earlier_release_is_sealed_on_first_open() {
     assert!(!stderr(&again).contains("in clear"), "{}", stderr(&again));
 }
 
-/// A group `Lab` with `n` allocated thermostats.
+/// A group `Lab` with `n` allocated thermostats, on a new SQLite database.
 fn allocated_lab(n: usize) -> Env {
-    let env = Env::sqlite().with_lab(&[]);
+    with_allocated_lab(Env::sqlite(), n)
+}
+
+/// A group `Lab` with `n` allocated thermostats in `env`'s database.
+fn with_allocated_lab(env: Env, n: usize) -> Env {
+    let env = env.with_lab(&[]);
     let count = n.to_string();
     let args = [
         "device",
