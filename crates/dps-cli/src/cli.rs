@@ -95,6 +95,13 @@ pub(crate) enum KeysCommand {
         #[arg(long, default_value_t = 1000)]
         page_size: usize,
     },
+    /// Seal every secret that the current key does not seal (secrets of an older key, or in
+    /// clear from an earlier release) with it, a page at a time, without adding a key.
+    Reseal {
+        /// How many records one commit reseals.
+        #[arg(long, default_value_t = 1000)]
+        page_size: usize,
+    },
     /// Delete an old key from the key file, once it seals no secret any more.
     Delete {
         /// The key's identifier, as `dps keys list` shows it.

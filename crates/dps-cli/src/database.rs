@@ -73,7 +73,9 @@ impl Database {
         }
     }
 
-    /// Reads the key file at `path`, or creates it when the database has no sealed secret.
+    /// Reads the key file at `path`, or creates it when no secret of the database is sealed
+    /// (every record is read to make sure: a new key must not stand beside secrets that
+    /// another key sealed).
     async fn load_keys(&self, path: &Path) -> CliResult<Option<KeyFile>> {
         match KeyFile::open(path) {
             Ok(file) => return Ok(Some(file)),
@@ -81,28 +83,26 @@ impl Database {
                 if source.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(key_file_failure(e)),
         }
-        if self.sealed_by().await?.is_some() {
+        let env = crate::context::Targets::default().environment(false)?;
+        let counts = Provisioner::new(Arc::clone(&self.store), env)
+            .secrets_by_key()
+            .await?;
+        if !counts.sealed.is_empty() {
             return Ok(None);
         }
-        let file = KeyFile::create(path, &OsSecrets).map_err(key_file_failure)?;
+        let file = match KeyFile::create(path, &OsSecrets) {
+            // Another process created it meanwhile: use that one.
+            Err(KeyFileError::Exists { .. }) => {
+                return KeyFile::open(path).map(Some).map_err(key_file_failure);
+            }
+            created => created.map_err(key_file_failure)?,
+        };
         eprintln!(
             "created the key file {} (key {}): it seals the database's secrets; keep it private and apart from the database's backups",
             path.display(),
             file.current_id()
         );
         Ok(Some(file))
-    }
-
-    /// A key that seals a group secret of the database, if any does.
-    async fn sealed_by(&self) -> CliResult<Option<String>> {
-        let mut found = None;
-        self.each_group(|g| {
-            if found.is_none() {
-                found = g.secret().key_id().map(ToString::to_string);
-            }
-        })
-        .await?;
-        Ok(found)
     }
 
     /// Calls `f` with every group, a page at a time.
@@ -119,7 +119,9 @@ impl Database {
     }
 
     /// With keys, seals what an earlier release kept in clear. A reseal seals a group's
-    /// devices before the group, so a group in clear means that there is work left.
+    /// devices before the group, so a group in clear means that there is work left. When
+    /// that fails the database still opens, for listing and editing; `dps keys reseal` tries
+    /// again and says why.
     async fn seal_secrets_in_clear(&self) -> CliResult<()> {
         let Some(keys) = &self.keys else {
             return Ok(());
@@ -135,11 +137,17 @@ impl Database {
         }
         let env = crate::context::Targets::default().environment(false)?;
         let dps = Provisioner::new(Arc::clone(&self.store), env).with_keys(keys.clone());
-        let report = dps.reseal(|_| {}).await?;
+        let sealed = match dps.reseal(|_| {}).await {
+            Ok(report) => report,
+            Err(e) => {
+                eprintln!("warning: the secrets that an earlier release kept in clear are not all sealed: {e}; run dps keys reseal");
+                return Ok(());
+            }
+        };
         self.compact().await?;
         eprintln!(
             "sealed {} secrets that an earlier release kept in clear, with key {}",
-            report.secrets(),
+            sealed.secrets(),
             keys.current_id()
         );
         Ok(())
@@ -181,6 +189,10 @@ fn default_key_path(db: &str) -> PathBuf {
     PathBuf::from(format!("{db}.keys"))
 }
 
-fn key_file_failure(e: KeyFileError) -> Failure {
-    Failure::invalid(e.code(), e.to_string())
+/// A key file's failure: exit 3 when it cannot be read or written, 2 when it is refused.
+pub(crate) fn key_file_failure(e: KeyFileError) -> Failure {
+    match e {
+        KeyFileError::Io { .. } => Failure::io(e.code(), e.to_string()),
+        _ => Failure::invalid(e.code(), e.to_string()),
+    }
 }

@@ -4,16 +4,33 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use common::{Env, PgDatabase, stderr};
-use dps_core::seal::{KeyProvider, Keys, SecretOf};
-use dps_core::{DeviceQuery, Provisioner, RoutingEnvironment, Store};
+use dps_core::bootstrap::DeviceBootstrapKey;
+use dps_core::inject::OsSecrets;
+use dps_core::seal::{KeyError, KeyProvider, Keys, SealedSecret, Sealer, SecretOf};
+use dps_core::{DeviceQuery, Provisioner, RoutingEnvironment, Secret, Store};
 use dps_keys_file::KeyFile;
 use dps_store_postgres::{PgOptions, PgStore};
 use dps_store_sqlite::{SqliteOptions, SqliteStore};
+
+/// `sealed` opened with `sealer`; a secret still in clear (an earlier release's) as it is.
+fn open_any(sealer: &Sealer, sealed: &SealedSecret, of: SecretOf) -> Secret {
+    match sealer.open(sealed, of) {
+        Err(KeyError::InClear { .. }) => {
+            // Sealed with a scratch key only to read it: nothing is written.
+            let scratch = Keys::generate("scratch".parse().unwrap(), &OsSecrets);
+            let scratch = Sealer::new(Arc::new(scratch), Arc::new(OsSecrets));
+            let resealed = scratch.reseal(sealed, of).unwrap().unwrap();
+            scratch.open(&resealed, of).unwrap()
+        }
+        opened => opened.unwrap(),
+    }
+}
 
 /// Every secret the database holds, opened: group secrets (current and previous), device
 /// secrets and the devices' bootstrap keys; and the sealing keys themselves.
@@ -21,24 +38,19 @@ async fn secrets_of(store: Arc<dyn Store>, keys: Option<KeyFile>) -> Vec<String>
     let dps = Provisioner::new(store, RoutingEnvironment::new());
     let (dps, mut secrets) = match keys {
         Some(file) => {
-            let hex = file
-                .ids()
-                .iter()
-                .map(|id| file.keys().key(id).unwrap().to_hex());
+            let hex = file.ids().iter().map(|id| file.keys().key(id).unwrap().to_hex());
             let hex = hex.collect();
             (dps.with_keys(file), hex)
         }
         None => (dps.with_keys(Keys::none()), Vec::new()),
     };
+    let sealer = dps.sealer().clone();
     for g in dps.groups(None, 1000).await.unwrap().items {
-        let group_secret = dps.open_group_secret(&g).unwrap();
+        let of = SecretOf::Group(g.id());
+        let group_secret = open_any(&sealer, g.secret(), of);
         secrets.push(group_secret.expose().to_owned());
         if let Some(previous) = g.previous_secret() {
-            let opened = dps
-                .sealer()
-                .open(previous, SecretOf::Group(g.id()))
-                .unwrap();
-            secrets.push(opened.expose().to_owned());
+            secrets.push(open_any(&sealer, previous, of).expose().to_owned());
         }
         let mut after = None;
         loop {
@@ -47,10 +59,12 @@ async fn secrets_of(store: Arc<dyn Store>, keys: Option<KeyFile>) -> Vec<String>
                 .await
                 .unwrap();
             for d in &page.items {
-                if let Some(c) = dps.credentials(d).unwrap() {
-                    secrets.push(c.device_secret.expose().to_owned());
+                if let Some(a) = d.state().allocated() {
+                    let sealed = &a.credentials().device_secret;
+                    let secret = open_any(&sealer, sealed, SecretOf::Device(d.id()));
+                    secrets.push(secret.expose().to_owned());
                 }
-                let key = dps.bootstrap_key_for(&g, d.serial()).unwrap();
+                let key = DeviceBootstrapKey::derive(&group_secret, d.serial());
                 secrets.push(key.expose_base64());
             }
             match page.next {
@@ -266,7 +280,7 @@ fn without_its_key_a_database_lists_and_edits_but_refuses_what_needs_a_secret() 
     assert_eq!(still["items"].as_array().unwrap().len(), 3);
 
     // Another key under the same name is a wrong key: refused, naming the key it needs.
-    KeyFile::create(env.key_file(), &dps_core::inject::OsSecrets).unwrap();
+    KeyFile::create(env.key_file(), &OsSecrets).unwrap();
     let out = export_secrets(&env, "secrets.csv");
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -346,6 +360,8 @@ fn a_rotation_killed_half_way_resumes_and_the_old_key_can_go() {
         sealed_by_key(&env),
         vec![(new.clone(), 3001), (old.clone(), 0)]
     );
+    let again = env.ok_json(&["keys", "reseal"]);
+    assert_eq!(again["resealed"]["device_secrets"], 0, "{again}");
 
     env.ok_json(&["keys", "delete", &old]);
     assert_eq!(sealed_by_key(&env), vec![(new, 3001)]);

@@ -336,6 +336,16 @@ pub enum KeyError {
         /// The record.
         of: SecretOf,
     },
+    /// The secret is still in clear, as a database of an earlier release stored it: it is not
+    /// used until [`Provisioner::reseal`](crate::Provisioner::reseal) (`dps keys reseal`)
+    /// has sealed it, so that a secret written into the database in clear is never trusted.
+    #[error(
+        "the secret of {of} is still in clear, as an earlier release stored it: seal it first (dps keys reseal, or Provisioner::reseal)"
+    )]
+    InClear {
+        /// The record.
+        of: SecretOf,
+    },
     /// The value does not open with the key it names: it was altered, copied from another
     /// record, or the key is not the one that sealed it.
     #[error(
@@ -371,8 +381,12 @@ impl fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    /// A sealer over `keys`, with nonces from `nonces` (which must be cryptographically
-    /// secure wherever the keys are real).
+    /// A sealer over `keys`, with nonces from `nonces`.
+    ///
+    /// `nonces` must be cryptographically secure wherever the keys are real: a seeded source
+    /// (such as [`SeededSecrets`](crate::inject::SeededSecrets)) repeats its nonces from one
+    /// run to the next, and a nonce used twice with one key gives away what it sealed. Give
+    /// seeded sources only to test keys.
     pub fn new(keys: Arc<dyn KeyProvider>, nonces: Arc<dyn SecretSource>) -> Self {
         Self { keys, nonces }
     }
@@ -416,16 +430,18 @@ impl Sealer {
         Ok(SealedSecret::from_parts(id, nonce, sealed.into()))
     }
 
-    /// Opens `sealed` as the secret of `of`; a secret still in clear is returned as it is.
+    /// Opens `sealed` as the secret of `of`.
     ///
     /// # Errors
     ///
-    /// [`KeyError::UnknownKey`] when the provider lacks the key the value names, and
-    /// [`KeyError::DoesNotOpen`] when the value does not open with it.
+    /// [`KeyError::UnknownKey`] when the provider lacks the key the value names,
+    /// [`KeyError::DoesNotOpen`] when the value does not open with it, and
+    /// [`KeyError::InClear`] for a secret that an earlier release stored in clear and no
+    /// reseal has sealed yet.
     pub fn open(&self, sealed: &SealedSecret, of: SecretOf) -> Result<Secret, KeyError> {
         let (id, nonce, ciphertext) = match sealed.parts() {
             Ok(parts) => parts,
-            Err(clear) => return Ok(clear.clone()),
+            Err(_) => return Err(KeyError::InClear { of }),
         };
         let key = self.keys.key(id).ok_or_else(|| KeyError::UnknownKey {
             key: id.clone(),
@@ -456,11 +472,12 @@ impl Sealer {
         }
     }
 
-    /// `sealed` sealed again with the current key, or `None` when it already is.
+    /// `sealed` sealed again with the current key, or `None` when it already is. A secret
+    /// still in clear is sealed: this is the one way it becomes usable.
     ///
     /// # Errors
     ///
-    /// As [`Sealer::open`] and [`Sealer::seal`].
+    /// As [`Sealer::open`] (but for [`KeyError::InClear`]) and [`Sealer::seal`].
     pub fn reseal(
         &self,
         sealed: &SealedSecret,
@@ -469,7 +486,10 @@ impl Sealer {
         if self.is_current(sealed) {
             return Ok(None);
         }
-        let secret = self.open(sealed, of)?;
+        let secret = match sealed.parts() {
+            Ok(_) => self.open(sealed, of)?,
+            Err(clear) => clear.clone(),
+        };
         self.seal(&secret, of).map(Some)
     }
 }

@@ -21,8 +21,10 @@
 //! [`FORMAT_VERSION`] is the version this code writes and the newest it reads. A record
 //! without the field was written before the field existed and is version 1, the form that
 //! version 1 still is. Version 2 seals secrets; version 1 kept them as text, which still
-//! reads (as a secret in clear, until
-//! [`Provisioner::reseal`](crate::Provisioner::reseal) seals it). A record of a newer version is refused with
+//! reads, as a secret in clear that is not used until
+//! [`Provisioner::reseal`](crate::Provisioner::reseal) seals it; a record that still holds one
+//! is written back as version 1, and a record of version 2 with a secret in clear is refused
+//! as corrupt. A record of a newer version is refused with
 //! [`StoreError::Corrupt`] whose source is an [`UnsupportedFormat`] naming the version found
 //! and the one supported, rather than being read in part. Any change to what is stored
 //! raises [`FORMAT_VERSION`], and decoding keeps reading every older version.
@@ -157,6 +159,26 @@ struct FormatOnly {
 trait Versioned: DeserializeOwned {
     const RECORD: Record;
     fn format(&self) -> u64;
+    /// Whether the record holds a secret in clear, which only format version 1 may.
+    fn holds_clear_secret(&self) -> bool {
+        false
+    }
+}
+
+/// The first format version that seals secrets; records of earlier versions kept them in
+/// clear.
+const SEALED_SINCE: u64 = 2;
+
+/// The format version to write a record in: the current one, or version 1 while the record
+/// still holds a secret in clear (it came from a database of an earlier release and no
+/// reseal has sealed it yet), so that a secret in clear is never read from a record of a
+/// version that seals.
+fn format_for(clear_secret: bool) -> u64 {
+    if clear_secret {
+        UNVERSIONED
+    } else {
+        FORMAT_VERSION
+    }
 }
 
 /// Checks a record's format version.
@@ -178,6 +200,16 @@ fn decode<T: Versioned>(data: &str) -> Result<T, StoreError> {
     match serde_json::from_str::<T>(data) {
         Ok(record) => {
             check_format(T::RECORD, record.format())?;
+            if record.format() >= SEALED_SINCE && record.holds_clear_secret() {
+                return Err(StoreError::Corrupt {
+                    message: format!(
+                        "{} record of format version {} holds a secret in clear",
+                        T::RECORD,
+                        record.format()
+                    ),
+                    source: None,
+                });
+            }
             Ok(record)
         }
         Err(e) => {

@@ -40,6 +40,7 @@ use std::fmt;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use dps_core::KeyId;
 use dps_core::inject::SecretSource;
@@ -160,6 +161,7 @@ impl KeyFile {
     /// cannot be written.
     pub fn create(path: impl AsRef<Path>, source: &dyn SecretSource) -> Result<Self, KeyFileError> {
         let path = path.as_ref().to_path_buf();
+        let _lock = lock(&path)?;
         if path.exists() {
             return Err(KeyFileError::Exists { path });
         }
@@ -225,6 +227,9 @@ impl KeyFile {
     ///
     /// [`KeyFileError::Io`] when the file cannot be written; the file is then unchanged.
     pub fn rotate(&mut self, source: &dyn SecretSource) -> Result<KeyId, KeyFileError> {
+        let _lock = lock(&self.path)?;
+        // What another process wrote meanwhile stays: start from the file as it is now.
+        *self = Self::open(&self.path)?;
         let id = new_id(source, &self.order);
         let mut next = self.clone();
         let mut keys = Keys::new(id.clone(), SealingKey::generate(source));
@@ -249,6 +254,8 @@ impl KeyFile {
     /// [`KeyFileError::RemoveCurrent`], [`KeyFileError::UnknownKey`], and
     /// [`KeyFileError::Io`] when the file cannot be written.
     pub fn remove(&mut self, id: &KeyId) -> Result<(), KeyFileError> {
+        let _lock = lock(&self.path)?;
+        *self = Self::open(&self.path)?;
         if id == self.current_id() {
             return Err(KeyFileError::RemoveCurrent {
                 path: self.path.clone(),
@@ -308,9 +315,8 @@ impl KeyFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let written = write_private(&temp, self.text().as_bytes())
-            .and_then(|()| fs::rename(&temp, &self.path));
+        let (temp, written) = write_temporary(&dir, &name, self.text().as_bytes());
+        let written = written.and_then(|()| fs::rename(&temp, &self.path));
         if let Err(e) = written {
             let _ = fs::remove_file(&temp);
             return Err(io_error(e));
@@ -329,6 +335,109 @@ impl KeyProvider for KeyFile {
     }
     fn key(&self, id: &KeyId) -> Option<SealingKey> {
         self.keys.key(id)
+    }
+}
+
+/// Takes the lock that every writer of the key file at `path` holds while it reads, changes
+/// and writes it: an exclusive lock on `<path>.lock` (created with mode 0600 and left in
+/// place), released when the returned file is dropped.
+fn lock(path: &Path) -> Result<fs::File, KeyFileError> {
+    let io_error = |source| KeyFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(PathBuf::from(name)).map_err(io_error)?;
+    file.lock().map_err(io_error)?;
+    Ok(file)
+}
+
+/// Writes `bytes` to a new temporary file in `dir` named after `name`, and returns its path
+/// with the outcome (the name has the process ID and a counter; an existing file is never
+/// reused).
+fn write_temporary(dir: &Path, name: &str, bytes: &[u8]) -> (PathBuf, io::Result<()>) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut attempt = 0u32;
+    loop {
+        let temp = dir.join(format!(".{name}.{}.{nanos}.{attempt}.tmp", std::process::id()));
+        match write_private(&temp, bytes) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            outcome => return (temp, outcome),
+        }
+    }
+}
+
+/// A key file that a long-running service keeps reading: a [`KeyProvider`] whose keys follow
+/// the file, so that a rotation made by another process (`dps keys rotate`) is taken up by
+/// [`LiveKeyFile::refresh`] without a restart, and the service neither keeps sealing with the
+/// old key nor fails to open what the new one sealed.
+///
+/// Clones share the keys. Call `refresh` every few seconds.
+#[derive(Debug, Clone)]
+pub struct LiveKeyFile {
+    path: PathBuf,
+    keys: Arc<RwLock<Keys>>,
+}
+
+impl LiveKeyFile {
+    /// Follows the file that `file` was read from, starting with its keys.
+    pub fn new(file: KeyFile) -> Self {
+        Self {
+            path: file.path.clone(),
+            keys: Arc::new(RwLock::new(file.keys)),
+        }
+    }
+
+    /// Reads the file again; returns whether its keys changed. When it cannot be read (it is
+    /// being replaced, say) the keys stay as they were and the error says why.
+    ///
+    /// # Errors
+    ///
+    /// As [`KeyFile::open`].
+    pub fn refresh(&self) -> Result<bool, KeyFileError> {
+        let read = KeyFile::open(&self.path)?;
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        let same = keys.current_id() == read.keys.current_id()
+            && keys.ids().eq(read.keys.ids())
+            && read.order.iter().all(|id| keys.key(id) == read.keys.key(id));
+        if !same {
+            *keys = read.keys;
+        }
+        Ok(!same)
+    }
+
+    /// The keys as last read.
+    pub fn keys(&self) -> Keys {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl KeyProvider for LiveKeyFile {
+    fn current(&self) -> Option<(KeyId, SealingKey)> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .current()
+    }
+    fn key(&self, id: &KeyId) -> Option<SealingKey> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .key(id)
     }
 }
 

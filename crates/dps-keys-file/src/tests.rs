@@ -39,8 +39,13 @@ fn the_file_is_private_after_every_write() {
     fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
     file.rotate(&SeededSecrets::new(2)).unwrap();
     assert_eq!(mode(&path), 0o600);
-    // No temporary file is left behind.
-    assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    // No temporary file is left behind; the lock file is private too.
+    let names: Vec<String> = fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+    assert_eq!(mode(&d.path().join("dps.keys.lock")), 0o600);
 }
 
 #[test]
@@ -69,6 +74,20 @@ fn rotation_adds_a_current_key_and_removal_drops_an_old_one() {
     assert_eq!(read.ids(), std::slice::from_ref(&new));
     assert_eq!(read.key(&old), None);
     assert_eq!(read.current_id(), &new);
+}
+
+#[test]
+fn a_rotation_keeps_what_another_writer_added_meanwhile() {
+    let d = dir();
+    let path = d.path().join("dps.keys");
+    let mut mine = KeyFile::create(&path, &SeededSecrets::new(1)).unwrap();
+    let mut theirs = KeyFile::open(&path).unwrap();
+    let their_key = theirs.rotate(&SeededSecrets::new(2)).unwrap();
+    let my_key = mine.rotate(&SeededSecrets::new(3)).unwrap();
+    let read = KeyFile::open(&path).unwrap();
+    assert_eq!(read.current_id(), &my_key);
+    assert!(read.ids().contains(&their_key), "{:?}", read.ids());
+    assert_eq!(read.ids().len(), 3);
 }
 
 #[test]
@@ -109,4 +128,22 @@ fn its_debug_shows_no_key() {
     let file = KeyFile::create(d.path().join("k"), &SeededSecrets::new(1)).unwrap();
     let hex = file.keys().key(file.current_id()).unwrap().to_hex();
     assert!(!format!("{file:?}").contains(&hex));
+}
+
+#[test]
+fn a_live_key_file_takes_up_a_rotation_made_elsewhere() {
+    let d = dir();
+    let path = d.path().join("dps.keys");
+    let file = KeyFile::create(&path, &SeededSecrets::new(1)).unwrap();
+    let old = file.current_id().clone();
+    let live = LiveKeyFile::new(file);
+    assert!(!live.refresh().unwrap());
+    let new = KeyFile::open(&path).unwrap().rotate(&SeededSecrets::new(2)).unwrap();
+    assert_eq!(live.current().map(|(id, _)| id), Some(old.clone()));
+    assert!(live.refresh().unwrap());
+    assert_eq!(live.current().map(|(id, _)| id), Some(new));
+    assert!(live.key(&old).is_some());
+    fs::remove_file(&path).unwrap();
+    assert!(live.refresh().is_err());
+    assert!(live.key(&old).is_some(), "an unreadable file leaves the keys as they were");
 }

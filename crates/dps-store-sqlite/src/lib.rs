@@ -198,19 +198,16 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Unavailable`] when the database stays busy, [`StoreError::Backend`] when
-    /// SQLite fails.
+    /// [`StoreError::Unavailable`] when the database stays busy or another connection (of
+    /// another process) is reading, so that the WAL cannot be emptied; try again.
+    /// [`StoreError::Backend`] when SQLite fails.
     pub async fn compact(&self) -> Result<(), StoreError> {
         self.run(usize::MAX, |inner| {
             let conn = lock(&inner.writer);
-            for (what, sql) in [
-                ("checkpoint", "PRAGMA wal_checkpoint(TRUNCATE)"),
-                ("vacuum", "VACUUM"),
-                ("checkpoint", "PRAGMA wal_checkpoint(TRUNCATE)"),
-            ] {
-                conn.execute_batch(sql).map_err(|e| sql_error(what, e))?;
-            }
-            Ok(())
+            checkpoint(&conn)?;
+            conn.execute_batch("VACUUM")
+                .map_err(|e| sql_error("vacuum", e))?;
+            checkpoint(&conn)
         })
         .await
     }
@@ -268,6 +265,24 @@ impl SqliteStore {
             source: None,
         })?
     }
+}
+
+/// Copies the WAL into the database file and truncates it to nothing.
+///
+/// # Errors
+///
+/// [`StoreError::Unavailable`] when a reader kept SQLite from copying all of it.
+fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
+    let busy: i64 = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+        .map_err(|e| sql_error("checkpoint", e))?;
+    if busy != 0 {
+        return Err(StoreError::Unavailable {
+            message: "the WAL cannot be emptied while another connection reads; try again".into(),
+            source: None,
+        });
+    }
+    Ok(())
 }
 
 /// Creates the database file, when it does not exist yet, readable and writable by its owner

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::cli::KeysCommand;
 use crate::context::{Dps, Targets};
-use crate::database::Database;
+use crate::database::{Database, key_file_failure};
 use crate::output::print_json;
 use crate::{CliResult, Failure};
 
@@ -46,15 +46,15 @@ struct RotateOut<'a> {
 
 /// Runs `dps keys …`.
 pub(crate) async fn run(db: &Database, command: KeysCommand, json: bool) -> CliResult<u8> {
-    let keys = db.keys.clone().ok_or_else(|| {
-        Failure::invalid(
-            "key_unavailable",
-            format!("no key file: {}", db.missing_key_hint()),
-        )
-    })?;
+    // The hint at the key file is added where every key_unavailable refusal gets it.
+    let keys = db
+        .keys
+        .clone()
+        .ok_or_else(|| Failure::invalid("key_unavailable", "key unavailable: no key file"))?;
     match command {
         KeysCommand::List => list(db, &keys, json).await,
-        KeysCommand::Rotate { page_size } => rotate(db, keys, page_size, json).await,
+        KeysCommand::Rotate { page_size } => rotate(db, keys, true, page_size, json).await,
+        KeysCommand::Reseal { page_size } => rotate(db, keys, false, page_size, json).await,
         KeysCommand::Delete { key } => delete(db, keys, &key, json).await,
     }
 }
@@ -161,13 +161,31 @@ async fn rotate(db: &Database, mut keys: KeyFile, page_size: usize, json: bool) 
             deletable: deletable.iter().map(|k| k.as_str()).collect(),
         })?;
     } else {
-        println!(
-            "every secret is sealed with key {} ({} resealed now)",
-            keys.current_id(),
-            report.secrets()
-        );
+        let elsewhere: u64 = counts
+            .sealed
+            .iter()
+            .filter(|(id, _)| *id != keys.current_id())
+            .map(|(_, n)| n)
+            .sum::<u64>()
+            + counts.in_clear;
+        if elsewhere == 0 {
+            println!(
+                "every secret is sealed with key {} ({} resealed now)",
+                keys.current_id(),
+                report.secrets()
+            );
+        } else {
+            println!(
+                "{} secrets resealed with key {}; {elsewhere} are not (they changed meanwhile or do not open): run dps keys reseal again",
+                report.secrets(),
+                keys.current_id()
+            );
+        }
         for old in &deletable {
             println!("key {old} seals nothing now and may be deleted: dps keys delete {old}");
+        }
+        if add && !added {
+            println!("a new rotation starts once the old keys are deleted");
         }
     }
     Ok(u8::from(report.skipped > 0))
@@ -183,8 +201,7 @@ async fn delete(db: &Database, mut keys: KeyFile, key: &str, json: bool) -> CliR
             format!("key {id} still seals {sealed} secrets: run dps keys rotate first"),
         ));
     }
-    keys.remove(&id)
-        .map_err(|e| Failure::invalid(e.code(), e.to_string()))?;
+    keys.remove(&id).map_err(key_file_failure)?;
     if json {
         print_json(&serde_json::json!({ "deleted": id.as_str() }))?;
     } else {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use dps_core::Provisioner;
+use dps_keys_file::LiveKeyFile;
 use dps_core::access::Role;
 use dps_http::Api;
 use dps_http::server::{Tls, serve, signal};
@@ -51,11 +52,14 @@ pub(crate) async fn run(
     let mut config = dps_core::Config::default();
     config.bootstrap = config.bootstrap.with_refusal_events_per_minute(600);
     let mut dps = Provisioner::builder(store, env).config(config).build();
-    if let Some(keys) = &db.keys {
+    // The keys follow the key file, so that a rotation made meanwhile is taken up.
+    let live = db.keys.clone().map(LiveKeyFile::new);
+    if let Some(keys) = &live {
         dps = dps.with_keys(keys.clone());
     }
     let api = Api::new(dps);
     let recovery = tokio::spawn(recover_every_lease(api.clone()));
+    let follow = live.map(|keys| tokio::spawn(follow_key_file(keys)));
 
     let base = format!("{scheme}://{address}");
     if json {
@@ -77,6 +81,9 @@ pub(crate) async fn run(
     }
     let served = serve(listener, api.router(), tls, signal()).await;
     recovery.abort();
+    if let Some(follow) = follow {
+        follow.abort();
+    }
     served.map_err(|e| Failure::io("io_error", format!("serving stopped: {e}")))?;
     Ok(0)
 }
@@ -95,6 +102,27 @@ async fn recover_every_lease(api: Api) {
         tick.tick().await;
         if let Err(e) = dps.recover().await {
             tracing::warn!(error = %e, "recovery failed; it runs again after the next lease");
+        }
+    }
+}
+
+/// How often `dps serve` reads its key file again.
+const KEY_FILE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads the key file every few seconds, so that the server seals with the current key and
+/// opens what a rotation made elsewhere resealed.
+async fn follow_key_file(keys: LiveKeyFile) {
+    let mut tick = tokio::time::interval(KEY_FILE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match keys.refresh() {
+            Ok(true) => tracing::info!(
+                current = ?keys.keys().current_id(),
+                "the key file changed; sealing with its current key"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the key file; keeping the keys"),
         }
     }
 }

@@ -113,9 +113,16 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         loop {
             let groups = self.store.groups(after, page).await?;
             for g in &groups {
+                let skipped = report.skipped;
                 self.reseal_devices(g.id(), &mut report, &mut progress)
                     .await?;
-                self.reseal_group(g.id(), &mut report).await?;
+                // A group is resealed only after all its devices, so that a group sealed
+                // with the current key says its devices are too.
+                if report.skipped == skipped {
+                    self.reseal_group(g.id(), &mut report).await?;
+                } else {
+                    report.skipped += 1;
+                }
             }
             progress(&report);
             if groups.len() < page {

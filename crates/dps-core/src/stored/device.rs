@@ -51,6 +51,9 @@ impl Versioned for StoredDevice {
     fn format(&self) -> u64 {
         self.format
     }
+    fn holds_clear_secret(&self) -> bool {
+        self.state.device_secret().is_some_and(StoredSecret::is_clear)
+    }
 }
 
 impl StoredDevice {
@@ -134,6 +137,24 @@ enum StoredState {
     NotAllocated(StoredNotAllocated),
     Pending(StoredPending),
     Allocated(StoredAllocated),
+}
+
+impl StoredState {
+    /// The device secret the state holds: that of its allocation, or of the allocation a
+    /// pending operation returns to.
+    fn device_secret(&self) -> Option<&StoredSecret> {
+        let allocated = match self {
+            StoredState::Allocated(a) => a,
+            StoredState::Pending(p) => match &*p.action {
+                StoredAction::Reset { from }
+                | StoredAction::Delete { from }
+                | StoredAction::Replace { from, .. } => from,
+                StoredAction::Allocate { .. } => return None,
+            },
+            StoredState::NotAllocated(_) => return None,
+        };
+        Some(&allocated.credentials.device_secret)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,8 +353,10 @@ impl From<StoredState> for AllocationState {
 
 impl From<Device> for StoredDevice {
     fn from(d: Device) -> Self {
+        let state = StoredState::from(d.state);
+        let clear = state.device_secret().is_some_and(StoredSecret::is_clear);
         Self {
-            format: super::FORMAT_VERSION,
+            format: super::format_for(clear),
             id: d.id,
             group_id: d.group_id,
             serial: d.serial,
@@ -344,7 +367,7 @@ impl From<Device> for StoredDevice {
             description: d.description,
             target: d.target.map(Into::into),
             attributes: stored_values(d.attributes),
-            state: d.state.into(),
+            state,
             first_target: d.first_target.map(Into::into),
             last_error: d.last_error.map(|e| StoredLastError {
                 code: e.code,

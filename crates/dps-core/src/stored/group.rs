@@ -44,6 +44,9 @@ impl Versioned for StoredGroup {
     fn format(&self) -> u64 {
         self.format
     }
+    fn holds_clear_secret(&self) -> bool {
+        self.secret.is_clear() || self.previous_secret.as_ref().is_some_and(StoredSecret::is_clear)
+    }
 }
 
 impl StoredGroup {
@@ -113,8 +116,9 @@ pub fn decode_group(data: &str) -> Result<RegistrationGroup, StoreError> {
 
 impl From<RegistrationGroup> for StoredGroup {
     fn from(g: RegistrationGroup) -> Self {
+        let clear = !g.secret.is_sealed() || g.previous_secret.as_ref().is_some_and(|s| !s.is_sealed());
         Self {
-            format: super::FORMAT_VERSION,
+            format: super::format_for(clear),
             id: g.id,
             name: g.name,
             description: g.description,

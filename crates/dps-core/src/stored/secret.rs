@@ -66,6 +66,13 @@ impl<'de> Deserialize<'de> for StoredSecret {
     }
 }
 
+impl StoredSecret {
+    /// Whether the secret is still in clear.
+    pub(super) fn is_clear(&self) -> bool {
+        !self.0.is_sealed()
+    }
+}
+
 impl From<SealedSecret> for StoredSecret {
     fn from(s: SealedSecret) -> Self {
         Self(s)

@@ -257,11 +257,27 @@ fn version_1_records_read_back_with_their_secrets_in_clear() {
     let g = decode_group(GROUP_JSON).unwrap();
     assert_eq!(g, group());
     assert!(!g.secret().is_sealed());
-    // A secret in clear opens without a key, and is written back as it was read.
+    // A secret in clear is not used; a reseal seals it.
     let of = SecretOf::Group(g.id());
-    assert_eq!(sealer().open(g.secret(), of).unwrap().expose(), "new");
-    let again = StoredGroup::from(&g).to_json().unwrap();
-    assert_eq!(again, as_version_2(GROUP_JSON, &[]));
+    let s = sealer();
+    assert!(matches!(
+        s.open(g.secret(), of),
+        Err(crate::seal::KeyError::InClear { .. })
+    ));
+    let sealed = s.reseal(g.secret(), of).unwrap().unwrap();
+    assert_eq!(s.open(&sealed, of).unwrap().expose(), "new");
+    // Until then a record with a secret in clear is written back in format version 1.
+    assert_eq!(StoredGroup::from(&g).to_json().unwrap(), GROUP_JSON);
+    assert_eq!(StoredDevice::from(&d).to_json().unwrap(), DEVICE_JSON);
+}
+
+#[test]
+fn a_version_2_record_with_a_secret_in_clear_is_corrupt() {
+    let e = decode_group(&as_version_2(GROUP_JSON, &[])).unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt { .. }), "{e:?}");
+    assert!(e.to_string().contains("holds a secret in clear"), "{e}");
+    let e = decode_device(&as_version_2(DEVICE_JSON, &[])).unwrap_err();
+    assert!(e.to_string().contains("holds a secret in clear"), "{e}");
 }
 
 #[test]

@@ -14,6 +14,9 @@ pub(crate) fn write_device<C: RowCells>(
     schema: &AttributeSchema,
     secrets: &RowSecrets,
 ) -> Result<(), ExportError> {
+    // Opened before the first cell, so that a secret that does not open writes nothing.
+    let secret = secrets.device_secret(device)?;
+    let bootstrap_key = secrets.bootstrap_key(device);
     w.value(device.serial().as_str())?;
     w.opt(device.name().map(|n| n.as_str()))?;
     w.value(device.model_id().as_str())?;
@@ -45,10 +48,9 @@ pub(crate) fn write_device<C: RowCells>(
     w.opt(allocated.map(|a| a.credentials().product_key.as_str()))?;
     w.opt(allocated.map(|a| a.credentials().device_key.as_str()))?;
     if secrets.has_device_secrets() {
-        let secret = secrets.device_secret(device)?;
         w.opt(secret.as_ref().map(|s| s.expose()))?;
     }
-    if let Some(key) = secrets.bootstrap_key(device) {
+    if let Some(key) = bootstrap_key {
         w.value(&key.expose_base64())?;
     }
     match device.last_error() {

@@ -24,7 +24,8 @@ impl RowSecrets {
     }
 
     /// The secret columns that `options` ask for, for devices of `group`: opening the
-    /// group's secret now, so that an export without the key fails before its first row.
+    /// group's secret now, and making sure there are keys, so that an export without them
+    /// fails before its first row.
     pub(crate) fn new(
         group: &RegistrationGroup,
         sealer: &Sealer,
@@ -38,6 +39,10 @@ impl RowSecrets {
         } else {
             None
         };
+        if options.include_secrets {
+            // Without any key no device secret opens: refuse before the first row.
+            sealer.current_key().map_err(dps_core::Error::from)?;
+        }
         Ok(Self {
             devices: options.include_secrets.then(|| sealer.clone()),
             group_secret,

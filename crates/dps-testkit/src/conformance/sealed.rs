@@ -61,6 +61,16 @@ pub async fn sealed_secrets<S: Store + ?Sized>(store: Arc<S>) {
     );
     assert_eq!(credentials(&got), credentials(&allocated));
 
+    reseal_in_place(store, &group, &allocated).await;
+}
+
+/// A reseal with a new key seals `group`'s and `allocated`'s secrets again in place.
+async fn reseal_in_place<S: Store + ?Sized>(
+    store: Arc<S>,
+    group: &dps_core::RegistrationGroup,
+    allocated: &dps_core::Device,
+) {
+    let d = allocated;
     let events = all_events(&*store).await.len();
     let new = "rotated".parse().unwrap_or_else(|e| panic!("key ID: {e}"));
     let test_key = test_keys()
@@ -94,7 +104,7 @@ pub async fn sealed_secrets<S: Store + ?Sized>(store: Arc<S>) {
     let opened = dps
         .credentials(&after)
         .unwrap_or_else(|e| panic!("open: {e}"));
-    assert_eq!(opened, credentials(&allocated));
+    assert_eq!(opened, credentials(allocated));
     let key = after
         .state()
         .allocated()
@@ -110,7 +120,7 @@ pub async fn sealed_secrets<S: Store + ?Sized>(store: Arc<S>) {
     let g = g.unwrap_or_else(|| panic!("the group is missing"));
     assert_eq!(g.version(), group.version());
     let secret = dps.sealer().open(g.secret(), SecretOf::Group(g.id()));
-    assert_eq!(secret.ok(), Some(group_secret(&group)));
+    assert_eq!(secret.ok(), Some(group_secret(group)));
     assert_eq!(
         all_events(&*store).await.len(),
         events,
