@@ -140,7 +140,9 @@ impl Database {
         let sealed = match dps.reseal(|_| {}).await {
             Ok(report) => report,
             Err(e) => {
-                eprintln!("warning: the secrets that an earlier release kept in clear are not all sealed: {e}; run dps keys reseal");
+                eprintln!(
+                    "warning: the secrets that an earlier release kept in clear are not all sealed: {e}; run dps keys reseal"
+                );
                 return Ok(());
             }
         };

@@ -38,7 +38,10 @@ async fn secrets_of(store: Arc<dyn Store>, keys: Option<KeyFile>) -> Vec<String>
     let dps = Provisioner::new(store, RoutingEnvironment::new());
     let (dps, mut secrets) = match keys {
         Some(file) => {
-            let hex = file.ids().iter().map(|id| file.keys().key(id).unwrap().to_hex());
+            let hex = file
+                .ids()
+                .iter()
+                .map(|id| file.keys().key(id).unwrap().to_hex());
             let hex = hex.collect();
             (dps.with_keys(file), hex)
         }
@@ -111,13 +114,31 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-/// The secrets of `secrets` that `bytes` holds in clear.
+/// The first eight bytes of `bytes` as a number.
+fn prefix(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+/// The secrets of `secrets` (each at least 8 bytes long) that `bytes` holds in clear, found in
+/// one pass over `bytes`: each position's first eight bytes are looked up among the secrets'.
 fn in_clear<'s>(bytes: &[u8], secrets: &'s [String]) -> Vec<&'s str> {
-    secrets
-        .iter()
-        .filter(|s| contains(bytes, s))
-        .map(String::as_str)
-        .collect()
+    let mut by_prefix: HashMap<u64, Vec<&'s str>> = HashMap::new();
+    for s in secrets {
+        let p = prefix(s.as_bytes()).expect("a secret of at least 8 bytes");
+        by_prefix.entry(p).or_default().push(s);
+    }
+    let mut found: Vec<&'s str> = Vec::new();
+    for i in 0..bytes.len().saturating_sub(7) {
+        let Some(candidates) = prefix(&bytes[i..]).and_then(|p| by_prefix.get(&p)) else {
+            continue;
+        };
+        for s in candidates {
+            if bytes[i..].starts_with(s.as_bytes()) && !found.contains(s) {
+                found.push(s);
+            }
+        }
+    }
+    found
 }
 
 #[test]

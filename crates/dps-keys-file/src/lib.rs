@@ -370,7 +370,10 @@ fn write_temporary(dir: &Path, name: &str, bytes: &[u8]) -> (PathBuf, io::Result
         .unwrap_or(0);
     let mut attempt = 0u32;
     loop {
-        let temp = dir.join(format!(".{name}.{}.{nanos}.{attempt}.tmp", std::process::id()));
+        let temp = dir.join(format!(
+            ".{name}.{}.{nanos}.{attempt}.tmp",
+            std::process::id()
+        ));
         match write_private(&temp, bytes) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
             outcome => return (temp, outcome),
@@ -410,7 +413,10 @@ impl LiveKeyFile {
         let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
         let same = keys.current_id() == read.keys.current_id()
             && keys.ids().eq(read.keys.ids())
-            && read.order.iter().all(|id| keys.key(id) == read.keys.key(id));
+            && read
+                .order
+                .iter()
+                .all(|id| keys.key(id) == read.keys.key(id));
         if !same {
             *keys = read.keys;
         }

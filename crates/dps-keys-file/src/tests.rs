@@ -138,12 +138,18 @@ fn a_live_key_file_takes_up_a_rotation_made_elsewhere() {
     let old = file.current_id().clone();
     let live = LiveKeyFile::new(file);
     assert!(!live.refresh().unwrap());
-    let new = KeyFile::open(&path).unwrap().rotate(&SeededSecrets::new(2)).unwrap();
+    let new = KeyFile::open(&path)
+        .unwrap()
+        .rotate(&SeededSecrets::new(2))
+        .unwrap();
     assert_eq!(live.current().map(|(id, _)| id), Some(old.clone()));
     assert!(live.refresh().unwrap());
     assert_eq!(live.current().map(|(id, _)| id), Some(new));
     assert!(live.key(&old).is_some());
     fs::remove_file(&path).unwrap();
     assert!(live.refresh().is_err());
-    assert!(live.key(&old).is_some(), "an unreadable file leaves the keys as they were");
+    assert!(
+        live.key(&old).is_some(),
+        "an unreadable file leaves the keys as they were"
+    );
 }

@@ -126,21 +126,24 @@ fn deletable<'k>(keys: &'k KeyFile, counts: &SecretsByKey) -> Vec<&'k KeyId> {
         .collect()
 }
 
-async fn rotate(db: &Database, mut keys: KeyFile, page_size: usize, json: bool) -> CliResult<u8> {
+/// `dps keys rotate` (`add`: a new key, unless an earlier rotation is unfinished) and
+/// `dps keys reseal` (no new key).
+async fn rotate(
+    db: &Database,
+    mut keys: KeyFile,
+    add: bool,
+    page_size: usize,
+    json: bool,
+) -> CliResult<u8> {
     // A key file with old keys still in it is a rotation to finish, not one to start.
-    let added = keys.ids().len() == 1;
+    let added = add && keys.ids().len() == 1;
     if added {
-        let new = keys
-            .rotate(&OsSecrets)
-            .map_err(|e| Failure::io(e.code(), e.to_string()))?;
+        let new = keys.rotate(&OsSecrets).map_err(key_file_failure)?;
         if !json {
             eprintln!("added key {new} to {}; resealing", keys.path().display());
         }
     } else if !json {
-        eprintln!(
-            "finishing the rotation to key {}; resealing",
-            keys.current_id()
-        );
+        eprintln!("resealing with key {}", keys.current_id());
     }
     let dps = provisioner(db, &keys, page_size)?;
     let report = dps

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use dps_core::Provisioner;
-use dps_keys_file::LiveKeyFile;
 use dps_core::access::Role;
 use dps_http::Api;
 use dps_http::server::{Tls, serve, signal};
+use dps_keys_file::LiveKeyFile;
 
 use super::token::issue;
 use crate::cli::ServeArgs;

@@ -126,17 +126,17 @@ fn after_a_rotation_the_previous_key_opens_and_reseal_moves_to_the_current_one()
 }
 
 #[test]
-fn a_secret_in_clear_opens_as_it_is_and_reseals() {
+fn a_secret_in_clear_is_not_used_until_a_reseal_seals_it() {
     let s = sealer(one_key());
     let clear = SealedSecret::clear(secret());
     assert!(!clear.is_sealed());
     assert_eq!(clear.key_id(), None);
-    assert_eq!(
-        sealer(Keys::none()).open(&clear, device(1)).unwrap(),
-        secret()
-    );
+    let refused = s.open(&clear, device(1)).unwrap_err();
+    assert_eq!(refused, KeyError::InClear { of: device(1) });
+    assert!(refused.to_string().contains("dps keys reseal"), "{refused}");
     let sealed = s.reseal(&clear, device(1)).unwrap().unwrap();
     assert!(sealed.is_sealed());
+    assert_eq!(s.open(&sealed, device(1)).unwrap(), secret());
     assert_eq!(format!("{clear:?}"), "SealedSecret(in clear)");
 }
 

@@ -52,7 +52,9 @@ impl Versioned for StoredDevice {
         self.format
     }
     fn holds_clear_secret(&self) -> bool {
-        self.state.device_secret().is_some_and(StoredSecret::is_clear)
+        self.state
+            .device_secret()
+            .is_some_and(StoredSecret::is_clear)
     }
 }
 

@@ -45,7 +45,11 @@ impl Versioned for StoredGroup {
         self.format
     }
     fn holds_clear_secret(&self) -> bool {
-        self.secret.is_clear() || self.previous_secret.as_ref().is_some_and(StoredSecret::is_clear)
+        self.secret.is_clear()
+            || self
+                .previous_secret
+                .as_ref()
+                .is_some_and(StoredSecret::is_clear)
     }
 }
 
@@ -116,7 +120,8 @@ pub fn decode_group(data: &str) -> Result<RegistrationGroup, StoreError> {
 
 impl From<RegistrationGroup> for StoredGroup {
     fn from(g: RegistrationGroup) -> Self {
-        let clear = !g.secret.is_sealed() || g.previous_secret.as_ref().is_some_and(|s| !s.is_sealed());
+        let clear =
+            !g.secret.is_sealed() || g.previous_secret.as_ref().is_some_and(|s| !s.is_sealed());
         Self {
             format: super::format_for(clear),
             id: g.id,
