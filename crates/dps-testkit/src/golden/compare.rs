@@ -126,6 +126,10 @@ fn opened(json: Result<String, StoreError>, of: SecretOf, sealed: Vec<&SealedSec
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or(serde_json::Value::Null);
     mask_secrets(&mut json);
+    // The format version says whether the secrets are sealed, which the comparison opens.
+    if let Some(map) = json.as_object_mut() {
+        map.remove("format");
+    }
     // A secret in clear (an earlier release's) is read by sealing it first, in memory.
     let secrets = sealed
         .into_iter()
