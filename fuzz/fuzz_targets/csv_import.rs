@@ -43,7 +43,10 @@ fn group() -> RegistrationGroup {
     RegistrationGroup::new(
         GroupId::from_uuid(Uuid::nil()),
         new,
-        Secret::from_bytes_hex(&[1; 8]),
+        dps_testkit::sealed(
+            &Secret::from_bytes_hex(&[1; 8]),
+            dps_core::seal::SecretOf::Group(GroupId::from_uuid(Uuid::nil())),
+        ),
         Timestamp::from_unix_millis(0),
     )
 }
