@@ -106,9 +106,10 @@ pub(crate) async fn bootstrap_key(c: &Client, path: &str) -> String {
         .split(',')
         .collect();
     let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
-    row[header
+    let cell = row[header
         .iter()
         .position(|h| *h == "Device Bootstrap Key")
-        .unwrap()]
-    .to_owned()
+        .unwrap()];
+    // A key that starts with `+` is written with the export's formula guard in front.
+    dps_csv::formula::unguard(cell).to_owned()
 }
