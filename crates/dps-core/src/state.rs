@@ -246,6 +246,17 @@ pub enum PendingAction {
 }
 
 impl PendingAction {
+    /// The allocation the device returns to if the operation fails; `None` for an
+    /// allocation, which returns to not allocated.
+    pub fn returns_to(&self) -> Option<&Allocated> {
+        match self {
+            PendingAction::Reset { from }
+            | PendingAction::Delete { from }
+            | PendingAction::Replace { from, .. } => Some(from),
+            PendingAction::Allocate { .. } => None,
+        }
+    }
+
     /// The operation this action belongs to.
     pub fn operation(&self) -> Operation {
         match self {
@@ -355,6 +366,30 @@ impl AllocationState {
         match self {
             AllocationState::Allocated(a) => Some(a),
             AllocationState::NotAllocated(_) | AllocationState::Pending(_) => None,
+        }
+    }
+
+    /// The allocation whose credentials the device keeps: its own when allocated, or the one
+    /// a pending reset, replacement or deletion returns to if it fails.
+    pub fn kept_allocation(&self) -> Option<&Allocated> {
+        match self {
+            AllocationState::Allocated(a) => Some(a),
+            AllocationState::Pending(p) => p.action.returns_to(),
+            AllocationState::NotAllocated(_) => None,
+        }
+    }
+
+    /// [`AllocationState::kept_allocation`], to change.
+    pub(crate) fn kept_allocation_mut(&mut self) -> Option<&mut Allocated> {
+        match self {
+            AllocationState::Allocated(a) => Some(a),
+            AllocationState::Pending(p) => match &mut *p.action {
+                PendingAction::Reset { from }
+                | PendingAction::Delete { from }
+                | PendingAction::Replace { from, .. } => Some(from),
+                PendingAction::Allocate { .. } => None,
+            },
+            AllocationState::NotAllocated(_) => None,
         }
     }
 

@@ -12,7 +12,6 @@ use crate::error::{Result, StoreError};
 use crate::group::RegistrationGroup;
 use crate::id::{DeviceId, GroupId};
 use crate::seal::{KeyError, SealedSecret, SecretOf};
-use crate::state::{AllocationState, PendingAction};
 use crate::store::{DeviceQuery, Store};
 use crate::text::KeyId;
 
@@ -71,19 +70,9 @@ fn group_secrets(g: &mut RegistrationGroup) -> impl Iterator<Item = &mut SealedS
     std::iter::once(&mut g.secret).chain(g.previous_secret.as_mut())
 }
 
-/// The sealed secret of a device: that of its allocation, or of the allocation a pending
-/// operation returns to.
+/// The sealed secret of a device: that of the allocation it keeps.
 fn device_secret(d: &mut Device) -> Option<&mut SealedSecret> {
-    let allocated = match &mut d.state {
-        AllocationState::Allocated(a) => a,
-        AllocationState::Pending(p) => match &mut *p.action {
-            PendingAction::Reset { from }
-            | PendingAction::Delete { from }
-            | PendingAction::Replace { from, .. } => from,
-            PendingAction::Allocate { .. } => return None,
-        },
-        AllocationState::NotAllocated(_) => return None,
-    };
+    let allocated = d.state.kept_allocation_mut()?;
     Some(&mut allocated.credentials.device_secret)
 }
 

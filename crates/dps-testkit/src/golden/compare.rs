@@ -167,20 +167,12 @@ fn opened_group(g: &RegistrationGroup) -> Opened {
 }
 
 fn opened_device(d: &Device) -> Opened {
-    let pending_from = d.state().pending().and_then(|p| match p.action() {
-        PendingAction::Reset { from }
-        | PendingAction::Delete { from }
-        | PendingAction::Replace { from, .. } => Some(from),
-        PendingAction::Allocate { .. } => None,
-    });
     let sealed = d
         .state()
-        .allocated()
-        .into_iter()
-        .chain(pending_from)
+        .kept_allocation()
         .map(|a| &a.credentials().device_secret);
     let json = StoredDevice::from(d).to_json();
-    opened(json, SecretOf::Device(d.id()), sealed.collect())
+    opened(json, SecretOf::Device(d.id()), sealed.into_iter().collect())
 }
 
 fn group_key(g: &RegistrationGroup) -> String {
