@@ -20,6 +20,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller of `token`.
+    pub(crate) fn new(token: AccessToken) -> Self {
+        Self { token }
+    }
+
     /// The caller's token.
     pub fn token(&self) -> &AccessToken {
         &self.token

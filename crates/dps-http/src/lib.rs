@@ -92,6 +92,8 @@
 #![deny(missing_docs)]
 
 mod auth;
+#[cfg(feature = "console")]
+mod console;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod fuzzing;
@@ -231,6 +233,8 @@ struct Inner {
     per_group: limit::Limiter<dps_core::GroupId>,
     metrics: metrics::Metrics,
     in_flight: Arc<tokio::sync::Semaphore>,
+    #[cfg(feature = "console")]
+    console: console::ConsoleState,
 }
 
 impl Api {
@@ -251,6 +255,8 @@ impl Api {
                 )),
                 dps,
                 options,
+                #[cfg(feature = "console")]
+                console: console::ConsoleState::default(),
             }),
         }
     }

@@ -75,6 +75,11 @@ impl Tls {
     }
 }
 
+/// The mark of a request that came over TLS: [`serve`] puts it into the extensions of
+/// every request of a TLS connection (the console then marks its cookie `Secure`).
+#[derive(Debug, Clone, Copy)]
+pub struct Secure;
+
 /// Serves `router` on `listener` until `shutdown` completes, then stops accepting, lets the
 /// requests in flight finish, and returns.
 ///
@@ -144,8 +149,12 @@ async fn connection(
     watcher: hyper_util::server::graceful::Watcher,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let _ = stream.set_nodelay(true);
+    let secure = tls.is_some();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        if secure {
+            request.extensions_mut().insert(Secure);
+        }
         router.clone().oneshot(request)
     });
     let mut builder = hyper::server::conn::http1::Builder::new();

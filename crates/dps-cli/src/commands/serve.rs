@@ -65,11 +65,13 @@ pub(crate) async fn run(
     if json {
         let doc = serde_json::json!({
             "url": base,
+            "console": format!("{base}/"),
             "token": first.as_ref().map(|(_, text)| text),
         });
         crate::output::print_json(&doc)?;
     } else {
         println!("serving on {base}");
+        println!("console: {base}/ (sign in with an access token)");
         if let Some((token, text)) = &first {
             println!(
                 "created the admin token {:?}, shown only now:",

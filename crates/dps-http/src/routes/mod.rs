@@ -77,7 +77,10 @@ pub(crate) fn routes(api: &Api) -> Router<Api> {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(crate::metrics::metrics))
         .route("/openapi.json", get(crate::openapi::serve));
-    changing.merge(reading).fallback(ops::not_found)
+    let routes = changing.merge(reading);
+    #[cfg(feature = "console")]
+    let routes = routes.merge(crate::console::routes());
+    routes.fallback(ops::not_found)
 }
 
 /// The group that `reference` (an ID or a unique name) names among the groups `caller`

@@ -331,7 +331,7 @@ pub(crate) async fn export_selected(
 }
 
 /// Streams the CSV of `selection`.
-async fn export_of(
+pub(crate) async fn export_of(
     api: Api,
     caller: Caller,
     reference: String,
@@ -399,7 +399,7 @@ pub(crate) async fn qr_selected(
 }
 
 /// Streams the ZIP of `selection`'s labels.
-async fn qr_of(
+pub(crate) async fn qr_of(
     api: Api,
     caller: Caller,
     reference: String,

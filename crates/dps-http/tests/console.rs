@@ -1,0 +1,361 @@
+//! The console's sign-in, sessions, CSRF protection, roles and escaping, called in process.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{Answer, Harness};
+use dps_core::access::Role;
+use serde_json::json;
+
+/// A signed-in browser: its session cookie and the CSRF token of its forms.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+
+async fn sign_in(h: &Harness, token: &str) -> Browser {
+    let body = format!("token={}", urlencode(token));
+    let a = h
+        .send(Method::POST, "/sign-in", None, &[FORM], Some(body))
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
+    let set = a.header("set-cookie").to_owned();
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let page = get(h, &cookie, "/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = csrf_of(&page.text);
+    Browser { cookie, csrf }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"_csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 20;
+    page[at..at + 64].to_owned()
+}
+
+async fn get(h: &Harness, cookie: &str, path: &str) -> Answer {
+    h.send(Method::GET, path, None, &[("cookie", cookie)], None)
+        .await
+}
+
+async fn post(h: &Harness, cookie: &str, path: &str, body: &str) -> Answer {
+    h.send(
+        Method::POST,
+        path,
+        None,
+        &[("cookie", cookie), FORM],
+        Some(body.to_owned()),
+    )
+    .await
+}
+
+async fn device_json(h: &Harness, group: &str, serial: &str) -> serde_json::Value {
+    let a = h
+        .admin(
+            Method::GET,
+            &format!("/v1/groups/{group}/devices/{serial}"),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    a.body
+}
+
+#[tokio::test]
+async fn a_request_without_a_session_is_sent_to_sign_in() {
+    let h = Harness::new().await;
+    let group = h.group("lab").await;
+    for path in [
+        "/",
+        &format!("/groups/{group}/devices"),
+        &format!("/groups/{group}"),
+    ] {
+        let a = h.send(Method::GET, path, None, &[], None).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(a.header("location"), "/sign-in", "{path}");
+    }
+    let a = get(&h, "dps_session=0000", "/").await;
+    assert_eq!(a.header("location"), "/sign-in");
+    let a = h.send(Method::GET, "/sign-in", None, &[], None).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.text.contains("Access token"));
+}
+
+#[tokio::test]
+async fn sign_in_gives_a_strict_http_only_cookie_and_a_strict_policy() {
+    let h = Harness::new().await;
+    h.group("lab").await;
+    let wrong = h
+        .send(
+            Method::POST,
+            "/sign-in",
+            None,
+            &[FORM],
+            Some("token=dps_nope".into()),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.text.contains("That token is not known here"));
+    assert_eq!(wrong.header("set-cookie"), "");
+
+    let body = format!("token={}", urlencode(&h.admin));
+    let a = h
+        .send(Method::POST, "/sign-in", None, &[FORM], Some(body.clone()))
+        .await;
+    let cookie = a.header("set-cookie");
+    assert!(cookie.starts_with("dps_session="), "{cookie}");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "{cookie} lacks {flag}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    let tls = h
+        .send(
+            Method::POST,
+            "/sign-in",
+            None,
+            &[FORM, ("x-forwarded-proto", "https")],
+            Some(body),
+        )
+        .await;
+    assert!(tls.header("set-cookie").contains("; Secure"));
+
+    let b = sign_in(&h, &h.admin).await;
+    let page = get(&h, &b.cookie, "/").await;
+    let csp = page.header("content-security-policy");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert!(page.text.contains("lab"));
+    // No inline script or style: every script comes from the console's own file.
+    assert_eq!(
+        page.text.matches("<script").count(),
+        page.text.matches("<script src=").count()
+    );
+    assert!(!page.text.contains("style="));
+}
+
+#[tokio::test]
+async fn a_form_post_without_the_csrf_token_is_refused() {
+    let h = Harness::new().await;
+    let group = h.group("lab").await;
+    h.device(&group, "SN-1", "m1").await;
+    let b = sign_in(&h, &h.admin).await;
+    let path = format!("/groups/{group}/devices/SN-1");
+    for body in [
+        "name=evil&model_id=m1&version=1",
+        "name=evil&model_id=m1&version=1&_csrf=00",
+    ] {
+        let a = post(&h, &b.cookie, &path, body).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{body}");
+        assert!(a.text.contains("did not come from this console"));
+    }
+    let a = post(
+        &h,
+        &b.cookie,
+        &format!("/groups/{group}/devices"),
+        "action=allocate&confirm=yes&serial=SN-1",
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let device = device_json(&h, &group, "SN-1").await;
+    assert_eq!(device["name"], serde_json::Value::Null);
+    assert_eq!(device["status"], "not_allocated");
+
+    // With the token the edit is saved.
+    let body = format!("_csrf={}&name=Boiler&model_id=m1&version=1", b.csrf);
+    let a = post(&h, &b.cookie, &path, &body).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
+    assert_eq!(device_json(&h, &group, "SN-1").await["name"], "Boiler");
+}
+
+#[tokio::test]
+async fn a_viewer_sees_no_change_buttons_and_its_posts_are_refused() {
+    let h = Harness::new().await;
+    let group = h.group("lab").await;
+    h.device(&group, "SN-1", "m1").await;
+    let viewer = h.token("watcher", Role::Viewer, &[]).await;
+    let b = sign_in(&h, &viewer).await;
+    let list = get(&h, &b.cookie, &format!("/groups/{group}/devices")).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.text.contains("Export Device Info"));
+    for button in ["value=\"allocate\"", "value=\"reset\"", "value=\"delete\""] {
+        assert!(!list.text.contains(button), "a viewer sees {button}");
+    }
+    let page = get(&h, &b.cookie, &format!("/groups/{group}/devices/SN-1")).await;
+    assert!(!page.text.contains(">Save<") && !page.text.contains(">Confirm<"));
+    let info = get(&h, &b.cookie, &format!("/groups/{group}")).await;
+    assert!(!info.text.contains(">Save<"));
+
+    let allocate = format!("_csrf={}&action=allocate&confirm=yes&serial=SN-1", b.csrf);
+    let a = post(
+        &h,
+        &b.cookie,
+        &format!("/groups/{group}/devices"),
+        &allocate,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let edit = format!("_csrf={}&name=x&model_id=m1&version=1", b.csrf);
+    let a = post(
+        &h,
+        &b.cookie,
+        &format!("/groups/{group}/devices/SN-1"),
+        &edit,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let delete = format!("_csrf={}&version=1&sure=1", b.csrf);
+    let a = post(
+        &h,
+        &b.cookie,
+        &format!("/groups/{group}/devices/SN-1/delete"),
+        &delete,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let device = device_json(&h, &group, "SN-1").await;
+    assert_eq!(device["status"], "not_allocated");
+    assert_eq!(device["name"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn a_script_tag_in_a_device_name_shows_as_text() {
+    let h = Harness::new().await;
+    let group = h.group("lab").await;
+    h.device(&group, "SN-1", "m1").await;
+    let name = "<script>alert(1)</script>";
+    let a = h
+        .admin(
+            Method::PATCH,
+            &format!("/v1/groups/{group}/devices/SN-1"),
+            Some(json!({"name": name})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let b = sign_in(&h, &h.admin).await;
+    for path in [
+        format!("/groups/{group}/devices"),
+        format!("/groups/{group}/devices/SN-1"),
+    ] {
+        let page = get(&h, &b.cookie, &path).await;
+        assert!(!page.text.contains(name), "{path}");
+        assert!(
+            page.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stale_edit_shows_a_conflict_and_overwrites_nothing() {
+    let h = Harness::new().await;
+    let group = h.group("lab").await;
+    h.device(&group, "SN-1", "m1").await;
+    let b = sign_in(&h, &h.admin).await;
+    let path = format!("/groups/{group}/devices/SN-1");
+    let a = h
+        .admin(
+            Method::PATCH,
+            &format!("/v1{path}"),
+            Some(json!({"name": "theirs"})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let body = format!("_csrf={}&name=mine&model_id=m1&version=1", b.csrf);
+    let a = post(&h, &b.cookie, &path, &body).await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    assert!(a.text.contains("Someone else changed this device"));
+    assert!(
+        a.text.contains("value=\"theirs\""),
+        "the form shows the current values"
+    );
+    assert_eq!(device_json(&h, &group, "SN-1").await["name"], "theirs");
+}
+
+#[tokio::test]
+async fn allocate_asks_for_confirmation_then_reports_each_device() {
+    let h = Harness::new().await;
+    let group = h.group("lab").await;
+    h.device(&group, "SN-1", "m1").await;
+    h.device(&group, "SN-2", "gone").await;
+    let b = sign_in(&h, &h.admin).await;
+    let path = format!("/groups/{group}/devices");
+    let body = format!("_csrf={}&action=allocate&serial=SN-1&serial=SN-2", b.csrf);
+    let ask = post(&h, &b.cookie, &path, &body).await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.text.contains("Allocate the 2 selected devices?"));
+    assert_eq!(
+        device_json(&h, &group, "SN-1").await["status"],
+        "not_allocated"
+    );
+    let done = post(&h, &b.cookie, &path, &format!("{body}&confirm=yes")).await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(
+        done.text.contains("Allocate: 1 succeeded, 1 failed."),
+        "{}",
+        done.text
+    );
+    assert!(done.text.contains("SN-2"));
+    assert_eq!(device_json(&h, &group, "SN-1").await["status"], "allocated");
+    assert_eq!(
+        device_json(&h, &group, "SN-2").await["status"],
+        "not_allocated"
+    );
+    // Nothing selected: one line that says what to do.
+    let none = post(
+        &h,
+        &b.cookie,
+        &path,
+        &format!("_csrf={}&action=reset", b.csrf),
+    )
+    .await;
+    assert_eq!(none.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(none.text.contains("Select one or more devices first"));
+}
+
+#[tokio::test]
+async fn sign_out_and_revocation_end_the_session() {
+    let h = Harness::new().await;
+    let b = sign_in(&h, &h.admin).await;
+    let a = post(&h, &b.cookie, "/sign-out", &format!("_csrf={}", b.csrf)).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert!(a.header("set-cookie").contains("Max-Age=0"));
+    assert_eq!(get(&h, &b.cookie, "/").await.header("location"), "/sign-in");
+
+    let operator = h.token("ops", Role::Operator, &[]).await;
+    let b = sign_in(&h, &operator).await;
+    assert_eq!(get(&h, &b.cookie, "/").await.status, StatusCode::OK);
+    use dps_core::Store as _;
+    assert!(h.store.remove_token(&"ops".parse().unwrap()).await.unwrap());
+    assert_eq!(get(&h, &b.cookie, "/").await.header("location"), "/sign-in");
+}
+
+#[tokio::test]
+async fn a_token_limited_to_groups_sees_only_them() {
+    let h = Harness::new().await;
+    let mine = h.group("mine").await;
+    let other = h.group("other").await;
+    let limited = h
+        .token("limited", Role::Operator, &[mine.parse().unwrap()])
+        .await;
+    let b = sign_in(&h, &limited).await;
+    let list = get(&h, &b.cookie, "/").await;
+    assert!(list.text.contains(">mine<") && !list.text.contains(">other<"));
+    let a = get(&h, &b.cookie, &format!("/groups/{other}/devices")).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+}
