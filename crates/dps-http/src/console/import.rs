@@ -111,7 +111,7 @@ pub(crate) async fn page_of(
         @if signed.may_change() {
             form method="post" action=(place.href(&format!("/groups/{id}/import"))) enctype="multipart/form-data" class="edit" {
                 (csrf(signed))
-                label for="i-file" { "Upload File" }
+                label for="i-file" { "CSV file" }
                 input id="i-file" type="file" name="file" accept=".csv,text/csv" required;
                 label for="i-mode" { "Devices already registered" }
                 select id="i-mode" name="mode" {
@@ -119,7 +119,7 @@ pub(crate) async fn page_of(
                     option value="upsert" { "are updated" }
                     option value="update" { "are updated; new serials are refused" }
                 }
-                button type="submit" { "Upload" }
+                button type="submit" { "Upload File" }
             }
         }
     };

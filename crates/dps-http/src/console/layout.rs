@@ -47,6 +47,7 @@ fn head(place: &Place, title: &str) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · dps console" }
+            link rel="icon" href="data:,";
             link rel="stylesheet" href=(place.href("/console/console.css"));
             script src=(place.href("/console/console.js")) defer {}
         }
