@@ -132,6 +132,9 @@ pub enum EventKind {
         /// period ([`BootstrapConfig::secret_grace`](crate::bootstrap::BootstrapConfig::secret_grace)).
         previous_kept: bool,
     },
+    /// A person was shown a device's secret
+    /// ([`Provisioner::reveal_credentials`](crate::Provisioner::reveal_credentials)).
+    SecretRevealed,
 }
 
 impl EventKind {
@@ -159,6 +162,7 @@ impl EventKind {
             EventKind::Bootstrapped => "bootstrapped",
             EventKind::BootstrapRefused { .. } => "bootstrap_refused",
             EventKind::GroupSecretRotated { .. } => "group_secret_rotated",
+            EventKind::SecretRevealed => "secret_revealed",
         }
     }
 }

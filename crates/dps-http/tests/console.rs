@@ -359,3 +359,67 @@ async fn a_token_limited_to_groups_sees_only_them() {
     let a = get(&h, &b.cookie, &format!("/groups/{other}/devices")).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn only_an_admin_reveals_a_device_secret_and_the_log_records_it() {
+    let h = Harness::new().await;
+    let group = h.group("lab").await;
+    h.device(&group, "SN-1", "m1").await;
+    let a = h
+        .admin(
+            Method::POST,
+            &format!("/v1/groups/{group}/devices:allocate"),
+            Some(json!({"serials": ["SN-1"]})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let secret = h
+        .admin(
+            Method::GET,
+            &format!("/v1/groups/{group}/devices/SN-1?include_secrets=true"),
+            None,
+        )
+        .await
+        .body["device_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/groups/{group}/devices/SN-1");
+
+    let operator = h.token("ops", Role::Operator, &[]).await;
+    let o = sign_in(&h, &operator).await;
+    let page = get(&h, &o.cookie, &path).await;
+    assert!(!page.text.contains("Reveal Device Secret") && !page.text.contains(&secret));
+    let refused = post(
+        &h,
+        &o.cookie,
+        &format!("{path}/reveal"),
+        &format!("_csrf={}", o.csrf),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(!refused.text.contains(&secret));
+
+    let b = sign_in(&h, &h.admin).await;
+    let page = get(&h, &b.cookie, &path).await;
+    assert!(page.text.contains("Reveal Device Secret") && !page.text.contains(&secret));
+    let shown = post(
+        &h,
+        &b.cookie,
+        &format!("{path}/reveal"),
+        &format!("_csrf={}", b.csrf),
+    )
+    .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.text.contains(&secret));
+    let events = h.admin(Method::GET, "/v1/events?limit=1000", None).await;
+    let revealed: Vec<_> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"]["kind"] == "secret_revealed")
+        .collect();
+    assert_eq!(revealed.len(), 1, "{}", events.text);
+    assert_eq!(revealed[0]["actor"], "root");
+    assert_eq!(revealed[0]["serial"], "SN-1");
+}

@@ -283,6 +283,32 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             .transpose()
     }
 
+    /// The credentials of `device` with its device secret opened, as
+    /// [`credentials`](Self::credentials) gives them, for a person who asked to see them: the
+    /// event log records it (`SecretRevealed`, naming this provisioner's actor) before the
+    /// secret is handed out. `None`, and no event, when the device is not allocated.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KeyUnavailable`] when the secret does not open, and the store's error when
+    /// the event cannot be recorded (then nothing is revealed).
+    pub async fn reveal_credentials(&self, device: &Device) -> Result<Option<Credentials>> {
+        let Some(credentials) = self.credentials(device)? else {
+            return Ok(None);
+        };
+        let mut cs = Changeset::with_capacity(1);
+        cs.event(NewEvent {
+            at: self.now(),
+            actor: None,
+            group_id: device.group_id(),
+            device_id: Some(device.id()),
+            serial: Some(device.serial().clone()),
+            kind: EventKind::SecretRevealed,
+        });
+        self.store_commit(cs).await?;
+        Ok(Some(credentials))
+    }
+
     /// `sealed` opened for `device`.
     fn open_credentials(
         &self,

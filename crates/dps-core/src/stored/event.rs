@@ -191,6 +191,7 @@ enum StoredKind {
     GroupSecretRotated {
         previous_kept: bool,
     },
+    SecretRevealed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,4 +276,5 @@ convert_kinds! {
     Bootstrapped,
     BootstrapRefused { reason, suppressed },
     GroupSecretRotated { previous_kept },
+    SecretRevealed,
 }

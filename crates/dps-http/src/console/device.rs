@@ -113,6 +113,13 @@ fn device_page(
     let content = html! {
         @if let Some(note) = note { (note) }
         (fields(&rows))
+        @if signed.caller.sees_secrets() && allocated.is_some() {
+            form method="post" action=(signed.place.href(&format!("/groups/{}/devices/{serial}/reveal", group.id()))) {
+                (csrf(signed))
+                button type="submit" { "Reveal Device Secret" }
+                span class="hint" { " The event log records who revealed it." }
+            }
+        }
         @if signed.may_change() {
             (edit_form(signed, group, device, posted))
             (replace_form(signed, group, device))
@@ -497,4 +504,44 @@ pub(crate) async fn delete(
         "/groups/{}/devices?done=device-deleted",
         group.id()
     )))
+}
+
+/// `POST …/reveal`: shows an admin the device secret, recorded in the event log first.
+pub(crate) async fn reveal(
+    State(api): State<Api>,
+    signed: Result<Signed, Response>,
+    Path((reference, serial)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, Response> {
+    let signed = signed?;
+    let form = Form::parse(&body);
+    signed
+        .check(form.get("_csrf"))
+        .map_err(IntoResponse::into_response)?;
+    signed
+        .require(Role::Admin)
+        .map_err(IntoResponse::into_response)?;
+    let dps = api.provisioner().acting_as(signed.token().name().clone());
+    let (group, device) = find(&dps, &signed, &reference, &serial).await?;
+    let credentials = dps
+        .reveal_credentials(&device)
+        .await
+        .map_err(|e| Refusal::from(e).into_response())?
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::CONFLICT,
+                "The device is not allocated, so it has no device secret yet.",
+            )
+            .into_response()
+        })?;
+    let secret = String::from(credentials.device_secret);
+    let shown = html! {
+        section class="dialog" aria-labelledby="secret-title" {
+            h2 id="secret-title" { "Device Secret" }
+            p { code class="secret" { (secret) } }
+            p class="hint" { "Shown once, for this page: copy it now. Its reveal is in the event log." }
+        }
+    };
+    let log = events::of_device(&dps, &device).await?;
+    Ok(device_page(&signed, &group, &device, Some(shown), None, log).into_response())
 }

@@ -76,6 +76,10 @@ pub(crate) fn routes() -> Router<Api> {
             "/groups/{group}/devices/{serial}/delete",
             post(device::delete),
         )
+        .route(
+            "/groups/{group}/devices/{serial}/reveal",
+            post(device::reveal),
+        )
         .route("/groups/{group}/events", get(events::group))
         .route(
             "/groups/{group}/import",
