@@ -121,6 +121,10 @@ pub(crate) struct ServeArgs {
     /// A PEM file with the TLS private key.
     #[arg(long, requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// How long, in seconds, a pending operation or a running job stays with this server
+    /// without word from it before another server (or this one, restarted) takes it over.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) lease: u64,
 }
 
 /// The role of a token.

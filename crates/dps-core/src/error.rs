@@ -31,6 +31,8 @@ pub enum Entity {
     Target,
     /// An access token.
     Token,
+    /// A [job](crate::job).
+    Job,
 }
 
 impl fmt::Display for Entity {
@@ -41,6 +43,7 @@ impl fmt::Display for Entity {
             Entity::Attribute => "attribute",
             Entity::Target => "target",
             Entity::Token => "token",
+            Entity::Job => "job",
         })
     }
 }

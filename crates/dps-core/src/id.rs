@@ -85,6 +85,12 @@ uuid_id! {
     OperationId
 }
 
+uuid_id! {
+    /// The identifier of a [`Job`](crate::job::Job) (a UUID v7 from the injected
+    /// [`IdGen`](crate::inject::IdGen), so that jobs list in the order they were started).
+    JobId
+}
+
 /// The optimistic-concurrency version of a record: 1 when created, one more on every change.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,

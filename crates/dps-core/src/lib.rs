@@ -83,6 +83,7 @@ mod group;
 mod id;
 pub mod import;
 pub mod inject;
+pub mod job;
 pub mod lifecycle;
 pub mod prelude;
 mod provisioner;

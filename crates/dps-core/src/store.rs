@@ -11,7 +11,8 @@ use crate::device::Device;
 use crate::error::StoreError;
 use crate::event::Event;
 use crate::group::RegistrationGroup;
-use crate::id::{DeviceId, EventCursor, GroupId};
+use crate::id::{DeviceId, EventCursor, GroupId, JobId, Version};
+use crate::job::Job;
 use crate::state::AllocationStatus;
 use crate::text::{Actor, BatchTag, ModelId, SerialNumber, Target};
 use crate::time::Timestamp;
@@ -250,6 +251,32 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Removes the records created before `before`; how many there were.
     async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError>;
+
+    /// Stores a new [job](crate::job).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::AlreadyExists`] of [`Entity::Job`](crate::Entity::Job) if a job with its
+    /// identifier is stored.
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError>;
+
+    /// Replaces the stored job of `job`'s identifier with `job`, if the stored one is at
+    /// version `expected`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] when it is at another version, [`StoreError::NotFound`]
+    /// when there is none.
+    async fn update_job(&self, job: &Job, expected: Version) -> Result<(), StoreError>;
+
+    /// The job with this identifier.
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Jobs with identifier less than `before` (or every job), newest first, at most `limit`.
+    async fn jobs(&self, before: Option<JobId>, limit: usize) -> Result<Vec<Job>, StoreError>;
+
+    /// Every job that is still [running](crate::job::JobState::Running), oldest first.
+    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError>;
 }
 
 #[async_trait]
@@ -332,5 +359,20 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
     }
     async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
         (**self).purge_idempotency(before).await
+    }
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+        (**self).insert_job(job).await
+    }
+    async fn update_job(&self, job: &Job, expected: Version) -> Result<(), StoreError> {
+        (**self).update_job(job, expected).await
+    }
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        (**self).job(id).await
+    }
+    async fn jobs(&self, before: Option<JobId>, limit: usize) -> Result<Vec<Job>, StoreError> {
+        (**self).jobs(before, limit).await
+    }
+    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        (**self).running_jobs().await
     }
 }

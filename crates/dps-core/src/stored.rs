@@ -64,6 +64,7 @@
 mod device;
 mod event;
 mod group;
+mod job;
 mod row;
 mod secret;
 mod token;
@@ -78,6 +79,7 @@ use crate::error::StoreError;
 pub use device::{StoredDevice, decode_device};
 pub use event::{StoredEvent, decode_event, encode_event};
 pub use group::{StoredGroup, decode_group};
+pub use job::{StoredJob, decode_job};
 pub use row::{
     ColumnValue, Comparison, Condition, DeviceColumns, GroupColumns, device_conditions,
     status_code, version_column,
@@ -106,6 +108,8 @@ pub enum Record {
     Event,
     /// An access token.
     Token,
+    /// A [job](crate::job).
+    Job,
 }
 
 impl fmt::Display for Record {
@@ -114,6 +118,7 @@ impl fmt::Display for Record {
             Record::Group => "group",
             Record::Device => "device",
             Record::Event => "event",
+            Record::Job => "job",
             Record::Token => "token",
         })
     }

@@ -98,6 +98,7 @@ mod console;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod fuzzing;
 mod idempotency;
+mod jobs;
 mod limit;
 mod metrics;
 pub mod openapi;
@@ -144,6 +145,9 @@ pub struct Options {
     pub max_batch_serials: usize,
     /// The most devices one `devices:generate` request may create.
     pub max_generate: usize,
+    /// The most devices a batch (`devices:allocate`, `:reset`, `:delete`) runs in its
+    /// request; a larger selection runs as a job, answered `202 Accepted` with the job's URL.
+    pub job_threshold: usize,
     /// Bootstrap requests per client address.
     pub bootstrap_per_address: RateLimit,
     /// Bootstrap requests per group named in the request.
@@ -172,6 +176,7 @@ impl Default for Options {
             max_json_string: 64 * 1024,
             max_batch_serials: 10_000,
             max_generate: 10_000,
+            job_threshold: 1000,
             bootstrap_per_address: RateLimit::new(20, Duration::from_secs(1)),
             bootstrap_per_group: RateLimit::new(2000, Duration::from_secs(1)),
             idempotency_retention: Duration::from_secs(24 * 60 * 60),
@@ -195,6 +200,12 @@ impl Options {
         self.max_json_body = body;
         self.max_json_depth = depth.max(1);
         self.max_json_string = string;
+        self
+    }
+
+    /// These options with `job_threshold`.
+    pub fn with_job_threshold(mut self, devices: usize) -> Self {
+        self.job_threshold = devices;
         self
     }
 
@@ -233,6 +244,7 @@ struct Inner {
     per_group: limit::Limiter<dps_core::GroupId>,
     metrics: metrics::Metrics,
     in_flight: Arc<tokio::sync::Semaphore>,
+    runners: jobs::Runners,
     #[cfg(feature = "console")]
     console: console::ConsoleState,
 }
@@ -255,6 +267,7 @@ impl Api {
                 )),
                 dps,
                 options,
+                runners: jobs::Runners::default(),
                 #[cfg(feature = "console")]
                 console: console::ConsoleState::default(),
             }),

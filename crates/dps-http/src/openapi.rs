@@ -4,7 +4,7 @@ use utoipa::Modify;
 use utoipa::OpenApi as _;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes::{batch, bootstrap, devices, events, groups, ops, transfer};
+use crate::routes::{batch, bootstrap, devices, events, groups, jobs, ops, transfer};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use crate::routes::{batch, bootstrap, devices, events, groups, ops, transfer};
         transfer::import, transfer::export, transfer::export_selected, transfer::qr,
         transfer::qr_selected,
         batch::allocate, batch::reset, batch::delete, batch::recover,
+        jobs::list, jobs::show, jobs::cancel,
         events::list, bootstrap::bootstrap, ops::healthz, ops::readyz,
     ),
     modifiers(&Bearer),

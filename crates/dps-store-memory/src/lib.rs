@@ -36,6 +36,7 @@ use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, TokenHa
 use dps_core::{
     Actor, Change, Changeset, Device, DeviceId, DeviceQuery, Entity, Event, EventCursor, GroupId,
     RegistrationGroup, SerialNumber, Store, StoreError, Timestamp, Version,
+    job::{Job, JobId},
     state::AllocationStatus,
 };
 
@@ -57,6 +58,7 @@ struct Inner {
     events: EventLog,
     tokens: BTreeMap<Actor, AccessToken>,
     idempotency: HashMap<String, IdempotencyRecord>,
+    jobs: BTreeMap<JobId, Job>,
 }
 
 /// The event log in chunks of a fixed size: appending moves no event beyond the first chunk.
@@ -539,5 +541,55 @@ impl Store for InMemoryStore {
         let len = inner.idempotency.len();
         inner.idempotency.retain(|_, r| r.created_at >= before);
         Ok((len - inner.idempotency.len()) as u64)
+    }
+
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        if inner.jobs.contains_key(&job.id()) {
+            return Err(StoreError::AlreadyExists {
+                entity: Entity::Job,
+                key: job.id().to_string(),
+            });
+        }
+        inner.jobs.insert(job.id(), job.clone());
+        Ok(())
+    }
+
+    async fn update_job(&self, job: &Job, expected: Version) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        match inner.jobs.get_mut(&job.id()) {
+            None => Err(not_found(Entity::Job, job.id())),
+            Some(stored) if stored.version() != expected => Err(conflict(Entity::Job, job.id())),
+            Some(stored) => {
+                *stored = job.clone();
+                Ok(())
+            }
+        }
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        Ok(self.read().jobs.get(&id).cloned())
+    }
+
+    async fn jobs(&self, before: Option<JobId>, limit: usize) -> Result<Vec<Job>, StoreError> {
+        let inner = self.read();
+        let upper = before.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(inner
+            .jobs
+            .range((Bound::Unbounded, upper))
+            .rev()
+            .take(limit)
+            .map(|(_, j)| j.clone())
+            .collect())
+    }
+
+    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let inner = self.read();
+        Ok(inner
+            .jobs
+            .values()
+            .filter(|j| !j.state().is_over())
+            .cloned()
+            .collect())
     }
 }

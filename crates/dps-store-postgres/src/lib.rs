@@ -122,6 +122,7 @@ mod access;
 mod apply;
 mod batch;
 mod error;
+mod jobs;
 mod options;
 mod query;
 mod row;

@@ -5,7 +5,8 @@ use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, TokenHa
 use dps_core::stored;
 use dps_core::{
     Actor, Changeset, Device, DeviceId, DeviceQuery, Event, EventCursor, GroupId,
-    RegistrationGroup, SerialNumber, Store, StoreError, Timestamp, Uuid,
+    RegistrationGroup, SerialNumber, Store, StoreError, Timestamp, Uuid, Version,
+    job::{Job, JobId},
 };
 use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::ToSql;
@@ -237,5 +238,25 @@ impl Store for PgStore {
 
     async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
         self.purge_keys(before).await
+    }
+
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.add_job(job).await
+    }
+
+    async fn update_job(&self, job: &Job, expected: Version) -> Result<(), StoreError> {
+        self.replace_job(job, expected).await
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.find_job(id).await
+    }
+
+    async fn jobs(&self, before: Option<JobId>, limit: usize) -> Result<Vec<Job>, StoreError> {
+        self.list_jobs(before, limit, false).await
+    }
+
+    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        self.list_jobs(None, usize::MAX, true).await
     }
 }

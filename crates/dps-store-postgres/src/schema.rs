@@ -114,6 +114,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dps_idempotency_created_at ON "{s}".dps_idempotency (created_at);
     "#,
+    // 4: jobs.
+    r#"
+    CREATE TABLE "{s}".dps_jobs (
+        id      uuid    PRIMARY KEY,
+        version bigint  NOT NULL,
+        running boolean NOT NULL,
+        data    text    NOT NULL
+    );
+    CREATE INDEX dps_jobs_running ON "{s}".dps_jobs (id) WHERE running;
+    "#,
 ];
 
 /// The schema version this code writes.

@@ -31,6 +31,7 @@ pub(crate) struct Sql {
     pub(crate) finish_idempotency: String,
     pub(crate) release_idempotency: String,
     pub(crate) purge_idempotency: String,
+    pub(crate) jobs: crate::jobs::JobSql,
 }
 
 impl Sql {
@@ -136,6 +137,7 @@ impl Sql {
             ),
             release_idempotency: format!("DELETE FROM \"{s}\".dps_idempotency WHERE key = $1"),
             purge_idempotency: format!("DELETE FROM \"{s}\".dps_idempotency WHERE created_at < $1"),
+            jobs: crate::jobs::JobSql::new(s),
         }
     }
 }

@@ -61,6 +61,7 @@
 mod access;
 mod apply;
 mod error;
+mod jobs;
 mod options;
 mod query;
 mod row;

@@ -5,7 +5,8 @@ use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, TokenHa
 use dps_core::stored::{self, decode_device, decode_group};
 use dps_core::{
     Actor, Changeset, Device, DeviceId, DeviceQuery, Event, EventCursor, GroupId,
-    RegistrationGroup, SerialNumber, Store, StoreError, Timestamp,
+    RegistrationGroup, SerialNumber, Store, StoreError, Timestamp, Version,
+    job::{Job, JobId},
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
@@ -293,5 +294,25 @@ impl Store for SqliteStore {
         // A purge deletes however many records expired: off the calling thread.
         self.run(usize::MAX, move |inner| inner.purge_idempotency(before))
             .await
+    }
+
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.inner.insert_job(job)
+    }
+
+    async fn update_job(&self, job: &Job, expected: Version) -> Result<(), StoreError> {
+        self.inner.update_job(job, expected)
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.inner.job(id)
+    }
+
+    async fn jobs(&self, before: Option<JobId>, limit: usize) -> Result<Vec<Job>, StoreError> {
+        self.inner.jobs(before, limit, false)
+    }
+
+    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        self.inner.jobs(None, usize::MAX, true)
     }
 }

@@ -60,6 +60,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dps_idempotency_created_at ON dps_idempotency (created_at);
     "#,
+    // 3: jobs.
+    r#"
+    CREATE TABLE dps_jobs (
+        id      BLOB    NOT NULL PRIMARY KEY,
+        version INTEGER NOT NULL,
+        running INTEGER NOT NULL,
+        data    TEXT    NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX dps_jobs_running ON dps_jobs (id) WHERE running = 1;
+    "#,
 ];
 
 /// The schema version this code writes.

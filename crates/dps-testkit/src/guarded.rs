@@ -112,4 +112,30 @@ impl<S: Store, G: Send + Sync + std::fmt::Debug + 'static> Store for Guarded<S, 
     async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
         self.store.purge_idempotency(before).await
     }
+    async fn insert_job(&self, job: &dps_core::job::Job) -> Result<(), StoreError> {
+        self.store.insert_job(job).await
+    }
+    async fn update_job(
+        &self,
+        job: &dps_core::job::Job,
+        expected: dps_core::Version,
+    ) -> Result<(), StoreError> {
+        self.store.update_job(job, expected).await
+    }
+    async fn job(
+        &self,
+        id: dps_core::job::JobId,
+    ) -> Result<Option<dps_core::job::Job>, StoreError> {
+        self.store.job(id).await
+    }
+    async fn jobs(
+        &self,
+        before: Option<dps_core::job::JobId>,
+        limit: usize,
+    ) -> Result<Vec<dps_core::job::Job>, StoreError> {
+        self.store.jobs(before, limit).await
+    }
+    async fn running_jobs(&self) -> Result<Vec<dps_core::job::Job>, StoreError> {
+        self.store.running_jobs().await
+    }
 }

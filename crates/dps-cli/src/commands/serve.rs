@@ -49,7 +49,8 @@ pub(crate) async fn run(
 
     // Open to the network: at most 600 refused bootstraps a minute are recorded as events,
     // the others only counted, so that a flood of bad requests cannot fill the log.
-    let mut config = dps_core::Config::default();
+    let mut config =
+        dps_core::Config::default().with_lease(std::time::Duration::from_secs(args.lease));
     config.bootstrap = config.bootstrap.with_refusal_events_per_minute(600);
     let mut dps = Provisioner::builder(store, env).config(config).build();
     // The keys follow the key file, so that a rotation made meanwhile is taken up.
@@ -90,8 +91,8 @@ pub(crate) async fn run(
     Ok(0)
 }
 
-/// Completes what a crash or an unavailable environment left pending: at start, then once a
-/// lease.
+/// Completes what a crash or an unavailable environment left pending, and takes over the
+/// jobs whose server stopped: at start, then once a lease.
 async fn recover_every_lease(api: Api) {
     let dps = api.provisioner().acting_as(
         "recovery"
@@ -104,6 +105,13 @@ async fn recover_every_lease(api: Api) {
         tick.tick().await;
         if let Err(e) = dps.recover().await {
             tracing::warn!(error = %e, "recovery failed; it runs again after the next lease");
+        }
+        match api.resume_jobs().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "took over the jobs of a stopped server"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the jobs; trying again after the next lease")
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ mod bootstrap;
 mod devices;
 mod groups;
 mod import;
+mod jobs;
 mod operations;
 mod page;
 mod recover;

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dps_core::access::Role;
+use dps_core::job::JobKind;
 use dps_core::{BatchReport, RegistrationGroup, Selection, SerialNumber};
 use maud::{Markup, html};
 
@@ -153,6 +154,30 @@ pub(crate) async fn selected(
                 );
             }
             let dps = api.provisioner().acting_as(signed.token().name().clone());
+            let size = match &selection {
+                Selection::Serials(serials) => serials.len() as u64,
+                Selection::Filter(filter) => dps
+                    .count(&dps_core::DeviceQuery::new(group.id(), filter.clone()))
+                    .await
+                    .map_err(|e| Refusal::from(e).into_response())?,
+            };
+            if size > api.options().job_threshold as u64 {
+                let kind = match action {
+                    Action::Allocate => JobKind::Allocate,
+                    Action::Reset => JobKind::Reset,
+                    _ => JobKind::Delete,
+                };
+                let job = dps
+                    .start_job(kind, group.id(), selection)
+                    .await
+                    .map_err(|e| Refusal::from(e).into_response())?;
+                api.spawn_job(job.id());
+                return Ok(signed.place.redirect(&format!(
+                    "/groups/{}/jobs/{}",
+                    group.id(),
+                    job.id()
+                )));
+            }
             let report = match action {
                 Action::Allocate => dps.allocate(group.id(), &selection).await,
                 Action::Reset => dps.reset(group.id(), &selection).await,

@@ -7,10 +7,21 @@ use super::session::{Place, Signed};
 /// The document around `content`: the head, the header with who is signed in, and the
 /// navigation trail `trail` (label and path, the last one the page itself).
 pub(crate) fn page(signed: &Signed, trail: &[(&str, String)], content: Markup) -> Markup {
+    page_refreshed(signed, trail, content, None)
+}
+
+/// [`page`], reloaded by the browser every `refresh` seconds (a job's progress), without a
+/// script.
+pub(crate) fn page_refreshed(
+    signed: &Signed,
+    trail: &[(&str, String)],
+    content: Markup,
+    refresh: Option<u32>,
+) -> Markup {
     let title = trail.last().map_or("dps console", |(label, _)| *label);
     let place = &signed.place;
     html! {
-        (head(place, title))
+        (head(place, title, refresh))
         body {
             a class="skip" href="#main" { "Skip to the content" }
             header class="top" {
@@ -39,12 +50,15 @@ pub(crate) fn page(signed: &Signed, trail: &[(&str, String)], content: Markup) -
     }
 }
 
-fn head(place: &Place, title: &str) -> Markup {
+fn head(place: &Place, title: &str, refresh: Option<u32>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en";
         head {
             meta charset="utf-8";
+            @if let Some(seconds) = refresh {
+                meta http-equiv="refresh" content=(seconds);
+            }
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · dps console" }
             link rel="icon" href="data:,";
@@ -77,7 +91,7 @@ pub(crate) fn bare(title: &str, message: &str) -> Markup {
 /// The sign-in page, with `error` above the form when the last try failed.
 pub(crate) fn sign_in(place: &Place, error: Option<&str>) -> Markup {
     html! {
-        (head(place, "Sign in"))
+        (head(place, "Sign in", None))
         body {
             main id="main" class="narrow" {
                 h1 { "Sign in to the dps console" }

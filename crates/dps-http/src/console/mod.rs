@@ -23,6 +23,7 @@ mod events;
 mod form;
 mod groups;
 mod import;
+mod jobs;
 mod layout;
 pub(crate) mod session;
 
@@ -81,6 +82,8 @@ pub(crate) fn routes() -> Router<Api> {
             post(device::reveal),
         )
         .route("/groups/{group}/events", get(events::group))
+        .route("/groups/{group}/jobs/{job}", get(jobs::show))
+        .route("/groups/{group}/jobs/{job}/cancel", post(jobs::cancel))
         .route(
             "/groups/{group}/import",
             get(import::page_get).post(import::upload),

@@ -2,15 +2,17 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dps_core::access::Role;
-use dps_core::{BatchReport, DeviceFilter, Selection, SerialNumber};
+use dps_core::job::JobKind;
+use dps_core::{BatchReport, DeviceFilter, DeviceQuery, Selection, SerialNumber};
 use serde::Deserialize;
 
 use super::group_for;
 use crate::auth::Caller;
 use crate::problem::Problem;
-use crate::views::{BatchView, RecoverView};
+use crate::views::{BatchView, JobView, RecoverView};
 use crate::{Api, DynProvisioner};
 
 /// The body of a batch: exactly one of `{"serials": […]}`, `{"filter": {…}}` and
@@ -154,6 +156,36 @@ async fn run(
     let selection = body.selection(api.options().max_batch_serials)?;
     let dps: DynProvisioner = api.acting_for(&caller);
     let group = group_for(&dps, &caller, &reference).await?;
+    let size = match &selection {
+        Selection::Serials(serials) => serials.len() as u64,
+        Selection::Filter(filter) => {
+            dps.count(&DeviceQuery::new(group.id(), filter.clone()))
+                .await?
+        }
+    };
+    if size > api.options().job_threshold as u64 {
+        let kind = match op {
+            Op::Allocate => JobKind::Allocate,
+            Op::Reset => JobKind::Reset,
+            Op::Delete => JobKind::Delete,
+        };
+        let job = dps.start_job(kind, group.id(), selection).await?;
+        api.spawn_job(job.id());
+        let location = axum::http::HeaderValue::from_str(&format!("/v1/jobs/{}", job.id()))
+            .map_err(|e| {
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    e.to_string(),
+                )
+            })?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            [(axum::http::header::LOCATION, location)],
+            Json(JobView::from(&job)),
+        )
+            .into_response());
+    }
     let report: BatchReport = match op {
         Op::Allocate => dps.allocate(group.id(), &selection).await?,
         Op::Reset => dps.reset(group.id(), &selection).await?,
@@ -174,7 +206,7 @@ async fn run(
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name")),
     request_body = SelectionDoc,
-    responses((status = 200, description = "one outcome per device", body = crate::views::BatchView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "one outcome per device", body = crate::views::BatchView<'static>), (status = 202, description = "a selection over the job threshold: the job that runs it, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])),
 )]
 pub(crate) async fn allocate(
@@ -192,7 +224,7 @@ pub(crate) async fn allocate(
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name")),
     request_body = SelectionDoc,
-    responses((status = 200, description = "one outcome per device", body = crate::views::BatchView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "one outcome per device", body = crate::views::BatchView<'static>), (status = 202, description = "a selection over the job threshold: the job that runs it, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])),
 )]
 pub(crate) async fn reset(
@@ -210,7 +242,7 @@ pub(crate) async fn reset(
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name")),
     request_body = SelectionDoc,
-    responses((status = 200, description = "one outcome per device", body = crate::views::BatchView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "one outcome per device", body = crate::views::BatchView<'static>), (status = 202, description = "a selection over the job threshold: the job that runs it, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])),
 )]
 pub(crate) async fn delete(

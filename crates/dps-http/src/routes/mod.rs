@@ -5,6 +5,7 @@ pub(crate) mod bootstrap;
 pub(crate) mod devices;
 pub(crate) mod events;
 pub(crate) mod groups;
+pub(crate) mod jobs;
 pub(crate) mod ops;
 pub(crate) mod transfer;
 
@@ -43,6 +44,7 @@ pub(crate) fn routes(api: &Api) -> Router<Api> {
             post(devices::replace),
         )
         .route("/v1/recover", post(batch::recover))
+        .route("/v1/jobs/{job}", post(jobs::cancel))
         .route_layer(axum::middleware::from_fn_with_state(
             api.clone(),
             crate::idempotency::layer,
@@ -65,6 +67,8 @@ pub(crate) fn routes(api: &Api) -> Router<Api> {
         )
         .route("/v1/groups/{group}/devices/{serial}", get(devices::show))
         .route("/v1/events", get(events::list))
+        .route("/v1/jobs", get(jobs::list))
+        .route("/v1/jobs/{job}", get(jobs::show))
         // An upload streams through the import and is never buffered whole, so neither the
         // body limit of JSON requests nor the buffering of idempotent requests applies; the
         // import's own limits do.

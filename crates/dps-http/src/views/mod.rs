@@ -13,6 +13,7 @@ mod error;
 mod event;
 mod group;
 mod import;
+mod job;
 mod target;
 
 use serde::Serialize;
@@ -24,6 +25,7 @@ pub use error::ErrorView;
 pub use event::EventView;
 pub use group::GroupView;
 pub use import::ImportView;
+pub use job::JobView;
 pub use target::TargetRef;
 
 /// A page of a listing: `{"items": [...], "next_cursor": ...}`; pass `next_cursor` back to

@@ -278,6 +278,32 @@ impl<S: Store + ?Sized> Store for Interfering<S> {
     async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
         self.inner.purge_idempotency(before).await
     }
+    async fn insert_job(&self, job: &dps_core::job::Job) -> Result<(), StoreError> {
+        self.inner.insert_job(job).await
+    }
+    async fn update_job(
+        &self,
+        job: &dps_core::job::Job,
+        expected: dps_core::Version,
+    ) -> Result<(), StoreError> {
+        self.inner.update_job(job, expected).await
+    }
+    async fn job(
+        &self,
+        id: dps_core::job::JobId,
+    ) -> Result<Option<dps_core::job::Job>, StoreError> {
+        self.inner.job(id).await
+    }
+    async fn jobs(
+        &self,
+        before: Option<dps_core::job::JobId>,
+        limit: usize,
+    ) -> Result<Vec<dps_core::job::Job>, StoreError> {
+        self.inner.jobs(before, limit).await
+    }
+    async fn running_jobs(&self) -> Result<Vec<dps_core::job::Job>, StoreError> {
+        self.inner.running_jobs().await
+    }
 }
 
 /// Inserts `group` and a page of its devices, without events; returns the devices.

@@ -1,0 +1,132 @@
+//! A job's page: its progress bar while it runs, then its outcome with the failed devices
+//! and their reasons; Cancel stops it between two pages.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use dps_core::access::Role;
+use dps_core::job::{Job, JobKind, JobState};
+use maud::html;
+
+use super::Refusal;
+use super::form::Form;
+use super::layout::{csrf, notice, page_refreshed};
+use super::session::Signed;
+use crate::Api;
+use crate::routes::group_for;
+
+fn label(kind: JobKind) -> &'static str {
+    match kind {
+        JobKind::Allocate => "Allocate",
+        JobKind::Reset => "Reset Allocation Status",
+        JobKind::Delete => "Delete",
+        _ => "Job",
+    }
+}
+
+/// The job `id` of the group `reference`, both reached by the signed-in token.
+async fn find(
+    api: &Api,
+    signed: &Signed,
+    reference: &str,
+    id: &str,
+) -> Result<(dps_core::RegistrationGroup, Job), Response> {
+    let group = group_for(api.provisioner(), &signed.caller, reference)
+        .await
+        .map_err(|p| Refusal::from(p).into_response())?;
+    let job = crate::routes::jobs::job_for(api, &signed.caller, id)
+        .await
+        .map_err(|p| Refusal::from(p).into_response())?;
+    if job.group_id() != group.id() {
+        return Err(
+            Refusal::new(StatusCode::NOT_FOUND, format!("job {id} not found")).into_response(),
+        );
+    }
+    Ok((group, job))
+}
+
+/// `/groups/{group}/jobs/{job}`.
+pub(crate) async fn show(
+    State(api): State<Api>,
+    signed: Result<Signed, Response>,
+    Path((reference, id)): Path<(String, String)>,
+) -> Result<Response, Response> {
+    let signed = signed?;
+    let (group, job) = find(&api, &signed, &reference, &id).await?;
+    let gid = group.id();
+    let running = job.state() == JobState::Running;
+    let summary = format!(
+        "{} of {} devices done: {} succeeded, {} failed.",
+        job.done(),
+        job.total(),
+        job.succeeded(),
+        job.failed()
+    );
+    let state = match job.state() {
+        JobState::Running if job.cancel_requested() => "Cancelling after the page in flight",
+        JobState::Running => "Running",
+        JobState::Finished => "Finished",
+        JobState::Cancelled => "Cancelled",
+        _ => "Failed",
+    };
+    let content = html! {
+        p { strong { (state) } }
+        label for="progress" { "Progress" }
+        progress id="progress" max=(job.total().max(1)) value=(job.done().min(job.total())) { (job.done()) " of " (job.total()) }
+        (notice(&summary, job.failed() == 0))
+        @if let Some(error) = job.error() { (notice(error, false)) }
+        @if running && signed.may_change() && !job.cancel_requested() {
+            form method="post" action=(signed.place.href(&format!("/groups/{gid}/jobs/{}/cancel", job.id()))) {
+                (csrf(&signed))
+                button type="submit" class="danger" { "Cancel" }
+            }
+        }
+        @if running { p class="hint" { "This page reloads itself every 2 seconds while the job runs." } }
+        @if !job.failures().is_empty() {
+            table {
+                caption { "Devices that failed" }
+                thead { tr { th scope="col" { "Device Serial No." } th scope="col" { "Reason" } } }
+                tbody {
+                    @for f in job.failures() {
+                        tr { td { (f.serial.as_str()) } td { (f.message) " (" (f.code) ")" } }
+                    }
+                }
+            }
+        }
+        p { a href=(signed.place.href(&format!("/groups/{gid}/devices"))) { "Back to Device Information" } }
+    };
+    let trail = [
+        (group.name().as_str(), format!("/groups/{gid}")),
+        ("Device Information", format!("/groups/{gid}/devices")),
+        (
+            label(job.kind()),
+            format!("/groups/{gid}/jobs/{}", job.id()),
+        ),
+    ];
+    Ok(page_refreshed(&signed, &trail, content, running.then_some(2)).into_response())
+}
+
+/// `POST /groups/{group}/jobs/{job}/cancel`.
+pub(crate) async fn cancel(
+    State(api): State<Api>,
+    signed: Result<Signed, Response>,
+    Path((reference, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, Response> {
+    let signed = signed?;
+    let form = Form::parse(&body);
+    signed
+        .check(form.get("_csrf"))
+        .map_err(IntoResponse::into_response)?;
+    signed
+        .require(Role::Operator)
+        .map_err(IntoResponse::into_response)?;
+    let (group, job) = find(&api, &signed, &reference, &id).await?;
+    api.provisioner()
+        .cancel_job(job.id())
+        .await
+        .map_err(|e| Refusal::from(e).into_response())?;
+    Ok(signed
+        .place
+        .redirect(&format!("/groups/{}/jobs/{}", group.id(), job.id())))
+}

@@ -1,0 +1,127 @@
+//! `/v1/jobs`: the batch operations that run in the background, their progress and outcome,
+//! and their cancellation.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use dps_core::access::Role;
+use dps_core::job::{Job, JobId};
+use serde::Deserialize;
+
+use super::page_size;
+use crate::Api;
+use crate::auth::Caller;
+use crate::problem::Problem;
+use crate::views::{JobView, PageView};
+
+/// The job `id` if the caller reaches its group; 404 otherwise, as for a missing one.
+pub(crate) async fn job_for(api: &Api, caller: &Caller, id: &str) -> Result<Job, Problem> {
+    let missing = || {
+        Problem::from_dps(&dps_core::Error::NotFound {
+            entity: dps_core::Entity::Job,
+            key: id.to_owned(),
+        })
+    };
+    let id: JobId = id.parse().map_err(|_| missing())?;
+    let job = api.provisioner().job(id).await?;
+    if caller.reaches(job.group_id()) {
+        Ok(job)
+    } else {
+        Err(missing())
+    }
+}
+
+/// `limit` and `cursor` of the job list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// The most jobs on the page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = r"^[0-9a-fA-F-]{36}$")]
+    cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    tag = "jobs",
+    params(ListQuery),
+    responses((status = 200, description = "the jobs, newest first", body = crate::views::PageView<crate::views::JobView<'static>>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn list(
+    State(api): State<Api>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let Query(query) = query?;
+    let limit = page_size(&api, query.limit)?;
+    let before = query
+        .cursor
+        .as_deref()
+        .map(str::parse::<JobId>)
+        .transpose()
+        .map_err(|_| {
+            Problem::invalid(
+                "invalid_cursor",
+                "cursor must be a next_cursor of a listing",
+            )
+        })?;
+    let jobs = api.provisioner().jobs(before, limit).await?;
+    let next = (jobs.len() == limit)
+        .then(|| jobs.last().map(|j| j.id().to_string()))
+        .flatten();
+    let views = jobs
+        .iter()
+        .filter(|j| caller.reaches(j.group_id()))
+        .map(JobView::from)
+        .collect();
+    Ok(Json(PageView::new(views, next)).into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{job}",
+    tag = "jobs",
+    params(("job" = String, Path, description = "a job ID", pattern = r"^[0-9a-fA-F-]{36}$")),
+    responses((status = 200, description = "the job's progress and outcome", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn show(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let job = job_for(&api, &caller, &id).await?;
+    Ok(Json(JobView::from(&job)).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{job}:cancel",
+    tag = "jobs",
+    params(("job" = String, Path, description = "a job ID", pattern = r"^[0-9a-fA-F-]{36}$")),
+    responses((status = 200, description = "the job, which stops after the page in flight", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn cancel(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    // `POST /v1/jobs/{job}` serves `{job}:cancel`: the route cannot name a suffix.
+    let Some(id) = id.strip_suffix(":cancel") else {
+        return Err(Problem::new(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "a job is read with GET, and cancelled with POST /v1/jobs/{job}:cancel",
+        ));
+    };
+    caller.require(Role::Operator)?;
+    let job = job_for(&api, &caller, id).await?;
+    let job = api.provisioner().cancel_job(job.id()).await?;
+    Ok(Json(JobView::from(&job)).into_response())
+}
