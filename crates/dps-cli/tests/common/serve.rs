@@ -27,6 +27,11 @@ impl Server {
 
     /// As [`Server::start`], with these environment variables.
     pub(crate) fn start_with(env: &Env, vars: &[(&str, &str)]) -> Self {
+        Self::start_with_args(env, vars, &[])
+    }
+
+    /// As [`Server::start_with`], with these arguments of `dps serve`.
+    pub(crate) fn start_with_args(env: &Env, vars: &[(&str, &str)], args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dps"))
             .envs(vars.iter().copied())
             .current_dir(env.dir.path())
@@ -37,6 +42,7 @@ impl Server {
             .args(["--json", "--db", &env.db, "--targets"])
             .arg(env.path("targets.toml"))
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -57,6 +63,12 @@ impl Server {
 
     pub(crate) fn client(&self, token: &str) -> Client {
         Client::new(self.addr).with_token(token)
+    }
+
+    /// SIGKILL: the server stops at once, in the middle of whatever it does.
+    pub(crate) fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// SIGTERM, then the exit status.

@@ -291,7 +291,9 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         };
         match self.store.update_job(job, expected).await {
             Ok(()) => Ok(Saved::Done),
-            Err(StoreError::Conflict { .. }) => Ok(Saved::Changed(Box::new(self.job(job.id).await?))),
+            Err(StoreError::Conflict { .. }) => {
+                Ok(Saved::Changed(Box::new(self.job(job.id).await?)))
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -1,0 +1,143 @@
+//! A 100,000-device allocation job over HTTP that survives `dps serve` being killed and
+//! restarted: it completes, and each device is allocated exactly once.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, StatusCode};
+use common::Env;
+use common::serve::{Server, call};
+use dps_http::testing::Client;
+use serde_json::{Value, json};
+
+const DEVICES: usize = 100_000;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The job at `path` once `done` holds of it (polled; a job reports its progress a page at a
+/// time).
+async fn job_until(
+    c: &Client,
+    path: &str,
+    done: impl Fn(&Value) -> bool,
+    within: Duration,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let reply = call(c, Method::GET, path, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        let job = reply.json();
+        if done(&job) {
+            return job;
+        }
+        assert!(start.elapsed() < within, "the job did not get there: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn an_allocation_job_survives_a_killed_server_and_allocates_each_device_once() {
+    let env = Env::sqlite().with_lab(&[]);
+    let count = DEVICES.to_string();
+    env.ok_json(&[
+        "device",
+        "generate",
+        "--group",
+        "Lab",
+        "--count",
+        &count,
+        "--model",
+        "thermostat",
+    ]);
+    let lease = ["--lease", "2"];
+    let server = Server::start_with_args(&env, &[], &lease);
+    let token = server.token.clone().unwrap();
+    rt().block_on(async {
+        let c = server.client(&token);
+        let started = call(
+            &c,
+            Method::POST,
+            "/v1/groups/Lab/devices:allocate",
+            Some(json!({"all": true})),
+        )
+        .await;
+        assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text());
+        let location = started.header("location").to_owned();
+        assert_eq!(started.json()["total"], DEVICES);
+        assert_eq!(
+            location,
+            format!("/v1/jobs/{}", started.json()["id"].as_str().unwrap())
+        );
+        let partway = job_until(
+            &c,
+            &location,
+            |j| j["done"].as_u64().unwrap() >= 1000,
+            Duration::from_secs(120),
+        )
+        .await;
+        assert_eq!(partway["state"], "running");
+        // The server dies in the middle of the job.
+        server.kill();
+
+        let server = Server::start_with_args(&env, &[], &lease);
+        let c = server.client(&token);
+        let done = job_until(
+            &c,
+            &location,
+            |j| j["state"] != "running",
+            Duration::from_secs(600),
+        )
+        .await;
+        assert_eq!(done["state"], "finished", "{done}");
+        assert_eq!(
+            (done["succeeded"].as_u64(), done["failed"].as_u64()),
+            (Some(DEVICES as u64), Some(0))
+        );
+        for status in ["not_allocated", "pending"] {
+            let left = call(
+                &c,
+                Method::GET,
+                &format!("/v1/groups/Lab/devices?status={status}&limit=1"),
+                None,
+            )
+            .await;
+            assert_eq!(left.json()["items"], json!([]), "{status}");
+        }
+        // Each device has exactly one allocation in the event log.
+        let mut allocated: HashMap<String, usize> = HashMap::new();
+        let mut after = "0".to_owned();
+        loop {
+            let page = call(
+                &c,
+                Method::GET,
+                &format!("/v1/events?after={after}&limit=1000"),
+                None,
+            )
+            .await;
+            let doc = page.json();
+            let items = doc["items"].as_array().unwrap();
+            for e in items.iter().filter(|e| e["kind"]["kind"] == "allocated") {
+                *allocated
+                    .entry(e["device_id"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+            match doc["next_cursor"].as_str() {
+                Some(next) if !items.is_empty() => after = next.to_owned(),
+                _ => break,
+            }
+        }
+        assert_eq!(allocated.len(), DEVICES);
+        assert!(
+            allocated.values().all(|n| *n == 1),
+            "a device was allocated twice"
+        );
+        server.stop();
+    });
+}
