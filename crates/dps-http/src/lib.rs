@@ -44,11 +44,14 @@
 //! | `POST /v1/groups/{group}/devices:import` | operator | a CSV file as a `text/csv` body or a `multipart/form-data` upload, streamed: `mode` (`create`, `upsert`, `update`), `dry_run`, `all_or_nothing`; the console's limits (2 MB, 1000 records) unless the token may import in bulk (an admin's, or one issued with `--bulk-import`); the report as JSON, or with `Accept: text/csv` as the error CSV |
 //! | `GET or POST /v1/groups/{group}/devices:export` | viewer | the CSV of a selection (the listing's filters, or a selection body), streamed; `include_secrets` and `include_bootstrap_keys` for an admin |
 //! | `GET or POST /v1/groups/{group}/devices:qr` | viewer | the ZIP of the selection's QR labels, streamed |
-//! | `POST /v1/groups/{group}/devices:allocate` · `:reset` · `:delete` | operator | a batch over `{"serials": […]}`, `{"filter": {…}}` or `{"all": true}`; one outcome per device |
+//! | `POST /v1/groups/{group}/devices:allocate` · `:reset` · `:delete` | operator | a batch over `{"serials": […]}`, `{"filter": {…}}` or `{"all": true}`; one outcome per device, or, over [`Options::job_threshold`] devices, `202 Accepted` and the job that runs it at `Location` |
+//! | `GET /v1/jobs` · `GET /v1/jobs/{job}` | viewer | the jobs, newest first · one job's progress (`done` of `total`), counts and failed devices |
+//! | `POST /v1/jobs/{job}/cancel` | operator | stop the job after the page in flight |
 //! | `POST /v1/recover` | operator | complete the operations a crash or an unavailable environment left pending |
 //! | `GET /v1/events` | viewer | the event log: `after`, `limit` |
 //! | `POST /v1/bootstrap` | none | the device-facing call of `docs/bootstrap.md` |
 //! | `GET /healthz` · `GET /readyz` | none | the process is up · the store answers |
+//! | `/`, `/sign-in`, `/groups/…` | a session | the console (feature `console`): the "Managing Devices" pages, signed in with a token |
 //! | `GET /metrics` | none | Prometheus text: requests by route and status, latency, bootstrap outcomes, batch sizes |
 //!
 //! Every answer carries `X-Request-Id` (the client's, when it sent a short printable one),

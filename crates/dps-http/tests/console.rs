@@ -423,3 +423,40 @@ async fn only_an_admin_reveals_a_device_secret_and_the_log_records_it() {
     assert_eq!(revealed[0]["actor"], "root");
     assert_eq!(revealed[0]["serial"], "SN-1");
 }
+
+#[tokio::test]
+async fn a_large_batch_shows_its_job_with_a_progress_bar() {
+    let h = Harness::with_options(dps_http::Options::default().with_job_threshold(1)).await;
+    let group = h.group("lab").await;
+    h.device(&group, "SN-1", "m1").await;
+    h.device(&group, "SN-2", "gone").await;
+    let b = sign_in(&h, &h.admin).await;
+    let body = format!("_csrf={}&action=allocate&confirm=yes&every=1", b.csrf);
+    let a = post(&h, &b.cookie, &format!("/groups/{group}/devices"), &body).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
+    let job = a.header("location").to_owned();
+    assert!(job.starts_with(&format!("/groups/{group}/jobs/")), "{job}");
+    let mut page = get(&h, &b.cookie, &job).await;
+    for _ in 0..5000 {
+        if !page.text.contains("Running") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        page = get(&h, &b.cookie, &job).await;
+    }
+    assert!(page.text.contains("<progress"), "{}", page.text);
+    assert!(page.text.contains("Finished"));
+    assert!(
+        page.text
+            .contains("2 of 2 devices done: 1 succeeded, 1 failed.")
+    );
+    assert!(page.text.contains("SN-2"), "the failed device is listed");
+    assert!(
+        !page.text.contains("http-equiv=\"refresh\""),
+        "an ended job's page stays"
+    );
+    assert_eq!(device_json(&h, &group, "SN-1").await["status"], "allocated");
+    // Cancel needs the CSRF token.
+    let a = post(&h, &b.cookie, &format!("{job}/cancel"), "").await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+}

@@ -40,7 +40,9 @@ pub(crate) struct ListQuery {
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
     /// The `next_cursor` of the previous page.
-    #[param(pattern = r"^[0-9a-fA-F-]{36}$")]
+    #[param(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     cursor: Option<String>,
 }
 
@@ -86,7 +88,7 @@ pub(crate) async fn list(
     get,
     path = "/v1/jobs/{job}",
     tag = "jobs",
-    params(("job" = String, Path, description = "a job ID", pattern = r"^[0-9a-fA-F-]{36}$")),
+    params(("job" = String, Path, description = "a job ID", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses((status = 200, description = "the job's progress and outcome", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])),
 )]
@@ -101,9 +103,9 @@ pub(crate) async fn show(
 
 #[utoipa::path(
     post,
-    path = "/v1/jobs/{job}:cancel",
+    path = "/v1/jobs/{job}/cancel",
     tag = "jobs",
-    params(("job" = String, Path, description = "a job ID", pattern = r"^[0-9a-fA-F-]{36}$")),
+    params(("job" = String, Path, description = "a job ID", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses((status = 200, description = "the job, which stops after the page in flight", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])),
 )]
@@ -112,16 +114,8 @@ pub(crate) async fn cancel(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    // `POST /v1/jobs/{job}` serves `{job}:cancel`: the route cannot name a suffix.
-    let Some(id) = id.strip_suffix(":cancel") else {
-        return Err(Problem::new(
-            axum::http::StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "a job is read with GET, and cancelled with POST /v1/jobs/{job}:cancel",
-        ));
-    };
     caller.require(Role::Operator)?;
-    let job = job_for(&api, &caller, id).await?;
+    let job = job_for(&api, &caller, &id).await?;
     let job = api.provisioner().cancel_job(job.id()).await?;
     Ok(Json(JobView::from(&job)).into_response())
 }

@@ -44,7 +44,7 @@ pub(crate) fn routes(api: &Api) -> Router<Api> {
             post(devices::replace),
         )
         .route("/v1/recover", post(batch::recover))
-        .route("/v1/jobs/{job}", post(jobs::cancel))
+        .route("/v1/jobs/{job}/cancel", post(jobs::cancel))
         .route_layer(axum::middleware::from_fn_with_state(
             api.clone(),
             crate::idempotency::layer,
