@@ -338,3 +338,22 @@ fn tokens_are_listed_without_their_text() {
     let bytes = std::fs::read(&g.db).unwrap();
     assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
 }
+
+#[test]
+fn serve_without_a_targets_file_serves_the_console_and_the_api() {
+    let env = Env::sqlite();
+    assert!(!env.path("targets.toml").exists());
+    let server = Server::start(&env);
+    let token = server.token.clone().unwrap();
+    rt().block_on(async {
+        let page = Client::new(server.addr)
+            .send(Method::GET, "/sign-in", &[], "")
+            .await
+            .unwrap();
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.text().contains("Access token"));
+        let groups = call(&server.client(&token), Method::GET, "/v1/groups", None).await;
+        assert_eq!(groups.status, StatusCode::OK);
+    });
+    assert!(server.stop().success());
+}

@@ -39,7 +39,17 @@ pub(crate) async fn run(cli: Cli) -> CliResult<u8> {
             let db = Database::open(&cli.db, key_file).await?;
             let ran = match command {
                 Command::Serve(args) => {
-                    let targets = load_targets(&cli.targets)?;
+                    // Without a targets file the console and the API serve, and allocation
+                    // is refused until one is written and the server restarted.
+                    let targets = if cli.targets.exists() {
+                        load_targets(&cli.targets)?
+                    } else {
+                        eprintln!(
+                            "warning: no targets file {}: devices cannot be allocated until one exists (`dps targets init` writes an example); serving without targets",
+                            cli.targets.display()
+                        );
+                        Targets::default()
+                    };
                     serve::run(&db, targets, args, json).await
                 }
                 Command::Keys(command) => keys::run(&db, command, json).await,
