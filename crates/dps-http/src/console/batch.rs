@@ -16,7 +16,6 @@ use super::form::Form;
 use super::layout::{csrf, notice, page};
 use super::session::Signed;
 use crate::Api;
-use crate::routes::group_for;
 
 /// The operations of the selection form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,9 +127,7 @@ pub(crate) async fn selected(
         .into_response()
     })?;
     let (selection, filters) = selection(&form).map_err(IntoResponse::into_response)?;
-    let group = group_for(api.provisioner(), &signed.caller, &reference)
-        .await
-        .map_err(|p| Refusal::from(p).into_response())?;
+    let group = signed.group(&api, &reference).await?;
     let caller = signed.caller.clone();
     let reference = group.id().to_string();
     match action {
@@ -153,7 +150,7 @@ pub(crate) async fn selected(
                         .into_response(),
                 );
             }
-            let dps = api.provisioner().acting_as(signed.token().name().clone());
+            let dps = signed.acting(&api);
             let size = match &selection {
                 Selection::Serials(serials) => serials.len() as u64,
                 Selection::Filter(filter) => dps

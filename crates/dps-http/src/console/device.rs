@@ -332,14 +332,8 @@ pub(crate) async fn edit(
     body: axum::body::Bytes,
 ) -> Result<Response, Response> {
     let signed = signed?;
-    let form = Form::parse(&body);
-    signed
-        .check(form.get("_csrf"))
-        .map_err(IntoResponse::into_response)?;
-    signed
-        .require(Role::Operator)
-        .map_err(IntoResponse::into_response)?;
-    let dps = api.provisioner().acting_as(signed.token().name().clone());
+    let form = signed.form(&body, Role::Operator)?;
+    let dps = signed.acting(&api);
     let (group, device) = find(&dps, &signed, &reference, &serial).await?;
     let refused =
         |status: StatusCode, message: &str, device: &Device, posted: Option<&Form>, log| {
@@ -405,14 +399,8 @@ pub(crate) async fn replace(
     body: axum::body::Bytes,
 ) -> Result<Response, Response> {
     let signed = signed?;
-    let form = Form::parse(&body);
-    signed
-        .check(form.get("_csrf"))
-        .map_err(IntoResponse::into_response)?;
-    signed
-        .require(Role::Operator)
-        .map_err(IntoResponse::into_response)?;
-    let dps = api.provisioner().acting_as(signed.token().name().clone());
+    let form = signed.form(&body, Role::Operator)?;
+    let dps = signed.acting(&api);
     let (group, device) = find(&dps, &signed, &reference, &serial).await?;
     let request = replace_request(&form);
     let outcome = match request {
@@ -472,14 +460,8 @@ pub(crate) async fn delete(
     body: axum::body::Bytes,
 ) -> Result<Response, Response> {
     let signed = signed?;
-    let form = Form::parse(&body);
-    signed
-        .check(form.get("_csrf"))
-        .map_err(IntoResponse::into_response)?;
-    signed
-        .require(Role::Operator)
-        .map_err(IntoResponse::into_response)?;
-    let dps = api.provisioner().acting_as(signed.token().name().clone());
+    let form = signed.form(&body, Role::Operator)?;
+    let dps = signed.acting(&api);
     let (group, device) = find(&dps, &signed, &reference, &serial).await?;
     let expected = form
         .text("version")
@@ -514,14 +496,8 @@ pub(crate) async fn reveal(
     body: axum::body::Bytes,
 ) -> Result<Response, Response> {
     let signed = signed?;
-    let form = Form::parse(&body);
-    signed
-        .check(form.get("_csrf"))
-        .map_err(IntoResponse::into_response)?;
-    signed
-        .require(Role::Admin)
-        .map_err(IntoResponse::into_response)?;
-    let dps = api.provisioner().acting_as(signed.token().name().clone());
+    signed.form(&body, Role::Admin)?;
+    let dps = signed.acting(&api);
     let (group, device) = find(&dps, &signed, &reference, &serial).await?;
     let credentials = dps
         .reveal_credentials(&device)

@@ -98,9 +98,7 @@ pub(crate) async fn show(
     Query(query): Query<DoneQuery>,
 ) -> Result<Response, Response> {
     let signed = signed?;
-    let group = group_for(api.provisioner(), &signed.caller, &reference)
-        .await
-        .map_err(|p| Refusal::from(p).into_response())?;
+    let group = signed.group(&api, &reference).await?;
     let note = layout::done(query.done.as_deref()).map(|t| notice(t, true));
     Ok(info_page(&signed, &group, note, None).into_response())
 }
@@ -240,7 +238,7 @@ pub(crate) async fn edit(
     let refuse = |r: Refusal| r.into_response();
     signed.check(form.get("_csrf")).map_err(refuse)?;
     signed.require(Role::Operator).map_err(refuse)?;
-    let dps = api.provisioner().acting_as(signed.token().name().clone());
+    let dps = signed.acting(&api);
     let group = group_for(&dps, &signed.caller, &reference)
         .await
         .map_err(|p| Refusal::from(p).into_response())?;

@@ -19,7 +19,6 @@ use super::form::Form;
 use super::layout::{csrf, notice, page, tabs};
 use super::session::Signed;
 use crate::Api;
-use crate::routes::group_for;
 
 /// The largest upload: the console's 2 MB.
 pub(crate) const MAX_UPLOAD: usize = 2 * 1024 * 1024;
@@ -98,9 +97,7 @@ pub(crate) async fn page_of(
     reference: &str,
     extra: Option<Markup>,
 ) -> Result<Markup, Response> {
-    let group = group_for(api.provisioner(), &signed.caller, reference)
-        .await
-        .map_err(|p| Refusal::from(p).into_response())?;
+    let group = signed.group(api, reference).await?;
     let id = group.id();
     let place = &signed.place;
     let content = html! {
@@ -198,7 +195,7 @@ async fn run(
     file: &Bytes,
     options: &ImportOptions,
 ) -> Result<ImportReport, Refusal> {
-    let dps = api.provisioner().acting_as(signed.token().name().clone());
+    let dps = signed.acting(api);
     let reader = std::io::Cursor::new(file.clone());
     match dps_csv::import_async(&dps, group, reader, options).await {
         Ok(report) => Ok(report),
@@ -234,9 +231,7 @@ pub(crate) async fn upload(
     signed
         .require(Role::Operator)
         .map_err(IntoResponse::into_response)?;
-    let group = group_for(api.provisioner(), &signed.caller, &reference)
-        .await
-        .map_err(|p| Refusal::from(p).into_response())?;
+    let group = signed.group(&api, &reference).await?;
     let mode = mode_of(form.get("mode"));
     let options = ImportOptions::default().with_mode(mode).dry_run();
     let report = match run(&api, &signed, group.id(), &file, &options).await {
@@ -316,16 +311,8 @@ pub(crate) async fn confirm(
     body: Bytes,
 ) -> Result<Response, Response> {
     let signed = signed?;
-    let form = Form::parse(&body);
-    signed
-        .check(form.get("_csrf"))
-        .map_err(IntoResponse::into_response)?;
-    signed
-        .require(Role::Operator)
-        .map_err(IntoResponse::into_response)?;
-    let group = group_for(api.provisioner(), &signed.caller, &reference)
-        .await
-        .map_err(|p| Refusal::from(p).into_response())?;
+    signed.form(&body, Role::Operator)?;
+    let group = signed.group(&api, &reference).await?;
     let gid = group.id();
     let held = api
         .inner
@@ -375,9 +362,7 @@ pub(crate) async fn errors(
     Path((reference, upload)): Path<(String, String)>,
 ) -> Result<Response, Response> {
     let signed = signed?;
-    let group = group_for(api.provisioner(), &signed.caller, &reference)
-        .await
-        .map_err(|p| Refusal::from(p).into_response())?;
+    let group = signed.group(&api, &reference).await?;
     let csv = api
         .inner
         .console

@@ -9,11 +9,9 @@ use dps_core::job::{Job, JobKind, JobState};
 use maud::html;
 
 use super::Refusal;
-use super::form::Form;
 use super::layout::{csrf, notice, page_refreshed};
 use super::session::Signed;
 use crate::Api;
-use crate::routes::group_for;
 
 fn label(kind: JobKind) -> &'static str {
     match kind {
@@ -31,9 +29,7 @@ async fn find(
     reference: &str,
     id: &str,
 ) -> Result<(dps_core::RegistrationGroup, Job), Response> {
-    let group = group_for(api.provisioner(), &signed.caller, reference)
-        .await
-        .map_err(|p| Refusal::from(p).into_response())?;
+    let group = signed.group(api, reference).await?;
     let job = crate::routes::jobs::job_for(api, &signed.caller, id)
         .await
         .map_err(|p| Refusal::from(p).into_response())?;
@@ -114,13 +110,7 @@ pub(crate) async fn cancel(
     body: axum::body::Bytes,
 ) -> Result<Response, Response> {
     let signed = signed?;
-    let form = Form::parse(&body);
-    signed
-        .check(form.get("_csrf"))
-        .map_err(IntoResponse::into_response)?;
-    signed
-        .require(Role::Operator)
-        .map_err(IntoResponse::into_response)?;
+    signed.form(&body, Role::Operator)?;
     let (group, job) = find(&api, &signed, &reference, &id).await?;
     api.provisioner()
         .cancel_job(job.id())

@@ -199,6 +199,37 @@ impl Signed {
         }
     }
 
+    /// The fields of a posted form, refused unless it carries this session's CSRF token and
+    /// the token's role allows `needed`.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the refusal is the request's answer, as the handlers return it"
+    )]
+    pub(crate) fn form(&self, body: &[u8], needed: Role) -> Result<super::form::Form, Response> {
+        let form = super::form::Form::parse(body);
+        self.check(form.get("_csrf"))
+            .and_then(|()| self.require(needed))
+            .map_err(IntoResponse::into_response)?;
+        Ok(form)
+    }
+
+    /// The provisioner acting for the signed-in token: its changes' events name it.
+    pub(crate) fn acting(&self, api: &Api) -> crate::DynProvisioner {
+        api.provisioner().acting_as(self.token().name().clone())
+    }
+
+    /// The group `reference` names among the groups the token reaches; a refusal page
+    /// (404) for any other.
+    pub(crate) async fn group(
+        &self,
+        api: &Api,
+        reference: &str,
+    ) -> Result<dps_core::RegistrationGroup, Response> {
+        crate::routes::group_for(api.provisioner(), &self.caller, reference)
+            .await
+            .map_err(|p| Refusal::from(p).into_response())
+    }
+
     /// Refuses unless the token's role allows `needed`.
     pub(crate) fn require(&self, needed: Role) -> Result<(), Refusal> {
         self.caller
