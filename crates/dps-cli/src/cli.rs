@@ -125,6 +125,10 @@ pub(crate) struct ServeArgs {
     /// without word from it before another server (or this one, restarted) takes it over.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) lease: u64,
+    /// The most devices a batch runs in its request; a larger selection runs as a job that
+    /// the answer (and the console) points to.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub(crate) job_threshold: u64,
 }
 
 /// The role of a token.

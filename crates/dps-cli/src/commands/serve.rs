@@ -58,7 +58,9 @@ pub(crate) async fn run(
     if let Some(keys) = &live {
         dps = dps.with_keys(keys.clone());
     }
-    let api = Api::new(dps);
+    let threshold = usize::try_from(args.job_threshold).unwrap_or(usize::MAX);
+    let options = dps_http::Options::default().with_job_threshold(threshold);
+    let api = Api::with_options(dps, options);
     let recovery = tokio::spawn(recover_every_lease(api.clone()));
     let follow = live.map(|keys| tokio::spawn(follow_key_file(keys)));
 

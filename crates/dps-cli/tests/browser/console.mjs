@@ -46,7 +46,8 @@ const copy = dps("group", "create", "--name", "Lab copy", "--environment", "prod
 const viewer = dps("token", "create", "--name", "watcher", "--role", "viewer").token;
 
 // `dps serve` on a free port; its first line names the URL and the admin token.
-const server = spawn(DPS, ["--json", "serve", "--listen", "127.0.0.1:0"], { cwd: dir, stdio: ["ignore", "pipe", "inherit"], env });
+// A batch over 20 devices runs as a job, so that the job's page is tested too.
+const server = spawn(DPS, ["--json", "serve", "--listen", "127.0.0.1:0", "--job-threshold", "20"], { cwd: dir, stdio: ["ignore", "pipe", "inherit"], env });
 const first = await new Promise((resolve, reject) => {
   let text = "";
   server.stdout.on("data", (chunk) => {
@@ -266,6 +267,20 @@ await page.getByRole("button", { name: "Confirm", exact: true }).click();
 assert.match(await text(), /Delete: 2 succeeded, 0 failed/);
 assert.equal((await device(lab.id, "LAB-0012")).status, 404);
 
+// A batch over more devices than the job threshold runs as a job: its page shows a progress
+// bar, reloads itself until the job ends, then its outcome.
+await page.goto(`${BASE}/groups/${lab.id}/devices?batch_tag=b2`);
+await page.getByLabel(/Select every device that matches/).check();
+await page.getByRole("button", { name: "Allocate", exact: true }).click();
+await page.getByRole("button", { name: "Confirm", exact: true }).click();
+assert.match(page.url(), /\/jobs\//);
+assert.equal(await page.locator("progress").count(), 1);
+await page.locator("main p strong", { hasText: "Finished" }).waitFor({ timeout: 60000 });
+assert.match(await text(), /Finished/);
+assert.match(await text(), /30 of 30 devices done: 30 succeeded, 0 failed/);
+await shot("job");
+assert.equal((await device(lab.id, "LAB-0045")).body.status, "allocated");
+
 // The event log: who did what, when.
 await page.goto(`${BASE}/groups/${lab.id}/events`);
 const log = await text();
@@ -309,6 +324,21 @@ const pages = [
   `${BASE}/groups/${lab.id}/events`,
   `${BASE}/groups/${lab.id}/devices/LAB-R001`,
 ];
+// Readable on a tablet: no page is wider than the screen, tables scroll inside it.
+const tablet = await browser.newContext({ viewport: { width: 768, height: 1024 }, isMobile: true, hasTouch: true });
+const t = await tablet.newPage();
+await t.goto(BASE + "/sign-in");
+await t.getByLabel("Access token", { exact: true }).fill(admin);
+await t.getByRole("button", { name: "Sign in", exact: true }).click();
+for (const url of pages) {
+  await t.goto(url);
+  const overflow = await t.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `${url} is ${overflow}px wider than a tablet's screen`);
+}
+await t.goto(`${BASE}/groups/${lab.id}/devices`);
+await t.screenshot({ path: join(OUT, "tablet-device-information.png") });
+await tablet.close();
+
 for (const url of pages) {
   await a.goto(url);
   await a.addScriptTag({ content: axeSource });
