@@ -53,8 +53,13 @@ impl Drop for DropSchema {
                     tokio_postgres::connect(&url, tokio_postgres::NoTls).await
                 {
                     let task = tokio::spawn(conn);
+                    // A test that panicked may still hold a lock on the schema from its
+                    // own runtime, which waits for this drop: give up rather than wait for
+                    // ever, so that the test fails instead of hanging.
                     let _ = client
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                        .batch_execute(&format!(
+                            "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                        ))
                         .await;
                     drop(client);
                     let _ = task.await;
