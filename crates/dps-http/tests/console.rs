@@ -460,3 +460,81 @@ async fn a_large_batch_shows_its_job_with_a_progress_bar() {
     let a = post(&h, &b.cookie, &format!("{job}/cancel"), "").await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_sign_in_posted_from_another_site_is_refused() {
+    let h = Harness::new().await;
+    let body = format!("token={}", urlencode(&h.admin));
+    for headers in [
+        vec![FORM, ("sec-fetch-site", "cross-site")],
+        vec![
+            FORM,
+            ("origin", "http://evil.example"),
+            ("host", "console.example"),
+        ],
+    ] {
+        let a = h
+            .send(Method::POST, "/sign-in", None, &headers, Some(body.clone()))
+            .await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{headers:?}");
+        assert_eq!(a.header("set-cookie"), "");
+    }
+    let same = [FORM, ("sec-fetch-site", "same-origin")];
+    let a = h
+        .send(Method::POST, "/sign-in", None, &same, Some(body))
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn an_upload_is_imported_once_however_often_it_is_confirmed() {
+    let h = Harness::new().await;
+    let group = h.group("lab").await;
+    let b = sign_in(&h, &h.admin).await;
+    let template = get(
+        &h,
+        &b.cookie,
+        &format!("/groups/{group}/import/template.csv"),
+    )
+    .await;
+    let header = template.text.lines().next().unwrap().to_owned();
+    let row: Vec<&str> = header
+        .split(',')
+        .map(|c| match c.trim_start_matches('\u{feff}') {
+            "Device Serial No." => "SN-9",
+            "Model ID" => "m1",
+            _ => "",
+        })
+        .collect();
+    let csv = format!("{header}\n{}\n", row.join(","));
+    let body = format!(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n{}\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--XyZ--\r\n",
+        b.csrf
+    );
+    let multipart = ("content-type", "multipart/form-data; boundary=XyZ");
+    let checked = h
+        .send(
+            Method::POST,
+            &format!("/groups/{group}/import"),
+            None,
+            &[("cookie", &b.cookie), multipart],
+            Some(body),
+        )
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.text);
+    assert!(
+        checked.text.contains("1 records: 1 to register"),
+        "{}",
+        checked.text
+    );
+    let at = checked.text.find("/import/").unwrap() + 8;
+    let confirm = format!("/groups/{group}/import/{}", &checked.text[at..at + 64]);
+    let form = format!("_csrf={}", b.csrf);
+    let first = post(&h, &b.cookie, &confirm, &form).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.text.contains("Imported: 1 registered"));
+    let again = post(&h, &b.cookie, &confirm, &form).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert!(again.text.contains("already imported"));
+    assert_eq!(device_json(&h, &group, "SN-9").await["model_id"], "m1");
+}

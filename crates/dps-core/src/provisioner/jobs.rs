@@ -174,7 +174,7 @@ impl<S: Store + Clone, E: Environment + Clone> Provisioner<S, E> {
                 let page = self.next_job_page(&job).await?;
                 if page.is_empty() {
                     job.state = JobState::Finished;
-                } else {
+                } else if let Some(page) = self.known_devices(&mut job, page).await? {
                     job.in_flight = page.clone();
                     job.page_started = self.now();
                     match self.save_job(&mut job).await? {
@@ -218,6 +218,34 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                     .collect()
             }
         })
+    }
+
+    /// The serials of `page` that name devices of the group, in its order, or `None` when
+    /// none does; the others are recorded as not found (and passed, for a list of serials),
+    /// as a batch reports them, so that a runner that takes the page over never mistakes a
+    /// missing device for a deleted one.
+    async fn known_devices(
+        &self,
+        job: &mut Job,
+        page: Vec<SerialNumber>,
+    ) -> Result<Option<Vec<SerialNumber>>> {
+        let devices = self.store.devices_by_serials(job.group, &page).await?;
+        let known: std::collections::HashSet<&SerialNumber> =
+            devices.iter().map(|d| d.serial()).collect();
+        let mut found = Vec::with_capacity(page.len());
+        for serial in &page {
+            if known.contains(serial) {
+                found.push(serial.clone());
+            } else {
+                let e = Error::NotFound {
+                    entity: Entity::Device,
+                    key: serial.to_string(),
+                };
+                job.record_failure(serial.clone(), e.code(), e.to_string());
+                job.position += 1;
+            }
+        }
+        Ok((!found.is_empty()).then_some(found))
     }
 
     /// Records the outcomes of the page in flight and moves past it; a failure of the
@@ -279,22 +307,34 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
 
     /// Writes the job with a new version and a renewed lease; when the stored job changed
     /// meanwhile (a cancellation, another runner), answers the stored one.
+    ///
+    /// A change that only asked for a cancellation (the stored job still has this runner as
+    /// its owner) is taken into `job`, which is then written: the page's outcomes are kept,
+    /// and the cancellation is obeyed before the next page.
     async fn save_job(&self, job: &mut Job) -> Result<Saved> {
-        let expected = job.version;
-        let now = self.now();
-        job.version = expected.next();
-        job.updated_at = now;
-        job.lease_until = if job.state.is_over() {
-            now
-        } else {
-            self.lease_from(now)
-        };
-        match self.store.update_job(job, expected).await {
-            Ok(()) => Ok(Saved::Done),
-            Err(StoreError::Conflict { .. }) => {
-                Ok(Saved::Changed(Box::new(self.job(job.id).await?)))
+        loop {
+            let expected = job.version;
+            let now = self.now();
+            job.version = expected.next();
+            job.updated_at = now;
+            job.lease_until = if job.state.is_over() {
+                now
+            } else {
+                self.lease_from(now)
+            };
+            match self.store.update_job(job, expected).await {
+                Ok(()) => return Ok(Saved::Done),
+                Err(StoreError::Conflict { .. }) => {
+                    let stored = self.job(job.id).await?;
+                    if job.owner.is_some() && stored.owner == job.owner && !stored.state.is_over() {
+                        job.version = stored.version;
+                        job.cancel_requested |= stored.cancel_requested;
+                        continue;
+                    }
+                    return Ok(Saved::Changed(Box::new(stored)));
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => Err(e.into()),
         }
     }
 }

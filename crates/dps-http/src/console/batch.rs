@@ -78,7 +78,7 @@ impl Action {
 
 /// The selection the form names: the ticked serials, or every device that matches the
 /// list's filters.
-fn selection(form: &Form) -> Result<(Selection, Filters), Refusal> {
+fn selection(form: &Form, max_serials: usize) -> Result<(Selection, Filters), Refusal> {
     let filters = Filters {
         status: form.get("f.status").unwrap_or("").to_owned(),
         batch_tag: form.get("f.batch_tag").unwrap_or("").to_owned(),
@@ -98,6 +98,14 @@ fn selection(form: &Form) -> Result<(Selection, Filters), Refusal> {
         .map(SerialNumber::new)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    if serials.len() > max_serials {
+        return Err(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "Select at most {max_serials} devices, or every device that matches the filters."
+            ),
+        ));
+    }
     if serials.is_empty() {
         return Err(Refusal::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -126,7 +134,8 @@ pub(crate) async fn selected(
         )
         .into_response()
     })?;
-    let (selection, filters) = selection(&form).map_err(IntoResponse::into_response)?;
+    let (selection, filters) =
+        selection(&form, api.options().max_batch_serials).map_err(IntoResponse::into_response)?;
     let group = signed.group(&api, &reference).await?;
     let caller = signed.caller.clone();
     let reference = group.id().to_string();

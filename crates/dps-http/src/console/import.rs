@@ -65,6 +65,21 @@ impl Uploads {
             .cloned()
     }
 
+    /// The upload `id` of `session` for `group` for its Confirm: taken, so that a second
+    /// Confirm (a double click) finds nothing to import.
+    fn take(&self, id: &str, session: &str, group: GroupId) -> Option<Held> {
+        let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
+        let held = map
+            .get_mut(id)
+            .filter(|h| h.session == session && h.group == group && h.at.elapsed() < KEPT)?;
+        if held.file.is_empty() {
+            return None;
+        }
+        let taken = held.clone();
+        held.file = Bytes::new();
+        Some(taken)
+    }
+
     fn set_errors(&self, id: &str, csv: Bytes) {
         let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(held) = map.get_mut(id) {
@@ -318,8 +333,7 @@ pub(crate) async fn confirm(
         .inner
         .console
         .uploads
-        .get(&upload, &signed.session, gid)
-        .filter(|h| h.errors_csv.is_none())
+        .take(&upload, &signed.session, gid)
         .ok_or_else(|| {
             Refusal::new(
                 StatusCode::NOT_FOUND,

@@ -190,12 +190,44 @@ async fn sign_in_page(place: session::Place) -> Response {
     layout::sign_in(&place, None).into_response()
 }
 
-/// Signs in with the token of the form: a session and its cookie.
+/// Whether a post comes from another site, as the browser's `Sec-Fetch-Site` (or, without
+/// it, `Origin` against `Host`) tells: such a post could sign a victim in with someone
+/// else's token.
+fn cross_site(headers: &axum::http::HeaderMap) -> bool {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (text(header::ORIGIN), text(header::HOST)) {
+        (Some(origin), Some(host)) => {
+            let origin = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"))
+                .unwrap_or(origin);
+            origin != host
+        }
+        _ => false,
+    }
+}
+
+/// Signs in with the token of the form: a new session and its cookie (ending the session
+/// the browser had).
 async fn sign_in(
     State(api): State<Api>,
     place: session::Place,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    if cross_site(&headers) {
+        return Refusal::new(
+            StatusCode::FORBIDDEN,
+            "Sign in from the console's own sign-in page.",
+        )
+        .into_response();
+    }
+    if let Some(old) = session::cookie(&headers, session::COOKIE) {
+        api.inner.console.sessions.end(old);
+    }
     let form = form::Form::parse(&body);
     let text = form.get("token").unwrap_or("").trim();
     let hash = dps_core::access::TokenHash::of(text);
