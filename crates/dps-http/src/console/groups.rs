@@ -16,7 +16,6 @@ use super::form::Form;
 use super::layout::{self, csrf, fields, notice, page, tabs};
 use super::session::Signed;
 use crate::Api;
-use crate::routes::group_for;
 
 /// `?after=` of the group list, `?done=` after a change.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -234,14 +233,9 @@ pub(crate) async fn edit(
     body: axum::body::Bytes,
 ) -> Result<Response, Response> {
     let signed = signed?;
-    let form = Form::parse(&body);
-    let refuse = |r: Refusal| r.into_response();
-    signed.check(form.get("_csrf")).map_err(refuse)?;
-    signed.require(Role::Operator).map_err(refuse)?;
+    let form = signed.form(&body, Role::Operator)?;
     let dps = signed.acting(&api);
-    let group = group_for(&dps, &signed.caller, &reference)
-        .await
-        .map_err(|p| Refusal::from(p).into_response())?;
+    let group = signed.group(&api, &reference).await?;
     let edit = match group_edit(&form) {
         Ok(edit) => edit,
         Err(message) => {
