@@ -1,5 +1,6 @@
-//! A 100,000-device allocation job over HTTP that survives `dps serve` being killed and
-//! restarted: it completes, and each device is allocated exactly once.
+//! A 100,000-device allocation job and a 20,000-record import job over HTTP that survive
+//! `dps serve` being killed and restarted: they complete, and each device is allocated (or
+//! registered) exactly once.
 
 mod common;
 
@@ -111,33 +112,103 @@ fn an_allocation_job_survives_a_killed_server_and_allocates_each_device_once() {
             assert_eq!(left.json()["items"], json!([]), "{status}");
         }
         // Each device has exactly one allocation in the event log.
-        let mut allocated: HashMap<String, usize> = HashMap::new();
-        let mut after = "0".to_owned();
-        loop {
-            let page = call(
-                &c,
-                Method::GET,
-                &format!("/v1/events?after={after}&limit=1000"),
-                None,
-            )
-            .await;
-            let doc = page.json();
-            let items = doc["items"].as_array().unwrap();
-            for e in items.iter().filter(|e| e["kind"]["kind"] == "allocated") {
-                *allocated
-                    .entry(e["device_id"].as_str().unwrap().to_owned())
-                    .or_default() += 1;
-            }
-            match doc["next_cursor"].as_str() {
-                Some(next) if !items.is_empty() => after = next.to_owned(),
-                _ => break,
-            }
-        }
+        let allocated = events_per_device(&c, "allocated").await;
         assert_eq!(allocated.len(), DEVICES);
         assert!(
             allocated.values().all(|n| *n == 1),
             "a device was allocated twice"
         );
+        server.stop();
+    });
+}
+
+/// How many events of `kind` each device has in the log.
+async fn events_per_device(c: &Client, kind: &str) -> HashMap<String, usize> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut after = "0".to_owned();
+    loop {
+        let page = call(
+            c,
+            Method::GET,
+            &format!("/v1/events?after={after}&limit=1000"),
+            None,
+        )
+        .await;
+        let doc = page.json();
+        let items = doc["items"].as_array().unwrap();
+        for e in items.iter().filter(|e| e["kind"]["kind"] == kind) {
+            *counts
+                .entry(e["device_id"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        match doc["next_cursor"].as_str() {
+            Some(next) if !items.is_empty() => after = next.to_owned(),
+            _ => break,
+        }
+    }
+    counts
+}
+
+const RECORDS: usize = 20_000;
+
+#[test]
+fn an_import_job_survives_a_killed_server_and_registers_each_device_once() {
+    let env = Env::sqlite().with_lab(&[]);
+    let mut csv = String::from("Device Serial No.,Model ID,Description\n");
+    for i in 0..RECORDS {
+        csv.push_str(&format!("IMP-{i:06},thermostat,unit {i}\n"));
+    }
+    let lease = ["--lease", "2"];
+    let server = Server::start_with_args(&env, &[], &lease);
+    let token = server.token.clone().unwrap();
+    rt().block_on(async {
+        let c = server.client(&token);
+        let started = c
+            .send(
+                Method::POST,
+                "/v1/groups/Lab/devices:import",
+                &[("content-type", "text/csv")],
+                csv.clone(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text());
+        let location = started.header("location").to_owned();
+        assert_eq!(started.json()["total"], RECORDS);
+        let partway = job_until(
+            &c,
+            &location,
+            |j| j["done"].as_u64().unwrap() >= 1000,
+            Duration::from_secs(120),
+        )
+        .await;
+        assert_eq!(partway["kind"], "import");
+        server.kill();
+
+        let server = Server::start_with_args(&env, &[], &lease);
+        let c = server.client(&token);
+        let done = job_until(
+            &c,
+            &location,
+            |j| j["state"] != "running",
+            Duration::from_secs(600),
+        )
+        .await;
+        assert_eq!(done["state"], "finished", "{done}");
+        assert_eq!(
+            (done["succeeded"].as_u64(), done["failed"].as_u64()),
+            (Some(RECORDS as u64), Some(0)),
+            "{done}"
+        );
+        let registered = events_per_device(&c, "registered").await;
+        assert_eq!(registered.len(), RECORDS);
+        assert!(
+            registered.values().all(|n| *n == 1),
+            "a device was registered twice"
+        );
+        // The report of refused records is its header alone.
+        let file = call(&c, Method::GET, done["file"].as_str().unwrap(), None).await;
+        assert_eq!(file.text().trim(), "Line,Column,Value,Code,Message");
         server.stop();
     });
 }

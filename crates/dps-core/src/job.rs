@@ -25,16 +25,40 @@ pub enum JobKind {
     Reset,
     /// [`Provisioner::delete`](crate::Provisioner::delete), a page at a time.
     Delete,
+    /// The CSV file of the devices (without secrets), written a page at a time by the
+    /// [`JobFile`] the runner is given; see [`Provisioner::run_file_job`](crate::Provisioner::run_file_job).
+    Export,
+    /// The ZIP archive of the devices' QR labels, rendered a page at a time by the
+    /// [`JobFile`] the runner is given.
+    Labels,
+    /// A device file imported a part at a time (its [`JobStream::Input`] parts, stored
+    /// before the job starts, see [`Provisioner::start_import_job`](crate::Provisioner::start_import_job))
+    /// by the [`JobFile`] the runner is given; its output is the report of the refused
+    /// records.
+    Import,
 }
 
 impl JobKind {
-    /// The kind as a word: `allocate`, `reset` or `delete`.
+    /// The kind as a word: `allocate`, `reset`, `delete`, `export`, `labels` or `import`.
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Allocate => "allocate",
             JobKind::Reset => "reset",
             JobKind::Delete => "delete",
+            JobKind::Export => "export",
+            JobKind::Labels => "labels",
+            JobKind::Import => "import",
         }
+    }
+
+    /// Whether the job makes a file (its [`JobStream::Output`] parts) and changes no device.
+    pub fn makes_file(self) -> bool {
+        matches!(self, JobKind::Export | JobKind::Labels)
+    }
+
+    /// Whether the runner needs a [`JobFile`] for it: a file job or an import.
+    pub fn needs_files(self) -> bool {
+        self.makes_file() || self == JobKind::Import
     }
 }
 
@@ -80,6 +104,101 @@ pub struct JobFailure {
     pub message: String,
 }
 
+/// The outcome of one device of a job, as its [`JobStream::Results`] parts keep them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// The operation succeeded, or the device is in the file.
+    Succeeded(SerialNumber),
+    /// The operation failed, or the device could not be written.
+    Failed(JobFailure),
+}
+
+impl JobOutcome {
+    /// The device's serial.
+    pub fn serial(&self) -> &SerialNumber {
+        match self {
+            JobOutcome::Succeeded(serial) => serial,
+            JobOutcome::Failed(failure) => &failure.serial,
+        }
+    }
+}
+
+/// What a [`JobFile`] made of one page of devices.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilePage {
+    /// The page's part of the output, stored as [`JobStream::Output`] part of the page's
+    /// number.
+    pub bytes: Vec<u8>,
+    /// The devices of the page that are not in the part, and why.
+    pub failures: Vec<JobFailure>,
+}
+
+/// What a [`JobFile`] made of one part of an import.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportPage {
+    /// The outcome of each record that names a device, in the part's order.
+    pub outcomes: Vec<JobOutcome>,
+    /// The records refused, counted in [`Job::failed`], whether or not they name a device.
+    pub refused: u64,
+    /// The records that were imported (created, updated or already as the file says).
+    pub imported: u64,
+    /// The part's share of the job's output: the report of its refused records.
+    pub report: Vec<u8>,
+}
+
+/// Writes and reads the files of jobs: the parts of the files that [`JobKind::Export`] and
+/// [`JobKind::Labels`] jobs make, and the parts of the file a [`JobKind::Import`] job imports.
+/// The job stores a part a page; a file is its parts in order (with whatever a reader adds
+/// before and after them, such as a header or an archive's directory).
+///
+/// A page may be done again (by a runner that takes the job over), so a part must depend
+/// only on its devices or its records.
+#[async_trait::async_trait]
+pub trait JobFile: Send + Sync {
+    /// The part of `job`'s file that `devices` make: one page, in the selection's order.
+    ///
+    /// # Errors
+    ///
+    /// A failure that stops the whole job (not one of a device, which is a
+    /// [`FilePage::failures`] entry).
+    async fn page(&self, job: &Job, devices: Vec<crate::Device>) -> crate::Result<FilePage>;
+
+    /// Imports `part` (input part `index` of `job`). `resumed_since` is set when a stopped
+    /// runner may have imported the part already, from that time on: a record whose device
+    /// was created since then is the stopped runner's, and counts as imported.
+    ///
+    /// # Errors
+    ///
+    /// A failure that stops the whole job (not one of a record, which is an outcome).
+    async fn import(
+        &self,
+        job: &Job,
+        index: u32,
+        part: Vec<u8>,
+        resumed_since: Option<crate::Timestamp>,
+    ) -> crate::Result<ImportPage>;
+}
+
+/// The input of an import job being stored, part by part, before the job starts; see
+/// [`Provisioner::start_import_job`](crate::Provisioner::start_import_job).
+#[derive(Debug)]
+pub struct JobInput {
+    pub(crate) id: JobId,
+    pub(crate) parts: u32,
+}
+
+impl JobInput {
+    /// The identifier the job will have.
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// How many parts are stored.
+    pub fn parts(&self) -> u32 {
+        self.parts
+    }
+}
+
 /// The devices of one page of a job: its outcomes are recorded, and a cancellation is
 /// noticed, between two pages.
 pub const JOB_PAGE: usize = 500;
@@ -104,6 +223,14 @@ pub struct Job {
     /// of a list were done.
     pub(crate) cursor: Option<SerialNumber>,
     pub(crate) position: u64,
+    /// How many pages have their parts stored: the next page's part number.
+    pub(crate) pages: u32,
+    /// An import's mode.
+    pub(crate) import_mode: crate::import::ImportMode,
+    /// An import's input parts.
+    pub(crate) input_parts: u32,
+    /// Whether an import's part `pages` has started and its outcome is not recorded.
+    pub(crate) part_in_flight: bool,
     /// The serials of the page whose operation started and whose outcome is not recorded.
     pub(crate) in_flight: Vec<SerialNumber>,
     /// When the page in flight started.
@@ -174,6 +301,24 @@ impl Job {
         &self.failures
     }
 
+    /// How many parts of its [streams](JobStream) it counts: parts `0..pages()` of its
+    /// results (a page of a batch may have two, when some of its serials name no device;
+    /// a part may be missing when a page had no outcome), and, for a file job or an
+    /// import, of its output, one a page.
+    pub fn pages(&self) -> u32 {
+        self.pages
+    }
+
+    /// The mode of an [import](JobKind::Import) (create for other jobs).
+    pub fn import_mode(&self) -> crate::import::ImportMode {
+        self.import_mode
+    }
+
+    /// How many parts an [import](JobKind::Import) has to import.
+    pub fn input_parts(&self) -> u32 {
+        self.input_parts
+    }
+
     /// Whether a cancellation was asked for and the job has not yet stopped.
     pub fn cancel_requested(&self) -> bool {
         self.cancel_requested
@@ -213,6 +358,29 @@ impl Job {
                 code: code.to_owned(),
                 message,
             });
+        }
+    }
+}
+
+/// The streams of parts a job keeps beside its record, one part a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum JobStream {
+    /// The outcome of each device of the page.
+    Results,
+    /// The page's part of the job's output file.
+    Output,
+    /// The part of the file an import job imports.
+    Input,
+}
+
+impl JobStream {
+    /// The number a backend stores for the stream: 0 for results, 1 for output, 2 for input.
+    pub fn code(self) -> i16 {
+        match self {
+            JobStream::Results => 0,
+            JobStream::Output => 1,
+            JobStream::Input => 2,
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::error::StoreError;
 use crate::event::Event;
 use crate::group::RegistrationGroup;
 use crate::id::{DeviceId, EventCursor, GroupId, JobId, Version};
-use crate::job::Job;
+use crate::job::{Job, JobStream};
 use crate::state::AllocationStatus;
 use crate::text::{Actor, BatchTag, ModelId, SerialNumber, Target};
 use crate::time::Timestamp;
@@ -277,6 +277,24 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Every job that is still [running](crate::job::JobState::Running), oldest first.
     async fn running_jobs(&self) -> Result<Vec<Job>, StoreError>;
+
+    /// Stores `bytes` as part `index` of the job's `stream`, replacing a part stored there
+    /// (a page that a runner does again writes the same part again).
+    async fn put_job_part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+        bytes: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// Part `index` of the job's `stream`, if it is stored.
+    async fn job_part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 #[async_trait]
@@ -374,5 +392,22 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
     }
     async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
         (**self).running_jobs().await
+    }
+    async fn put_job_part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        (**self).put_job_part(job, stream, index, bytes).await
+    }
+    async fn job_part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).job_part(job, stream, index).await
     }
 }

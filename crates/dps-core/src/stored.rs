@@ -80,6 +80,7 @@ pub use device::{StoredDevice, decode_device};
 pub use event::{StoredEvent, decode_event, encode_event};
 pub use group::{StoredGroup, decode_group};
 pub use job::{StoredJob, decode_job};
+pub(crate) use job::{decode_outcomes, encode_outcomes};
 pub use row::{
     ColumnValue, Comparison, Condition, DeviceColumns, GroupColumns, device_conditions,
     status_code, version_column,

@@ -193,7 +193,39 @@ impl<W: Write> DeviceWriter<W> {
                 "secrets need the group and its keys: use DeviceWriter::for_group",
             )));
         }
-        Self::start(writer, schema, RowSecrets::none(), options, 64 * 1024)
+        Self::start(writer, schema, RowSecrets::none(), options, 64 * 1024, true)
+    }
+
+    /// A writer that continues a file that [`DeviceWriter::new`] started with the same
+    /// schema and options: it writes neither the byte order mark nor the header row, so that
+    /// a file can be written in parts (as a job writes one a page) and read as one.
+    ///
+    /// ```
+    /// use dps::attribute::AttributeSchema;
+    /// use dps::csv::{DeviceWriter, ExportOptions};
+    ///
+    /// let schema = AttributeSchema::default();
+    /// let options = ExportOptions::default();
+    /// let rest = DeviceWriter::continuing(Vec::new(), &schema, &options)?;
+    /// assert!(rest.finish()?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`DeviceWriter::new`].
+    pub fn continuing(
+        writer: W,
+        schema: &AttributeSchema,
+        options: &ExportOptions,
+    ) -> Result<Self, ExportError> {
+        if options.include_bootstrap_keys || options.include_secrets {
+            return Err(ExportError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a file written in parts holds no secrets",
+            )));
+        }
+        Self::start(writer, schema, RowSecrets::none(), options, 0, false)
     }
 
     /// A writer for devices of `group`; writes the header row. Unlike [`DeviceWriter::new`]
@@ -212,23 +244,35 @@ impl<W: Write> DeviceWriter<W> {
         options: &ExportOptions,
     ) -> Result<Self, ExportError> {
         let secrets = RowSecrets::new(group, sealer, options)?;
-        Self::start(writer, group.attributes(), secrets, options, 64 * 1024)
+        Self::start(
+            writer,
+            group.attributes(),
+            secrets,
+            options,
+            64 * 1024,
+            true,
+        )
     }
 
     /// A writer that buffers up to `capacity` bytes (0 when `writer` is a buffer already);
-    /// writes the header row.
+    /// writes the byte order mark (if the options ask for it) and the header row when
+    /// `header`.
     fn start(
         writer: W,
         schema: &AttributeSchema,
         secrets: RowSecrets,
         options: &ExportOptions,
         capacity: usize,
+        header: bool,
     ) -> Result<Self, ExportError> {
-        let mut out = CellWriter::with_buffer(writer, options.delimiter, options.bom, capacity)?;
-        for name in export_columns(schema, options) {
-            out.raw(&name)?;
+        let bom = options.bom && header;
+        let mut out = CellWriter::with_buffer(writer, options.delimiter, bom, capacity)?;
+        if header {
+            for name in export_columns(schema, options) {
+                out.raw(&name)?;
+            }
+            out.end_record()?;
         }
-        out.end_record()?;
         Ok(Self {
             out,
             schema: schema.clone(),
@@ -398,6 +442,7 @@ where
         RowSecrets::new(&group, dps.sealer(), options)?,
         options,
         0,
+        true,
     )?;
     let mut sink = AsyncSink { out, writer };
     let not_found = write_selection(dps, group.id(), selection, options, &mut sink).await?;

@@ -373,7 +373,7 @@ async fn read_chunk<T: RowSource>(
                 });
                 records.push(row.into_record());
             }
-            Some(Err(e)) => entries.push(Entry::Refused(e)),
+            Some(Err(e)) => entries.push(Entry::Refused(e, rows.reader().last_serial().cloned())),
             None => return Ok((entries, records, true)),
         }
     }
@@ -382,7 +382,8 @@ async fn read_chunk<T: RowSource>(
 
 /// A row read but not yet planned.
 enum Entry {
-    Refused(RowError),
+    /// A refused row, and its serial when the serial itself is valid.
+    Refused(RowError, Option<SerialNumber>),
     Record {
         line: u64,
         serial: SerialNumber,
@@ -524,9 +525,9 @@ impl<S: Store, E: Environment, F: FnMut(RowOutcome)> Run<'_, S, E, F> {
         entries
             .into_iter()
             .map(|entry| match entry {
-                Entry::Refused(e) => RowOutcome {
+                Entry::Refused(e, serial) => RowOutcome {
                     line: e.line,
-                    serial: None,
+                    serial,
                     result: Err(e),
                 },
                 Entry::Record {

@@ -149,7 +149,9 @@ mod limits;
 mod outcome;
 mod read;
 mod report;
+mod results;
 mod rows;
+mod split;
 mod write;
 #[cfg(feature = "xlsx")]
 #[cfg_attr(docsrs, doc(cfg(feature = "xlsx")))]
@@ -168,5 +170,7 @@ pub use import::{
 };
 pub use limits::{Limit, Limits};
 pub use report::{ERROR_REPORT_HEADER, ErrorReportWriter, write_error_report};
+pub use results::{JOB_RESULTS_HEADER, JobResultsWriter};
 pub use rows::{DeviceReader, MAX_COLUMNS, Row};
+pub use split::RecordSplitter;
 pub use write::Delimiter;

@@ -51,6 +51,18 @@ impl<W: Write> ErrorReportWriter<W> {
         Ok(Self { out, rows: 0 })
     }
 
+    /// A report writer that continues a report that [`ErrorReportWriter::new`] started: it
+    /// writes no header row, so that a report can be written in parts (as an import job
+    /// writes one a part of its file) and read as one.
+    ///
+    /// # Errors
+    ///
+    /// Write errors.
+    pub fn continuing(writer: W) -> io::Result<Self> {
+        let out = CellWriter::new(writer, Delimiter::Comma, false)?;
+        Ok(Self { out, rows: 0 })
+    }
+
     /// Writes one error.
     ///
     /// # Errors

@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use dps_core::{
-    BatchTag, EnvironmentId, ModelId, NewDevice, OuId, Timezone, Version,
+    BatchTag, EnvironmentId, ModelId, NewDevice, OuId, SerialNumber, Timezone, Version,
     attribute::AttributeSchema, attribute::AttributeValue, import::ImportFields,
     import::ImportRecord,
 };
@@ -87,6 +87,9 @@ pub struct DeviceReader<R> {
     attribute_columns: usize,
     seen: SeenSerials,
     repeats: Repeats,
+    /// The valid serial of the row read last, kept so that a row refused for another cell
+    /// still names its device.
+    last_serial: Option<SerialNumber>,
     done: bool,
     /// Whether a source with no bytes yet ([`is_pending`]) leaves the file open.
     resumable: bool,
@@ -219,9 +222,16 @@ impl<R: Read> DeviceReader<R> {
                     .collect(),
                 ..Repeats::default()
             },
+            last_serial: None,
             done: false,
             resumable: false,
         })
+    }
+
+    /// The valid serial of the row read last, also when the row was refused for another
+    /// cell; `None` when its serial itself was refused.
+    pub(crate) fn last_serial(&self) -> Option<&SerialNumber> {
+        self.last_serial.as_ref()
     }
 
     /// This reader, with a source that answers [`std::io::ErrorKind::WouldBlock`] when it

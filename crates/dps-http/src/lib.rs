@@ -47,6 +47,8 @@
 //! | `POST /v1/groups/{group}/devices:allocate` · `:reset` · `:delete` | operator | a batch over `{"serials": […]}`, `{"filter": {…}}` or `{"all": true}`; one outcome per device, or, over [`Options::job_threshold`] devices, `202 Accepted` and the job that runs it at `Location` |
 //! | `GET /v1/jobs` · `GET /v1/jobs/{job}` | viewer | the jobs, newest first · one job's progress (`done` of `total`), counts and failed devices |
 //! | `POST /v1/jobs/{job}/cancel` | operator | stop the job after the page in flight |
+//! | `GET /v1/jobs/{job}/results` | viewer | each device's result so far, as CSV (`Device Serial No.,Result,Code,Message`) |
+//! | `GET /v1/jobs/{job}/file` | viewer | the file of a finished export (CSV), label (ZIP) or import job (its refused records, CSV); an export, a label archive or a bulk import over [`Options::job_threshold`] devices answers `202 Accepted` and its job (an export with secrets always streams: it is never kept) |
 //! | `POST /v1/recover` | operator | complete the operations a crash or an unavailable environment left pending |
 //! | `GET /v1/events` | viewer | the event log: `after`, `limit` |
 //! | `POST /v1/bootstrap` | none | the device-facing call of `docs/bootstrap.md` |
@@ -148,8 +150,9 @@ pub struct Options {
     pub max_batch_serials: usize,
     /// The most devices one `devices:generate` request may create.
     pub max_generate: usize,
-    /// The most devices a batch (`devices:allocate`, `:reset`, `:delete`) runs in its
-    /// request; a larger selection runs as a job, answered `202 Accepted` with the job's URL.
+    /// The most devices a batch (`devices:allocate`, `:reset`, `:delete`), an export, a label
+    /// archive or a bulk import runs in its request; a larger one runs as a job, answered
+    /// `202 Accepted` with the job's URL.
     pub job_threshold: usize,
     /// Bootstrap requests per client address.
     pub bootstrap_per_address: RateLimit,

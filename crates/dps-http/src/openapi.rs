@@ -19,7 +19,7 @@ use crate::routes::{batch, bootstrap, devices, events, groups, jobs, ops, transf
         transfer::import, transfer::export, transfer::export_selected, transfer::qr,
         transfer::qr_selected,
         batch::allocate, batch::reset, batch::delete, batch::recover,
-        jobs::list, jobs::show, jobs::cancel,
+        jobs::list, jobs::show, jobs::cancel, jobs::results, jobs::file,
         events::list, bootstrap::bootstrap, ops::healthz, ops::readyz,
     ),
     modifiers(&Bearer),

@@ -877,7 +877,9 @@ fn an_import_reports_each_refused_row_as_json_or_as_the_error_csv() {
 #[test]
 fn an_operator_imports_within_the_console_limits_and_an_admin_or_a_bulk_token_beyond() {
     run(async {
-        let h = Harness::new().await;
+        // Imports that run in their request: a job's threshold above the file.
+        let h =
+            Harness::with_options(dps_http::Options::default().with_job_threshold(10_000)).await;
         let g = h.group("g").await;
         let ops = h.token("ops", Role::Operator, &[]).await;
         let uri = format!("/v1/groups/{g}/devices:import");

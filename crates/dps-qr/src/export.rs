@@ -9,7 +9,7 @@ use dps_core::{
 
 use tokio::io::AsyncWrite;
 
-use crate::archive::{ArchiveOptions, AsyncArchive, LabelArchive, LabelReport};
+use crate::archive::{ArchiveOptions, AsyncLabelArchive, LabelArchive, LabelReport};
 use crate::error::Result;
 #[cfg(feature = "pdf")]
 use crate::sheet::{AsyncSheet, LabelSheet, SheetOptions, SheetReport};
@@ -141,7 +141,7 @@ where
     W: AsyncWrite + Unpin + Send,
 {
     let group = dps.group(group).await?.id();
-    let mut archive = AsyncArchive::new(writer, options)?;
+    let mut archive = AsyncLabelArchive::new(writer, options)?;
     push_selection(dps, group, selection, &mut archive).await?;
     archive.finish().await
 }
@@ -290,7 +290,7 @@ impl<W: Write> Labels for LabelArchive<W> {
     }
 }
 
-impl<W: AsyncWrite + Unpin> Labels for AsyncArchive<W> {
+impl<W: AsyncWrite + Unpin> Labels for AsyncLabelArchive<W> {
     async fn device(&mut self, device: &Device) -> Result<()> {
         self.push_device(device).await
     }

@@ -91,8 +91,8 @@ mod render;
 mod sheet;
 
 pub use archive::{
-    ArchiveOptions, ImageFormat, LabelArchive, LabelOutcome, LabelReport, MANIFEST_HEADER,
-    MANIFEST_NAME, write_zip,
+    ArchiveOptions, AsyncLabelArchive, ImageFormat, LabelArchive, LabelOutcome, LabelReport,
+    MANIFEST_HEADER, MANIFEST_NAME, write_zip,
 };
 pub use error::{Error, PayloadError, Result};
 #[cfg(feature = "pdf")]

@@ -27,6 +27,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+mod jobs;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -36,7 +38,7 @@ use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, TokenHa
 use dps_core::{
     Actor, Change, Changeset, Device, DeviceId, DeviceQuery, Entity, Event, EventCursor, GroupId,
     RegistrationGroup, SerialNumber, Store, StoreError, Timestamp, Version,
-    job::{Job, JobId},
+    job::{Job, JobId, JobStream},
     state::AllocationStatus,
 };
 
@@ -59,6 +61,7 @@ struct Inner {
     tokens: BTreeMap<Actor, AccessToken>,
     idempotency: HashMap<String, IdempotencyRecord>,
     jobs: BTreeMap<JobId, Job>,
+    job_parts: HashMap<(JobId, JobStream, u32), Vec<u8>>,
 }
 
 /// The event log in chunks of a fixed size: appending moves no event beyond the first chunk.
@@ -544,27 +547,11 @@ impl Store for InMemoryStore {
     }
 
     async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
-        let mut inner = self.write();
-        if inner.jobs.contains_key(&job.id()) {
-            return Err(StoreError::AlreadyExists {
-                entity: Entity::Job,
-                key: job.id().to_string(),
-            });
-        }
-        inner.jobs.insert(job.id(), job.clone());
-        Ok(())
+        self.write().insert_job(job)
     }
 
     async fn update_job(&self, job: &Job, expected: Version) -> Result<(), StoreError> {
-        let mut inner = self.write();
-        match inner.jobs.get_mut(&job.id()) {
-            None => Err(not_found(Entity::Job, job.id())),
-            Some(stored) if stored.version() != expected => Err(conflict(Entity::Job, job.id())),
-            Some(stored) => {
-                *stored = job.clone();
-                Ok(())
-            }
-        }
+        self.write().update_job(job, expected)
     }
 
     async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
@@ -572,24 +559,32 @@ impl Store for InMemoryStore {
     }
 
     async fn jobs(&self, before: Option<JobId>, limit: usize) -> Result<Vec<Job>, StoreError> {
-        let inner = self.read();
-        let upper = before.map_or(Bound::Unbounded, Bound::Excluded);
-        Ok(inner
-            .jobs
-            .range((Bound::Unbounded, upper))
-            .rev()
-            .take(limit)
-            .map(|(_, j)| j.clone())
-            .collect())
+        Ok(self.read().jobs_before(before, limit))
     }
 
     async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
-        let inner = self.read();
-        Ok(inner
-            .jobs
-            .values()
-            .filter(|j| !j.state().is_over())
-            .cloned()
-            .collect())
+        Ok(self.read().running_jobs())
+    }
+
+    async fn put_job_part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.write()
+            .job_parts
+            .insert((job, stream, index), bytes.to_vec());
+        Ok(())
+    }
+
+    async fn job_part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.read().job_parts.get(&(job, stream, index)).cloned())
     }
 }

@@ -1,7 +1,7 @@
-//! Jobs (`dps_jobs`): each call one statement on a pooled connection (an update that
+//! Jobs (`dps_jobs`) and their parts (`dps_job_parts`): each call one statement on a pooled connection (an update that
 //! changed nothing reads the version to tell a conflict from a missing job).
 
-use dps_core::job::{Job, JobId};
+use dps_core::job::{Job, JobId, JobStream};
 use dps_core::stored::{self, StoredJob};
 use dps_core::{Entity, StoreError, Uuid, Version};
 use tokio_postgres::error::SqlState;
@@ -17,6 +17,8 @@ pub(crate) struct JobSql {
     one: String,
     before: String,
     running: String,
+    put_part: String,
+    part: String,
 }
 
 impl JobSql {
@@ -35,6 +37,13 @@ impl JobSql {
                 "SELECT data FROM \"{s}\".dps_jobs WHERE id < $1 ORDER BY id DESC LIMIT $2"
             ),
             running: format!("SELECT data FROM \"{s}\".dps_jobs WHERE running ORDER BY id"),
+            put_part: format!(
+                "INSERT INTO \"{s}\".dps_job_parts (job, stream, part, bytes) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (job, stream, part) DO UPDATE SET bytes = EXCLUDED.bytes"
+            ),
+            part: format!(
+                "SELECT bytes FROM \"{s}\".dps_job_parts WHERE job = $1 AND stream = $2 AND part = $3"
+            ),
         }
     }
 }
@@ -136,5 +145,50 @@ impl PgStore {
         }
         .map_err(|e| pg_error("list jobs", e))?;
         rows.iter().map(|r| stored::decode_job(r.get(0))).collect()
+    }
+
+    /// Stores a part of a job, replacing one stored there.
+    pub(crate) async fn put_part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let part = i32::try_from(index).map_err(|_| part_out_of_range(index))?;
+        client
+            .execute(
+                &self.sql.jobs.put_part,
+                &[job.as_uuid(), &stream.code(), &part, &bytes],
+            )
+            .await
+            .map(drop)
+            .map_err(|e| pg_error("write job part", e))
+    }
+
+    /// A part of a job.
+    pub(crate) async fn part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let Ok(part) = i32::try_from(index) else {
+            return Ok(None);
+        };
+        let client = self.client().await?;
+        let row = client
+            .query_opt(&self.sql.jobs.part, &[job.as_uuid(), &stream.code(), &part])
+            .await
+            .map_err(|e| pg_error("read job part", e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+}
+
+fn part_out_of_range(index: u32) -> StoreError {
+    StoreError::Corrupt {
+        message: format!("job part {index} is beyond what the store numbers"),
+        source: None,
     }
 }

@@ -6,7 +6,7 @@ use dps_core::stored;
 use dps_core::{
     Actor, Changeset, Device, DeviceId, DeviceQuery, Event, EventCursor, GroupId,
     RegistrationGroup, SerialNumber, Store, StoreError, Timestamp, Uuid, Version,
-    job::{Job, JobId},
+    job::{Job, JobId, JobStream},
 };
 use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::ToSql;
@@ -258,5 +258,24 @@ impl Store for PgStore {
 
     async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
         self.list_jobs(None, usize::MAX, true).await
+    }
+
+    async fn put_job_part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.put_part(job, stream, index, bytes).await
+    }
+
+    async fn job_part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.part(job, stream, index).await
     }
 }

@@ -124,6 +124,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dps_jobs_running ON "{s}".dps_jobs (id) WHERE running;
     "#,
+    // 5: the parts of jobs: per page, its results and its part of the output file.
+    r#"
+    CREATE TABLE "{s}".dps_job_parts (
+        job    uuid     NOT NULL,
+        stream smallint NOT NULL,
+        part   integer  NOT NULL,
+        bytes  bytea    NOT NULL,
+        PRIMARY KEY (job, stream, part)
+    );
+    "#,
 ];
 
 /// The schema version this code writes.

@@ -1,7 +1,7 @@
-//! Jobs (`dps_jobs`): reads on a reader connection, writes on the writer connection, each
+//! Jobs (`dps_jobs`) and their parts (`dps_job_parts`): reads on a reader connection, writes on the writer connection, each
 //! one statement.
 
-use dps_core::job::{Job, JobId};
+use dps_core::job::{Job, JobId, JobStream};
 use dps_core::stored::{self, StoredJob};
 use dps_core::{Entity, StoreError, Version};
 use rusqlite::OptionalExtension;
@@ -128,6 +128,52 @@ impl Inner {
                 )?);
             }
             Ok(out)
+        })
+    }
+
+    /// Stores a part of a job, replacing one stored there.
+    pub(crate) fn put_job_part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        lock(&self.writer)
+            .prepare_cached(
+                "INSERT OR REPLACE INTO dps_job_parts (job, stream, part, bytes) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| {
+                s.execute(rusqlite::params![
+                    &job.as_uuid().as_bytes()[..],
+                    stream.code(),
+                    index,
+                    bytes
+                ])
+            })
+            .map(drop)
+            .map_err(|e| sql_error("write job part", e))
+    }
+
+    /// A part of a job.
+    pub(crate) fn job_part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT bytes FROM dps_job_parts WHERE job = ?1 AND stream = ?2 AND part = ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    rusqlite::params![&job.as_uuid().as_bytes()[..], stream.code(), index],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .map_err(|e| sql_error("read job part", e))
         })
     }
 }

@@ -6,7 +6,7 @@ use dps_core::stored::{self, decode_device, decode_group};
 use dps_core::{
     Actor, Changeset, Device, DeviceId, DeviceQuery, Event, EventCursor, GroupId,
     RegistrationGroup, SerialNumber, Store, StoreError, Timestamp, Version,
-    job::{Job, JobId},
+    job::{Job, JobId, JobStream},
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
@@ -314,5 +314,24 @@ impl Store for SqliteStore {
 
     async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
         self.inner.jobs(None, usize::MAX, true)
+    }
+
+    async fn put_job_part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.inner.put_job_part(job, stream, index, bytes)
+    }
+
+    async fn job_part(
+        &self,
+        job: JobId,
+        stream: JobStream,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.job_part(job, stream, index)
     }
 }

@@ -70,6 +70,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX dps_jobs_running ON dps_jobs (id) WHERE running = 1;
     "#,
+    // 4: the parts of jobs: per page, its results and its part of the output file.
+    r#"
+    CREATE TABLE dps_job_parts (
+        job    BLOB    NOT NULL,
+        stream INTEGER NOT NULL,
+        part   INTEGER NOT NULL,
+        bytes  BLOB    NOT NULL,
+        PRIMARY KEY (job, stream, part)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this code writes.

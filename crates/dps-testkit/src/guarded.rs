@@ -138,4 +138,21 @@ impl<S: Store, G: Send + Sync + std::fmt::Debug + 'static> Store for Guarded<S, 
     async fn running_jobs(&self) -> Result<Vec<dps_core::job::Job>, StoreError> {
         self.store.running_jobs().await
     }
+    async fn put_job_part(
+        &self,
+        job: dps_core::job::JobId,
+        stream: dps_core::job::JobStream,
+        index: u32,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.store.put_job_part(job, stream, index, bytes).await
+    }
+    async fn job_part(
+        &self,
+        job: dps_core::job::JobId,
+        stream: dps_core::job::JobStream,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.job_part(job, stream, index).await
+    }
 }

@@ -134,11 +134,19 @@ csv += "LAB-BAD,Broken,no such model!,+01:00,b1,1\n";
 await page.getByLabel("CSV file", { exact: true }).setInputFiles({ name: "devices.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
 await page.getByRole("button", { name: "Upload File", exact: true }).click();
 assert.match(await text(), /61 records: 60 to register, 0 to update, 0 unchanged, 1 refused/);
-await page.getByRole("button", { name: "Confirm", exact: true }).click();
-assert.match(await text(), /Imported: 60 registered, 0 updated, 0 unchanged, 1 refused/);
 await shot("import");
+// 61 records are more than the job threshold (20 here): a job imports them, and its page
+// shows the progress, then the outcome and the refused records.
+await page.getByRole("button", { name: "Confirm", exact: true }).click();
+assert.match(page.url(), /\/jobs\//);
+await page.locator("main p strong", { hasText: "Finished" }).waitFor({ timeout: 60000 });
+assert.match(await text(), /61 of 61 devices done: 60 succeeded, 1 failed/);
+assert.match(await text(), /invalid_model_id/);
+await shot("import-job");
 const errors = (await download(() => page.getByRole("link", { name: "Download the refused records (.csv)", exact: true }).click())).toString();
+assert.match(errors, /^Line,Column,Value,Code,Message/);
 assert.match(errors, /^62,Model ID,no such model!,invalid_model_id,/m);
+assert.equal((await device(lab.id, "LAB-0060")).body.batch_tag, "b2");
 
 // Device Information: pages and filters.
 await page.getByRole("link", { name: "Device Information", exact: true }).click();
@@ -280,6 +288,33 @@ assert.match(await text(), /Finished/);
 assert.match(await text(), /30 of 30 devices done: 30 succeeded, 0 failed/);
 await shot("job");
 assert.equal((await device(lab.id, "LAB-0045")).body.status, "allocated");
+const results = (await download(() => page.getByRole("link", { name: "Download the result of each device (CSV)", exact: true }).click())).toString().trim().split("\n");
+assert.equal(results[0].trim(), "Device Serial No.,Result,Code,Message");
+assert.equal(results.length, 31, results.join("\n"));
+assert.ok(results.slice(1).every((line) => /,succeeded,,\s*$/.test(line)), results.join("\n"));
+
+// Export QR Code and Export Device Info over the threshold run as jobs too; their page
+// offers the file once it is made.
+await page.goto(`${BASE}/groups/${lab.id}/devices?batch_tag=b2`);
+await page.getByLabel(/Select every device that matches/).check();
+await page.getByRole("button", { name: "Export QR Code", exact: true }).click();
+assert.match(page.url(), /\/jobs\//);
+await page.locator("main p strong", { hasText: "Finished" }).waitFor({ timeout: 60000 });
+const jobZip = new AdmZip(await download(() => page.getByRole("link", { name: "Download QR Codes (ZIP)", exact: true }).click()));
+const jobLabels = jobZip.getEntries().filter((e) => e.entryName.endsWith(".png"));
+assert.equal(jobLabels.length, 30);
+for (const entry of jobLabels) {
+  const png = PNG.sync.read(entry.getData());
+  const code = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+  assert.ok(code && code.data.includes(entry.entryName.replace(".png", "")), entry.entryName);
+}
+await page.goto(`${BASE}/groups/${lab.id}/devices?batch_tag=b2`);
+await page.getByLabel(/Select every device that matches/).check();
+await page.getByRole("button", { name: "Export Device Info", exact: true }).click();
+await page.locator("main p strong", { hasText: "Finished" }).waitFor({ timeout: 60000 });
+const jobCsv = (await download(() => page.getByRole("link", { name: "Download Device Info (CSV)", exact: true }).click())).toString();
+assert.equal(jobCsv.trim().split("\n").length, 31, jobCsv);
+assert.match(jobCsv, /LAB-0045/);
 
 // The event log: who did what, when.
 await page.goto(`${BASE}/groups/${lab.id}/events`);

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use super::{Record, StoredTarget, Versioned, decode, encode};
 use crate::error::StoreError;
 use crate::id::{GroupId, JobId, Version};
-use crate::job::{Job, JobFailure, JobKind, JobState};
+use crate::import::ImportMode;
+use crate::job::{Job, JobFailure, JobKind, JobOutcome, JobState};
 use crate::provisioner::Selection;
 use crate::state::AllocationStatus;
 use crate::store::DeviceFilter;
@@ -36,6 +37,14 @@ pub struct StoredJob {
     cursor: Option<SerialNumber>,
     #[serde(default)]
     position: u64,
+    #[serde(default)]
+    pages: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    import_mode: Option<StoredMode>,
+    #[serde(default)]
+    input_parts: u32,
+    #[serde(default)]
+    part_in_flight: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     in_flight: Vec<SerialNumber>,
     page_started: Timestamp,
@@ -57,6 +66,17 @@ enum StoredKind {
     Allocate,
     Reset,
     Delete,
+    Export,
+    Labels,
+    Import,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StoredMode {
+    Create,
+    Upsert,
+    Update,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +163,9 @@ impl StoredJob {
                 StoredKind::Allocate => JobKind::Allocate,
                 StoredKind::Reset => JobKind::Reset,
                 StoredKind::Delete => JobKind::Delete,
+                StoredKind::Export => JobKind::Export,
+                StoredKind::Labels => JobKind::Labels,
+                StoredKind::Import => JobKind::Import,
             },
             group: self.group,
             selection: match self.selection {
@@ -181,6 +204,14 @@ impl StoredJob {
                 .collect(),
             cursor: self.cursor,
             position: self.position,
+            pages: self.pages,
+            import_mode: match self.import_mode {
+                Some(StoredMode::Upsert) => ImportMode::Upsert,
+                Some(StoredMode::Update) => ImportMode::Update,
+                Some(StoredMode::Create) | None => ImportMode::Create,
+            },
+            input_parts: self.input_parts,
+            part_in_flight: self.part_in_flight,
             in_flight: self.in_flight,
             page_started: self.page_started,
             owner: self.owner,
@@ -232,6 +263,9 @@ impl From<&Job> for StoredJob {
                 JobKind::Allocate => StoredKind::Allocate,
                 JobKind::Reset => StoredKind::Reset,
                 JobKind::Delete => StoredKind::Delete,
+                JobKind::Export => StoredKind::Export,
+                JobKind::Labels => StoredKind::Labels,
+                JobKind::Import => StoredKind::Import,
             },
             group: j.group,
             selection: match &j.selection {
@@ -259,6 +293,14 @@ impl From<&Job> for StoredJob {
                 .collect(),
             cursor: j.cursor.clone(),
             position: j.position,
+            pages: j.pages,
+            import_mode: (j.kind == JobKind::Import).then_some(match j.import_mode {
+                ImportMode::Upsert => StoredMode::Upsert,
+                ImportMode::Update => StoredMode::Update,
+                _ => StoredMode::Create,
+            }),
+            input_parts: j.input_parts,
+            part_in_flight: j.part_in_flight,
             in_flight: j.in_flight.clone(),
             page_started: j.page_started,
             owner: j.owner,
@@ -270,4 +312,57 @@ impl From<&Job> for StoredJob {
             version: j.version.get(),
         }
     }
+}
+
+/// One device's outcome in a results part: `code` and `message` when it failed.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredOutcome {
+    serial: SerialNumber,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+/// The bytes of a [results part](crate::job::JobStream::Results): a JSON array.
+pub(crate) fn encode_outcomes(outcomes: &[JobOutcome]) -> Result<Vec<u8>, StoreError> {
+    let rows: Vec<StoredOutcome> = outcomes
+        .iter()
+        .map(|o| match o {
+            JobOutcome::Succeeded(serial) => StoredOutcome {
+                serial: serial.clone(),
+                code: None,
+                message: None,
+            },
+            JobOutcome::Failed(f) => StoredOutcome {
+                serial: f.serial.clone(),
+                code: Some(f.code.clone()),
+                message: Some(f.message.clone()),
+            },
+        })
+        .collect();
+    serde_json::to_vec(&rows).map_err(|e| StoreError::Backend {
+        message: format!("encode job results: {e}"),
+        source: None,
+    })
+}
+
+/// The outcomes of a results part.
+pub(crate) fn decode_outcomes(bytes: &[u8]) -> Result<Vec<JobOutcome>, StoreError> {
+    let rows: Vec<StoredOutcome> =
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            message: format!("a job's results part does not decode: {e}"),
+            source: None,
+        })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| match r.code {
+            None => JobOutcome::Succeeded(r.serial),
+            Some(code) => JobOutcome::Failed(JobFailure {
+                serial: r.serial,
+                code,
+                message: r.message.unwrap_or_default(),
+            }),
+        })
+        .collect())
 }

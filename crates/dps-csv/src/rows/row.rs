@@ -28,11 +28,14 @@ impl<R: Read> DeviceReader<R> {
             attribute_columns,
             seen,
             repeats,
+            last_serial,
             ..
         } = self;
+        *last_serial = None;
         check_shape(reader, header, &info)?;
         let cells = Cells::new(reader, header, info.line);
         let serial = read_serial(&cells, header, seen, info.line)?;
+        *last_serial = Some(serial.clone());
         // A row has at most one value per attribute column, so the map allocates once.
         let mut draft = Draft::new(AttributeValues::with_capacity(*attribute_columns));
         for &(i, slot) in plan.iter() {

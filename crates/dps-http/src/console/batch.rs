@@ -137,62 +137,54 @@ pub(crate) async fn selected(
     let (selection, filters) =
         selection(&form, api.options().max_batch_serials).map_err(IntoResponse::into_response)?;
     let group = signed.group(&api, &reference).await?;
-    let caller = signed.caller.clone();
-    let reference = group.id().to_string();
-    match action {
-        Action::Export => {
-            let query = crate::routes::transfer::ExportQuery::default();
-            crate::routes::transfer::export_of(api, caller, reference, selection, query)
-                .await
-                .map_err(|p| Refusal::from(p).into_response())
-        }
-        Action::Qr => crate::routes::transfer::qr_of(api, caller, reference, selection)
-            .await
-            .map_err(|p| Refusal::from(p).into_response()),
-        Action::Allocate | Action::Reset | Action::Delete => {
-            signed
-                .require(Role::Operator)
-                .map_err(IntoResponse::into_response)?;
-            if form.get("confirm") != Some("yes") {
-                return Ok(
-                    confirm_page(&signed, &group, action, &form, &selection, &filters)
-                        .into_response(),
-                );
-            }
-            let dps = signed.acting(&api);
-            let size = match &selection {
-                Selection::Serials(serials) => serials.len() as u64,
-                Selection::Filter(filter) => dps
-                    .count(&dps_core::DeviceQuery::new(group.id(), filter.clone()))
-                    .await
-                    .map_err(|e| Refusal::from(e).into_response())?,
-            };
-            if size > api.options().job_threshold as u64 {
-                let kind = match action {
-                    Action::Allocate => JobKind::Allocate,
-                    Action::Reset => JobKind::Reset,
-                    _ => JobKind::Delete,
-                };
-                let job = dps
-                    .start_job(kind, group.id(), selection)
-                    .await
-                    .map_err(|e| Refusal::from(e).into_response())?;
-                api.spawn_job(job.id());
-                return Ok(signed.place.redirect(&format!(
-                    "/groups/{}/jobs/{}",
-                    group.id(),
-                    job.id()
-                )));
-            }
-            let report = match action {
-                Action::Allocate => dps.allocate(group.id(), &selection).await,
-                Action::Reset => dps.reset(group.id(), &selection).await,
-                _ => dps.delete(group.id(), &selection).await,
-            }
-            .map_err(|e| Refusal::from(e).into_response())?;
-            Ok(report_page(&signed, &group, action, &report).into_response())
+    let changes = matches!(action, Action::Allocate | Action::Reset | Action::Delete);
+    if changes {
+        signed
+            .require(Role::Operator)
+            .map_err(IntoResponse::into_response)?;
+        if form.get("confirm") != Some("yes") {
+            return Ok(
+                confirm_page(&signed, &group, action, &form, &selection, &filters).into_response(),
+            );
         }
     }
+    let dps = signed.acting(&api);
+    let kind = match action {
+        Action::Export => JobKind::Export,
+        Action::Qr => JobKind::Labels,
+        Action::Allocate => JobKind::Allocate,
+        Action::Reset => JobKind::Reset,
+        Action::Delete => JobKind::Delete,
+    };
+    let job = api
+        .job_if_large(&dps, kind, group.id(), &selection)
+        .await
+        .map_err(|p| Refusal::from(p).into_response())?;
+    if let Some(job) = job {
+        return Ok(signed
+            .place
+            .redirect(&format!("/groups/{}/jobs/{}", group.id(), job.id())));
+    }
+    let caller = signed.caller.clone();
+    let reference = group.id().to_string();
+    let report = match action {
+        Action::Export => {
+            let query = crate::routes::transfer::ExportQuery::default();
+            return crate::routes::transfer::export_of(api, caller, reference, selection, query)
+                .await
+                .map_err(|p| Refusal::from(p).into_response());
+        }
+        Action::Qr => {
+            return crate::routes::transfer::qr_of(api, caller, reference, selection)
+                .await
+                .map_err(|p| Refusal::from(p).into_response());
+        }
+        Action::Allocate => dps.allocate(group.id(), &selection).await,
+        Action::Reset => dps.reset(group.id(), &selection).await,
+        Action::Delete => dps.delete(group.id(), &selection).await,
+    }
+    .map_err(|e| Refusal::from(e).into_response())?;
+    Ok(report_page(&signed, &group, action, &report).into_response())
 }
 
 /// The confirmation of an operation that changes devices: the same selection posted again

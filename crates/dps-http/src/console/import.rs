@@ -341,6 +341,24 @@ pub(crate) async fn confirm(
             )
             .into_response()
         })?;
+    // A file of more records than the job threshold is imported by a job, whose page shows
+    // its progress and then its refused records.
+    let dps = signed.acting(&api);
+    let mut spool = crate::jobs::import::Spool::new(api.options().job_threshold);
+    let spooled = async {
+        spool.push(&dps, &held.file).await?;
+        spool.finish(&dps).await
+    }
+    .await;
+    spooled.map_err(|e| Refusal::from(e).into_response())?;
+    if let crate::jobs::import::Spooled::Job { input, records } = spool.into_outcome() {
+        let job = crate::jobs::import::start(&api, &dps, input, gid, held.mode, records)
+            .await
+            .map_err(|e| Refusal::from(e).into_response())?;
+        return Ok(signed
+            .place
+            .redirect(&format!("/groups/{gid}/jobs/{}", job.id())));
+    }
     let options = ImportOptions::default().with_mode(held.mode);
     let report = run(&api, &signed, gid, &held.file, &options)
         .await

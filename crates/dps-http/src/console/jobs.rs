@@ -18,7 +18,20 @@ fn label(kind: JobKind) -> &'static str {
         JobKind::Allocate => "Allocate",
         JobKind::Reset => "Reset Allocation Status",
         JobKind::Delete => "Delete",
+        JobKind::Export => "Export Device Info",
+        JobKind::Labels => "Export QR Code",
+        JobKind::Import => "Import",
         _ => "Job",
+    }
+}
+
+/// The link to a finished job's file, if it has one worth a download.
+fn file_label(kind: JobKind, failed: u64) -> Option<&'static str> {
+    match kind {
+        JobKind::Labels => Some("Download QR Codes (ZIP)"),
+        JobKind::Export => Some("Download Device Info (CSV)"),
+        JobKind::Import if failed > 0 => Some("Download the refused records (.csv)"),
+        _ => None,
     }
 }
 
@@ -78,6 +91,10 @@ pub(crate) async fn show(
             }
         }
         @if running { p class="hint" { "This page reloads itself every 2 seconds while the job runs." } }
+        @if let (Some(file), JobState::Finished) = (file_label(job.kind(), job.failed()), job.state()) {
+            p { a class="button" href=(signed.place.href(&format!("/groups/{gid}/jobs/{}/file", job.id()))) download { (file) } }
+        }
+        p { a href=(signed.place.href(&format!("/groups/{gid}/jobs/{}/results.csv", job.id()))) download { "Download the result of each device (CSV)" } }
         @if !job.failures().is_empty() {
             table {
                 caption { "Devices that failed" }
@@ -119,4 +136,26 @@ pub(crate) async fn cancel(
     Ok(signed
         .place
         .redirect(&format!("/groups/{}/jobs/{}", group.id(), job.id())))
+}
+
+/// `/groups/{group}/jobs/{job}/file`: the file of a finished export or label job.
+pub(crate) async fn file(
+    State(api): State<Api>,
+    signed: Result<Signed, Response>,
+    Path((reference, id)): Path<(String, String)>,
+) -> Result<Response, Response> {
+    let signed = signed?;
+    let (_, job) = find(&api, &signed, &reference, &id).await?;
+    crate::routes::jobs::file_of(api, job).map_err(|p| Refusal::from(p).into_response())
+}
+
+/// `/groups/{group}/jobs/{job}/results.csv`: each device's result.
+pub(crate) async fn results(
+    State(api): State<Api>,
+    signed: Result<Signed, Response>,
+    Path((reference, id)): Path<(String, String)>,
+) -> Result<Response, Response> {
+    let signed = signed?;
+    let (_, job) = find(&api, &signed, &reference, &id).await?;
+    Ok(crate::routes::jobs::results_of(api, job))
 }

@@ -84,6 +84,8 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/groups/{group}/events", get(events::group))
         .route("/groups/{group}/jobs/{job}", get(jobs::show))
         .route("/groups/{group}/jobs/{job}/cancel", post(jobs::cancel))
+        .route("/groups/{group}/jobs/{job}/file", get(jobs::file))
+        .route("/groups/{group}/jobs/{job}/results.csv", get(jobs::results))
         .route(
             "/groups/{group}/import",
             get(import::page_get).post(import::upload),

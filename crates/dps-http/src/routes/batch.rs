@@ -2,17 +2,16 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dps_core::access::Role;
 use dps_core::job::JobKind;
-use dps_core::{BatchReport, DeviceFilter, DeviceQuery, Selection, SerialNumber};
+use dps_core::{BatchReport, DeviceFilter, Selection, SerialNumber};
 use serde::Deserialize;
 
 use super::group_for;
 use crate::auth::Caller;
 use crate::problem::Problem;
-use crate::views::{BatchView, JobView, RecoverView};
+use crate::views::{BatchView, RecoverView};
 use crate::{Api, DynProvisioner};
 
 /// The body of a batch: exactly one of `{"serials": […]}`, `{"filter": {…}}` and
@@ -156,35 +155,13 @@ async fn run(
     let selection = body.selection(api.options().max_batch_serials)?;
     let dps: DynProvisioner = api.acting_for(&caller);
     let group = group_for(&dps, &caller, &reference).await?;
-    let size = match &selection {
-        Selection::Serials(serials) => serials.len() as u64,
-        Selection::Filter(filter) => {
-            dps.count(&DeviceQuery::new(group.id(), filter.clone()))
-                .await?
-        }
+    let kind = match op {
+        Op::Allocate => JobKind::Allocate,
+        Op::Reset => JobKind::Reset,
+        Op::Delete => JobKind::Delete,
     };
-    if size > api.options().job_threshold as u64 {
-        let kind = match op {
-            Op::Allocate => JobKind::Allocate,
-            Op::Reset => JobKind::Reset,
-            Op::Delete => JobKind::Delete,
-        };
-        let job = dps.start_job(kind, group.id(), selection).await?;
-        api.spawn_job(job.id());
-        let location = axum::http::HeaderValue::from_str(&format!("/v1/jobs/{}", job.id()))
-            .map_err(|e| {
-                Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    e.to_string(),
-                )
-            })?;
-        return Ok((
-            StatusCode::ACCEPTED,
-            [(axum::http::header::LOCATION, location)],
-            Json(JobView::from(&job)),
-        )
-            .into_response());
+    if let Some(job) = api.job_if_large(&dps, kind, group.id(), &selection).await? {
+        return Ok(crate::jobs::accepted(&job));
     }
     let report: BatchReport = match op {
         Op::Allocate => dps.allocate(group.id(), &selection).await?,

@@ -1,12 +1,13 @@
-//! `/v1/jobs`: the batch operations that run in the background, their progress and outcome,
-//! and their cancellation.
+//! `/v1/jobs`: the batch operations, exports and label archives that run in the background,
+//! their progress and outcome, each device's result, the file they made, and their
+//! cancellation.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use dps_core::access::Role;
-use dps_core::job::{Job, JobId};
+use dps_core::job::{Job, JobId, JobKind, JobState};
 use serde::Deserialize;
 
 use super::page_size;
@@ -118,4 +119,90 @@ pub(crate) async fn cancel(
     let job = job_for(&api, &caller, &id).await?;
     let job = api.provisioner().cancel_job(job.id()).await?;
     Ok(Json(JobView::from(&job)).into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{job}/results",
+    tag = "jobs",
+    params(("job" = String, Path, description = "a job ID", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
+    responses((status = 200, description = "the result of every device done so far: Device Serial No., Result (succeeded or failed), Code, Message", body = String, content_type = "text/csv"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn results(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let job = job_for(&api, &caller, &id).await?;
+    Ok(results_of(api, job))
+}
+
+/// The CSV of each device's result of `job`.
+pub(crate) fn results_of(api: Api, job: Job) -> Response {
+    let name = format!("job-{}-results.csv", job.id());
+    let body = crate::jobs::files::results_body(api, job);
+    super::transfer::file_response(body, "text/csv; charset=utf-8", &name)
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{job}/file",
+    tag = "jobs",
+    params(("job" = String, Path, description = "a job ID", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
+    responses((status = 200, description = "the file of a finished export (CSV) or label (ZIP) job", body = Vec<u8>, content_type = "application/octet-stream"), (status = "default", description = "a refusal or failure: 409 job_not_finished while it runs or when it was cancelled or failed, 404 no_file for a job that makes none", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn file(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let job = job_for(&api, &caller, &id).await?;
+    file_of(api, job)
+}
+
+/// The file of `job`; refused unless it is a finished export or label job.
+pub(crate) fn file_of(api: Api, job: Job) -> Result<Response, Problem> {
+    let (content_type, name) = match job.kind() {
+        JobKind::Export => ("text/csv; charset=utf-8", "devices.csv"),
+        JobKind::Labels => ("application/zip", "labels.zip"),
+        JobKind::Import => ("text/csv; charset=utf-8", "import-errors.csv"),
+        _ => {
+            return Err(Problem::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "no_file",
+                format!(
+                    "job {} is a {} job, which makes no file",
+                    job.id(),
+                    job.kind().as_str()
+                ),
+            ));
+        }
+    };
+    if job.state() != JobState::Finished {
+        let detail = if job.state() == JobState::Running {
+            format!(
+                "job {} is running; its file is there once it has finished",
+                job.id()
+            )
+        } else {
+            format!(
+                "job {} {}, so it has no file",
+                job.id(),
+                if job.state() == JobState::Cancelled {
+                    "was cancelled"
+                } else {
+                    "failed"
+                }
+            )
+        };
+        return Err(Problem::new(
+            axum::http::StatusCode::CONFLICT,
+            "job_not_finished",
+            detail,
+        ));
+    }
+    let body = crate::jobs::files::file_body(api, job);
+    Ok(super::transfer::file_response(body, content_type, name))
 }

@@ -69,6 +69,8 @@ pub(crate) fn routes(api: &Api) -> Router<Api> {
         .route("/v1/events", get(events::list))
         .route("/v1/jobs", get(jobs::list))
         .route("/v1/jobs/{job}", get(jobs::show))
+        .route("/v1/jobs/{job}/results", get(jobs::results))
+        .route("/v1/jobs/{job}/file", get(jobs::file))
         // An upload streams through the import and is never buffered whole, so neither the
         // body limit of JSON requests nor the buffering of idempotent requests applies; the
         // import's own limits do.

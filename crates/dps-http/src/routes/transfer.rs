@@ -1,5 +1,6 @@
 //! Files in and out: the CSV import (a `text/csv` body or a `multipart/form-data` upload,
-//! both streamed), the CSV export and the ZIP of QR labels (both streamed as they are made).
+//! both streamed), the CSV export and the ZIP of QR labels (both streamed as they are made,
+//! or, over the job threshold, made by a job whose file is downloaded when it has finished).
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -8,6 +9,7 @@ use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dps_core::access::Role;
+use dps_core::job::JobKind;
 use dps_core::{DpsError, Selection};
 use dps_csv::{ImportMode, ImportOptions, ImportReport, Limits};
 use futures_util::TryStreamExt;
@@ -82,7 +84,7 @@ where
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name"), ImportQuery),
     request_body(content((String = "text/csv"), (String = "multipart/form-data"))),
-    responses((status = 200, description = "the import report (or, with Accept: text/csv, the error CSV)", body = crate::views::ImportView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the import report (or, with Accept: text/csv, the error CSV)", body = crate::views::ImportView<'static>), (status = 202, description = "a bulk import of more records than the job threshold: the job that imports it, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])),
 )]
 pub(crate) async fn import(
@@ -115,10 +117,12 @@ pub(crate) async fn import(
         ));
     }
     let run = ImportRun {
+        api: &api,
         dps: &dps,
         group,
         options: &options,
         wants_csv: wants_csv(&headers),
+        spools: spools(&caller, &options),
     };
     let uri = request.uri().clone();
     let guard = match Upload::claim(&api, &headers, &uri, &[u8::from(run.wants_csv)]).await {
@@ -165,12 +169,22 @@ pub(crate) async fn import(
         .await)
 }
 
+/// Whether an import may run as a job when its file is large: a bulk import that writes and
+/// may write part of the file. Other imports keep their limits and run in the request.
+fn spools(caller: &Caller, options: &ImportOptions) -> bool {
+    caller.token().may_bulk_import()
+        && !options.dry_run
+        && options.atomicity == dps_core::Atomicity::BestEffort
+}
+
 /// An import to run over an upload's stream.
 struct ImportRun<'a> {
+    api: &'a Api,
     dps: &'a crate::DynProvisioner,
     group: dps_core::GroupId,
     options: &'a ImportOptions,
     wants_csv: bool,
+    spools: bool,
 }
 
 impl ImportRun<'_> {
@@ -197,21 +211,75 @@ impl ImportRun<'_> {
     where
         S: futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin + Send,
     {
-        let report =
-            match dps_csv::import_async(self.dps, self.group, reader(stream), self.options).await {
-                Ok(report) => report,
-                // Rows before the failure were written; the listing shows which. The answer is
-                // the failure, so that a client does not take a partial import for a whole one.
-                Err(dps_csv::ImportError::Interrupted { cause, report }) => {
-                    tracing::warn!(
-                        error = %cause,
-                        written = report.summary.created + report.summary.updated,
-                        "an import stopped after earlier rows were written"
-                    );
-                    return Err(Problem::from_dps(&*cause));
-                }
-                Err(e) => return Err(Problem::from_dps(&e)),
-            };
+        if self.spools {
+            return self.spooled(stream).await;
+        }
+        let result =
+            dps_csv::import_async(self.dps, self.group, reader(stream), self.options).await;
+        self.answer(result)
+    }
+
+    /// Reads the upload into a spool: a file of more records than the job threshold becomes
+    /// an import job (`202 Accepted`), a smaller one is imported here.
+    async fn spooled<S>(&self, mut stream: S) -> Result<Response, Problem>
+    where
+        S: futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin + Send,
+    {
+        use futures_util::StreamExt as _;
+        let mut spool = crate::jobs::import::Spool::new(self.api.options().job_threshold);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                Problem::bad_request("unreadable_body", format!("the upload broke off: {e}"))
+            })?;
+            spool.push(self.dps, &chunk).await?;
+        }
+        spool.finish(self.dps).await?;
+        if spool.is_job() {
+            // The header is checked before the job starts, as an import in the request does.
+            let check = self.options.clone().dry_run();
+            if let Err(e) = dps_csv::import(self.dps, self.group, spool.header(), &check).await {
+                return Err(Problem::from_dps(&e));
+            }
+        }
+        match spool.into_outcome() {
+            crate::jobs::import::Spooled::Small(file) => {
+                let result = dps_csv::import(self.dps, self.group, &file[..], self.options).await;
+                self.answer(result)
+            }
+            crate::jobs::import::Spooled::Job { input, records } => {
+                let job = crate::jobs::import::start(
+                    self.api,
+                    self.dps,
+                    input,
+                    self.group,
+                    self.options.mode,
+                    records,
+                )
+                .await?;
+                Ok(crate::jobs::accepted(&job))
+            }
+        }
+    }
+
+    /// The answer to an import's outcome.
+    fn answer(
+        &self,
+        result: Result<ImportReport, dps_csv::ImportError>,
+    ) -> Result<Response, Problem> {
+        let report = match result {
+            Ok(report) => report,
+            // Rows before the failure were written; the listing shows which. The answer is
+            // the failure, so that a client does not take a partial import for a whole one.
+            Err(dps_csv::ImportError::Interrupted { cause, report }) => {
+                tracing::warn!(
+                    error = %cause,
+                    written = report.summary.created + report.summary.updated,
+                    "an import stopped after earlier rows were written"
+                );
+                return Err(Problem::from_dps(&*cause));
+            }
+            Err(e) => return Err(Problem::from_dps(&e)),
+        };
         answer_import(self.wants_csv, &report, self.options.dry_run)
     }
 }
@@ -256,7 +324,7 @@ fn csv_response(body: Body, file_name: &str) -> Response {
     file_response(body, "text/csv; charset=utf-8", file_name)
 }
 
-fn file_response(body: Body, content_type: &'static str, file_name: &str) -> Response {
+pub(crate) fn file_response(body: Body, content_type: &'static str, file_name: &str) -> Response {
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
     (
@@ -272,7 +340,7 @@ fn file_response(body: Body, content_type: &'static str, file_name: &str) -> Res
 /// Runs `produce` on a writer in its own task and answers the bytes it writes as the body,
 /// as they come. A failure after the first byte ends the body early, which the client sees
 /// as a broken transfer.
-fn streamed<F, Fut, E>(produce: F) -> Body
+pub(crate) fn streamed<F, Fut, E>(produce: F) -> Body
 where
     F: FnOnce(tokio::io::DuplexStream) -> Fut,
     Fut: Future<Output = Result<(), E>> + Send + 'static,
@@ -295,7 +363,7 @@ where
     path = "/v1/groups/{group}/devices:export",
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name"), FilterQuery, ExportQuery),
-    responses((status = 200, description = "the CSV of the devices that match the filters", body = String, content_type = "text/csv"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the CSV of the devices that match the filters", body = String, content_type = "text/csv"), (status = 202, description = "a selection over the job threshold: the job that makes the file, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])),
 )]
 pub(crate) async fn export(
@@ -315,7 +383,7 @@ pub(crate) async fn export(
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name"), ExportQuery),
     request_body = super::batch::SelectionDoc,
-    responses((status = 200, description = "the CSV of the selected devices", body = String, content_type = "text/csv"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the CSV of the selected devices", body = String, content_type = "text/csv"), (status = 202, description = "a selection over the job threshold: the job that makes the file, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])),
 )]
 pub(crate) async fn export_selected(
@@ -345,6 +413,15 @@ pub(crate) async fn export_of(
     }
     let dps = api.acting_for(&caller);
     let group = group_for(&dps, &caller, &reference).await?;
+    // An export with secrets is never kept in the store: it streams, whatever its size.
+    if !(secrets || keys) {
+        let job = api
+            .job_if_large(&dps, JobKind::Export, group.id(), &selection)
+            .await?;
+        if let Some(job) = job {
+            return Ok(crate::jobs::accepted(&job));
+        }
+    }
     let mut options = dps_csv::ExportOptions::default();
     if secrets {
         options = options.with_secrets();
@@ -366,7 +443,7 @@ pub(crate) async fn export_of(
     path = "/v1/groups/{group}/devices:qr",
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name"), FilterQuery),
-    responses((status = 200, description = "the ZIP of the QR labels of the devices that match the filters", body = Vec<u8>, content_type = "application/zip"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the ZIP of the QR labels of the devices that match the filters", body = Vec<u8>, content_type = "application/zip"), (status = 202, description = "a selection over the job threshold: the job that makes the file, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])),
 )]
 pub(crate) async fn qr(
@@ -385,7 +462,7 @@ pub(crate) async fn qr(
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name")),
     request_body = super::batch::SelectionDoc,
-    responses((status = 200, description = "the ZIP of the selected devices' QR labels", body = Vec<u8>, content_type = "application/zip"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the ZIP of the selected devices' QR labels", body = Vec<u8>, content_type = "application/zip"), (status = 202, description = "a selection over the job threshold: the job that makes the file, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])),
 )]
 pub(crate) async fn qr_selected(
@@ -408,6 +485,12 @@ pub(crate) async fn qr_of(
     let dps = api.acting_for(&caller);
     let group = group_for(&dps, &caller, &reference).await?;
     let id = group.id();
+    if let Some(job) = api
+        .job_if_large(&dps, JobKind::Labels, id, &selection)
+        .await?
+    {
+        return Ok(crate::jobs::accepted(&job));
+    }
     let body = streamed(move |writer| async move { qr_zip(&dps, id, &selection, writer).await });
     Ok(file_response(body, "application/zip", "labels.zip"))
 }

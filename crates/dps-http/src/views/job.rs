@@ -1,6 +1,6 @@
 //! A job: a batch operation that runs in the background.
 
-use dps_core::job::{Job, JobFailure};
+use dps_core::job::{Job, JobFailure, JobKind, JobState};
 use serde::Serialize;
 
 /// A job's progress and outcome: `done` of `total` devices, how many succeeded and failed,
@@ -8,7 +8,8 @@ use serde::Serialize;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobView<'a> {
     id: String,
-    /// `allocate`, `reset` or `delete`.
+    /// `allocate`, `reset`, `delete`, `export` (a CSV file), `labels` (a ZIP of QR labels) or
+    /// `import` (a device file).
     kind: &'static str,
     group_id: String,
     /// `running`, `finished`, `cancelled` or `failed`.
@@ -24,6 +25,12 @@ pub struct JobView<'a> {
     actor: Option<&'a str>,
     created_at: String,
     updated_at: String,
+    /// Where each device's result is, as CSV.
+    results: String,
+    /// Where the file of a finished `export` or `labels` job is (for an `import`, the report
+    /// of its refused records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
 }
 
 /// A device the job failed for.
@@ -61,6 +68,10 @@ impl<'a> From<&'a Job> for JobView<'a> {
             actor: j.actor().map(|a| a.as_str()),
             created_at: j.created_at().to_string(),
             updated_at: j.updated_at().to_string(),
+            results: format!("/v1/jobs/{}/results", j.id()),
+            file: ((j.kind().makes_file() || j.kind() == JobKind::Import)
+                && j.state() == JobState::Finished)
+                .then(|| format!("/v1/jobs/{}/file", j.id())),
         }
     }
 }

@@ -35,6 +35,7 @@ pub struct Answer {
     pub headers: HeaderMap,
     pub body: Value,
     pub text: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Answer {
@@ -141,6 +142,7 @@ impl Harness {
             headers,
             body,
             text,
+            bytes: bytes.to_vec(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! (`pool.rs`) and writes them as stored entries with a manifest (`entries.rs`).
 
 mod entries;
+mod format;
 mod json;
 #[cfg(feature = "pdf")]
 pub(crate) use json::OutcomeJson;
@@ -9,8 +10,9 @@ mod pool;
 mod stream;
 
 use entries::{Sink, prepared, push_manifest_row};
+pub use format::ImageFormat;
 use pool::{Done, Job, Label, Pool};
-pub(crate) use stream::AsyncArchive;
+pub use stream::AsyncLabelArchive;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -25,41 +27,13 @@ use zip::ZipWriter;
 use crate::error::{Error, Result};
 use crate::name::FileNames;
 use crate::payload::Payload;
-use crate::render::{RenderOptions, render_png, render_svg};
+use crate::render::RenderOptions;
 
 /// The name of the manifest entry, which is always the last entry of an archive.
 pub const MANIFEST_NAME: &str = "manifest.csv";
 
 /// The manifest's header row.
 pub const MANIFEST_HEADER: &str = "File,Group ID,Device Serial No.,Model ID,Payload";
-
-/// The image format of the labels in an archive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum ImageFormat {
-    /// PNG, 1-bit grayscale (the default).
-    #[default]
-    Png,
-    /// SVG, with the serial as a caption when [`RenderOptions::caption`] is set.
-    Svg,
-}
-
-impl ImageFormat {
-    /// The file extension, without the dot.
-    pub fn extension(self) -> &'static str {
-        match self {
-            ImageFormat::Png => "png",
-            ImageFormat::Svg => "svg",
-        }
-    }
-
-    fn render(self, payload: &Payload, options: &RenderOptions) -> Result<Vec<u8>> {
-        match self {
-            ImageFormat::Png => render_png(payload, options),
-            ImageFormat::Svg => render_svg(payload, options).map(String::into_bytes),
-        }
-    }
-}
 
 /// How a label archive is made.
 ///
@@ -312,6 +286,34 @@ impl<W: Write> LabelArchive<W> {
     /// As [`LabelArchive::push`].
     pub fn push_device(&mut self, device: &Device) -> Result<()> {
         self.push_label(Payload::of(device), Some(device.id()))
+    }
+
+    /// Adds a label rendered earlier (by [`ImageFormat::render`] with this archive's
+    /// options), such as one of a job's stored pages; its entry is written in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`LabelArchive::push`].
+    pub fn push_image(
+        &mut self,
+        payload: Payload,
+        device_id: Option<DeviceId>,
+        image: Vec<u8>,
+    ) -> Result<()> {
+        self.check_usable()?;
+        let seq = self.take_seq();
+        self.ready.insert(
+            seq,
+            Done {
+                seq,
+                label: Label::Rendered {
+                    payload,
+                    device_id,
+                    image: Ok(image),
+                },
+            },
+        );
+        self.write_ready()
     }
 
     /// Records, in order, a label that cannot be made (such as a serial that was asked for

@@ -1,7 +1,6 @@
 //! The rendering pool: threads that take labels from one queue and send images back on
 //! another.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -24,13 +23,7 @@ pub(super) struct Job {
 
 impl Job {
     pub(super) fn run(self, options: &RenderOptions, format: ImageFormat) -> Done {
-        // The encoder is not ours: a panic in it fails this label, not the export.
-        let image = catch_unwind(AssertUnwindSafe(|| format.render(&self.payload, options)))
-            .unwrap_or_else(|_| {
-                Err(Error::Render {
-                    message: "the QR encoder failed on this payload".to_owned(),
-                })
-            });
+        let image = format.render(&self.payload, options);
         Done {
             seq: self.seq,
             label: Label::Rendered {

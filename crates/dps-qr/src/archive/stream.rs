@@ -37,9 +37,30 @@ impl Write for Spill {
     }
 }
 
-/// A [`LabelArchive`] whose bytes go on to an [`AsyncWrite`].
+/// A [`LabelArchive`] whose bytes go on to an [`AsyncWrite`], for an async task: it never
+/// blocks on the writer, and awaits the rendering threads instead of waiting for them.
+///
+/// ```
+/// use dps::qr::{ArchiveOptions, AsyncLabelArchive, ImageFormat, Payload, RenderOptions};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let group = "0190a4c6-7b1e-7cc2-9d4e-2f61a8b3c5d7".parse()?;
+/// let payload = Payload::new(group, "SN-0001".parse()?, "thermostat".parse()?);
+/// // A label rendered earlier, such as one a job stored.
+/// let image = ImageFormat::Png.render(&payload, &RenderOptions::default())?;
+///
+/// let mut zip = Vec::new();
+/// let mut archive = AsyncLabelArchive::new(&mut zip, ArchiveOptions::default())?;
+/// archive.push_image(payload, None, image).await?;
+/// let report = archive.finish().await?;
+/// assert_eq!(report.succeeded(), 1);
+/// assert!(zip.starts_with(b"PK"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
-pub(crate) struct AsyncArchive<W> {
+pub struct AsyncLabelArchive<W> {
     archive: LabelArchive<Spill>,
     bytes: Bytes<W>,
 }
@@ -65,11 +86,15 @@ impl<W: AsyncWrite + Unpin> Bytes<W> {
     }
 }
 
-impl<W: AsyncWrite + Unpin> AsyncArchive<W> {
+impl<W: AsyncWrite + Unpin> AsyncLabelArchive<W> {
     /// Starts an archive on `writer`. Every label renders on one of
     /// [`ArchiveOptions::effective_threads`] threads (on this task only when not one can be
     /// started); this task writes.
-    pub(crate) fn new(writer: W, options: ArchiveOptions) -> Result<Self> {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for rendering options out of range.
+    pub fn new(writer: W, options: ArchiveOptions) -> Result<Self> {
         let spill = Spill::default();
         let workers = options.effective_threads();
         let archive = LabelArchive::start(spill.clone(), options, workers, 0)?;
@@ -85,7 +110,11 @@ impl<W: AsyncWrite + Unpin> AsyncArchive<W> {
 
     /// Adds the label of `device`, as [`LabelArchive::push_device`] does; awaits the
     /// rendering threads while as many labels as may be are in flight.
-    pub(crate) async fn push_device(&mut self, device: &Device) -> Result<()> {
+    ///
+    /// # Errors
+    ///
+    /// Writing failed ([`Error::Io`], [`Error::Archive`]).
+    pub async fn push_device(&mut self, device: &Device) -> Result<()> {
         while self.archive.is_full() {
             self.receive().await?;
         }
@@ -96,8 +125,30 @@ impl<W: AsyncWrite + Unpin> AsyncArchive<W> {
         self.bytes.drain().await
     }
 
+    /// Adds a label rendered earlier, as [`LabelArchive::push_image`] does.
+    ///
+    /// # Errors
+    ///
+    /// Writing failed ([`Error::Io`], [`Error::Archive`]).
+    pub async fn push_image(
+        &mut self,
+        payload: Payload,
+        device_id: Option<DeviceId>,
+        image: Vec<u8>,
+    ) -> Result<()> {
+        while self.archive.is_full() {
+            self.receive().await?;
+        }
+        self.archive.push_image(payload, device_id, image)?;
+        self.bytes.drain().await
+    }
+
     /// Records a label that cannot be made, as [`LabelArchive::push_failure`] does.
-    pub(crate) async fn push_failure(
+    ///
+    /// # Errors
+    ///
+    /// Writing failed ([`Error::Io`], [`Error::Archive`]).
+    pub async fn push_failure(
         &mut self,
         serial: SerialNumber,
         device_id: Option<DeviceId>,
@@ -108,7 +159,11 @@ impl<W: AsyncWrite + Unpin> AsyncArchive<W> {
     }
 
     /// Awaits every label, writes the rest of the archive and flushes the writer.
-    pub(crate) async fn finish(mut self) -> Result<LabelReport> {
+    ///
+    /// # Errors
+    ///
+    /// Writing failed ([`Error::Io`], [`Error::Archive`]).
+    pub async fn finish(mut self) -> Result<LabelReport> {
         while self.archive.in_flight > 0 {
             self.receive().await?;
         }

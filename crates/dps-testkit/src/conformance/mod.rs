@@ -14,6 +14,7 @@ use crate::fixtures::EPOCH;
 
 mod access;
 mod events;
+mod jobs;
 mod listing;
 mod pages;
 mod records;
@@ -24,6 +25,7 @@ pub use access::{
     tokens_crud, tokens_round_trip, tokens_unique,
 };
 pub use events::{events_gap_free_under_concurrency, events_only_changesets, events_ordered};
+pub use jobs::{job_parts, jobs_crud};
 pub use listing::{filters, keyset_paging_under_inserts, pending_listing};
 pub use pages::page_changesets;
 pub use records::{
@@ -140,6 +142,8 @@ pub const ALL: &[&str] = &[
     "idempotency_concurrent_claims",
     "idempotency_stale_claims",
     "sealed_secrets",
+    "jobs_crud",
+    "job_parts",
 ];
 
 /// Generates one `#[test]` per conformance check for a store, twice: in a module `direct` on
@@ -169,7 +173,8 @@ macro_rules! store_conformance_tests {
             pending_listing, events_ordered, events_only_changesets,
             events_gap_free_under_concurrency, concurrent_writers_one_device, page_changesets,
             tokens_crud, tokens_unique, tokens_round_trip, idempotency_claims, idempotency_purge,
-            idempotency_concurrent_claims, idempotency_stale_claims, sealed_secrets
+            idempotency_concurrent_claims, idempotency_stale_claims, sealed_secrets, jobs_crud,
+            job_parts
         );
     };
     (maybe $make:expr) => {
@@ -179,7 +184,8 @@ macro_rules! store_conformance_tests {
             pending_listing, events_ordered, events_only_changesets,
             events_gap_free_under_concurrency, concurrent_writers_one_device, page_changesets,
             tokens_crud, tokens_unique, tokens_round_trip, idempotency_claims, idempotency_purge,
-            idempotency_concurrent_claims, idempotency_stale_claims, sealed_secrets
+            idempotency_concurrent_claims, idempotency_stale_claims, sealed_secrets, jobs_crud,
+            job_parts
         );
     };
     (@each_maybe $make:expr; $($name:ident),+ $(,)?) => {

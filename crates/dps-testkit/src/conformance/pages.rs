@@ -304,6 +304,23 @@ impl<S: Store + ?Sized> Store for Interfering<S> {
     async fn running_jobs(&self) -> Result<Vec<dps_core::job::Job>, StoreError> {
         self.inner.running_jobs().await
     }
+    async fn put_job_part(
+        &self,
+        job: dps_core::job::JobId,
+        stream: dps_core::job::JobStream,
+        index: u32,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.inner.put_job_part(job, stream, index, bytes).await
+    }
+    async fn job_part(
+        &self,
+        job: dps_core::job::JobId,
+        stream: dps_core::job::JobStream,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.job_part(job, stream, index).await
+    }
 }
 
 /// Inserts `group` and a page of its devices, without events; returns the devices.
