@@ -552,7 +552,16 @@ impl Served {
             .arg(db)
             .arg("--targets")
             .arg(&targets)
-            .args(["--json", "serve", "--listen", "127.0.0.1:0"])
+            // The export streamed in its request: above this many devices it would run as a
+            // job, whose file is the same bytes.
+            .args([
+                "--json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--job-threshold",
+                "100000000",
+            ])
             .env("DPS_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
@@ -636,7 +645,8 @@ pub fn http_export(quick: bool) -> Option<Measured> {
             );
             rt.block_on(async {
                 let token = viewer_token(&store).await;
-                let server = TestServer::start(api(store.clone(), Options::default()).router())
+                let streamed = Options::default().with_job_threshold(usize::MAX);
+                let server = TestServer::start(api(store.clone(), streamed).router())
                     .await
                     .unwrap_or_else(|e| panic!("server: {e}"));
                 Server::InProcess(server, token)

@@ -20,7 +20,8 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// The caller of `token`.
+    /// The caller of `token` (the console's, signed in with it).
+    #[cfg(feature = "console")]
     pub(crate) fn new(token: AccessToken) -> Self {
         Self { token }
     }
