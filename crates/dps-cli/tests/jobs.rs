@@ -43,6 +43,37 @@ async fn job_until(
     }
 }
 
+/// How long a running job stays with a server without word from it, in these tests.
+const LEASE: [&str; 2] = ["--lease", "2"];
+
+/// Kills `server` once the job at `location` has done 1000 devices (the job as it was then),
+/// starts another server on the same database, and answers it with the job once it ended.
+async fn killed_midway(
+    env: &Env,
+    server: Server,
+    token: &str,
+    location: &str,
+) -> (Value, Server, Value) {
+    let partway = job_until(
+        &server.client(token),
+        location,
+        |j| j["done"].as_u64().unwrap() >= 1000,
+        Duration::from_secs(120),
+    )
+    .await;
+    // The server dies in the middle of the job.
+    server.kill();
+    let server = Server::start_with_args(env, &[], &LEASE);
+    let done = job_until(
+        &server.client(token),
+        location,
+        |j| j["state"] != "running",
+        Duration::from_secs(600),
+    )
+    .await;
+    (partway, server, done)
+}
+
 #[test]
 fn an_allocation_job_survives_a_killed_server_and_allocates_each_device_once() {
     let env = Env::sqlite().with_lab(&[]);
@@ -57,8 +88,7 @@ fn an_allocation_job_survives_a_killed_server_and_allocates_each_device_once() {
         "--model",
         "thermostat",
     ]);
-    let lease = ["--lease", "2"];
-    let server = Server::start_with_args(&env, &[], &lease);
+    let server = Server::start_with_args(&env, &[], &LEASE);
     let token = server.token.clone().unwrap();
     rt().block_on(async {
         let c = server.client(&token);
@@ -76,26 +106,9 @@ fn an_allocation_job_survives_a_killed_server_and_allocates_each_device_once() {
             location,
             format!("/v1/jobs/{}", started.json()["id"].as_str().unwrap())
         );
-        let partway = job_until(
-            &c,
-            &location,
-            |j| j["done"].as_u64().unwrap() >= 1000,
-            Duration::from_secs(120),
-        )
-        .await;
+        let (partway, server, done) = killed_midway(&env, server, &token, &location).await;
         assert_eq!(partway["state"], "running");
-        // The server dies in the middle of the job.
-        server.kill();
-
-        let server = Server::start_with_args(&env, &[], &lease);
         let c = server.client(&token);
-        let done = job_until(
-            &c,
-            &location,
-            |j| j["state"] != "running",
-            Duration::from_secs(600),
-        )
-        .await;
         assert_eq!(done["state"], "finished", "{done}");
         assert_eq!(
             (done["succeeded"].as_u64(), done["failed"].as_u64()),
@@ -158,8 +171,7 @@ fn an_import_job_survives_a_killed_server_and_registers_each_device_once() {
     for i in 0..RECORDS {
         csv.push_str(&format!("IMP-{i:06},thermostat,unit {i}\n"));
     }
-    let lease = ["--lease", "2"];
-    let server = Server::start_with_args(&env, &[], &lease);
+    let server = Server::start_with_args(&env, &[], &LEASE);
     let token = server.token.clone().unwrap();
     rt().block_on(async {
         let c = server.client(&token);
@@ -175,25 +187,9 @@ fn an_import_job_survives_a_killed_server_and_registers_each_device_once() {
         assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text());
         let location = started.header("location").to_owned();
         assert_eq!(started.json()["total"], RECORDS);
-        let partway = job_until(
-            &c,
-            &location,
-            |j| j["done"].as_u64().unwrap() >= 1000,
-            Duration::from_secs(120),
-        )
-        .await;
+        let (partway, server, done) = killed_midway(&env, server, &token, &location).await;
         assert_eq!(partway["kind"], "import");
-        server.kill();
-
-        let server = Server::start_with_args(&env, &[], &lease);
         let c = server.client(&token);
-        let done = job_until(
-            &c,
-            &location,
-            |j| j["state"] != "running",
-            Duration::from_secs(600),
-        )
-        .await;
         assert_eq!(done["state"], "finished", "{done}");
         assert_eq!(
             (done["succeeded"].as_u64(), done["failed"].as_u64()),

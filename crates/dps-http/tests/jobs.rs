@@ -286,6 +286,18 @@ async fn a_label_archive_over_the_threshold_runs_as_a_job_whose_file_is_the_arch
     );
 }
 
+/// Posts `csv` as a `text/csv` import to `uri` with `token`.
+async fn import(h: &Harness, uri: &str, token: &str, csv: &str) -> common::Answer {
+    h.send(
+        Method::POST,
+        uri,
+        Some(token),
+        &[("content-type", "text/csv")],
+        Some(csv.to_owned()),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_bulk_import_over_the_threshold_runs_as_a_job_and_reports_each_record() {
     let h = Harness::with_options(Options::default().with_job_threshold(2)).await;
@@ -298,15 +310,13 @@ async fn a_bulk_import_over_the_threshold_runs_as_a_job_and_reports_each_record(
                SN 3,m1,\r\n\
                SN-4,m1,\r\n\
                SN-5,m1,\r\n";
-    let a = h
-        .send(
-            Method::POST,
-            &format!("/v1/groups/{group}/devices:import"),
-            Some(&h.admin.clone()),
-            &[("content-type", "text/csv")],
-            Some(csv.to_owned()),
-        )
-        .await;
+    let a = import(
+        &h,
+        &format!("/v1/groups/{group}/devices:import"),
+        &h.admin,
+        csv,
+    )
+    .await;
     assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
     assert_eq!(
         (a.body["kind"].as_str(), a.body["total"].as_u64()),
@@ -355,15 +365,13 @@ async fn a_bulk_import_over_the_threshold_runs_as_a_job_and_reports_each_record(
     );
 
     // Imported again (create mode): every record is refused as already registered.
-    let again = h
-        .send(
-            Method::POST,
-            &format!("/v1/groups/{group}/devices:import"),
-            Some(&h.admin.clone()),
-            &[("content-type", "text/csv")],
-            Some(csv.to_owned()),
-        )
-        .await;
+    let again = import(
+        &h,
+        &format!("/v1/groups/{group}/devices:import"),
+        &h.admin,
+        csv,
+    )
+    .await;
     let job = until_over(&h, again.header("location")).await;
     assert_eq!(
         (job["succeeded"].as_u64(), job["failed"].as_u64()),
@@ -373,25 +381,21 @@ async fn a_bulk_import_over_the_threshold_runs_as_a_job_and_reports_each_record(
 
     // A bad header is refused before any job starts; an operator's import keeps the console's
     // limits and runs in its request.
-    let bad = h
-        .send(
-            Method::POST,
-            &format!("/v1/groups/{group}/devices:import"),
-            Some(&h.admin.clone()),
-            &[("content-type", "text/csv")],
-            Some("Serial,Nope\nA,1\nB,2\nC,3\n".to_owned()),
-        )
-        .await;
+    let bad = import(
+        &h,
+        &format!("/v1/groups/{group}/devices:import"),
+        &h.admin,
+        "Serial,Nope\nA,1\nB,2\nC,3\n",
+    )
+    .await;
     assert_eq!(bad.status.as_u16() / 100, 4, "{}", bad.text);
     let operator = h.token("op", Role::Operator, &[]).await;
-    let small = h
-        .send(
-            Method::POST,
-            &format!("/v1/groups/{group}/devices:import?mode=upsert"),
-            Some(&operator),
-            &[("content-type", "text/csv")],
-            Some(csv.to_owned()),
-        )
-        .await;
+    let small = import(
+        &h,
+        &format!("/v1/groups/{group}/devices:import?mode=upsert"),
+        &operator,
+        csv,
+    )
+    .await;
     assert_eq!(small.status, StatusCode::OK, "{}", small.text);
 }
