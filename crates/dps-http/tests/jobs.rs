@@ -309,7 +309,9 @@ async fn a_bulk_import_over_the_threshold_runs_as_a_job_and_reports_each_record(
                SN-2,m1,\r\n\
                SN 3,m1,\r\n\
                SN-4,m1,\r\n\
-               SN-5,m1,\r\n";
+               \r\n\
+               SN-5,m1,\r\n\
+               \r\n";
     let a = import(
         &h,
         &format!("/v1/groups/{group}/devices:import"),

@@ -69,7 +69,11 @@ impl Spool {
                 self.lines_before = lines;
                 continue;
             }
-            self.records += 1;
+            // A blank line is no record for the import (nor for the job's total), but its
+            // lines count for the lines of the records after it.
+            if !record.iter().all(u8::is_ascii_whitespace) {
+                self.records += 1;
+            }
             self.held.push(record);
             if self.input.is_none() && self.records > self.threshold {
                 self.input = Some(dps.new_job_input());
@@ -91,7 +95,11 @@ impl Spool {
         let offset = self.lines_before - self.splitter.lines_of(&self.header);
         let mut part = Vec::new();
         part.extend_from_slice(&offset.to_be_bytes());
-        part.extend_from_slice(&(records.len() as u32).to_be_bytes());
+        let counted = records
+            .iter()
+            .filter(|r| !r.iter().all(u8::is_ascii_whitespace))
+            .count();
+        part.extend_from_slice(&(counted as u32).to_be_bytes());
         part.extend_from_slice(&self.header);
         let mut lines = 0;
         for r in &records {
