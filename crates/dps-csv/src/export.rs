@@ -187,12 +187,10 @@ impl<W: Write> DeviceWriter<W> {
         schema: &AttributeSchema,
         options: &ExportOptions,
     ) -> Result<Self, ExportError> {
-        if options.include_bootstrap_keys || options.include_secrets {
-            return Err(ExportError::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "secrets need the group and its keys: use DeviceWriter::for_group",
-            )));
-        }
+        no_secrets(
+            options,
+            "secrets need the group and its keys: use DeviceWriter::for_group",
+        )?;
         Self::start(writer, schema, RowSecrets::none(), options, 64 * 1024, true)
     }
 
@@ -219,12 +217,7 @@ impl<W: Write> DeviceWriter<W> {
         schema: &AttributeSchema,
         options: &ExportOptions,
     ) -> Result<Self, ExportError> {
-        if options.include_bootstrap_keys || options.include_secrets {
-            return Err(ExportError::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "a file written in parts holds no secrets",
-            )));
-        }
+        no_secrets(options, "a file written in parts holds no secrets")?;
         Self::start(writer, schema, RowSecrets::none(), options, 0, false)
     }
 
@@ -560,4 +553,15 @@ where
         }
     }
     Ok(not_found)
+}
+
+/// Refuses options that ask for secrets or bootstrap keys, saying `why`.
+fn no_secrets(options: &ExportOptions, why: &'static str) -> Result<(), ExportError> {
+    if options.include_bootstrap_keys || options.include_secrets {
+        return Err(ExportError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            why,
+        )));
+    }
+    Ok(())
 }
