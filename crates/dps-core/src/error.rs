@@ -495,6 +495,38 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The refusal of a versioned write (an update or a delete at an expected version) that
+    /// changed no record, for [`Store`](crate::Store) implementations:
+    /// [`StoreError::Conflict`] keyed by `key` when the record `exists` at another version,
+    /// [`StoreError::NotFound`] keyed by `id` when it is gone.
+    ///
+    /// ```
+    /// use dps::{Entity, StoreError};
+    ///
+    /// let gone = StoreError::stale_write(Entity::Device, "0190…", "SN-1", false);
+    /// assert_eq!(gone.to_string(), "device 0190… not found");
+    /// let changed = StoreError::stale_write(Entity::Device, "0190…", "SN-1", true);
+    /// assert_eq!(changed.to_string(), "device SN-1 was changed concurrently (stale version)");
+    /// ```
+    pub fn stale_write(
+        entity: Entity,
+        id: impl fmt::Display,
+        key: impl fmt::Display,
+        exists: bool,
+    ) -> Self {
+        if exists {
+            StoreError::Conflict {
+                entity,
+                key: key.to_string(),
+            }
+        } else {
+            StoreError::NotFound {
+                entity,
+                key: id.to_string(),
+            }
+        }
+    }
+
     /// The stable error code.
     pub fn code(&self) -> &'static str {
         match self {

@@ -132,6 +132,12 @@ pub use text::{
 pub use time::{Date, Timestamp};
 pub use uuid::Uuid;
 
+/// What the exported macros name; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait::async_trait;
+}
+
 #[cfg(feature = "mock")]
 pub use environment::MockEnvironment;
 #[cfg(feature = "mock")]

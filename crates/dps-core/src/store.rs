@@ -17,6 +17,8 @@ use crate::state::AllocationStatus;
 use crate::text::{Actor, BatchTag, ModelId, SerialNumber, Target};
 use crate::time::Timestamp;
 
+mod forward;
+
 /// Filters on a group's devices; every filter that is set must match. The default matches
 /// every device.
 ///
@@ -297,117 +299,4 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
-#[async_trait]
-impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
-    async fn group(&self, id: GroupId) -> Result<Option<RegistrationGroup>, StoreError> {
-        (**self).group(id).await
-    }
-    async fn groups(
-        &self,
-        after: Option<GroupId>,
-        limit: usize,
-    ) -> Result<Vec<RegistrationGroup>, StoreError> {
-        (**self).groups(after, limit).await
-    }
-    async fn device(&self, id: DeviceId) -> Result<Option<Device>, StoreError> {
-        (**self).device(id).await
-    }
-    async fn device_by_serial(
-        &self,
-        group: GroupId,
-        serial: &SerialNumber,
-    ) -> Result<Option<Device>, StoreError> {
-        (**self).device_by_serial(group, serial).await
-    }
-    async fn devices_by_serials(
-        &self,
-        group: GroupId,
-        serials: &[SerialNumber],
-    ) -> Result<Vec<Device>, StoreError> {
-        (**self).devices_by_serials(group, serials).await
-    }
-    async fn devices(
-        &self,
-        query: &DeviceQuery,
-        after: Option<SerialNumber>,
-        limit: usize,
-    ) -> Result<Vec<Device>, StoreError> {
-        (**self).devices(query, after, limit).await
-    }
-    async fn count_devices(&self, query: &DeviceQuery) -> Result<u64, StoreError> {
-        (**self).count_devices(query).await
-    }
-    async fn pending_devices(
-        &self,
-        after: Option<DeviceId>,
-        limit: usize,
-    ) -> Result<Vec<Device>, StoreError> {
-        (**self).pending_devices(after, limit).await
-    }
-    async fn events(&self, after: EventCursor, limit: usize) -> Result<Vec<Event>, StoreError> {
-        (**self).events(after, limit).await
-    }
-    async fn commit(&self, changeset: Changeset) -> Result<(), StoreError> {
-        (**self).commit(changeset).await
-    }
-    async fn tokens(&self) -> Result<Vec<AccessToken>, StoreError> {
-        (**self).tokens().await
-    }
-    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<AccessToken>, StoreError> {
-        (**self).token_by_hash(hash).await
-    }
-    async fn insert_token(&self, token: &AccessToken) -> Result<(), StoreError> {
-        (**self).insert_token(token).await
-    }
-    async fn remove_token(&self, name: &Actor) -> Result<bool, StoreError> {
-        (**self).remove_token(name).await
-    }
-    async fn claim_idempotency(
-        &self,
-        record: &IdempotencyRecord,
-        stale_before: Timestamp,
-    ) -> Result<IdempotencyClaim, StoreError> {
-        (**self).claim_idempotency(record, stale_before).await
-    }
-    async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {
-        (**self).finish_idempotency(key, answer).await
-    }
-    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
-        (**self).release_idempotency(key).await
-    }
-    async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
-        (**self).purge_idempotency(before).await
-    }
-    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
-        (**self).insert_job(job).await
-    }
-    async fn update_job(&self, job: &Job, expected: Version) -> Result<(), StoreError> {
-        (**self).update_job(job, expected).await
-    }
-    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        (**self).job(id).await
-    }
-    async fn jobs(&self, before: Option<JobId>, limit: usize) -> Result<Vec<Job>, StoreError> {
-        (**self).jobs(before, limit).await
-    }
-    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
-        (**self).running_jobs().await
-    }
-    async fn put_job_part(
-        &self,
-        job: JobId,
-        stream: JobStream,
-        index: u32,
-        bytes: &[u8],
-    ) -> Result<(), StoreError> {
-        (**self).put_job_part(job, stream, index, bytes).await
-    }
-    async fn job_part(
-        &self,
-        job: JobId,
-        stream: JobStream,
-        index: u32,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        (**self).job_part(job, stream, index).await
-    }
-}
+crate::forward_store!(impl[T: Store + ?Sized] for std::sync::Arc<T> => |this| (**this));

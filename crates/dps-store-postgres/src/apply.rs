@@ -281,11 +281,7 @@ pub(crate) async fn missing_or_conflict(
     key: String,
 ) -> StoreError {
     match tx.query_opt(sql, &[id]).await {
-        Ok(None) => StoreError::NotFound {
-            entity,
-            key: id.to_string(),
-        },
-        Ok(Some(_)) => StoreError::Conflict { entity, key },
+        Ok(row) => StoreError::stale_write(entity, id, key, row.is_some()),
         Err(e) => pg_error("read version", e),
     }
 }

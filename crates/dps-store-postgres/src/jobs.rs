@@ -103,17 +103,8 @@ impl PgStore {
             .query_opt(&self.sql.jobs.version, &[job.id().as_uuid()])
             .await
             .map_err(|e| pg_error("read job version", e))?;
-        let key = job.id().to_string();
-        Err(match exists {
-            Some(_) => StoreError::Conflict {
-                entity: Entity::Job,
-                key,
-            },
-            None => StoreError::NotFound {
-                entity: Entity::Job,
-                key,
-            },
-        })
+        let id = job.id();
+        Err(StoreError::stale_write(Entity::Job, id, id, exists.is_some()))
     }
 
     /// The job with this identifier.

@@ -232,11 +232,7 @@ fn missing_or_conflict(
     key: String,
 ) -> StoreError {
     match stored_version(tx, table, id) {
-        Ok(None) => StoreError::NotFound {
-            entity,
-            key: id.to_string(),
-        },
-        Ok(Some(_)) => StoreError::Conflict { entity, key },
+        Ok(version) => StoreError::stale_write(entity, id, key, version.is_some()),
         Err(e) => e,
     }
 }

@@ -65,17 +65,8 @@ impl Inner {
             .prepare_cached("SELECT version FROM dps_jobs WHERE id = ?1")
             .and_then(|mut s| s.query_row([&id], |r| r.get(0)).optional())
             .map_err(|e| sql_error("read job version", e))?;
-        let key = job.id().to_string();
-        Err(match exists {
-            Some(_) => StoreError::Conflict {
-                entity: Entity::Job,
-                key,
-            },
-            None => StoreError::NotFound {
-                entity: Entity::Job,
-                key,
-            },
-        })
+        let id = job.id();
+        Err(StoreError::stale_write(Entity::Job, id, id, exists.is_some()))
     }
 
     /// The job with this identifier.

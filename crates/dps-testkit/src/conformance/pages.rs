@@ -4,14 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_trait::async_trait;
-use dps_core::access::{AccessToken, IdempotencyClaim, IdempotencyRecord, TokenHash};
 use dps_core::inject::{ManualClock, SeededSecrets, SequentialIds};
 use dps_core::state::AllocationStatus;
 use dps_core::{
-    Actor, Change, Changeset, Config, Device, DeviceId, DeviceQuery, Event, EventCursor, EventKind,
+    Change, Changeset, Config, Device, DeviceId, DeviceQuery, Event, EventCursor, EventKind,
     GroupId, Injected, Provisioner, RegistrationGroup, Selection, SerialNumber, Store, StoreError,
-    Timestamp,
 };
 
 use super::{insert_group, must_commit, renamed, update};
@@ -187,56 +184,8 @@ struct Interfering<S: ?Sized> {
     done: AtomicBool,
 }
 
-#[async_trait]
-impl<S: Store + ?Sized> Store for Interfering<S> {
-    async fn group(&self, id: GroupId) -> Result<Option<RegistrationGroup>, StoreError> {
-        self.inner.group(id).await
-    }
-    async fn groups(
-        &self,
-        after: Option<GroupId>,
-        limit: usize,
-    ) -> Result<Vec<RegistrationGroup>, StoreError> {
-        self.inner.groups(after, limit).await
-    }
-    async fn device(&self, id: DeviceId) -> Result<Option<Device>, StoreError> {
-        self.inner.device(id).await
-    }
-    async fn device_by_serial(
-        &self,
-        group: GroupId,
-        serial: &SerialNumber,
-    ) -> Result<Option<Device>, StoreError> {
-        self.inner.device_by_serial(group, serial).await
-    }
-    async fn devices_by_serials(
-        &self,
-        group: GroupId,
-        serials: &[SerialNumber],
-    ) -> Result<Vec<Device>, StoreError> {
-        self.inner.devices_by_serials(group, serials).await
-    }
-    async fn devices(
-        &self,
-        query: &DeviceQuery,
-        after: Option<SerialNumber>,
-        limit: usize,
-    ) -> Result<Vec<Device>, StoreError> {
-        self.inner.devices(query, after, limit).await
-    }
-    async fn count_devices(&self, query: &DeviceQuery) -> Result<u64, StoreError> {
-        self.inner.count_devices(query).await
-    }
-    async fn pending_devices(
-        &self,
-        after: Option<DeviceId>,
-        limit: usize,
-    ) -> Result<Vec<Device>, StoreError> {
-        self.inner.pending_devices(after, limit).await
-    }
-    async fn events(&self, after: EventCursor, limit: usize) -> Result<Vec<Event>, StoreError> {
-        self.inner.events(after, limit).await
-    }
+dps_core::forward_store! {
+    impl[S: Store + ?Sized] for Interfering<S> => |this| this.inner;
     async fn commit(&self, changeset: Changeset) -> Result<(), StoreError> {
         if changeset.changes().len() > 1 && !self.done.swap(true, Ordering::SeqCst) {
             let meanwhile = self
@@ -249,77 +198,6 @@ impl<S: Store + ?Sized> Store for Interfering<S> {
             }
         }
         self.inner.commit(changeset).await
-    }
-    async fn tokens(&self) -> Result<Vec<AccessToken>, StoreError> {
-        self.inner.tokens().await
-    }
-    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<AccessToken>, StoreError> {
-        self.inner.token_by_hash(hash).await
-    }
-    async fn insert_token(&self, token: &AccessToken) -> Result<(), StoreError> {
-        self.inner.insert_token(token).await
-    }
-    async fn remove_token(&self, name: &Actor) -> Result<bool, StoreError> {
-        self.inner.remove_token(name).await
-    }
-    async fn claim_idempotency(
-        &self,
-        record: &IdempotencyRecord,
-        stale_before: Timestamp,
-    ) -> Result<IdempotencyClaim, StoreError> {
-        self.inner.claim_idempotency(record, stale_before).await
-    }
-    async fn finish_idempotency(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {
-        self.inner.finish_idempotency(key, answer).await
-    }
-    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.release_idempotency(key).await
-    }
-    async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
-        self.inner.purge_idempotency(before).await
-    }
-    async fn insert_job(&self, job: &dps_core::job::Job) -> Result<(), StoreError> {
-        self.inner.insert_job(job).await
-    }
-    async fn update_job(
-        &self,
-        job: &dps_core::job::Job,
-        expected: dps_core::Version,
-    ) -> Result<(), StoreError> {
-        self.inner.update_job(job, expected).await
-    }
-    async fn job(
-        &self,
-        id: dps_core::job::JobId,
-    ) -> Result<Option<dps_core::job::Job>, StoreError> {
-        self.inner.job(id).await
-    }
-    async fn jobs(
-        &self,
-        before: Option<dps_core::job::JobId>,
-        limit: usize,
-    ) -> Result<Vec<dps_core::job::Job>, StoreError> {
-        self.inner.jobs(before, limit).await
-    }
-    async fn running_jobs(&self) -> Result<Vec<dps_core::job::Job>, StoreError> {
-        self.inner.running_jobs().await
-    }
-    async fn put_job_part(
-        &self,
-        job: dps_core::job::JobId,
-        stream: dps_core::job::JobStream,
-        index: u32,
-        bytes: &[u8],
-    ) -> Result<(), StoreError> {
-        self.inner.put_job_part(job, stream, index, bytes).await
-    }
-    async fn job_part(
-        &self,
-        job: dps_core::job::JobId,
-        stream: dps_core::job::JobStream,
-        index: u32,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.job_part(job, stream, index).await
     }
 }
 
