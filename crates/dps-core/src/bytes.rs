@@ -63,7 +63,8 @@ mod tests {
 
     #[test]
     fn printable_ascii_agrees_with_the_plain_version_for_every_byte_at_every_position() {
-        for len in 0..=17 {
+        // Two words and a tail, at the longest.
+        for len in 0..=20 {
             for at in 0..len {
                 for b in 0..=255u8 {
                     let mut bytes = vec![b'a'; len];
@@ -76,6 +77,7 @@ mod tests {
                 }
             }
         }
+        assert!(printable_ascii(b""));
     }
 
     #[test]

@@ -350,15 +350,17 @@ impl Job {
     }
 
     /// Records the failure of `serial`.
-    pub(crate) fn record_failure(&mut self, serial: SerialNumber, code: &str, message: String) {
+    pub(crate) fn record_failure(&mut self, failure: &JobFailure) {
         self.failed += 1;
         if self.failures.len() < MAX_JOB_FAILURES {
-            self.failures.push(JobFailure {
-                serial,
-                code: code.to_owned(),
-                message,
-            });
+            self.failures.push(failure.clone());
         }
+    }
+
+    /// Counts `failure` and gives it as the device's outcome.
+    pub(crate) fn fail(&mut self, failure: JobFailure) -> JobOutcome {
+        self.record_failure(&failure);
+        JobOutcome::Failed(failure)
     }
 }
 

@@ -104,7 +104,12 @@ impl PgStore {
             .await
             .map_err(|e| pg_error("read job version", e))?;
         let id = job.id();
-        Err(StoreError::stale_write(Entity::Job, id, id, exists.is_some()))
+        Err(StoreError::stale_write(
+            Entity::Job,
+            id,
+            id,
+            exists.is_some(),
+        ))
     }
 
     /// The job with this identifier.

@@ -66,7 +66,12 @@ impl Inner {
             .and_then(|mut s| s.query_row([&id], |r| r.get(0)).optional())
             .map_err(|e| sql_error("read job version", e))?;
         let id = job.id();
-        Err(StoreError::stale_write(Entity::Job, id, id, exists.is_some()))
+        Err(StoreError::stale_write(
+            Entity::Job,
+            id,
+            id,
+            exists.is_some(),
+        ))
     }
 
     /// The job with this identifier.

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use dps_core::access::Role;
 use dps_core::{
     BatchTag, Description, Device, DeviceEdit, DeviceName, ModelId, NewSerial, RegistrationGroup,
-    ReplaceRequest, SerialNumber, Target, Timezone, Version,
+    ReplaceRequest, SerialNumber, Timezone, Version,
 };
 use maud::{Markup, html};
 
@@ -18,8 +18,7 @@ use super::events;
 use super::form::Form;
 use super::layout::{self, csrf, fields, notice, page};
 use super::session::Signed;
-use crate::routes::group_for;
-use crate::{Api, DynProvisioner};
+use crate::Api;
 
 /// `?done=` after a change.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -29,18 +28,17 @@ pub(crate) struct DoneQuery {
 
 /// The group and the device a page is about, each checked against the signed-in token.
 async fn find(
-    dps: &DynProvisioner,
+    api: &Api,
     signed: &Signed,
     reference: &str,
     serial: &str,
 ) -> Result<(RegistrationGroup, Device), Response> {
-    let group = group_for(dps, &signed.caller, reference)
-        .await
-        .map_err(|p| Refusal::from(p).into_response())?;
+    let group = signed.group(api, reference).await?;
     let serial = SerialNumber::new(serial).map_err(|e| {
         Refusal::new(StatusCode::NOT_FOUND, format!("no such device: {e}")).into_response()
     })?;
-    let device = dps
+    let device = api
+        .provisioner()
         .device_by_serial(group.id(), &serial)
         .await
         .map_err(|e| Refusal::from(e).into_response())?;
@@ -55,7 +53,7 @@ pub(crate) async fn show(
     Query(query): Query<DoneQuery>,
 ) -> Result<Response, Response> {
     let signed = signed?;
-    let (group, device) = find(api.provisioner(), &signed, &reference, &serial).await?;
+    let (group, device) = find(&api, &signed, &reference, &serial).await?;
     let note = layout::done(query.done.as_deref()).map(|t| notice(t, true));
     let log = events::of_device(api.provisioner(), &device).await?;
     Ok(device_page(&signed, &group, &device, note, None, log).into_response())
@@ -273,15 +271,7 @@ fn device_edit(form: &Form, group: &RegistrationGroup) -> Result<DeviceEdit, Str
         .text("version")
         .and_then(|v| v.parse::<u64>().ok())
         .ok_or("The form lacks the device's version: reload the page.")?;
-    let target = match (form.text("environment"), form.text("ou")) {
-        (None, None) => None,
-        (Some(env), Some(ou)) => Some(
-            format!("{env}/{ou}")
-                .parse::<Target>()
-                .map_err(|e| e.to_string())?,
-        ),
-        _ => return Err("Give both the environment and the OU, or neither.".into()),
-    };
+    let target = form.target()?;
     let mut attributes = BTreeMap::new();
     for def in group.attributes().attributes() {
         let given = form.text(&format!("attr.{}", def.id.as_str()));
@@ -334,7 +324,7 @@ pub(crate) async fn edit(
     let signed = signed?;
     let form = signed.form(&body, Role::Operator)?;
     let dps = signed.acting(&api);
-    let (group, device) = find(&dps, &signed, &reference, &serial).await?;
+    let (group, device) = find(&api, &signed, &reference, &serial).await?;
     let refused =
         |status: StatusCode, message: &str, device: &Device, posted: Option<&Form>, log| {
             (
@@ -401,7 +391,7 @@ pub(crate) async fn replace(
     let signed = signed?;
     let form = signed.form(&body, Role::Operator)?;
     let dps = signed.acting(&api);
-    let (group, device) = find(&dps, &signed, &reference, &serial).await?;
+    let (group, device) = find(&api, &signed, &reference, &serial).await?;
     let request = replace_request(&form);
     let outcome = match request {
         Ok(request) => dps
@@ -462,7 +452,7 @@ pub(crate) async fn delete(
     let signed = signed?;
     let form = signed.form(&body, Role::Operator)?;
     let dps = signed.acting(&api);
-    let (group, device) = find(&dps, &signed, &reference, &serial).await?;
+    let (group, device) = find(&api, &signed, &reference, &serial).await?;
     let expected = form
         .text("version")
         .and_then(|v| v.parse::<u64>().ok())
@@ -498,7 +488,7 @@ pub(crate) async fn reveal(
     let signed = signed?;
     signed.form(&body, Role::Admin)?;
     let dps = signed.acting(&api);
-    let (group, device) = find(&dps, &signed, &reference, &serial).await?;
+    let (group, device) = find(&api, &signed, &reference, &serial).await?;
     let credentials = dps
         .reveal_credentials(&device)
         .await

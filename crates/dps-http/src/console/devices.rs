@@ -14,7 +14,6 @@ use super::form::query;
 use super::layout::{self, csrf, notice, page, tabs};
 use super::session::Signed;
 use crate::Api;
-use crate::routes::group_for;
 
 /// The devices on one page of the list.
 const DEVICES_PER_PAGE: usize = 50;
@@ -102,9 +101,7 @@ pub(crate) async fn list(
 ) -> Result<Response, Response> {
     let signed = signed?;
     let dps = api.provisioner();
-    let group = group_for(dps, &signed.caller, &reference)
-        .await
-        .map_err(|p| Refusal::from(p).into_response())?;
+    let group = signed.group(&api, &reference).await?;
     let (devices, next, total, error) = match filters.filter() {
         Ok(filter) => {
             let after = SerialNumber::new(filters.cursor.trim()).ok();

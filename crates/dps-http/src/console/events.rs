@@ -8,7 +8,6 @@ use maud::{Markup, html};
 use super::Refusal;
 use super::layout::{page, tabs};
 use super::session::Signed;
-use crate::routes::group_for;
 use crate::{Api, DynProvisioner};
 
 /// The most events a page shows: the newest ones.
@@ -126,9 +125,7 @@ pub(crate) async fn group(
 ) -> Result<Response, Response> {
     let signed = signed?;
     let dps = api.provisioner();
-    let group = group_for(dps, &signed.caller, &reference)
-        .await
-        .map_err(|p| Refusal::from(p).into_response())?;
+    let group = signed.group(&api, &reference).await?;
     let id: GroupId = group.id();
     let events = newest(dps, |e| e.group_id == id).await?;
     let content = html! {

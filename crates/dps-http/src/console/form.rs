@@ -46,6 +46,19 @@ impl Form {
     pub(crate) fn ticked(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+
+    /// The target of the `environment` and `ou` fields: none when both are blank, refused
+    /// when one is.
+    pub(crate) fn target(&self) -> Result<Option<dps_core::Target>, String> {
+        match (self.text("environment"), self.text("ou")) {
+            (None, None) => Ok(None),
+            (Some(env), Some(ou)) => format!("{env}/{ou}")
+                .parse()
+                .map(Some)
+                .map_err(|e: dps_core::ValidationError| e.to_string()),
+            _ => Err("Give both the environment and the OU, or neither.".into()),
+        }
+    }
 }
 
 /// `pairs` as a query string (`a=1&b=2`), each value encoded.

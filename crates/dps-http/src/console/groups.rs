@@ -5,9 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dps_core::access::Role;
 use dps_core::attribute::AttributeSchema;
-use dps_core::{
-    Description, DeviceQuery, GroupEdit, GroupId, GroupName, RegistrationGroup, Target,
-};
+use dps_core::{Description, DeviceQuery, GroupEdit, GroupId, GroupName, RegistrationGroup};
 use dps_core::{ModelType, ReprovisionMethod};
 use maud::{Markup, html};
 
@@ -286,15 +284,7 @@ fn group_edit(form: &Form) -> Result<GroupEdit, String> {
         .map(Description::new)
         .transpose()
         .map_err(|e| e.to_string())?;
-    let target = match (form.text("environment"), form.text("ou")) {
-        (None, None) => None,
-        (Some(env), Some(ou)) => Some(
-            format!("{env}/{ou}")
-                .parse::<Target>()
-                .map_err(|e| e.to_string())?,
-        ),
-        _ => return Err("Give both the environment and the OU, or neither.".into()),
-    };
+    let target = form.target()?;
     let model_type = form
         .get("model_type")
         .unwrap_or("public")

@@ -167,6 +167,13 @@ pub const ALL: &[&str] = &[
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($make:expr) => {
+        $crate::store_conformance_tests!(@names
+            || async { ::std::option::Option::Some(($make)().await) });
+    };
+    (maybe $make:expr) => {
+        $crate::store_conformance_tests!(@names $make);
+    };
+    (@names $make:expr) => {
         $crate::store_conformance_tests!(@each $make;
             crud_groups, crud_devices, serial_unique_per_group, version_conflicts,
             atomic_changesets, referential_integrity, keyset_paging_under_inserts, filters,
@@ -177,18 +184,7 @@ macro_rules! store_conformance_tests {
             job_parts
         );
     };
-    (maybe $make:expr) => {
-        $crate::store_conformance_tests!(@each_maybe $make;
-            crud_groups, crud_devices, serial_unique_per_group, version_conflicts,
-            atomic_changesets, referential_integrity, keyset_paging_under_inserts, filters,
-            pending_listing, events_ordered, events_only_changesets,
-            events_gap_free_under_concurrency, concurrent_writers_one_device, page_changesets,
-            tokens_crud, tokens_unique, tokens_round_trip, idempotency_claims, idempotency_purge,
-            idempotency_concurrent_claims, idempotency_stale_claims, sealed_secrets, jobs_crud,
-            job_parts
-        );
-    };
-    (@each_maybe $make:expr; $($name:ident),+ $(,)?) => {
+    (@each $make:expr; $($name:ident),+ $(,)?) => {
         mod direct {
             #[allow(unused_imports)]
             use super::*;
@@ -212,35 +208,6 @@ macro_rules! store_conformance_tests {
                         let Some(store) = ($make)().await else { return };
                         let store: ::std::sync::Arc<dyn $crate::__private::Store> =
                             ::std::sync::Arc::new(store);
-                        $crate::conformance::$name(store).await;
-                    });
-                }
-            )+
-        }
-    };
-    (@each $make:expr; $($name:ident),+ $(,)?) => {
-        mod direct {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[test]
-                fn $name() {
-                    $crate::conformance::run(async {
-                        let store = ::std::sync::Arc::new(($make)().await);
-                        $crate::conformance::$name(store).await;
-                    });
-                }
-            )+
-        }
-        mod dyn_store {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[test]
-                fn $name() {
-                    $crate::conformance::run(async {
-                        let store: ::std::sync::Arc<dyn $crate::__private::Store> =
-                            ::std::sync::Arc::new(($make)().await);
                         $crate::conformance::$name(store).await;
                     });
                 }

@@ -185,10 +185,8 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             if known.contains(serial) {
                 found.push(serial.clone());
             } else {
-                let failure = not_found(serial);
-                job.record_failure(serial.clone(), &failure.code, failure.message.clone());
                 job.position += 1;
-                missing.push(JobOutcome::Failed(failure));
+                missing.push(job.fail(not_found(serial)));
             }
         }
         self.store_results(job, &missing).await?;
@@ -245,7 +243,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             match outcome {
                 JobOutcome::Succeeded(_) => job.succeeded += 1,
                 JobOutcome::Failed(f) => {
-                    job.record_failure(f.serial.clone(), &f.code, f.message.clone());
+                    job.record_failure(f);
                 }
             }
         }
@@ -370,19 +368,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                             job.succeeded += 1;
                             outcomes.push(JobOutcome::Succeeded(outcome.serial));
                         }
-                        Err(e) => {
-                            let failure = JobFailure {
-                                serial: outcome.serial,
-                                code: e.code().to_owned(),
-                                message: e.to_string(),
-                            };
-                            job.record_failure(
-                                failure.serial.clone(),
-                                &failure.code,
-                                failure.message.clone(),
-                            );
-                            outcomes.push(JobOutcome::Failed(failure));
-                        }
+                        Err(e) => outcomes.push(job.fail(failure(outcome.serial, &e))),
                     }
                 }
             }
@@ -393,17 +379,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                     outcomes.iter().map(|o| o.serial().clone()).collect();
                 for serial in job.in_flight.clone() {
                     if !counted.contains(&serial) {
-                        let failure = JobFailure {
-                            serial,
-                            code: e.code().to_owned(),
-                            message: e.to_string(),
-                        };
-                        job.record_failure(
-                            failure.serial.clone(),
-                            &failure.code,
-                            failure.message.clone(),
-                        );
-                        outcomes.push(JobOutcome::Failed(failure));
+                        outcomes.push(job.fail(failure(serial, &e)));
                     }
                 }
                 job.state = JobState::Failed;
@@ -497,8 +473,13 @@ fn not_found(serial: &SerialNumber) -> JobFailure {
         entity: Entity::Device,
         key: serial.to_string(),
     };
+    failure(serial.clone(), &e)
+}
+
+/// The failure `e` of the device `serial`.
+fn failure(serial: SerialNumber, e: &Error) -> JobFailure {
     JobFailure {
-        serial: serial.clone(),
+        serial,
         code: e.code().to_owned(),
         message: e.to_string(),
     }
