@@ -42,56 +42,6 @@ impl Device {
         Ok(target.clone())
     }
 
-    /// Starts allocating to the target that [`Device::allocation_target`] resolves:
-    /// `NotAllocated` → `Pending(allocate)`, event `AllocationStarted`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Device::allocation_target`].
-    pub(crate) fn begin_allocate(
-        &self,
-        group: &RegistrationGroup,
-        op: OperationId,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Begun> {
-        let target = self.allocation_target(group)?;
-        let from = self.not_allocated()?.clone();
-        let mut d = self.next(now);
-        d.state = pending_state(
-            op,
-            PendingAction::Allocate {
-                target: target.clone(),
-                from,
-            },
-            now,
-            lease_until,
-        );
-        let kind = EventKind::AllocationStarted {
-            operation: op,
-            target,
-        };
-        Ok(Begun::new(self, d, kind, now))
-    }
-
-    /// This device, still not allocated, with a failed allocation recorded (the model is
-    /// missing in the target, say): event `AllocationFailed` without an operation.
-    ///
-    /// # Errors
-    ///
-    /// A transition error unless the device is not allocated.
-    pub(crate) fn allocation_failed(&self, error: &Error, now: Timestamp) -> Result<Transition> {
-        self.not_allocated()?;
-        let mut d = self.next(now);
-        d.last_error = Some(Box::new(LastError::from_error(error, now)));
-        let kind = EventKind::AllocationFailed {
-            operation: None,
-            code: error.code().to_owned(),
-            message: error.to_string(),
-        };
-        Ok(Transition::update(self, d, kind, now))
-    }
-
     /// The not-allocated state, or the refusal of an allocation.
     fn not_allocated(&self) -> Result<&NotAllocated> {
         match &self.state {
@@ -147,4 +97,56 @@ pub(super) fn rejected(
         message: error.to_string(),
     };
     Settlement::failed(Transition::update(pending.device(), d, kind, now), error)
+}
+
+/// Begins allocating `device` to the target it resolves to in `group`: the intent to commit
+/// and the pending device that waits for the environment's `onboard`.
+///
+/// # Errors
+///
+/// [`Error::NoTarget`], [`Error::PrivateModelTarget`], and [`Error::InvalidState`] or
+/// [`Error::OperationInProgress`] unless the device is not allocated.
+pub fn begin_allocate(
+    device: &Device,
+    group: &RegistrationGroup,
+    op: OperationId,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Begun> {
+    let target = device.allocation_target(group)?;
+    let from = device.not_allocated()?.clone();
+    let mut d = device.next(now);
+    d.state = pending_state(
+        op,
+        PendingAction::Allocate {
+            target: target.clone(),
+            from,
+        },
+        now,
+        lease_until,
+    );
+    let kind = EventKind::AllocationStarted {
+        operation: op,
+        target,
+    };
+    Ok(Begun::new(device, d, kind, now))
+}
+
+/// The failed allocation of a not-allocated `device` that never reached the environment (a
+/// missing model, say): `error` recorded as its last error, event `AllocationFailed`.
+///
+/// # Errors
+///
+/// [`Error::InvalidState`] or [`Error::OperationInProgress`] unless the device is not
+/// allocated.
+pub fn allocation_failed(device: &Device, error: &Error, now: Timestamp) -> Result<Transition> {
+    device.not_allocated()?;
+    let mut d = device.next(now);
+    d.last_error = Some(Box::new(LastError::from_error(error, now)));
+    let kind = EventKind::AllocationFailed {
+        operation: None,
+        code: error.code().to_owned(),
+        message: error.to_string(),
+    };
+    Ok(Transition::update(device, d, kind, now))
 }

@@ -21,40 +21,39 @@ pub enum DeleteStart {
     Offboard(Begun),
 }
 
-impl Device {
-    /// Starts deleting the device if it is still at `expected` version.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Conflict`](crate::Error::Conflict) for a stale `expected` version, a
-    /// transition error when the device is pending.
-    pub(crate) fn begin_delete(
-        &self,
-        expected: Option<Version>,
-        op: OperationId,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<DeleteStart> {
-        self.check_version(expected)?;
-        match &self.state {
-            AllocationState::NotAllocated(_) => {
-                Ok(DeleteStart::Now(Transition::deleted(self, now)))
-            }
-            AllocationState::Allocated(from) => {
-                let mut d = self.next(now);
-                let action = PendingAction::Delete { from: from.clone() };
-                d.state = pending_state(op, action, now, lease_until);
-                let kind = EventKind::DeleteStarted { operation: op };
-                Ok(DeleteStart::Offboard(Begun::new(self, d, kind, now)))
-            }
-            AllocationState::Pending(_) => {
-                Err(self.refuse(TransitionError::new(&self.state, Operation::Delete)))
-            }
-        }
-    }
-}
+impl Device {}
 
 /// The target offboarded the device: it is deleted, event `Deleted`.
 pub(super) fn settle(pending: &PendingDevice, now: Timestamp) -> Settlement {
     Settlement::settled(Transition::deleted(pending.device(), now))
+}
+
+/// Begins deleting `device`: at once when it is not allocated, after the environment's
+/// `offboard` when it is.
+///
+/// # Errors
+///
+/// [`Error::Conflict`] when `expected` is stale, [`Error::OperationInProgress`] when the
+/// device is pending.
+pub fn begin_delete(
+    device: &Device,
+    expected: Option<Version>,
+    op: OperationId,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<DeleteStart> {
+    device.check_version(expected)?;
+    match &device.state {
+        AllocationState::NotAllocated(_) => Ok(DeleteStart::Now(Transition::deleted(device, now))),
+        AllocationState::Allocated(from) => {
+            let mut d = device.next(now);
+            let action = PendingAction::Delete { from: from.clone() };
+            d.state = pending_state(op, action, now, lease_until);
+            let kind = EventKind::DeleteStarted { operation: op };
+            Ok(DeleteStart::Offboard(Begun::new(device, d, kind, now)))
+        }
+        AllocationState::Pending(_) => {
+            Err(device.refuse(TransitionError::new(&device.state, Operation::Delete)))
+        }
+    }
 }

@@ -36,8 +36,12 @@ mod recover;
 mod replace;
 mod reset;
 
-pub use delete::DeleteStart;
+pub use allocate::{allocation_failed, begin_allocate};
+pub use delete::{DeleteStart, begin_delete};
 pub use pending::{Begun, EnvCall, EnvOutcome, Outcome, PendingDevice, Settlement};
+pub use recover::claim;
+pub use replace::begin_replace;
+pub use reset::begin_reset;
 
 use pending::rolled_back;
 
@@ -45,9 +49,7 @@ use crate::changeset::Transition;
 use crate::device::{Device, DeviceEdit};
 use crate::error::{Error, Result};
 use crate::group::RegistrationGroup;
-use crate::id::{OperationId, Version};
 use crate::state::{AllocationState, AllocationStatus, Operation, PendingAction};
-use crate::text::{BatchTag, Description, SerialNumber};
 use crate::time::Timestamp;
 
 /// `device` with `edit` applied, at the next version: every field but the serial.
@@ -63,95 +65,6 @@ pub fn edit(
     now: Timestamp,
 ) -> Result<Device> {
     device.edited(group, edit, now)
-}
-
-/// Begins allocating `device` to the target it resolves to in `group`: the intent to commit
-/// and the pending device that waits for the environment's `onboard`.
-///
-/// # Errors
-///
-/// [`Error::NoTarget`], [`Error::PrivateModelTarget`], and [`Error::InvalidState`] or
-/// [`Error::OperationInProgress`] unless the device is not allocated.
-pub fn begin_allocate(
-    device: &Device,
-    group: &RegistrationGroup,
-    op: OperationId,
-    now: Timestamp,
-    lease_until: Timestamp,
-) -> Result<Begun> {
-    device.begin_allocate(group, op, now, lease_until)
-}
-
-/// The failed allocation of a not-allocated `device` that never reached the environment (a
-/// missing model, say): `error` recorded as its last error, event `AllocationFailed`.
-///
-/// # Errors
-///
-/// [`Error::InvalidState`] or [`Error::OperationInProgress`] unless the device is not
-/// allocated.
-pub fn allocation_failed(device: &Device, error: &Error, now: Timestamp) -> Result<Transition> {
-    device.allocation_failed(error, now)
-}
-
-/// Begins resetting an allocated `device` as `group`'s reprovision method says.
-///
-/// # Errors
-///
-/// [`Error::ReprovisionDisabled`], and [`Error::InvalidState`] or
-/// [`Error::OperationInProgress`] unless the device is allocated.
-pub fn begin_reset(
-    device: &Device,
-    group: &RegistrationGroup,
-    op: OperationId,
-    now: Timestamp,
-    lease_until: Timestamp,
-) -> Result<Begun> {
-    device.begin_reset(group, op, now, lease_until)
-}
-
-/// Begins replacing an allocated `device`'s hardware with `new_serial`.
-///
-/// # Errors
-///
-/// [`Error::InvalidState`] or [`Error::OperationInProgress`] unless the device is allocated.
-pub fn begin_replace(
-    device: &Device,
-    new_serial: SerialNumber,
-    batch_tag: BatchTag,
-    description: Option<Description>,
-    op: OperationId,
-    now: Timestamp,
-    lease_until: Timestamp,
-) -> Result<Begun> {
-    device.begin_replace(new_serial, batch_tag, description, op, now, lease_until)
-}
-
-/// Begins deleting `device`: at once when it is not allocated, after the environment's
-/// `offboard` when it is.
-///
-/// # Errors
-///
-/// [`Error::Conflict`] when `expected` is stale, [`Error::OperationInProgress`] when the
-/// device is pending.
-pub fn begin_delete(
-    device: &Device,
-    expected: Option<Version>,
-    op: OperationId,
-    now: Timestamp,
-    lease_until: Timestamp,
-) -> Result<DeleteStart> {
-    device.begin_delete(expected, op, now, lease_until)
-}
-
-/// Claims a pending `device` for a new driver until `lease_until`, as
-/// [`Provisioner::recover`](crate::Provisioner::recover) does.
-///
-/// # Errors
-///
-/// [`Error::OperationInProgress`] while another driver's lease runs, [`Error::InvalidState`]
-/// unless the device is pending.
-pub fn claim(device: &Device, now: Timestamp, lease_until: Timestamp) -> Result<Begun> {
-    device.claim(now, lease_until)
 }
 
 impl PendingDevice {

@@ -10,37 +10,7 @@ use crate::event::EventKind;
 use crate::state::{AllocationState, Operation, TransitionError};
 use crate::time::Timestamp;
 
-impl Device {
-    /// Claims this device's pending operation for a new driver until `lease_until`: event
-    /// `OperationResumed` with the attempt number.
-    ///
-    /// # Errors
-    ///
-    /// A transition error when the device is not pending; [`Error::OperationInProgress`]
-    /// while another driver's lease runs.
-    pub(crate) fn claim(&self, now: Timestamp, lease_until: Timestamp) -> Result<Begun> {
-        let pending = match &self.state {
-            AllocationState::Pending(pending) => pending,
-            AllocationState::NotAllocated(_) | AllocationState::Allocated(_) => {
-                return Err(self.refuse(TransitionError::new(&self.state, Operation::Complete)));
-            }
-        };
-        if !pending.is_claimable(now) {
-            return Err(Error::OperationInProgress {
-                device: self.id(),
-                operation: pending.operation(),
-            });
-        }
-        let claimed = pending.claimed(lease_until);
-        let kind = EventKind::OperationResumed {
-            operation: claimed.operation(),
-            attempt: claimed.attempts(),
-        };
-        let mut d = self.next(now);
-        d.state = AllocationState::Pending(claimed);
-        Ok(Begun::new(self, d, kind, now))
-    }
-}
+impl Device {}
 
 /// The environment failed transiently: still pending, with the lease released for
 /// recovery and the error recorded; event `OperationDeferred`.
@@ -54,4 +24,34 @@ pub(super) fn deferred(pending: &PendingDevice, error: Error, now: Timestamp) ->
         message: error.to_string(),
     };
     Settlement::failed(Transition::update(pending.device(), d, kind, now), error)
+}
+
+/// Claims a pending `device` for a new driver until `lease_until`, as
+/// [`Provisioner::recover`](crate::Provisioner::recover) does.
+///
+/// # Errors
+///
+/// [`Error::OperationInProgress`] while another driver's lease runs, [`Error::InvalidState`]
+/// unless the device is pending.
+pub fn claim(device: &Device, now: Timestamp, lease_until: Timestamp) -> Result<Begun> {
+    let pending = match &device.state {
+        AllocationState::Pending(pending) => pending,
+        AllocationState::NotAllocated(_) | AllocationState::Allocated(_) => {
+            return Err(device.refuse(TransitionError::new(&device.state, Operation::Complete)));
+        }
+    };
+    if !pending.is_claimable(now) {
+        return Err(Error::OperationInProgress {
+            device: device.id(),
+            operation: pending.operation(),
+        });
+    }
+    let claimed = pending.claimed(lease_until);
+    let kind = EventKind::OperationResumed {
+        operation: claimed.operation(),
+        attempt: claimed.attempts(),
+    };
+    let mut d = device.next(now);
+    d.state = AllocationState::Pending(claimed);
+    Ok(Begun::new(device, d, kind, now))
 }

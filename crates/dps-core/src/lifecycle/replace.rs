@@ -13,39 +13,7 @@ use crate::state::{Allocated, AllocationState, Operation, PendingAction, SealedC
 use crate::text::{BatchTag, Description, SerialNumber};
 use crate::time::Timestamp;
 
-impl Device {
-    /// Starts a hardware replacement: `Allocated` → `Pending(replace)`, event
-    /// `ReplaceStarted`; the device carries `new_serial` from now on.
-    ///
-    /// # Errors
-    ///
-    /// A transition error unless the device is allocated.
-    pub(crate) fn begin_replace(
-        &self,
-        new_serial: SerialNumber,
-        batch_tag: BatchTag,
-        description: Option<Description>,
-        op: OperationId,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Begun> {
-        let from = self.allocated_for(Operation::Replace)?.clone();
-        let action = PendingAction::Replace {
-            from,
-            old_serial: self.serial().clone(),
-            batch_tag,
-            description,
-        };
-        let mut d = self.next(now);
-        d.state = pending_state(op, action, now, lease_until);
-        d.serial = new_serial;
-        let kind = EventKind::ReplaceStarted {
-            operation: op,
-            old_serial: self.serial().clone(),
-        };
-        Ok(Begun::new(self, d, kind, now))
-    }
-}
+impl Device {}
 
 /// The target reissued the credentials: `Allocated` with them, the replacement recorded,
 /// the new batch tag and description applied; event `Replaced`.
@@ -100,4 +68,35 @@ pub(super) fn rejected(
         result: Err(error),
         fallback: Some(Transition::update(pending.device(), kept, kind, now)),
     }
+}
+
+/// Begins replacing an allocated `device`'s hardware with `new_serial`.
+///
+/// # Errors
+///
+/// [`Error::InvalidState`] or [`Error::OperationInProgress`] unless the device is allocated.
+pub fn begin_replace(
+    device: &Device,
+    new_serial: SerialNumber,
+    batch_tag: BatchTag,
+    description: Option<Description>,
+    op: OperationId,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Begun> {
+    let from = device.allocated_for(Operation::Replace)?.clone();
+    let action = PendingAction::Replace {
+        from,
+        old_serial: device.serial().clone(),
+        batch_tag,
+        description,
+    };
+    let mut d = device.next(now);
+    d.state = pending_state(op, action, now, lease_until);
+    d.serial = new_serial;
+    let kind = EventKind::ReplaceStarted {
+        operation: op,
+        old_serial: device.serial().clone(),
+    };
+    Ok(Begun::new(device, d, kind, now))
 }

@@ -11,34 +11,7 @@ use crate::id::OperationId;
 use crate::state::{AllocationState, NotAllocated, Operation, PendingAction};
 use crate::time::Timestamp;
 
-impl Device {
-    /// Starts a reset: `Allocated` → `Pending(reset)`, event `ResetStarted`.
-    ///
-    /// # Errors
-    ///
-    /// A transition error unless the device is allocated; [`Error::ReprovisionDisabled`] when
-    /// the group disables reset.
-    pub(crate) fn begin_reset(
-        &self,
-        group: &RegistrationGroup,
-        op: OperationId,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Begun> {
-        let from = self.allocated_for(Operation::Reset)?.clone();
-        if group.reprovision() == ReprovisionMethod::Disabled {
-            return Err(Error::ReprovisionDisabled { group: group.id() });
-        }
-        let mut d = self.next(now);
-        d.state = pending_state(op, PendingAction::Reset { from }, now, lease_until);
-        Ok(Begun::new(
-            self,
-            d,
-            EventKind::ResetStarted { operation: op },
-            now,
-        ))
-    }
-}
+impl Device {}
 
 /// The target offboarded the device: `NotAllocated` and reprovisioned, with the attributes
 /// back at their defaults when the group initializes; event `Reset`.
@@ -61,4 +34,31 @@ pub(super) fn settle(
         initialized,
     };
     Settlement::settled(Transition::update(pending.device(), d, kind, now))
+}
+
+/// Begins resetting an allocated `device` as `group`'s reprovision method says.
+///
+/// # Errors
+///
+/// [`Error::ReprovisionDisabled`], and [`Error::InvalidState`] or
+/// [`Error::OperationInProgress`] unless the device is allocated.
+pub fn begin_reset(
+    device: &Device,
+    group: &RegistrationGroup,
+    op: OperationId,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Begun> {
+    let from = device.allocated_for(Operation::Reset)?.clone();
+    if group.reprovision() == ReprovisionMethod::Disabled {
+        return Err(Error::ReprovisionDisabled { group: group.id() });
+    }
+    let mut d = device.next(now);
+    d.state = pending_state(op, PendingAction::Reset { from }, now, lease_until);
+    Ok(Begun::new(
+        device,
+        d,
+        EventKind::ResetStarted { operation: op },
+        now,
+    ))
 }

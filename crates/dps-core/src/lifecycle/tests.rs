@@ -55,7 +55,7 @@ fn settled(s: Settlement) -> Device {
 }
 
 fn allocated(g: &RegistrationGroup) -> Device {
-    let begun = registered(g).begin_allocate(g, op(1), t(0), t(10)).unwrap();
+    let begun = begin_allocate(&registered(g), g, op(1), t(0), t(10)).unwrap();
     let answer = Ok(onboarded("a1"));
     settled(begun.pending.settle(g, answer, t(1)).unwrap())
 }
@@ -65,7 +65,7 @@ fn allocate_then_reset_round_trips_to_not_allocated() {
     let g = group();
     let a = allocated(&g);
     assert_eq!(a.status(), AllocationStatus::Allocated);
-    let begun = a.begin_reset(&g, op(2), t(2), t(12)).unwrap();
+    let begun = begin_reset(&a, &g, op(2), t(2), t(12)).unwrap();
     assert!(matches!(begun.pending.call(), EnvCall::Offboard { .. }));
     let n = settled(
         begun
@@ -83,13 +83,14 @@ fn allocate_then_reset_round_trips_to_not_allocated() {
 fn illegal_moves_are_refused_with_the_state_named() {
     let g = group();
     let na = registered(&g);
-    let e = na.begin_reset(&g, op(1), t(0), t(1)).unwrap_err();
+    let e = begin_reset(&na, &g, op(1), t(0), t(1)).unwrap_err();
     let Error::InvalidState(e) = e else {
         panic!("{e:?}")
     };
     assert_eq!(e.from, AllocationStatus::NotAllocated);
     assert_eq!(e.operation, Operation::Reset);
-    let replace = na.begin_replace(
+    let replace = begin_replace(
+        &na,
         "x".parse().unwrap(),
         "b".parse().unwrap(),
         None,
@@ -98,13 +99,10 @@ fn illegal_moves_are_refused_with_the_state_named() {
         t(1),
     );
     assert!(replace.is_err());
-    assert!(allocated(&g).begin_allocate(&g, op(1), t(0), t(1)).is_err());
+    assert!(begin_allocate(&allocated(&g), &g, op(1), t(0), t(1)).is_err());
 
-    let p = na.begin_allocate(&g, op(7), t(0), t(1)).unwrap().pending;
-    let e = p
-        .device()
-        .begin_delete(None, op(8), t(0), t(1))
-        .unwrap_err();
+    let p = begin_allocate(&na, &g, op(7), t(0), t(1)).unwrap().pending;
+    let e = begin_delete(p.device(), None, op(8), t(0), t(1)).unwrap_err();
     assert_eq!(e.code(), "operation_in_progress");
     let Error::OperationInProgress { operation, .. } = e else {
         panic!("{e:?}")
@@ -116,7 +114,7 @@ fn illegal_moves_are_refused_with_the_state_named() {
 fn mismatched_outcome_is_refused_and_rejection_restores() {
     let g = group();
     let a = allocated(&g);
-    let pending = a.begin_reset(&g, op(2), t(2), t(12)).unwrap().pending;
+    let pending = begin_reset(&a, &g, op(2), t(2), t(12)).unwrap().pending;
     let mismatch = pending.settle(&g, Ok(onboarded("zz")), t(3));
     assert!(mismatch.is_err());
     let rejected = pending
@@ -131,8 +129,7 @@ fn mismatched_outcome_is_refused_and_rejection_restores() {
 #[test]
 fn leases_gate_recovery() {
     let g = group();
-    let p = registered(&g)
-        .begin_allocate(&g, op(1), t(0), t(100))
+    let p = begin_allocate(&registered(&g), &g, op(1), t(0), t(100))
         .unwrap()
         .pending;
     let pending = p.pending();
@@ -140,8 +137,8 @@ fn leases_gate_recovery() {
     assert!(pending.is_claimable(t(100)));
     assert!(pending.released().is_claimable(t(0)));
     assert_eq!(pending.claimed(t(200)).attempts(), 2);
-    assert!(p.device().claim(t(99), t(200)).is_err());
-    let claimed = p.device().claim(t(100), t(200)).unwrap();
+    assert!(claim(p.device(), t(99), t(200)).is_err());
+    let claimed = claim(p.device(), t(100), t(200)).unwrap();
     assert_eq!(claimed.pending.pending().attempts(), 2);
     assert_eq!(claimed.intent.event().kind.name(), "operation_resumed");
 }
@@ -150,16 +147,16 @@ fn leases_gate_recovery() {
 fn a_rejected_replacement_returns_to_the_old_serial_or_falls_back_to_the_new() {
     let g = group();
     let a = allocated(&g);
-    let begun = a
-        .begin_replace(
-            "SN-2".parse().unwrap(),
-            "b".parse().unwrap(),
-            None,
-            op(3),
-            t(2),
-            t(12),
-        )
-        .unwrap();
+    let begun = begin_replace(
+        &a,
+        "SN-2".parse().unwrap(),
+        "b".parse().unwrap(),
+        None,
+        op(3),
+        t(2),
+        t(12),
+    )
+    .unwrap();
     assert_eq!(begun.pending.device().serial().as_str(), "SN-2");
     let s = begun
         .pending

@@ -4,8 +4,9 @@ use crate::changeset::Transition;
 use crate::device::{Device, DeviceEdit, NewDevice};
 use crate::environment::Environment;
 use crate::error::{Entity, Error, Result};
+use crate::group::RegistrationGroup;
 use crate::id::{DeviceId, GroupId};
-use crate::import::{ImportFields, ImportMode, ImportRecord};
+use crate::import::{ImportFields, ImportMode, ImportPlan, ImportRecord};
 use crate::store::{DeviceQuery, Store};
 use crate::text::SerialNumber;
 
@@ -47,14 +48,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     ) -> Result<RegisterReport> {
         let group = self.group(group).await?;
         let records = devices.into_iter().map(ImportRecord::new).collect();
-        let plan = self
-            .plan_import(
-                &group,
-                records,
-                ImportMode::Create,
-                &ImportFields::default(),
-            )
-            .await?;
+        let plan = self.plan_create(&group, records).await?;
         let ids = plan.created_ids();
         let applied = self.apply_import(plan, atomicity).await?;
         let outcomes = applied
@@ -110,14 +104,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                     ImportRecord::new(new)
                 })
                 .collect();
-            let plan = self
-                .plan_import(
-                    &group,
-                    records,
-                    ImportMode::Create,
-                    &ImportFields::default(),
-                )
-                .await?;
+            let plan = self.plan_create(&group, records).await?;
             let applied = self.apply_import(plan, Atomicity::BestEffort).await?;
             for outcome in applied.outcomes {
                 match outcome {
@@ -222,5 +209,15 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         self.commit(Transition::edited(&device, edited.clone(), now))
             .await?;
         Ok(edited)
+    }
+
+    /// The plan that registers `records` in `group` as new devices.
+    async fn plan_create(
+        &self,
+        group: &RegistrationGroup,
+        records: Vec<ImportRecord>,
+    ) -> Result<ImportPlan> {
+        self.plan_import(group, records, ImportMode::Create, &ImportFields::default())
+            .await
     }
 }

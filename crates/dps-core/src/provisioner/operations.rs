@@ -8,7 +8,7 @@ use crate::environment::{Environment, EnvironmentError};
 use crate::error::{Entity, Error, Result};
 use crate::group::RegistrationGroup;
 use crate::id::{DeviceId, GroupId, Version};
-use crate::lifecycle::{DeleteStart, Outcome};
+use crate::lifecycle::{self, DeleteStart, Outcome};
 use crate::store::{DeviceQuery, Store};
 use crate::text::{ModelId, SerialNumber, Target};
 
@@ -213,7 +213,8 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             });
         }
         let now = self.now();
-        match device.begin_replace(
+        match lifecycle::begin_replace(
+            &device,
             new_serial,
             request.batch_tag,
             request.description,
@@ -417,7 +418,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
                     model: device.model_id().to_string(),
                     target: target.to_string(),
                 };
-                return match device.allocation_failed(&err, self.now()) {
+                return match lifecycle::allocation_failed(&device, &err, self.now()) {
                     Ok(transition) => Plan::Final {
                         transition,
                         result: Err(err),
@@ -428,7 +429,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
             Err(e) => return Plan::Refused(e.into()),
         }
         let now = self.now();
-        match device.begin_allocate(group, self.new_op(), now, self.lease_from(now)) {
+        match lifecycle::begin_allocate(&device, group, self.new_op(), now, self.lease_from(now)) {
             Ok(begun) => Plan::Begun { begun, group },
             Err(e) => Plan::Refused(e),
         }
@@ -437,7 +438,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// The reset of one device.
     fn plan_reset<'g>(&self, group: &'g RegistrationGroup, device: Device) -> Plan<'g> {
         let now = self.now();
-        match device.begin_reset(group, self.new_op(), now, self.lease_from(now)) {
+        match lifecycle::begin_reset(&device, group, self.new_op(), now, self.lease_from(now)) {
             Ok(begun) => Plan::Begun { begun, group },
             Err(e) => Plan::Refused(e),
         }
@@ -451,7 +452,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
         expected: Option<Version>,
     ) -> Plan<'g> {
         let now = self.now();
-        match device.begin_delete(expected, self.new_op(), now, self.lease_from(now)) {
+        match lifecycle::begin_delete(&device, expected, self.new_op(), now, self.lease_from(now)) {
             Ok(DeleteStart::Now(transition)) => Plan::Final {
                 transition,
                 result: Ok(Outcome::Deleted),

@@ -151,7 +151,7 @@ impl<S: Store, E: Environment> Provisioner<S, E> {
     /// The claim of one listed pending device, unless another driver's lease still runs.
     fn plan_claim<'g>(&self, group: &'g RegistrationGroup, device: Device) -> Claim<'g> {
         let now = self.now();
-        match device.claim(now, self.lease_from(now)) {
+        match crate::lifecycle::claim(&device, now, self.lease_from(now)) {
             Ok(begun) => Claim::Plan(Plan::Begun { begun, group }),
             Err(Error::OperationInProgress { .. }) => {
                 match device.state().pending().and_then(|p| p.lease_until()) {
