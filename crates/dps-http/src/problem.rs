@@ -46,6 +46,21 @@ pub(crate) struct ProblemBody<'a> {
     detail: &'a str,
 }
 
+/// The answer of every operation to a refusal or failure, as its OpenAPI entry lists it.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = "default",
+    description = "a refusal or failure",
+    content_type = "application/problem+json"
+)]
+pub(crate) struct Refused<'a>(
+    #[expect(
+        dead_code,
+        reason = "it names the body's schema; no answer is built from it"
+    )]
+    ProblemBody<'a>,
+);
+
 /// Seconds a client waits before retrying a retryable failure.
 const RETRY_AFTER_SECONDS: u64 = 1;
 

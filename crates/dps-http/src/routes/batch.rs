@@ -183,7 +183,7 @@ async fn run(
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name")),
     request_body = SelectionDoc,
-    responses((status = 200, description = "one outcome per device", body = crate::views::BatchView<'static>), (status = 202, description = "a selection over the job threshold: the job that runs it, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "one outcome per device", body = crate::views::BatchView<'static>), (status = 202, description = "a selection over the job threshold: the job that runs it, at the Location", body = crate::views::JobView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn allocate(
@@ -201,7 +201,7 @@ pub(crate) async fn allocate(
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name")),
     request_body = SelectionDoc,
-    responses((status = 200, description = "one outcome per device", body = crate::views::BatchView<'static>), (status = 202, description = "a selection over the job threshold: the job that runs it, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "one outcome per device", body = crate::views::BatchView<'static>), (status = 202, description = "a selection over the job threshold: the job that runs it, at the Location", body = crate::views::JobView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn reset(
@@ -219,7 +219,7 @@ pub(crate) async fn reset(
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name")),
     request_body = SelectionDoc,
-    responses((status = 200, description = "one outcome per device", body = crate::views::BatchView<'static>), (status = 202, description = "a selection over the job threshold: the job that runs it, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "one outcome per device", body = crate::views::BatchView<'static>), (status = 202, description = "a selection over the job threshold: the job that runs it, at the Location", body = crate::views::JobView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn delete(
@@ -235,7 +235,7 @@ pub(crate) async fn delete(
     post,
     path = "/v1/recover",
     tag = "operations",
-    responses((status = 200, description = "the operations completed and the leases still held", body = crate::views::RecoverView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the operations completed and the leases still held", body = crate::views::RecoverView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn recover(State(api): State<Api>, caller: Caller) -> Result<Response, Problem> {

@@ -68,7 +68,7 @@ fn rate_limited(wait: std::time::Duration) -> Problem {
     path = "/v1/bootstrap",
     tag = "bootstrap",
     request_body = BootstrapBody,
-    responses((status = 200, description = "where the device connects, with its credentials", body = crate::views::BootstrapView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "where the device connects, with its credentials", body = crate::views::BootstrapView<'static>), crate::problem::Refused),
 )]
 pub(crate) async fn bootstrap(
     State(api): State<Api>,

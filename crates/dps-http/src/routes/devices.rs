@@ -131,7 +131,7 @@ fn view<'d>(
     path = "/v1/groups/{group}/devices",
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name"), FilterQuery, ListQuery),
-    responses((status = 200, description = "a page of devices", body = crate::views::PageView<crate::views::DeviceView<'static>>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "a page of devices", body = crate::views::PageView<crate::views::DeviceView<'static>>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(
@@ -243,7 +243,7 @@ pub(crate) struct Register {
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name")),
     request_body = Register,
-    responses((status = 201, description = "the new device", body = crate::views::DeviceView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, description = "the new device", body = crate::views::DeviceView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn register(
@@ -305,7 +305,7 @@ struct Generated<'a> {
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name")),
     request_body = Generate,
-    responses((status = 201, description = "how many were registered", body = Generated<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, description = "how many were registered", body = Generated<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn generate(
@@ -355,7 +355,7 @@ pub(crate) struct ShowQuery {
     path = "/v1/groups/{group}/devices/{serial}",
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name"), ("serial" = String, Path, description = "a serial number, percent-encoded", pattern = r"^[A-Za-z0-9._:-]{1,64}$"), ShowQuery),
-    responses((status = 200, description = "the device, its version in the ETag", body = crate::views::DeviceView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the device, its version in the ETag", body = crate::views::DeviceView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn show(
@@ -408,7 +408,7 @@ pub(crate) struct Edit {
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name"), ("serial" = String, Path, description = "a serial number, percent-encoded", pattern = r"^[A-Za-z0-9._:-]{1,64}$"), ("If-Match" = Option<String>, Header, nullable = false, description = "the version the device must be at", pattern = r#"^(W/)?("[0-9]{1,15}"|[0-9]{1,15})$"#)),
     request_body = Edit,
-    responses((status = 200, description = "the edited device", body = crate::views::DeviceView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the edited device", body = crate::views::DeviceView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn edit(
@@ -458,7 +458,7 @@ pub(crate) async fn edit(
     path = "/v1/groups/{group}/devices/{serial}",
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name"), ("serial" = String, Path, description = "a serial number, percent-encoded", pattern = r"^[A-Za-z0-9._:-]{1,64}$"), ("If-Match" = Option<String>, Header, nullable = false, description = "the version the device must be at", pattern = r#"^(W/)?("[0-9]{1,15}"|[0-9]{1,15})$"#)),
-    responses((status = 204, description = "the device is gone"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 204, description = "the device is gone"), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn delete(
@@ -503,7 +503,7 @@ pub(crate) struct Replace {
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name"), ("serial" = String, Path, description = "a serial number, percent-encoded", pattern = r"^[A-Za-z0-9._:-]{1,64}$")),
     request_body = Replace,
-    responses((status = 200, description = "the device on its new hardware", body = crate::views::DeviceView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the device on its new hardware", body = crate::views::DeviceView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn replace(
@@ -533,7 +533,7 @@ pub(crate) async fn replace(
     path = "/v1/groups/{group}/devices:template",
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name")),
-    responses((status = 200, description = "the import template", body = String, content_type = "text/csv"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the import template", body = String, content_type = "text/csv"), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn template(

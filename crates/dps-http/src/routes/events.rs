@@ -35,7 +35,7 @@ pub(crate) struct ListQuery {
     path = "/v1/events",
     tag = "events",
     params(ListQuery),
-    responses((status = 200, description = "a page of the event log; with `Accept: text/event-stream`, the log followed live as server-sent events (`id` the cursor, `event` the kind, `data` the event's JSON), resumed with `Last-Event-ID`", content((crate::views::PageView<crate::views::EventView<'static>> = "application/json"), (String = "text/event-stream"))), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "a page of the event log; with `Accept: text/event-stream`, the log followed live as server-sent events (`id` the cursor, `event` the kind, `data` the event's JSON), resumed with `Last-Event-ID`", content((crate::views::PageView<crate::views::EventView<'static>> = "application/json"), (String = "text/event-stream"))), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(

@@ -37,7 +37,7 @@ pub(crate) struct ListQuery {
     path = "/v1/groups",
     tag = "groups",
     params(ListQuery),
-    responses((status = 200, description = "a page of the groups the token reaches", body = crate::views::PageView<crate::views::GroupView<'static>>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "a page of the groups the token reaches", body = crate::views::PageView<crate::views::GroupView<'static>>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(
@@ -107,7 +107,7 @@ pub(crate) struct CreateGroup {
     path = "/v1/groups",
     tag = "groups",
     request_body = CreateGroup,
-    responses((status = 201, description = "the new group", body = crate::views::GroupView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, description = "the new group", body = crate::views::GroupView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn create(
@@ -153,7 +153,7 @@ pub(crate) async fn create(
     path = "/v1/groups/{group}",
     tag = "groups",
     params(("group" = String, Path, description = "a group ID or a unique group name")),
-    responses((status = 200, description = "the group, its version in the ETag", body = crate::views::GroupView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the group, its version in the ETag", body = crate::views::GroupView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn show(
@@ -198,7 +198,7 @@ pub(crate) struct EditGroup {
     tag = "groups",
     params(("group" = String, Path, description = "a group ID or a unique group name"), ("If-Match" = Option<String>, Header, nullable = false, description = "the version the group must be at", pattern = r#"^(W/)?("[0-9]{1,15}"|[0-9]{1,15})$"#)),
     request_body = EditGroup,
-    responses((status = 200, description = "the edited group", body = crate::views::GroupView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the edited group", body = crate::views::GroupView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn edit(
@@ -254,7 +254,7 @@ pub(crate) struct DeleteQuery {
     path = "/v1/groups/{group}",
     tag = "groups",
     params(("group" = String, Path, description = "a group ID or a unique group name"), DeleteQuery),
-    responses((status = 200, description = "the group and its devices are gone", body = crate::views::GroupDeleteView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the group and its devices are gone", body = crate::views::GroupDeleteView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn delete(
@@ -293,7 +293,7 @@ pub(crate) struct Rotate {
     tag = "groups",
     params(("group" = String, Path, description = "a group ID or a unique group name")),
     request_body = Option<Rotate>,
-    responses((status = 200, description = "the group with its new secret (never shown)", body = crate::views::GroupView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the group with its new secret (never shown)", body = crate::views::GroupView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn rotate(

@@ -52,7 +52,7 @@ pub(crate) struct ListQuery {
     path = "/v1/jobs",
     tag = "jobs",
     params(ListQuery),
-    responses((status = 200, description = "the jobs, newest first", body = crate::views::PageView<crate::views::JobView<'static>>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the jobs, newest first", body = crate::views::PageView<crate::views::JobView<'static>>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(
@@ -90,7 +90,7 @@ pub(crate) async fn list(
     path = "/v1/jobs/{job}",
     tag = "jobs",
     params(("job" = String, Path, description = "a job ID", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
-    responses((status = 200, description = "the job's progress and outcome", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the job's progress and outcome", body = crate::views::JobView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn show(
@@ -107,7 +107,7 @@ pub(crate) async fn show(
     path = "/v1/jobs/{job}/cancel",
     tag = "jobs",
     params(("job" = String, Path, description = "a job ID", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
-    responses((status = 200, description = "the job, which stops after the page in flight", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the job, which stops after the page in flight", body = crate::views::JobView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn cancel(
@@ -126,7 +126,7 @@ pub(crate) async fn cancel(
     path = "/v1/jobs/{job}/results",
     tag = "jobs",
     params(("job" = String, Path, description = "a job ID", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
-    responses((status = 200, description = "the result of every device done so far: Device Serial No., Result (succeeded or failed), Code, Message", body = String, content_type = "text/csv"), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the result of every device done so far: Device Serial No., Result (succeeded or failed), Code, Message", body = String, content_type = "text/csv"), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn results(

@@ -14,7 +14,7 @@ use crate::problem::Problem;
     get,
     path = "/healthz",
     tag = "operations",
-    responses((status = 200, description = "the process is up", body = Object), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the process is up", body = Object), crate::problem::Refused),
 )]
 pub(crate) async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
@@ -25,7 +25,7 @@ pub(crate) async fn healthz() -> Response {
     get,
     path = "/readyz",
     tag = "operations",
-    responses((status = 200, description = "the store answers", body = Object), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the store answers", body = Object), crate::problem::Refused),
 )]
 pub(crate) async fn readyz(State(api): State<Api>) -> Response {
     match api.provisioner().store().groups(None, 1).await {

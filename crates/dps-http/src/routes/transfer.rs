@@ -84,7 +84,7 @@ where
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name"), ImportQuery),
     request_body(content((String = "text/csv"), (String = "multipart/form-data"))),
-    responses((status = 200, description = "the import report (or, with Accept: text/csv, the error CSV)", body = crate::views::ImportView<'static>), (status = 202, description = "a bulk import of more records than the job threshold: the job that imports it, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the import report (or, with Accept: text/csv, the error CSV)", body = crate::views::ImportView<'static>), (status = 202, description = "a bulk import of more records than the job threshold: the job that imports it, at the Location", body = crate::views::JobView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn import(
@@ -363,7 +363,7 @@ where
     path = "/v1/groups/{group}/devices:export",
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name"), FilterQuery, ExportQuery),
-    responses((status = 200, description = "the CSV of the devices that match the filters", body = String, content_type = "text/csv"), (status = 202, description = "a selection over the job threshold: the job that makes the file, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the CSV of the devices that match the filters", body = String, content_type = "text/csv"), (status = 202, description = "a selection over the job threshold: the job that makes the file, at the Location", body = crate::views::JobView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn export(
@@ -383,7 +383,7 @@ pub(crate) async fn export(
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name"), ExportQuery),
     request_body = super::batch::SelectionDoc,
-    responses((status = 200, description = "the CSV of the selected devices", body = String, content_type = "text/csv"), (status = 202, description = "a selection over the job threshold: the job that makes the file, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the CSV of the selected devices", body = String, content_type = "text/csv"), (status = 202, description = "a selection over the job threshold: the job that makes the file, at the Location", body = crate::views::JobView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn export_selected(
@@ -443,7 +443,7 @@ pub(crate) async fn export_of(
     path = "/v1/groups/{group}/devices:qr",
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name"), FilterQuery),
-    responses((status = 200, description = "the ZIP of the QR labels of the devices that match the filters", body = Vec<u8>, content_type = "application/zip"), (status = 202, description = "a selection over the job threshold: the job that makes the file, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the ZIP of the QR labels of the devices that match the filters", body = Vec<u8>, content_type = "application/zip"), (status = 202, description = "a selection over the job threshold: the job that makes the file, at the Location", body = crate::views::JobView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn qr(
@@ -462,7 +462,7 @@ pub(crate) async fn qr(
     tag = "devices",
     params(("group" = String, Path, description = "a group ID or a unique group name")),
     request_body = super::batch::SelectionDoc,
-    responses((status = 200, description = "the ZIP of the selected devices' QR labels", body = Vec<u8>, content_type = "application/zip"), (status = 202, description = "a selection over the job threshold: the job that makes the file, at the Location", body = crate::views::JobView<'static>), (status = "default", description = "a refusal or failure", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the ZIP of the selected devices' QR labels", body = Vec<u8>, content_type = "application/zip"), (status = 202, description = "a selection over the job threshold: the job that makes the file, at the Location", body = crate::views::JobView<'static>), crate::problem::Refused),
     security(("bearer" = [])),
 )]
 pub(crate) async fn qr_selected(
