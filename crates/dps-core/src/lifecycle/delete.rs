@@ -33,7 +33,8 @@ pub(super) fn settle(pending: &PendingDevice, now: Timestamp) -> Settlement {
 ///
 /// # Errors
 ///
-/// [`Error::Conflict`] when `expected` is stale, [`Error::OperationInProgress`] when the
+/// [`Error::Conflict`](crate::Error::Conflict) when `expected` is stale,
+/// [`Error::OperationInProgress`](crate::Error::OperationInProgress) when the
 /// device is pending.
 pub fn begin_delete(
     device: &Device,
