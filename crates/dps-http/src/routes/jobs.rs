@@ -150,7 +150,7 @@ pub(crate) fn results_of(api: Api, job: Job) -> Response {
     path = "/v1/jobs/{job}/file",
     tag = "jobs",
     params(("job" = String, Path, description = "a job ID", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
-    responses((status = 200, description = "the file of a finished export (CSV) or label (ZIP) job", body = Vec<u8>, content_type = "application/octet-stream"), (status = "default", description = "a refusal or failure: 409 job_not_finished while it runs or when it was cancelled or failed, 404 no_file for a job that makes none", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "the file of a finished job: the CSV of an export, the ZIP of a label archive, the refused records of an import (CSV)", content((String = "text/csv"), (Vec<u8> = "application/zip"))), (status = "default", description = "a refusal or failure: 409 job_not_finished while it runs or when it was cancelled or failed, 404 no_file for a job that makes none", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])),
 )]
 pub(crate) async fn file(
