@@ -63,35 +63,10 @@ impl WebhookEnvironment {
             let (message, retry_after, whole) = match outcome {
                 Ok(answer) => {
                     route.breaker.succeeded();
-                    let answers = match serde_json::from_slice::<wire::BatchAnswer>(&answer) {
-                        Ok(a) if a.results.len() == left.len() => a.results,
-                        Ok(a) => {
-                            let why =
-                                format!("{} results for {} items", a.results.len(), left.len());
-                            fill(&mut results, &left, &malformed(name, why));
-                            break;
-                        }
-                        Err(e) => {
-                            fill(&mut results, &left, &malformed(name, e.to_string()));
-                            break;
-                        }
-                    };
-                    let mut again = Vec::new();
-                    let mut last = String::new();
-                    for (i, item) in left.iter().copied().zip(answers) {
-                        match item_result(name, item, parse) {
-                            Ok(result) => results[i] = Some(result),
-                            Err(message) => {
-                                again.push(i);
-                                last = message;
-                            }
-                        }
+                    match take_answer(name, &answer, &mut results, &mut left, parse) {
+                        Some(last) => (last, None, false),
+                        None => break,
                     }
-                    left = again;
-                    if left.is_empty() {
-                        break;
-                    }
-                    (last, None, false)
                 }
                 Err(Failure::Rejected(reason)) => {
                     route.breaker.succeeded();
@@ -124,6 +99,48 @@ impl WebhookEnvironment {
             .map(|r| r.unwrap_or_else(|| Err(malformed(name, "no result".to_owned()))))
             .collect()
     }
+}
+
+/// Takes the results of a batch answer for the items of `left`. An item whose own result
+/// may pass on another attempt stays in `left`, and the message of the last of them comes
+/// back; `None` when nothing is left to try again (an answer that is not a batch answer for
+/// `left` fails all of them).
+fn take_answer<A: DeserializeOwned, T>(
+    name: &'static str,
+    answer: &[u8],
+    results: &mut [Option<Result<T, EnvironmentError>>],
+    left: &mut Vec<usize>,
+    parse: fn(A) -> Result<T, wire::Invalid>,
+) -> Option<String> {
+    let answers = match serde_json::from_slice::<wire::BatchAnswer>(answer) {
+        Ok(a) if a.results.len() == left.len() => a.results,
+        Ok(a) => {
+            let why = format!("{} results for {} items", a.results.len(), left.len());
+            fill(results, left, &malformed(name, why));
+            return None;
+        }
+        Err(e) => {
+            fill(results, left, &malformed(name, e.to_string()));
+            return None;
+        }
+    };
+    let mut again = Vec::new();
+    let mut last = String::new();
+    for (i, item) in left.iter().copied().zip(answers) {
+        match item_result(name, item, parse) {
+            Ok(result) => {
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Some(result);
+                }
+            }
+            Err(message) => {
+                again.push(i);
+                last = message;
+            }
+        }
+    }
+    *left = again;
+    (!left.is_empty()).then_some(last)
 }
 
 /// Gives each item of `left` the error `e`.

@@ -410,53 +410,11 @@ impl ImportFuzz {
 async fn import(parts: Parts, data: &[u8]) -> Result<StatusCode, Failure> {
     let (shape, csv) = ImportShape::split(data);
     let fixture = Fixture::new(parts).await?;
-    let mut uri = format!("/v1/groups/{}/devices:import", fixture.group.id());
-    let mut query = Vec::new();
-    if shape.dry_run {
-        query.push("dry_run=true");
-    }
-    if shape.upsert {
-        query.push("mode=upsert");
-    }
-    if !query.is_empty() {
-        uri.push('?');
-        uri.push_str(&query.join("&"));
-    }
-    let (content_type, body) = if shape.multipart {
-        let mut form = format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; \
-             filename=\"devices.csv\"\r\nContent-Type: text/csv\r\n\r\n"
-        )
-        .into_bytes();
-        form.extend_from_slice(csv);
-        form.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-        (format!("multipart/form-data; boundary={BOUNDARY}"), form)
-    } else {
-        ("text/csv".to_owned(), csv.to_vec())
-    };
-    // What the library's reader makes of the same file, in a dry run before the upload: the
-    // number of data rows the report must account for. A multipart body whose CSV holds the
-    // boundary ends the file early, so it has no such count.
-    let delimiter = format!("\r\n--{BOUNDARY}");
-    let whole_file = !shape.multipart || !contains(csv, delimiter.as_bytes());
-    let expected_rows = if whole_file {
-        let mode = if shape.upsert {
-            ImportMode::Upsert
-        } else {
-            ImportMode::Create
-        };
-        let options = ImportOptions::default().with_mode(mode).dry_run();
-        dps_csv::import_async(fixture.api.provisioner(), fixture.group.id(), csv, &options)
-            .await
-            .ok()
-            .map(|report| report.summary.rows)
-    } else {
-        None
-    };
-
+    let expected_rows = shape.expected_rows(&fixture, csv).await;
+    let (content_type, body) = shape.body(csv);
     let request = Request::builder()
         .method(Method::POST)
-        .uri(uri)
+        .uri(shape.uri(&fixture))
         .header(
             header::AUTHORIZATION,
             format!("Bearer {}", fixture.operator),
@@ -472,43 +430,106 @@ async fn import(parts: Parts, data: &[u8]) -> Result<StatusCode, Failure> {
         answer.assert_problem();
         return Ok(answer.status);
     }
-    let report = answer.json();
-    let count = |name: &str| match report[name].as_u64() {
-        Some(n) => n,
-        None => panic!("the report has no {name}: {answer:?}"),
-    };
-    let (accepted, rejected) = (count("accepted"), count("rejected"));
-    let (created, updated, unchanged) = (count("created"), count("updated"), count("unchanged"));
-    assert_eq!(accepted, created + updated + unchanged, "{answer:?}");
-    let listed_rows = report["rows"].as_array().map_or(0, Vec::len) as u64;
-    assert_eq!(
-        rejected, listed_rows,
-        "rejected is not the rows listed: {answer:?}"
-    );
-    if let Some(rows) = expected_rows {
-        assert_eq!(
-            accepted + rejected,
-            rows,
-            "the report does not account for every data row: {answer:?}"
-        );
-    }
-    let committed = report["committed"].as_bool() == Some(true);
-    assert_eq!(
-        report["dry_run"].as_bool(),
-        Some(shape.dry_run),
-        "{answer:?}"
-    );
-    assert!(
-        !(shape.dry_run && committed),
-        "a dry run committed: {answer:?}"
-    );
+    let created = shape.check_report(&answer, expected_rows);
     let listed = fixture.listed().await? as u64;
-    let expected = if committed { 1 + created } else { 1 };
+    let expected = 1 + created.unwrap_or(0);
     assert_eq!(
         listed, expected,
         "the group lists {listed} devices after the import: {answer:?}"
     );
     Ok(answer.status)
+}
+
+impl ImportShape {
+    /// The import's URI, with this shape's query.
+    fn uri(self, fixture: &Fixture) -> String {
+        let mut uri = format!("/v1/groups/{}/devices:import", fixture.group.id());
+        let mut query = Vec::new();
+        if self.dry_run {
+            query.push("dry_run=true");
+        }
+        if self.upsert {
+            query.push("mode=upsert");
+        }
+        if !query.is_empty() {
+            uri.push('?');
+            uri.push_str(&query.join("&"));
+        }
+        uri
+    }
+
+    /// The content type and body that send `csv` in this shape.
+    fn body(self, csv: &[u8]) -> (String, Vec<u8>) {
+        if self.multipart {
+            let mut form = format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; \
+                 filename=\"devices.csv\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .into_bytes();
+            form.extend_from_slice(csv);
+            form.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+            (format!("multipart/form-data; boundary={BOUNDARY}"), form)
+        } else {
+            ("text/csv".to_owned(), csv.to_vec())
+        }
+    }
+
+    /// What the library's reader makes of the same file, in a dry run before the upload: the
+    /// number of data rows the report must account for. A multipart body whose CSV holds the
+    /// boundary ends the file early, so it has no such count.
+    async fn expected_rows(self, fixture: &Fixture, csv: &[u8]) -> Option<u64> {
+        let delimiter = format!("\r\n--{BOUNDARY}");
+        if self.multipart && contains(csv, delimiter.as_bytes()) {
+            return None;
+        }
+        let mode = if self.upsert {
+            ImportMode::Upsert
+        } else {
+            ImportMode::Create
+        };
+        let options = ImportOptions::default().with_mode(mode).dry_run();
+        dps_csv::import_async(fixture.api.provisioner(), fixture.group.id(), csv, &options)
+            .await
+            .ok()
+            .map(|report| report.summary.rows)
+    }
+
+    /// Checks a `200` import report against this shape and the rows the file holds; the
+    /// number of devices it created when it committed.
+    fn check_report(self, answer: &Answer, expected_rows: Option<u64>) -> Option<u64> {
+        let report = answer.json();
+        let count = |name: &str| match report[name].as_u64() {
+            Some(n) => n,
+            None => panic!("the report has no {name}: {answer:?}"),
+        };
+        let (accepted, rejected) = (count("accepted"), count("rejected"));
+        let (created, updated, unchanged) =
+            (count("created"), count("updated"), count("unchanged"));
+        assert_eq!(accepted, created + updated + unchanged, "{answer:?}");
+        let listed_rows = report["rows"].as_array().map_or(0, Vec::len) as u64;
+        assert_eq!(
+            rejected, listed_rows,
+            "rejected is not the rows listed: {answer:?}"
+        );
+        if let Some(rows) = expected_rows {
+            assert_eq!(
+                accepted + rejected,
+                rows,
+                "the report does not account for every data row: {answer:?}"
+            );
+        }
+        let committed = report["committed"].as_bool() == Some(true);
+        assert_eq!(
+            report["dry_run"].as_bool(),
+            Some(self.dry_run),
+            "{answer:?}"
+        );
+        assert!(
+            !(self.dry_run && committed),
+            "a dry run committed: {answer:?}"
+        );
+        committed.then_some(created)
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

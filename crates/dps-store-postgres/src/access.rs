@@ -14,12 +14,53 @@ use crate::error::{pg_error, token_insert_error};
 /// before it could be read.
 const CLAIM_ATTEMPTS: usize = 3;
 
+/// The statements of access tokens and idempotency records, with the schema name filled in.
+pub(crate) struct AccessSql {
+    tokens: String,
+    token_by_hash: String,
+    insert_token: String,
+    remove_token: String,
+    claim_idempotency: String,
+    idempotency_record: String,
+    finish_idempotency: String,
+    release_idempotency: String,
+    purge_idempotency: String,
+}
+
+impl AccessSql {
+    /// The statements for schema `s`.
+    pub(crate) fn new(s: &str) -> Self {
+        Self {
+            tokens: format!("SELECT data FROM \"{s}\".dps_tokens ORDER BY name"),
+            token_by_hash: format!("SELECT data FROM \"{s}\".dps_tokens WHERE hash = $1"),
+            insert_token: format!(
+                "INSERT INTO \"{s}\".dps_tokens (name, hash, data) VALUES ($1, $2, $3)"
+            ),
+            remove_token: format!("DELETE FROM \"{s}\".dps_tokens WHERE name = $1"),
+            claim_idempotency: format!(
+                "INSERT INTO \"{s}\".dps_idempotency AS i (key, fingerprint, created_at, answer) \
+             VALUES ($1, $2, $3, NULL) ON CONFLICT (key) DO UPDATE \
+             SET fingerprint = excluded.fingerprint, created_at = excluded.created_at \
+             WHERE i.answer IS NULL AND i.created_at < $4"
+            ),
+            idempotency_record: format!(
+                "SELECT fingerprint, created_at, answer FROM \"{s}\".dps_idempotency WHERE key = $1"
+            ),
+            finish_idempotency: format!(
+                "UPDATE \"{s}\".dps_idempotency SET answer = $2 WHERE key = $1"
+            ),
+            release_idempotency: format!("DELETE FROM \"{s}\".dps_idempotency WHERE key = $1"),
+            purge_idempotency: format!("DELETE FROM \"{s}\".dps_idempotency WHERE created_at < $1"),
+        }
+    }
+}
+
 impl PgStore {
     /// Every token, ordered by name (in byte order: the column's collation is `"C"`).
     pub(crate) async fn list_tokens(&self) -> Result<Vec<AccessToken>, StoreError> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&self.sql.tokens)
+            .prepare_cached(&self.sql.access.tokens)
             .await
             .map_err(|e| pg_error("prepare", e))?;
         let rows = client
@@ -38,7 +79,7 @@ impl PgStore {
     ) -> Result<Option<AccessToken>, StoreError> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&self.sql.token_by_hash)
+            .prepare_cached(&self.sql.access.token_by_hash)
             .await
             .map_err(|e| pg_error("prepare", e))?;
         let row = client
@@ -53,7 +94,7 @@ impl PgStore {
         let data = StoredToken::from(token).to_json()?;
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&self.sql.insert_token)
+            .prepare_cached(&self.sql.access.insert_token)
             .await
             .map_err(|e| pg_error("prepare", e))?;
         client
@@ -70,7 +111,7 @@ impl PgStore {
     pub(crate) async fn delete_token(&self, name: &Actor) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&self.sql.remove_token)
+            .prepare_cached(&self.sql.access.remove_token)
             .await
             .map_err(|e| pg_error("prepare", e))?;
         let n = client
@@ -96,11 +137,11 @@ impl PgStore {
     ) -> Result<IdempotencyClaim, StoreError> {
         let client = self.client().await?;
         let claim = client
-            .prepare_cached(&self.sql.claim_idempotency)
+            .prepare_cached(&self.sql.access.claim_idempotency)
             .await
             .map_err(|e| pg_error("prepare", e))?;
         let read = client
-            .prepare_cached(&self.sql.idempotency_record)
+            .prepare_cached(&self.sql.access.idempotency_record)
             .await
             .map_err(|e| pg_error("prepare", e))?;
         for _ in 0..CLAIM_ATTEMPTS {
@@ -139,7 +180,7 @@ impl PgStore {
     pub(crate) async fn finish_key(&self, key: &str, answer: &[u8]) -> Result<(), StoreError> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&self.sql.finish_idempotency)
+            .prepare_cached(&self.sql.access.finish_idempotency)
             .await
             .map_err(|e| pg_error("prepare", e))?;
         client
@@ -153,7 +194,7 @@ impl PgStore {
     pub(crate) async fn release_key(&self, key: &str) -> Result<(), StoreError> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&self.sql.release_idempotency)
+            .prepare_cached(&self.sql.access.release_idempotency)
             .await
             .map_err(|e| pg_error("prepare", e))?;
         client
@@ -167,7 +208,7 @@ impl PgStore {
     pub(crate) async fn purge_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&self.sql.purge_idempotency)
+            .prepare_cached(&self.sql.access.purge_idempotency)
             .await
             .map_err(|e| pg_error("prepare", e))?;
         client

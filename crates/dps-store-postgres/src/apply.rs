@@ -261,7 +261,7 @@ impl PgStore {
             .map(stored::encode_event)
             .collect::<Result<Vec<_>, _>>()?;
         let stmt = tx
-            .prepare_cached(&self.sql.insert_events)
+            .prepare_cached(&self.sql.events.insert)
             .await
             .map_err(|e| pg_error("prepare append events", e))?;
         tx.execute(&stmt, &[&data])

@@ -57,7 +57,7 @@ impl PgStore {
             .start()
             .await
             .map_err(|e| pg_error("begin numbering events", e))?;
-        tx.batch_execute(&self.sql.number_batches)
+        tx.batch_execute(&self.sql.events.number_batches)
             .await
             .map_err(|e| pg_error("number events", e))?;
         tx.commit()
@@ -171,7 +171,7 @@ impl Store for PgStore {
     async fn events(&self, after: EventCursor, limit_n: usize) -> Result<Vec<Event>, StoreError> {
         let mut client = self.client().await?;
         let unnumbered = client
-            .prepare_cached(&self.sql.unnumbered)
+            .prepare_cached(&self.sql.events.unnumbered)
             .await
             .map_err(|e| pg_error("prepare", e))?;
         let waiting: bool = client
@@ -184,7 +184,7 @@ impl Store for PgStore {
         }
         let after = i64::try_from(after.get()).unwrap_or(i64::MAX);
         let stmt = client
-            .prepare_cached(&self.sql.events)
+            .prepare_cached(&self.sql.events.page)
             .await
             .map_err(|e| pg_error("prepare", e))?;
         let rows = client

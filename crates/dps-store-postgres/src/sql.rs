@@ -17,20 +17,9 @@ pub(crate) struct Sql {
     pub(crate) device_version: String,
     pub(crate) group_version: String,
     pub(crate) pending: String,
-    pub(crate) events: String,
-    pub(crate) unnumbered: String,
-    pub(crate) number_batches: String,
-    pub(crate) insert_events: String,
     pub(crate) devices_table: String,
-    pub(crate) tokens: String,
-    pub(crate) token_by_hash: String,
-    pub(crate) insert_token: String,
-    pub(crate) remove_token: String,
-    pub(crate) claim_idempotency: String,
-    pub(crate) idempotency_record: String,
-    pub(crate) finish_idempotency: String,
-    pub(crate) release_idempotency: String,
-    pub(crate) purge_idempotency: String,
+    pub(crate) events: EventSql,
+    pub(crate) access: crate::access::AccessSql,
     pub(crate) jobs: crate::jobs::JobSql,
 }
 
@@ -74,9 +63,33 @@ impl Sql {
             pending: format!(
                 "SELECT data FROM \"{s}\".dps_devices WHERE status = 1 AND id > $1 ORDER BY id LIMIT $2"
             ),
+            events: EventSql::new(s),
+            devices_table: format!("\"{s}\".dps_devices"),
+            access: crate::access::AccessSql::new(s),
+            jobs: crate::jobs::JobSql::new(s),
+        }
+    }
+}
+
+/// The statements of the event log, with the schema name filled in.
+pub(crate) struct EventSql {
+    /// A page of events after a cursor.
+    pub(crate) page: String,
+    /// Whether a committed batch of events has no cursors yet.
+    pub(crate) unnumbered: String,
+    /// Numbers the batches that have no cursors yet.
+    pub(crate) number_batches: String,
+    /// Inserts a batch of events.
+    pub(crate) insert: String,
+}
+
+impl EventSql {
+    /// The statements for schema `s`.
+    fn new(s: &str) -> Self {
+        Self {
             // Batches are disjoint ranges of cursors, so ordering by the batch's range and
             // then by the event's place in it orders by cursor, along both indexes.
-            events: format!(
+            page: format!(
                 "SELECT b.first_seq + e.idx, e.data \
                  FROM \"{s}\".dps_event_batches AS b \
                  JOIN \"{s}\".dps_events AS e ON e.batch = b.id AND e.idx > $1 - b.first_seq \
@@ -107,7 +120,7 @@ impl Sql {
                  SET last = (SELECT max(last_seq) FROM numbered) \
                  WHERE id = 1 AND EXISTS (SELECT 1 FROM numbered)"
             ),
-            insert_events: format!(
+            insert: format!(
                 "WITH batch AS ( \
                      INSERT INTO \"{s}\".dps_event_batches (n) VALUES (cardinality($1::text[])) \
                      RETURNING id \
@@ -116,28 +129,6 @@ impl Sql {
                  SELECT batch.id, e.idx - 1, e.data \
                  FROM batch, UNNEST($1::text[]) WITH ORDINALITY AS e (data, idx)"
             ),
-            devices_table: format!("\"{s}\".dps_devices"),
-            tokens: format!("SELECT data FROM \"{s}\".dps_tokens ORDER BY name"),
-            token_by_hash: format!("SELECT data FROM \"{s}\".dps_tokens WHERE hash = $1"),
-            insert_token: format!(
-                "INSERT INTO \"{s}\".dps_tokens (name, hash, data) VALUES ($1, $2, $3)"
-            ),
-            remove_token: format!("DELETE FROM \"{s}\".dps_tokens WHERE name = $1"),
-            claim_idempotency: format!(
-                "INSERT INTO \"{s}\".dps_idempotency AS i (key, fingerprint, created_at, answer) \
-                 VALUES ($1, $2, $3, NULL) ON CONFLICT (key) DO UPDATE \
-                 SET fingerprint = excluded.fingerprint, created_at = excluded.created_at \
-                 WHERE i.answer IS NULL AND i.created_at < $4"
-            ),
-            idempotency_record: format!(
-                "SELECT fingerprint, created_at, answer FROM \"{s}\".dps_idempotency WHERE key = $1"
-            ),
-            finish_idempotency: format!(
-                "UPDATE \"{s}\".dps_idempotency SET answer = $2 WHERE key = $1"
-            ),
-            release_idempotency: format!("DELETE FROM \"{s}\".dps_idempotency WHERE key = $1"),
-            purge_idempotency: format!("DELETE FROM \"{s}\".dps_idempotency WHERE created_at < $1"),
-            jobs: crate::jobs::JobSql::new(s),
         }
     }
 }

@@ -100,22 +100,7 @@ pub(crate) async fn import(
     let options = query.options(&caller)?;
     let dps = api.acting_for(&caller);
     let group = group_for(&dps, &caller, &reference).await?.id();
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let multipart = content_type.starts_with("multipart/form-data");
-    if !(multipart
-        || content_type.starts_with("text/csv")
-        || content_type.starts_with("application/octet-stream")
-        || content_type.is_empty())
-    {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the file as text/csv or as multipart/form-data",
-        ));
-    }
+    let multipart = is_multipart(&headers)?;
     let run = ImportRun {
         api: &api,
         dps: &dps,
@@ -167,6 +152,29 @@ pub(crate) async fn import(
     Ok(run
         .guarded(guard, field.map_err(std::io::Error::other))
         .await)
+}
+
+/// Whether an import's body is a multipart form (else it is the CSV itself); a body of
+/// another type is refused.
+fn is_multipart(headers: &HeaderMap) -> Result<bool, Problem> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let multipart = content_type.starts_with("multipart/form-data");
+    if multipart
+        || content_type.starts_with("text/csv")
+        || content_type.starts_with("application/octet-stream")
+        || content_type.is_empty()
+    {
+        Ok(multipart)
+    } else {
+        Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the file as text/csv or as multipart/form-data",
+        ))
+    }
 }
 
 /// Whether an import may run as a job when its file is large: a bulk import that writes and
