@@ -21,8 +21,6 @@ pub enum DeleteStart {
     Offboard(Begun),
 }
 
-impl Device {}
-
 /// The target offboarded the device: it is deleted, event `Deleted`.
 pub(super) fn settle(pending: &PendingDevice, now: Timestamp) -> Settlement {
     Settlement::settled(Transition::deleted(pending.device(), now))

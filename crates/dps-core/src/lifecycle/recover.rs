@@ -10,8 +10,6 @@ use crate::event::EventKind;
 use crate::state::{AllocationState, Operation, TransitionError};
 use crate::time::Timestamp;
 
-impl Device {}
-
 /// The environment failed transiently: still pending, with the lease released for
 /// recovery and the error recorded; event `OperationDeferred`.
 pub(super) fn deferred(pending: &PendingDevice, error: Error, now: Timestamp) -> Settlement {

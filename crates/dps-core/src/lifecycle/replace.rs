@@ -13,8 +13,6 @@ use crate::state::{Allocated, AllocationState, Operation, PendingAction, SealedC
 use crate::text::{BatchTag, Description, SerialNumber};
 use crate::time::Timestamp;
 
-impl Device {}
-
 /// The target reissued the credentials: `Allocated` with them, the replacement recorded,
 /// the new batch tag and description applied; event `Replaced`.
 pub(super) fn settle(

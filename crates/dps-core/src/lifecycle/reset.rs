@@ -11,8 +11,6 @@ use crate::id::OperationId;
 use crate::state::{AllocationState, NotAllocated, Operation, PendingAction};
 use crate::time::Timestamp;
 
-impl Device {}
-
 /// The target offboarded the device: `NotAllocated` and reprovisioned, with the attributes
 /// back at their defaults when the group initializes; event `Reset`.
 pub(super) fn settle(

@@ -7,8 +7,9 @@
 ///
 /// The wrapper is named as `impl[generics] for Type`, the inner store as a closure-like
 /// `|this| expression` from the wrapper (`this`) to a value whose methods are the inner
-/// store's (a `&S`, an `Arc<S>`, a `Box<dyn Store>`). When the store gains a call, every
-/// wrapper made this way forwards it without a change.
+/// store's (a `&S`, an `Arc<S>`, a `Box<dyn Store>`). When the [`Store`](crate::Store) port
+/// gains a call, this macro gains it too, so every wrapper made this way forwards it without
+/// an edit of its own.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};

@@ -162,7 +162,8 @@ pub(crate) async fn file(
     file_of(api, job)
 }
 
-/// The file of `job`; refused unless it is a finished export or label job.
+/// The file of `job`; refused unless it is a finished export, label or import job (an
+/// import's file is its refused records).
 pub(crate) fn file_of(api: Api, job: Job) -> Result<Response, Problem> {
     let (content_type, name) = match job.kind() {
         JobKind::Export => ("text/csv; charset=utf-8", "devices.csv"),
