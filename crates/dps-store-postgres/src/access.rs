@@ -39,9 +39,9 @@ impl AccessSql {
             remove_token: format!("DELETE FROM \"{s}\".dps_tokens WHERE name = $1"),
             claim_idempotency: format!(
                 "INSERT INTO \"{s}\".dps_idempotency AS i (key, fingerprint, created_at, answer) \
-             VALUES ($1, $2, $3, NULL) ON CONFLICT (key) DO UPDATE \
-             SET fingerprint = excluded.fingerprint, created_at = excluded.created_at \
-             WHERE i.answer IS NULL AND i.created_at < $4"
+                 VALUES ($1, $2, $3, NULL) ON CONFLICT (key) DO UPDATE \
+                 SET fingerprint = excluded.fingerprint, created_at = excluded.created_at \
+                 WHERE i.answer IS NULL AND i.created_at < $4"
             ),
             idempotency_record: format!(
                 "SELECT fingerprint, created_at, answer FROM \"{s}\".dps_idempotency WHERE key = $1"
